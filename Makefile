@@ -1,0 +1,43 @@
+# Portfolio: `make run` sets everything up and starts it; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench install clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch node_modules/.installed
+
+install: $(STAMP) node_modules/.installed
+
+## Start web (127.0.0.1:8000), a Celery worker and Celery beat, on embedded PostgreSQL
+## and Redis unless DATABASE_URL / REDIS_URL are set. Ctrl-C stops everything.
+run: install
+	$(PY) bin/run.py
+
+## The whole suite against PostgreSQL and Redis on 127.0.0.1 (or embedded ones).
+test: install
+	$(PY) bin/test.py $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bin/test.py --bench
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,284 @@
+"""Portfolio settings: one file, every value read from the environment.
+
+A missing or malformed variable stops start-up with a message naming it. The defaults
+are production-safe: DEBUG is off unless asked for, cookies are secure unless DEBUG.
+`DATABASE_URL` and `REDIS_URL` are set by `bin/portfolio-env` to the embedded servers
+when the user gave none (see README).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _env(name: str, cast, default=environ.Env.NOTSET):
+    """Read one variable; a malformed value names the variable in the error."""
+    try:
+        return env.get_value(name, cast=cast, default=default)
+    except ImproperlyConfigured:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
+
+
+DEBUG: bool = _env("DEBUG", bool, False)
+
+SECRET_KEY: str = _env("SECRET_KEY", str, "" if not DEBUG else "dev-insecure-secret-key-change-me")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "Set the SECRET_KEY environment variable (any long random string); "
+        "`make run` writes one to .env for you."
+    )
+
+ALLOWED_HOSTS: list[str] = _env("ALLOWED_HOSTS", list, ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = _env("CSRF_TRUSTED_ORIGINS", list, [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "pgtrigger",
+    "pghistory",
+    "integrations",
+    "portfolio",
+    "prioritization",
+    "triage",
+    "engagement",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Every page requires login; public views opt out with @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- Data stores ----------------------------------------------------------------------
+# PostgreSQL only: bulk upserts, advisory locks and trigger-based history rely on it.
+DATABASE_URL: str = _env("DATABASE_URL", str, "postgres://postgres@127.0.0.1:5432/portfolio")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
+DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Parallel test runs on one server (e.g. several developers' checkouts) each get their own
+# test database through TEST_DB_SUFFIX.
+_test_suffix = _env("TEST_DB_SUFFIX", str, "")
+DATABASES["default"]["TEST"] = {
+    "NAME": f"test_{DATABASES['default']['NAME']}{'_' + _test_suffix if _test_suffix else ''}"
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL: str = _env("REDIS_URL", str, "redis://127.0.0.1:6379/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "portfolio",
+    }
+}
+
+# --- Auth -----------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portfolio:home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security -------------------------------------------------------------------------
+SECURE_SSL_REDIRECT: bool = _env("SECURE_SSL_REDIRECT", bool, not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE: bool = _env("SESSION_COOKIE_SECURE", bool, not DEBUG)
+CSRF_COOKIE_SECURE: bool = _env("CSRF_COOKIE_SECURE", bool, not DEBUG)
+SECURE_HSTS_SECONDS: int = _env("SECURE_HSTS_SECONDS", int, 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# /healthz is probed over plain HTTP by load balancers and compose healthchecks.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- i18n / static --------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = _env("TIME_ZONE", str, "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS: list = [BASE_DIR / "static"]
+# htmx comes from the npm registry (`npm ci`, run by make), never committed.
+_HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist"
+if _HTMX_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+EMAIL_BACKEND: str = _env("EMAIL_BACKEND", str, "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL: str = _env("DEFAULT_FROM_EMAIL", str, "portfolio@localhost")
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE: str = _env("CELERY_TASK_DEFAULT_QUEUE", str, "portfolio")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# Seeded into django-celery-beat by migrations; admins edit them in Django admin.
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Business settings ----------------------------------------------------------------
+# "The current target per TAM for the TAM-assigned segment is 3.6M USD per TAM"
+BOOK_OF_BUSINESS_TARGET_USD: int = _env("BOOK_OF_BUSINESS_TARGET_USD", int, 3_600_000)
+# Below the alignment threshold an account is not TAM-assigned; per segment, in USD ARR.
+TAM_ALIGNMENT_THRESHOLD_USD: dict[str, int] = {
+    "enterprise": _env("TAM_ALIGNMENT_THRESHOLD_ENTERPRISE_USD", int, 100_000),
+    "commercial": _env("TAM_ALIGNMENT_THRESHOLD_COMMERCIAL_USD", int, 50_000),
+    "public_sector": _env("TAM_ALIGNMENT_THRESHOLD_PUBLIC_SECTOR_USD", int, 100_000),
+}
+# Fiscal year start month (February: FY27 runs Feb 2026 - Jan 2027).
+FISCAL_YEAR_START_MONTH: int = _env("FISCAL_YEAR_START_MONTH", int, 2)
+if not 1 <= FISCAL_YEAR_START_MONTH <= 12:
+    raise ImproperlyConfigured("FISCAL_YEAR_START_MONTH must be a month number from 1 to 12.")
+
+# --- Salesforce -----------------------------------------------------------------------
+SALESFORCE_INSTANCE_URL: str = _env("SALESFORCE_INSTANCE_URL", str, "")
+SALESFORCE_SESSION_ID: str = _env("SALESFORCE_SESSION_ID", str, "")
+SALESFORCE_USERNAME: str = _env("SALESFORCE_USERNAME", str, "")
+SALESFORCE_PASSWORD: str = _env("SALESFORCE_PASSWORD", str, "")
+SALESFORCE_SECURITY_TOKEN: str = _env("SALESFORCE_SECURITY_TOKEN", str, "")
+SALESFORCE_DOMAIN: str = _env("SALESFORCE_DOMAIN", str, "login")
+SALESFORCE_API_VERSION: str = _env("SALESFORCE_API_VERSION", str, "59.0")
+SALESFORCE_ENABLED = bool(SALESFORCE_SESSION_ID or SALESFORCE_USERNAME)
+SALESFORCE_BATCH_SIZE: int = _env("SALESFORCE_BATCH_SIZE", int, 2000)
+SALESFORCE_TIMEOUT_SECONDS: float = _env("SALESFORCE_TIMEOUT_SECONDS", float, 30.0)
+SALESFORCE_MAX_RETRIES: int = _env("SALESFORCE_MAX_RETRIES", int, 5)
+# Field names of the org; every one can be renamed for an org that differs.
+SALESFORCE_FIELDS: dict[str, str] = {
+    "account_arr": _env("SALESFORCE_FIELD_ACCOUNT_ARR", str, "ARR__c"),
+    "account_region": _env("SALESFORCE_FIELD_ACCOUNT_REGION", str, "Region__c"),
+    "account_segment": _env("SALESFORCE_FIELD_ACCOUNT_SEGMENT", str, "Sales_Segment__c"),
+    "account_tam": _env("SALESFORCE_FIELD_ACCOUNT_TAM", str, "Technical_Account_Manager__c"),
+    "account_health": _env("SALESFORCE_FIELD_ACCOUNT_HEALTH", str, "Health_Score__c"),
+    "account_priority": _env("SALESFORCE_FIELD_ACCOUNT_PRIORITY", str, "CSM_Priority__c"),
+    "account_renewal_date": _env("SALESFORCE_FIELD_ACCOUNT_RENEWAL_DATE", str, "Renewal_Date__c"),
+    "account_customer_since": _env(
+        "SALESFORCE_FIELD_ACCOUNT_CUSTOMER_SINCE", str, "Customer_Since__c"
+    ),
+    "account_plan": _env("SALESFORCE_FIELD_ACCOUNT_PLAN", str, "GitLab_Plan__c"),
+    "account_digital_only": _env("SALESFORCE_FIELD_ACCOUNT_DIGITAL_ONLY", str, "Digital_Only__c"),
+    "account_lam": _env("SALESFORCE_FIELD_ACCOUNT_LAM", str, "LAM__c"),
+    "account_licensed_seats": _env(
+        "SALESFORCE_FIELD_ACCOUNT_LICENSED_SEATS", str, "Licensed_Seats__c"
+    ),
+    "opportunity_uptier_type": _env("SALESFORCE_OPPORTUNITY_UPTIER_TYPE", str, "Up-tier"),
+}
+
+# --- GitLab ---------------------------------------------------------------------------
+GITLAB_URL: str = _env("GITLAB_URL", str, "")
+GITLAB_TOKEN: str = _env("GITLAB_TOKEN", str, "")
+GITLAB_TRIAGE_PROJECT: str = _env("GITLAB_TRIAGE_PROJECT", str, "")
+GITLAB_ACCOUNT_MANAGEMENT_GROUP: str = _env("GITLAB_ACCOUNT_MANAGEMENT_GROUP", str, "")
+GITLAB_PRESALES_GROUP: str = _env("GITLAB_PRESALES_GROUP", str, "")
+GITLAB_ENTERPRISE_TEMPLATE_PROJECT: str = _env("GITLAB_ENTERPRISE_TEMPLATE_PROJECT", str, "")
+GITLAB_COMMERCIAL_TEMPLATE_PROJECT: str = _env("GITLAB_COMMERCIAL_TEMPLATE_PROJECT", str, "")
+GITLAB_ENABLED = bool(GITLAB_URL and GITLAB_TOKEN)
+GITLAB_TIMEOUT_SECONDS: float = _env("GITLAB_TIMEOUT_SECONDS", float, 30.0)
+GITLAB_MAX_RETRIES: int = _env("GITLAB_MAX_RETRIES", int, 5)
+if GITLAB_URL and not GITLAB_TOKEN:
+    raise ImproperlyConfigured("GITLAB_URL is set but GITLAB_TOKEN is missing.")
+if SALESFORCE_USERNAME and not SALESFORCE_PASSWORD:
+    raise ImproperlyConfigured("SALESFORCE_USERNAME is set but SALESFORCE_PASSWORD is missing.")
+if SALESFORCE_SESSION_ID and not SALESFORCE_INSTANCE_URL:
+    raise ImproperlyConfigured(
+        "SALESFORCE_SESSION_ID is set but SALESFORCE_INSTANCE_URL is missing."
+    )
+
+# --- Logging: never the secrets, always the run ids -----------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _env("LOG_LEVEL", str, "INFO")},
+    "loggers": {
+        # simple-salesforce and urllib3 log request URLs containing session ids at DEBUG.
+        "simple_salesforce": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

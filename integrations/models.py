@@ -1,0 +1,104 @@
+"""Records of every conversation with the outside: sync runs, cursors, rejected records."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Source(models.TextChoices):
+    SALESFORCE = "salesforce", "Salesforce"
+    GITLAB = "gitlab", "GitLab"
+
+
+class SyncStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    """One row per sync run (public contract, DESIGN.md)."""
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=30, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    quarantined_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    trigger = models.CharField(
+        max_length=20, blank=True, default="", help_text="command, schedule, manual, ..."
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["source", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} run {self.pk} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class SyncCursor(models.Model):
+    """How far a source's incremental sync got, per object (e.g. Account SystemModstamp).
+
+    Advanced in the same transaction as the rows it covers, so a killed worker resumes
+    exactly where the last committed batch ended.
+    """
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    object_name = models.CharField(max_length=80)
+    position = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "object_name"], name="one_cursor_per_object")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.object_name} @ {self.position}"
+
+
+class QuarantinedRecord(models.Model):
+    """A record that could not be stored: its raw payload and a reason a person can act on."""
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    object_name = models.CharField(max_length=80, default="")
+    external_id = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField()
+    reason = models.TextField()
+    sync_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="quarantined"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="resolved"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["source", "object_name", "external_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.object_name} {self.external_id}: {self.reason[:60]}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by the `integrations.heartbeat` task, so /healthz can tell whether a worker
+    is consuming the queue (a broker that answers is not enough)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.seen_at}"

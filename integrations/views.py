@@ -1,0 +1,75 @@
+"""Health endpoint and sync-run pages."""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from integrations.models import Source, SyncRun, WorkerHeartbeat
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"
+        return False, type(exc).__name__
+
+
+def _broker_ok() -> tuple[bool, str]:
+    try:
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+        client.ping()
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001
+        return False, type(exc).__name__
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer, 503 naming what is down."""
+    db_ok, db_detail = _database_ok()
+    broker_ok, broker_detail = _broker_ok()
+    last_runs: dict[str, dict | None] = {}
+    if db_ok:
+        for source in Source.values:
+            run = SyncRun.objects.filter(source=source).order_by("-started_at").first()
+            last_runs[source] = (
+                None
+                if run is None
+                else {
+                    "id": run.pk,
+                    "status": run.status,
+                    "started_at": run.started_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                }
+            )
+    worker = None
+    if db_ok:
+        beat = WorkerHeartbeat.objects.order_by("-seen_at").first()
+        worker = (
+            None
+            if beat is None
+            else {"hostname": beat.hostname, "seen_at": beat.seen_at.isoformat()}
+        )
+    down = [name for name, ok in (("database", db_ok), ("broker", broker_ok)) if not ok]
+    body = {
+        "status": "ok" if not down else "down",
+        "down": down,
+        "database": db_detail,
+        "broker": broker_detail,
+        "last_sync": last_runs,
+        # Informational: a worker that has not reported yet is not an outage of the web.
+        "last_worker_heartbeat": worker,
+    }
+    return JsonResponse(body, status=200 if not down else 503)

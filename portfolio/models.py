@@ -1,0 +1,267 @@
+"""The TAM's book of business: regions, teams, accounts and what hangs off them.
+
+Account rows come from Salesforce (sync) plus the facts only the TAM knows (hours of
+stage adoption this quarter, organisational change, ...), which the priority rules read.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Segment(models.TextChoices):
+    ENTERPRISE = "enterprise", "Enterprise"
+    COMMERCIAL = "commercial", "Commercial"
+    PUBLIC_SECTOR = "public_sector", "Public Sector"
+
+
+class Health(models.TextChoices):
+    GREEN = "green", "Green"
+    YELLOW = "yellow", "Yellow"
+    AMBER = "amber", "Amber"
+    RED = "red", "Red"
+
+
+class Priority(models.IntegerChoices):
+    P1 = 1, "P1"
+    P2 = 2, "P2"
+    P3 = 3, "P3"
+    P4 = 4, "P4"
+
+
+class SuccessPlan(models.TextChoices):
+    """State of the customer success plan; feeds the Commercial rules."""
+
+    NONE = "none", "None (no objectives captured)"
+    OBJECTIVES = "objectives", "Objectives captured"
+    FULL = "full", "Full plan"
+
+
+class Region(models.Model):
+    """A sales region; its code is the Salesforce `Region__c` value and the triage label."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Team(models.Model):
+    """A manager and the TAMs reporting to them."""
+
+    name = models.CharField(max_length=100, unique=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_teams"
+    )
+    region = models.ForeignKey(Region, on_delete=models.SET_NULL, null=True, blank=True)
+    tams = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SalesforceUser(models.Model):
+    """A Salesforce user (account executive or TAM), matched to a Portfolio user by email."""
+
+    salesforce_id = models.CharField(max_length=18, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="salesforce_users",
+    )
+    salesforce_modstamp = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(Lower("email"), name="sfuser_email_lower")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """A customer account. Contract fields: salesforce_id, name, arr, region, segment,
+    tam, renewal_date, health, priority (DESIGN.md)."""
+
+    salesforce_id = models.CharField(max_length=18, unique=True)
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    parent_salesforce_id = models.CharField(max_length=18, blank=True, default="")
+    owner = models.ForeignKey(
+        SalesforceUser,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_accounts",
+        help_text="Account executive (Salesforce OwnerId).",
+    )
+    arr = models.DecimalField("ARR (USD)", max_digits=14, decimal_places=2, default=Decimal(0))
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="accounts")
+    segment = models.CharField(max_length=20, choices=Segment.choices)
+    tam = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="accounts",
+    )
+    renewal_date = models.DateField(null=True, blank=True)
+    customer_since = models.DateField(null=True, blank=True)
+    plan = models.CharField("GitLab plan", max_length=50, blank=True, default="")
+    digital_only = models.BooleanField(default=False)
+    lam = models.PositiveIntegerField("LAM (seats)", null=True, blank=True)
+    licensed_seats = models.PositiveIntegerField(null=True, blank=True)
+    health = models.CharField(max_length=10, choices=Health.choices, blank=True, default="")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, null=True, blank=True)
+
+    # Lifecycle and adoption, kept by the TAM (or the engagement app).
+    onboarding_started = models.DateField(null=True, blank=True)
+    onboarding_completed = models.DateField(null=True, blank=True)
+    stages_adopted = models.PositiveSmallIntegerField(default=0)
+    success_plan = models.CharField(
+        max_length=12, choices=SuccessPlan.choices, default=SuccessPlan.NONE
+    )
+    collaboration_project_url = models.URLField(blank=True, default="")
+
+    # TAM-entered signals for this quarter, read by the priority rules.
+    stage_adoption_hours_per_week = models.DecimalField(
+        max_digits=5, decimal_places=1, default=Decimal(0)
+    )
+    infrastructure_change_hours_per_week = models.DecimalField(
+        max_digits=5, decimal_places=1, default=Decimal(0)
+    )
+    churn_risk = models.BooleanField("at risk of contraction or churn", default=False)
+    critical_project = models.BooleanField(default=False)
+    key_logo = models.BooleanField(default=False)
+    channel_engagement = models.BooleanField("channel initiative", default=False)
+    nps = models.SmallIntegerField("NPS", null=True, blank=True)
+    org_change = models.BooleanField("organisational change", default=False)
+    weekly_engagement_requested = models.BooleanField(default=False)
+    expansion_play = models.BooleanField(default=False)
+    tam_handover = models.BooleanField("TAM handover", default=False)
+
+    salesforce_modstamp = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["tam", "priority"]),
+            models.Index(fields=["region", "segment"]),
+            models.Index(fields=["renewal_date"]),
+            models.Index(fields=["-arr"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(arr__gte=0), name="account_arr_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_unmanaged_child(self) -> bool:
+        """A child account without a TAM of its own (Pr3 in the handbook)."""
+        return bool(self.parent_id or self.parent_salesforce_id) and self.tam_id is None
+
+    @property
+    def lam_seat_gap(self) -> bool:
+        """EMEA: "LAM seat gap" - fewer licensed seats than the landed addressable market."""
+        return bool(self.lam and self.licensed_seats is not None and self.licensed_seats < self.lam)
+
+
+class Opportunity(models.Model):
+    salesforce_id = models.CharField(max_length=18, unique=True)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="opportunities"
+    )
+    account_salesforce_id = models.CharField(max_length=18, db_index=True)
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=80, blank=True, default="")
+    stage_name = models.CharField(max_length=80, blank=True, default="")
+    close_date = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    is_closed = models.BooleanField(default=False)
+    is_won = models.BooleanField(default=False)
+    salesforce_modstamp = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "opportunities"
+        indexes = [models.Index(fields=["account", "is_closed", "close_date"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_uptier(self) -> bool:
+        return self.type == settings.SALESFORCE_FIELDS["opportunity_uptier_type"]
+
+
+class Persona(models.TextChoices):
+    DEVELOPMENT_LEAD = "development_lead", "Development Lead"
+    SECURITY_LEAD = "security_lead", "Software Security Lead"
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    salesforce_id = models.CharField(max_length=18, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, default="")
+    title = models.CharField(max_length=200, blank=True, default="")
+    persona = models.CharField(max_length=20, choices=Persona.choices, blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+    CADENCE_CALL = "cadence_call", "Cadence call"
+    EBR = "ebr", "EBR"
+    WORKSHOP = "workshop", "Workshop"
+    NOTE = "note", "Note"
+
+
+class Activity(models.Model):
+    """The account timeline (the handbook's activity types)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=20, choices=ActivityKind.choices)
+    occurred_at = models.DateTimeField()
+    subject = models.CharField(max_length=255)
+    body = models.TextField(blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["account", "kind", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
