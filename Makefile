@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# flock: several checkouts' `make test` may install into one venv at once.
+	flock .venv.lock $(PY) -m pip install --quiet --upgrade pip
+	flock .venv.lock $(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 node_modules/.installed: package.json
