@@ -1,0 +1,355 @@
+"""Every rule id with its question and the handbook line it implements, in one place.
+
+The account page draws the US flowchart from `FLOWS["us_enterprise"]`; docs/rules.md and
+the trace use the same questions. Questions are templates over the `Params` fields so the
+wording follows the thresholds an admin set ("... in the next 6 months?").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from prioritization.rules.types import Params
+
+TAM_PAGE = "tam-account-engagement.md"
+CSM_PAGE = "csm-account-engagement.md"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    group: str  # "pre", a model id, or "exception"
+    question: str  # a template over Params fields
+    outcome: int  # the priority when the answer is yes
+    source: str  # handbook page and section
+    quote: str  # the handbook line
+
+    def question_for(self, params: Params) -> str:
+        return self.question.format(**asdict(params))
+
+
+_RULES: tuple[RuleInfo, ...] = (
+    # --- Common pre-rules -------------------------------------------------------------
+    RuleInfo(
+        "unmanaged_child",
+        "pre",
+        "Unmanaged child account?",
+        3,
+        f"{TAM_PAGE} · Customer Prioritization",
+        "Pr3 is solely for unmanaged child accounts",
+    ),
+    RuleInfo(
+        "digital_only",
+        "pre",
+        "Digital-only customer (not TAM-assigned)?",
+        4,
+        f"{TAM_PAGE} · Customer Prioritization",
+        "Pr4 is only for our digital customers and not for the TAM-assigned segment, with the "
+        "exception of the Public Sector that is trialing a TAM-assigned digital customer",
+    ),
+    RuleInfo(
+        "onboarding_incomplete",
+        "pre",
+        "TAM-assigned customer whose onboarding enablement is not complete?",
+        1,
+        f"{TAM_PAGE} · Customer Prioritization",
+        "A new TAM-assigned customer coming on to GitLab will default to Pr1 until their "
+        "onboarding enablement is complete.",
+    ),
+    # --- US Enterprise flowchart --------------------------------------------------------
+    RuleInfo(
+        "uptier_opportunity",
+        "us_enterprise",
+        "Open up-tier opportunity closing in the next {uptier_window_months} months?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "upgrade[Open up-tier opp closing in next 6 months]-- Yes -->p1",
+    ),
+    RuleInfo(
+        "stage_adoption",
+        "us_enterprise",
+        "Stage adoption this quarter requiring > {stage_adoption_hours:g} h of TAM time per week?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "stage[Stage adoption this quarter requiring >2hrs TAM time per week]-- Yes -->p1",
+    ),
+    RuleInfo(
+        "infrastructure_change",
+        "us_enterprise",
+        "Infrastructure change this quarter requiring > {infrastructure_change_hours:g} h of "
+        "TAM time per week?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "infra[Infra change this quarter requiring >2hrs TAM time per week]-- Yes -->p1",
+    ),
+    RuleInfo(
+        "churn_risk",
+        "us_enterprise",
+        "At risk of contraction or churn?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "churnrisk[At risk of contraction or churn]-- Yes -->p1",
+    ),
+    RuleInfo(
+        "onboarding_window",
+        "us_enterprise",
+        "Within the first {onboarding_window_days} days of onboarding?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "onboarding[First 30-45 days of onboarding]-- Yes -->p1",
+    ),
+    RuleInfo(
+        "p1_exception",
+        "exception",
+        "Approved P1 exception?",
+        1,
+        f"{TAM_PAGE} · US Enterprise · Priority exceptions",
+        'p1exception["P1 exception*"]-- Yes -->p1 / "There are occasions that warrant a '
+        'customer to be prioritized differently than the model indicates."',
+    ),
+    RuleInfo(
+        "p2_exception",
+        "exception",
+        "Approved P2 exception?",
+        2,
+        f"{TAM_PAGE} · US Enterprise · Priority exceptions",
+        'p1-.->p2exception; p2exception["P2 exception*"]-- Yes -->p2',
+    ),
+    RuleInfo(
+        "default_p2",
+        "us_enterprise",
+        "None of the P1 parameters holds: Priority 2?",
+        2,
+        f"{TAM_PAGE} · US Enterprise · Prioritization model",
+        "p1exception-- No -->p2",
+    ),
+    # --- EMEA Enterprise ------------------------------------------------------------------
+    RuleInfo(
+        "emea_org_change",
+        "emea_enterprise",
+        "Organizational change within the customer?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "Organizational change within the customer | GitLab ownership is moving to another "
+        "department within the customer organization",
+    ),
+    RuleInfo(
+        "emea_onboarding",
+        "emea_enterprise",
+        "Customer lifecycle stage: still onboarding the majority of the user base?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "Customer lifecycle stage (Gainsight) | Customer is still onboarding majority of the "
+        "user base",
+    ),
+    RuleInfo(
+        "emea_infrastructure_change",
+        "emea_enterprise",
+        "Current/upcoming infrastructure change?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "Current/upcoming infrastructure change | Actively working with the customer on "
+        "changing the or implementing GitLab including migrations",
+    ),
+    RuleInfo(
+        "emea_weekly_engagement",
+        "emea_enterprise",
+        "Customer expressed the wish to collaborate on a weekly base?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "Customer engagement level | Customer expressed the wish to collaborate on a weekly base",
+    ),
+    RuleInfo(
+        "emea_lam_seat_gap",
+        "emea_enterprise",
+        "Increasing seats to close the gap between licensed users and LAM?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "LAM | Increasing seats to close gap between licenced users and LAM",
+    ),
+    RuleInfo(
+        "emea_expansion_play",
+        "emea_enterprise",
+        "Stage adoption or expansion play as part of success planning?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "Expansion plays | Stage adoption or expansion plays as part of success planning",
+    ),
+    RuleInfo(
+        "emea_tam_handover",
+        "emea_enterprise",
+        "GitLab organizational change: TAM account handover?",
+        1,
+        f"{TAM_PAGE} · EMEA Enterprise · Parameters",
+        "GitLab organizational changes | TAM account handover",
+    ),
+    RuleInfo(
+        "emea_default_p2",
+        "emea_enterprise",
+        "None of the parameters holds: Priority 2?",
+        2,
+        f"{TAM_PAGE} · EMEA Enterprise · Guidance",
+        "Each TAM should aim to have roughly 5 to 8 customers as Priority 1, and the rest as "
+        "Priority 2.",
+    ),
+    # --- Commercial ---------------------------------------------------------------------
+    RuleInfo(
+        "commercial_new_customer",
+        "commercial",
+        "New Commercial customer (onboarding started in the last "
+        "{commercial_new_customer_days} days)?",
+        1,
+        f"{TAM_PAGE} · Commercial · Determining priority",
+        "All new Commercial customers default to `Priority 1` to start their engagement.",
+    ),
+    RuleInfo(
+        "commercial_arr_rank",
+        "commercial",
+        "Top {commercial_top_n} account by ARR?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "ARR: (Top 30 account by ARR) ... if are a top 30 ARR account they remain priority 1",
+    ),
+    RuleInfo(
+        "commercial_no_objectives",
+        "commercial",
+        "Success planning unclear (no objectives captured yet)?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Success Planning: Unclear, or includes a critical project / we will mark them "
+        "`Priority 1` only until we have captured Objectives",
+    ),
+    RuleInfo(
+        "commercial_critical_project",
+        "commercial",
+        "Success plan includes a critical project?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Success Planning: Unclear, or includes a critical project",
+    ),
+    RuleInfo(
+        "commercial_at_risk",
+        "commercial",
+        "Account at-risk or in triage?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Account at-risk or in triage",
+    ),
+    RuleInfo(
+        "commercial_qualify_up",
+        "commercial",
+        "Up-tier opportunity identified with a timeline of {commercial_uptier_window_months} "
+        "months or less?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Uptier opportunity identified w/ timeline (prefer 9 months or less)",
+    ),
+    RuleInfo(
+        "commercial_key_logo",
+        "commercial",
+        "Key logo or case study agreement?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Key logo or case study agreement",
+    ),
+    RuleInfo(
+        "commercial_channel",
+        "commercial",
+        "Possible channel engagement or initiative affecting multiple end customers?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Possible channel engagement or initiatives affecting multiple end customers",
+    ),
+    RuleInfo(
+        "commercial_negative_nps",
+        "commercial",
+        "Negative NPS?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "At-risk triage meeting determines the customer needs more attention (including "
+        "negative NPS)",
+    ),
+    RuleInfo(
+        "commercial_p2_low_arr",
+        "commercial",
+        "ARR below {commercial_p2_arr_below:,.0f} USD (objectives captured)?",
+        2,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Priority 2 - ARR: <$75k ARR, OR",
+    ),
+    RuleInfo(
+        "commercial_p2_objectives_and_stages",
+        "commercial",
+        "Objectives captured and {commercial_min_stages} or more stages adopted?",
+        2,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Priority 2 - Success Planning: Objectives only, due date ... Stages adopted: 3 or more",
+    ),
+    RuleInfo(
+        "commercial_low_stage_adoption",
+        "commercial",
+        "Fewer than {commercial_min_stages} stages adopted?",
+        1,
+        f"{TAM_PAGE} · Commercial · Qualification Criteria",
+        "Priority 1 - Stages adopted: Not already using 2-3 stages",
+    ),
+    # --- Flat ---------------------------------------------------------------------------
+    RuleInfo(
+        "flat_p1",
+        "flat_p1",
+        "TAM-assigned customer (every one is Priority 1)?",
+        1,
+        f"{CSM_PAGE} · Customer Prioritization",
+        "All AMER CSM customers are Priority 1.",
+    ),
+)
+
+RULES: dict[str, RuleInfo] = {rule.id: rule for rule in _RULES}
+
+# The order each model asks its questions (after the pre-rules).
+FLOWS: dict[str, tuple[str, ...]] = {
+    "pre": ("unmanaged_child", "digital_only", "onboarding_incomplete"),
+    "us_enterprise": (
+        "uptier_opportunity",
+        "stage_adoption",
+        "infrastructure_change",
+        "churn_risk",
+        "onboarding_window",
+        "p1_exception",
+        "default_p2",
+        "p2_exception",
+    ),
+    "emea_enterprise": (
+        "emea_org_change",
+        "emea_onboarding",
+        "emea_infrastructure_change",
+        "emea_weekly_engagement",
+        "emea_lam_seat_gap",
+        "emea_expansion_play",
+        "emea_tam_handover",
+        "p1_exception",
+        "emea_default_p2",
+        "p2_exception",
+    ),
+    "commercial": (
+        "commercial_new_customer",
+        "commercial_arr_rank",
+        "commercial_no_objectives",
+        "commercial_critical_project",
+        "commercial_at_risk",
+        "commercial_qualify_up",
+        "commercial_key_logo",
+        "commercial_channel",
+        "commercial_negative_nps",
+        "commercial_p2_low_arr",
+        "commercial_p2_objectives_and_stages",
+        "commercial_low_stage_adoption",
+        "p1_exception",
+        "p2_exception",
+    ),
+    "flat_p1": ("flat_p1", "p2_exception"),
+}
+
+
+def question(rule_id: str, params: Params) -> str:
+    return RULES[rule_id].question_for(params)
