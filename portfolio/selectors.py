@@ -3,11 +3,38 @@ a TAM sees their own book, a manager their teams' books, an admin everything."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from portfolio.models import Account, Team
+from portfolio.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Health,
+    Opportunity,
+    Priority,
+    Team,
+)
 from portfolio.roles import role_of
 
 User = get_user_model()
@@ -42,3 +69,181 @@ def tams_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
 
 def user_can_see_account(user: AbstractBaseUser | AnonymousUser, account: Account) -> bool:
     return accounts_for_user(user).filter(pk=account.pk).exists()
+
+
+# --- Pages: dashboard, accounts table, account page, team view ---------------------------
+# Every function below takes an already scoped queryset or checks scope itself, and runs a
+# fixed number of queries whatever the size of the book.
+
+# "Pr1: ... monthly cadence call (as minimum)"; "Pr2: 60 day call cadence"
+# (tam-account-engagement.md). P3/P4 accounts have no TAM cadence.
+CADENCE_DAYS: dict[int, int] = {1: 30, 2: 60}
+RENEWAL_WINDOW_DAYS = 90
+
+
+def cadence_overdue_q(*, now: dt.datetime | None = None) -> Q:
+    """True for a P1/P2 account with no cadence call within its cadence (30/60 days)."""
+    now = now or timezone.now()
+    q = Q(pk__in=[])
+    for priority, days in CADENCE_DAYS.items():
+        recent = Activity.objects.filter(
+            account=OuterRef("pk"),
+            kind=ActivityKind.CADENCE_CALL,
+            occurred_at__gte=now - dt.timedelta(days=days),
+        )
+        q |= Q(priority=priority) & ~Exists(recent)
+    return q
+
+
+def at_risk_q() -> Q:
+    """Amber and red are "at risk" (DESIGN.md, Health colours)."""
+    return Q(health__in=[Health.AMBER, Health.RED])
+
+
+def accounts_with_table_columns(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """The accounts table's columns: region, TAM, last cadence call, overdue flag."""
+    last_cadence = (
+        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    return accounts.select_related("tam").annotate(
+        last_cadence_at=Subquery(last_cadence),
+        cadence_overdue=ExpressionWrapper(cadence_overdue_q(), output_field=BooleanField()),
+    )
+
+
+def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
+    """Headline figures of a book in one query: ARR, counts by priority and health,
+    renewals in the next 90 days, overdue cadence calls."""
+    aggregates: dict = {
+        "count": Count("pk"),
+        "book_arr": Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()),
+        "renewals_90": Count(
+            "pk",
+            filter=Q(
+                renewal_date__gte=today,
+                renewal_date__lte=today + dt.timedelta(days=RENEWAL_WINDOW_DAYS),
+            ),
+        ),
+        "renewals_90_arr": Coalesce(
+            Sum(
+                "arr",
+                filter=Q(
+                    renewal_date__gte=today,
+                    renewal_date__lte=today + dt.timedelta(days=RENEWAL_WINDOW_DAYS),
+                ),
+            ),
+            Value(Decimal(0)),
+            output_field=DecimalField(),
+        ),
+        "overdue": Count("pk", filter=cadence_overdue_q()),
+        "at_risk": Count("pk", filter=at_risk_q()),
+        "unprioritised": Count("pk", filter=Q(priority__isnull=True)),
+        "unscored": Count("pk", filter=Q(health="")),
+    }
+    for level in Priority:
+        aggregates[f"p{level.value}"] = Count("pk", filter=Q(priority=level.value))
+    for colour in Health:
+        aggregates[colour.value] = Count("pk", filter=Q(health=colour.value))
+    return accounts.order_by().aggregate(**aggregates)
+
+
+def renewals_by_month(
+    accounts: QuerySet[Account], *, today: dt.date, months: int = 12
+) -> list[dict]:
+    """ARR and count renewing in each of the next `months` calendar months (one query)."""
+    start = today.replace(day=1)
+    end = _add_months(start, months)
+    rows = (
+        accounts.filter(renewal_date__gte=start, renewal_date__lt=end)
+        .annotate(month=TruncMonth("renewal_date"))
+        .order_by()
+        .values("month")
+        .annotate(count=Count("pk"), month_arr=Sum("arr"))
+    )
+    by_month = {_as_date(row["month"]): row for row in rows}
+    result = []
+    for i in range(months):
+        month = _add_months(start, i)
+        row = by_month.get(month, {})
+        result.append(
+            {
+                "month": month,
+                "count": row.get("count", 0),
+                "arr": row.get("month_arr") or Decimal(0),
+            }
+        )
+    return result
+
+
+def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
+    """Per TAM the user may see: accounts, ARR, P1 count, at-risk and overdue counts.
+
+    Two queries: the TAMs, then one GROUP BY over their accounts."""
+    tams = list(tams_for_user(user).order_by("last_name", "first_name", "username"))
+    rows = (
+        Account.objects.filter(tam__in=[t.pk for t in tams])
+        .order_by()
+        .values("tam_id")
+        .annotate(
+            count=Count("pk"),
+            book_arr=Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()),
+            p1=Count("pk", filter=Q(priority=Priority.P1)),
+            at_risk=Count("pk", filter=at_risk_q()),
+            overdue=Count("pk", filter=cadence_overdue_q()),
+        )
+    )
+    by_tam = {row["tam_id"]: row for row in rows}
+    empty = {"count": 0, "book_arr": Decimal(0), "p1": 0, "at_risk": 0, "overdue": 0}
+    return [{"tam": tam, **{**empty, **by_tam.get(tam.pk, {})}} for tam in tams]
+
+
+def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
+    """The account with its related rows for the account page; 404 when out of scope."""
+    return get_object_or_404(
+        accounts_for_user(user).select_related("region", "tam", "owner", "parent"),
+        salesforce_id=salesforce_id,
+    )
+
+
+def account_timeline(account: Account, *, limit: int = 25) -> list[Activity]:
+    return list(account.activities.select_related("user").order_by("-occurred_at")[:limit])
+
+
+def account_open_opportunities(account: Account, *, limit: int = 20) -> list[Opportunity]:
+    return list(account.opportunities.filter(is_closed=False).order_by("close_date")[:limit])
+
+
+def account_contacts(account: Account, *, limit: int = 50) -> list[Contact]:
+    return list(account.contacts.order_by("name")[:limit])
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    return dt.date(day.year + month_index // 12, month_index % 12 + 1, 1)
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def account_cadence(account: Account, *, now: dt.datetime | None = None) -> dict | None:
+    """The account's cadence (P1 30 days, P2 60 days): last call, next due, overdue."""
+    days = CADENCE_DAYS.get(account.priority or 0)
+    if days is None:
+        return None
+    now = now or timezone.now()
+    last = (
+        account.activities.filter(kind=ActivityKind.CADENCE_CALL)
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    next_due = last + dt.timedelta(days=days) if last else None
+    return {
+        "days": days,
+        "last": last,
+        "next_due": next_due,
+        "overdue": last is None or now - last > dt.timedelta(days=days),
+    }

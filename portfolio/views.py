@@ -1,16 +1,278 @@
-"""Portfolio pages."""
+"""Portfolio pages: the TAM's dashboard, the account page and the manager's team view.
+
+One URL serves a full page and, for htmx requests, the fragment that changed
+(`render(request, "screen.html#partial")`), so every link and form also works without JS.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import csv
+import datetime as dt
+from collections.abc import Iterator
 
-from portfolio.selectors import accounts_for_user
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from portfolio import charts, panels, selectors
+from portfolio.forms import SORTS, AccountFilterForm, ActivityForm
+from portfolio.models import Account, Region
+from portfolio.roles import role_of
+from portfolio.services import activity_log
+
+User = get_user_model()
+LAST_SEEN_KEY = "portfolio:last-seen:{}"
+# A new visit starts after this long without opening the dashboard.
+VISIT_GAP = dt.timedelta(minutes=30)
+
+
+# --- Dashboard --------------------------------------------------------------------------
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def home(request: HttpRequest) -> HttpResponse:
-    """The TAM's portfolio: their book of business (a manager's: their teams')."""
-    accounts = accounts_for_user(request.user).select_related("region", "tam")[:50]
-    return render(request, "portfolio/home.html", {"accounts": accounts})
+    """The signed-in user's own book (a manager's: their teams' books)."""
+    accounts = selectors.accounts_for_user(request.user)
+    return _dashboard(request, accounts=accounts, owner=None, own=True)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Any TAM's dashboard, for a manager of their team or an admin (404 otherwise)."""
+    owner = get_object_or_404(selectors.tams_for_user(request.user), pk=user_id)
+    accounts = selectors.accounts_for_user(request.user).filter(tam=owner)
+    return _dashboard(request, accounts=accounts, owner=owner, own=owner.pk == request.user.pk)
+
+
+def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpResponse:
+    today = timezone.localdate()
+    regions = list(Region.objects.values_list("code", flat=True))
+    form = AccountFilterForm(request.GET, regions=regions)
+    table = _accounts_table(request, accounts, form)
+    if request.htmx:
+        return render(request, "portfolio/dashboard.html#accounts_table", table)
+    since = _visit(request.user.pk) if own else None
+    figures = selectors.dashboard_figures(accounts, today=today)
+    tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
+    if tam_count is None:
+        tam_count = max(1, selectors.tams_for_user(request.user).count())
+    target = settings.BOOK_OF_BUSINESS_TARGET_USD * tam_count
+    p1_target = panels.p1_target_share(accounts)
+    renewals = selectors.renewals_by_month(accounts, today=today)
+    health_series = panels.health_mix_series(accounts, figures=figures, today=today)
+    context = {
+        **table,
+        "owner": owner,
+        "own": own,
+        "since": since,
+        "figures": figures,
+        "target": target,
+        "tam_count": tam_count,
+        "target_pct": round(100 * float(figures["book_arr"]) / target) if target else 0,
+        "p1_target": p1_target,
+        "p1_pct": round(100 * figures["p1"] / figures["count"]) if figures["count"] else 0,
+        "changes": panels.changes_since(accounts, since=since),
+        "triage_open": panels.open_triage_count(accounts),
+        "book_chart": charts.book_vs_target(figures["book_arr"], target),
+        "priority_chart": charts.priority_mix(
+            {level: figures[f"p{level}"] for level in (1, 2, 3, 4)}, p1_target
+        ),
+        "health_chart": charts.health_mix_over_time(health_series),
+        "renewals_chart": charts.renewals_by_month(renewals),
+    }
+    return render(request, "portfolio/dashboard.html", context)
+
+
+def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> dict:
+    rows = form.apply(selectors.accounts_with_table_columns(accounts))
+    f = form.cleaned()
+    paginator = Paginator(rows, f.get("per_page") or 25)
+    page = paginator.get_page(f.get("page") or 1)
+    base = request.path
+    return {
+        "form": form,
+        "page": page,
+        "base_url": base,
+        "querystring": form.querystring(),
+        "export_url": reverse("portfolio:accounts_csv")
+        + "?"
+        + form.querystring(page=None, per_page=None, tam=_tam_param(request)),
+        "sort_links": {
+            key.lstrip("-") + ("_desc" if key.startswith("-") else ""): (
+                f"{base}?{form.querystring(sort=key, page=None)}"
+            )
+            for key in SORTS
+        },
+        "current_sort": f.get("sort") or "name",
+        "prev_url": f"{base}?{form.querystring(page=page.previous_page_number())}"
+        if page.has_previous()
+        else "",
+        "next_url": f"{base}?{form.querystring(page=page.next_page_number())}"
+        if page.has_next()
+        else "",
+        "show_tam": role_of(request.user) != "tam"
+        and "user_id" not in request.resolver_match.kwargs,
+    }
+
+
+def _tam_param(request: HttpRequest) -> int | None:
+    return (request.resolver_match.kwargs or {}).get("user_id")
+
+
+def _visit(user_id: int) -> dt.datetime | None:
+    """Record a dashboard visit; return when the previous visit was (None on the first).
+
+    Kept in the cache (Redis) keyed by user, so it costs no SQL and follows the user across
+    sessions and devices; losing it only loses the "since last visit" highlights."""
+    key = LAST_SEEN_KEY.format(user_id)
+    now = timezone.now()
+    state = cache.get(key) or {}
+    previous, latest = state.get("previous"), state.get("latest")
+    if latest is None or now - latest > VISIT_GAP:
+        previous = latest
+    cache.set(key, {"previous": previous, "latest": now}, timeout=60 * 60 * 24 * 90)
+    return previous
+
+
+@require_GET
+def accounts_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The accounts of the current filter as CSV, streamed (no size limit in memory)."""
+    accounts = selectors.accounts_for_user(request.user)
+    tam_id = request.GET.get("tam")
+    if tam_id:
+        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=tam_id)
+        accounts = accounts.filter(tam=owner)
+    form = AccountFilterForm(request.GET)
+    rows = form.apply(selectors.accounts_with_table_columns(accounts))
+    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="accounts-{stamp}.csv"'
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(rows) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(
+        [
+            "salesforce_id",
+            "name",
+            "priority",
+            "health",
+            "arr",
+            "region",
+            "segment",
+            "renewal_date",
+            "tam",
+            "last_cadence_call",
+            "cadence_overdue",
+        ]
+    )
+    for a in rows.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                a.salesforce_id,
+                a.name,
+                a.get_priority_display() if a.priority else "",
+                a.health,
+                a.arr,
+                a.region_id,
+                a.segment,
+                a.renewal_date.isoformat() if a.renewal_date else "",
+                a.tam.get_username() if a.tam else "",
+                a.last_cadence_at.isoformat() if a.last_cadence_at else "",
+                "yes" if a.cadence_overdue else "no",
+            ]
+        )
+
+
+# --- Account page -----------------------------------------------------------------------
+
+
+@require_GET
+def account_detail(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    account = selectors.account_for_page(request.user, salesforce_id)
+    context = {"account": account, "activity_form": _new_activity_form()}
+    context.update(_account_context(request, account))
+    context.update(_timeline_context(account))
+    return render(request, "portfolio/account.html", context)
+
+
+@require_POST
+def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    """Log an activity; on error the form comes back with what the user typed."""
+    account = selectors.account_for_page(request.user, salesforce_id)
+    form = ActivityForm(request.POST)
+    if form.is_valid():
+        activity_log(account=account, user=request.user, **form.cleaned_data)
+        form, status, saved = _new_activity_form(), 200, True
+    else:
+        status, saved = (200 if request.htmx else 400), False
+    context = {"account": account, "activity_form": form, "activity_saved": saved}
+    context.update(_timeline_context(account))
+    if request.htmx:
+        return render(request, "portfolio/account.html#timeline", context, status=status)
+    if saved:
+        return redirect(reverse("portfolio:account", args=[account.salesforce_id]) + "#timeline")
+    context.update(_account_context(request, account))
+    return render(request, "portfolio/account.html", context, status=status)
+
+
+def _account_context(request: HttpRequest, account: Account) -> dict:
+    return {
+        "opportunities": selectors.account_open_opportunities(account),
+        "contacts": selectors.account_contacts(account),
+        "cadence": selectors.account_cadence(account),
+        **panels.account_panels(request, account),
+    }
+
+
+def _new_activity_form() -> ActivityForm:
+    now = timezone.localtime().replace(second=0, microsecond=0)
+    return ActivityForm(initial={"occurred_at": now, "kind": "call"})
+
+
+def _timeline_context(account: Account) -> dict:
+    timeline = selectors.account_timeline(account)
+    return {"timeline": timeline}
+
+
+# --- Team view --------------------------------------------------------------------------
+
+
+@require_GET
+def team(request: HttpRequest) -> HttpResponse:
+    """Each TAM's workload for their manager (or an admin); TAMs get 403."""
+    if role_of(request.user) not in ("manager", "admin"):
+        raise PermissionDenied("The team view is for managers.")
+    rows = selectors.team_workload(request.user)
+    target = settings.BOOK_OF_BUSINESS_TARGET_USD
+    p1_target = panels.p1_target_share(selectors.accounts_for_user(request.user))
+    for row in rows:
+        row["arr_pct"] = round(100 * float(row["book_arr"]) / target) if target else 0
+        row["p1_pct"] = round(100 * row["p1"] / row["count"]) if row["count"] else 0
+    totals = {
+        key: sum(r[key] for r in rows) for key in ("count", "book_arr", "p1", "at_risk", "overdue")
+    }
+    context = {
+        "rows": rows,
+        "target": target,
+        "p1_target": p1_target,
+        "totals": totals,
+        **panels.team_panels(request),
+    }
+    return render(request, "portfolio/team.html", context)
