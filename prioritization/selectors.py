@@ -1,0 +1,290 @@
+"""Reads of the prioritization app, for its own pages and for the dashboard's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from portfolio.models import Account, Team
+from portfolio.roles import role_of
+from prioritization.models import (
+    ExceptionStatus,
+    PriorityDecision,
+    PriorityException,
+    PriorityReview,
+    ReviewCause,
+    RuleSet,
+)
+from prioritization.rules import evaluate
+
+# --- Rule sets and decisions ------------------------------------------------------------------
+
+
+def ruleset_for(*, region: str, segment: str) -> RuleSet | None:
+    return RuleSet.objects.filter(region_id=region, segment=segment).first()
+
+
+def decision_for_account(account: Account) -> PriorityDecision | None:
+    """The stored decision behind the account's current priority, with its trace."""
+    return (
+        PriorityDecision.objects.filter(account=account)
+        .select_related("ruleset_version__ruleset", "actor", "exception__decided_by", "review")
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
+P3_P4_EXPECTATIONS = {
+    3: "Non-managed child accounts only",
+    4: "Digital-enablement only customers",
+}
+
+
+def engagement_expectations_for(account: Account) -> dict[str, Any]:
+    """What the TAM owes this account at its current priority, from its rule set:
+    {"priority", "label", "onboarding", "call_frequency", "cadence_days", "success_plan",
+    "ebrs_per_year", "qa_channel", "note", "ruleset"} (empty strings / None where the
+    rule set says nothing; P3/P4 carry only the handbook's definition in "note")."""
+    priority = account.priority
+    out: dict[str, Any] = {
+        "priority": priority,
+        "label": f"P{priority}" if priority else "",
+        "onboarding": "",
+        "call_frequency": "",
+        "cadence_days": None,
+        "success_plan": "",
+        "ebrs_per_year": "",
+        "qa_channel": "",
+        "note": P3_P4_EXPECTATIONS.get(priority or 0, ""),
+        "ruleset": None,
+    }
+    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
+    if ruleset is None or priority not in (1, 2):
+        return out
+    for name in (
+        "onboarding",
+        "call_frequency",
+        "cadence_days",
+        "success_plan",
+        "ebrs_per_year",
+        "qa_channel",
+    ):
+        out[name] = getattr(ruleset, f"p{priority}_{name}")
+    out["ruleset"] = f"{ruleset.region_id} {ruleset.get_segment_display()} v{ruleset.version}"
+    return out
+
+
+# --- Exceptions ----------------------------------------------------------------------------------
+
+
+def exceptions_for_account(account: Account) -> QuerySet[PriorityException]:
+    return PriorityException.objects.filter(account=account).select_related(
+        "requested_by", "decided_by", "account_executive"
+    )[:10]
+
+
+def can_decide_exception(
+    user: AbstractBaseUser | AnonymousUser, exception: PriorityException
+) -> bool:
+    """Only a manager of a team the account's TAM belongs to, never on their own request."""
+    if not user.is_authenticated or user.pk == exception.requested_by_id:
+        return False
+    tam_id = exception.account.tam_id
+    if tam_id is None:
+        return False
+    return Team.objects.filter(manager=user, tams=tam_id).exists()
+
+
+def pending_exceptions_for_manager(
+    user: AbstractBaseUser | AnonymousUser,
+) -> QuerySet[PriorityException]:
+    """Requests waiting for this manager: pending, on accounts of TAMs in their teams
+    (their own requests included so they see them, but they cannot decide those)."""
+    if role_of(user) not in ("manager", "admin"):
+        return PriorityException.objects.none()
+    team_tams = Team.tams.through.objects.filter(team__manager=user).values("user_id")
+    return (
+        PriorityException.objects.filter(
+            status=ExceptionStatus.PENDING, account__tam_id__in=team_tams
+        )
+        .select_related("account", "account__tam", "requested_by", "account_executive")
+        .order_by("created_at")
+    )
+
+
+# --- Balance per TAM ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class P1Balance:
+    tam_id: int
+    tam_name: str
+    model: str
+    accounts: int  # TAM-assigned accounts at P1 or P2 under this model
+    p1: int
+    share: float
+    target: str
+    in_range: bool
+
+    @property
+    def warning(self) -> bool:
+        return not self.in_range
+
+
+def _target(ruleset: RuleSet, p1: int, total: int) -> tuple[str, bool]:
+    if ruleset.p1_target_min is not None or ruleset.p1_target_max is not None:
+        low = ruleset.p1_target_min or 0
+        high = ruleset.p1_target_max
+        text = f"{low}-{high} P1" if high is not None else f"at least {low} P1"
+        return text, p1 >= low and (high is None or p1 <= high)
+    if ruleset.p1_target_share is not None and total:
+        share, tol = ruleset.p1_target_share, ruleset.p1_share_tolerance
+        low, high = max(Decimal(0), share - tol), min(Decimal(1), share + tol)
+        text = f"about {share:.0%} at P1 ({low:.0%}-{high:.0%})"
+        return text, low <= Decimal(p1) / Decimal(total) <= high
+    return "no target", True
+
+
+def p1_balance(tams: Iterable[AbstractBaseUser] | QuerySet) -> list[P1Balance]:
+    """Share of P1 per TAM against the target of the model their accounts use (US about
+    1/3 of the book, EMEA 5-8 P1 accounts); `in_range` False means show a warning. One row
+    per TAM and model (a TAM with books in two models gets two rows)."""
+    tams = list(tams)
+    names = {t.pk: (t.get_full_name() or t.get_username()) for t in tams}  # type: ignore[attr-defined]
+    rulesets = {(rs.region_id, rs.segment): rs for rs in RuleSet.objects.all()}
+    rows = (
+        Account.objects.filter(tam_id__in=list(names), priority__in=[1, 2])
+        .values("tam_id", "region_id", "segment")
+        .annotate(total=Count("id"), p1=Count("id", filter=Q(priority=1)))
+        .order_by()
+    )
+    per: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    ruleset_of: dict[tuple[int, str], RuleSet] = {}
+    for row in rows:
+        ruleset = rulesets.get((row["region_id"], row["segment"]))
+        if ruleset is None:
+            continue
+        key = (row["tam_id"], ruleset.model)
+        per[key][0] += row["total"]
+        per[key][1] += row["p1"]
+        ruleset_of.setdefault(key, ruleset)
+    out = []
+    for (tam_id, model), (total, p1) in sorted(per.items(), key=lambda kv: names[kv[0][0]]):
+        target, in_range = _target(ruleset_of[(tam_id, model)], p1, total)
+        out.append(
+            P1Balance(
+                tam_id=tam_id,
+                tam_name=names[tam_id],
+                model=model,
+                accounts=total,
+                p1=p1,
+                share=p1 / total if total else 0.0,
+                target=target,
+                in_range=in_range,
+            )
+        )
+    return out
+
+
+# --- Changes -------------------------------------------------------------------------------
+
+
+def latest_quarterly_review() -> PriorityReview | None:
+    return (
+        PriorityReview.objects.filter(
+            cause=ReviewCause.QUARTERLY_REVIEW, dry_run=False, finished_at__isnull=False
+        )
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def changes_for_tam(
+    user: AbstractBaseUser | AnonymousUser, since: dt.datetime | None = None
+) -> QuerySet[PriorityDecision]:
+    """Priority changes on the TAM's accounts since `since` (default: the start of the
+    latest quarterly review), newest first: their "what changed" list."""
+    if since is None:
+        review = latest_quarterly_review()
+        if review is None:
+            return PriorityDecision.objects.none()
+        since = review.started_at
+    return (
+        PriorityDecision.objects.filter(account__tam=user, decided_at__gte=since)
+        .exclude(previous_priority=F("priority"))
+        .select_related("account", "actor")
+        .order_by("-decided_at", "-id")
+    )
+
+
+# --- What-if -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    account_id: int
+    name: str
+    salesforce_id: str
+    before: int
+    after: int
+    before_rule: str
+    after_rule: str
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    evaluated: int
+    p1_to_p2: list[Move]
+    p2_to_p1: list[Move]
+    other: list[Move]
+
+
+def ruleset_whatif(*, edited: RuleSet, as_of: dt.date | None = None) -> WhatIf:
+    """How the accounts of this rule set's region and segment would move if `edited`
+    (unsaved values) replaced the stored rule set: both evaluated with the pure rules over
+    the current facts, so unrelated drift does not show as a move."""
+    from prioritization.facts import arr_ranks, build_facts, model_mapping
+
+    as_of = as_of or timezone.localdate()
+    stored = RuleSet.objects.get(pk=edited.pk)
+    old_mapping = model_mapping(RuleSet.objects.all())
+    new_mapping = {**old_mapping, (edited.region_id, edited.segment): edited.model}
+    ids = list(
+        Account.objects.filter(region_id=edited.region_id, segment=edited.segment).values_list(
+            "pk", flat=True
+        )
+    )
+    old_params, new_params = stored.params(), edited.params()
+    new_ranks = arr_ranks(new_mapping, ids) if new_mapping != old_mapping else None
+    p1_to_p2, p2_to_p1, other = [], [], []
+    for row, facts in build_facts(ids, as_of=as_of, mapping=old_mapping):
+        before = evaluate(facts, old_params)
+        if new_ranks is not None:
+            facts = replace(facts, arr_rank=new_ranks.get(row.id))
+        after = evaluate(facts, new_params)
+        if before.priority == after.priority:
+            continue
+        move = Move(
+            row.id,
+            row.name,
+            row.salesforce_id,
+            before.priority,
+            after.priority,
+            before.decided_by,
+            after.decided_by,
+        )
+        if (before.priority, after.priority) == (1, 2):
+            p1_to_p2.append(move)
+        elif (before.priority, after.priority) == (2, 1):
+            p2_to_p1.append(move)
+        else:
+            other.append(move)
+    return WhatIf(len(ids), p1_to_p2, p2_to_p1, other)
