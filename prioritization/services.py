@@ -140,12 +140,11 @@ def _copy_decisions(rows: list[tuple]) -> None:
     if not rows:
         return
     table = PriorityDecision._meta.db_table
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(  # the psycopg cursor under Django's wrapper
-            f"COPY {table} ({', '.join(_DECISION_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
+    sql = f"COPY {table} ({', '.join(_DECISION_COLUMNS)}) FROM STDIN"
+    # cursor.cursor is the psycopg cursor under Django's wrapper.
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _update_account_priorities(pairs: list[tuple[int, int]]) -> None:
