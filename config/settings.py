@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page requires login; public views opt out with @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Attaches the user and URL of a write request to the history of tracked models.
+    "pghistory.middleware.HistoryMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
@@ -252,6 +254,9 @@ SALESFORCE_ENABLED = bool(SALESFORCE_SESSION_ID or SALESFORCE_USERNAME)
 SALESFORCE_BATCH_SIZE: int = _env("SALESFORCE_BATCH_SIZE", int, 2000)
 SALESFORCE_TIMEOUT_SECONDS: float = _env("SALESFORCE_TIMEOUT_SECONDS", float, 30.0)
 SALESFORCE_MAX_RETRIES: int = _env("SALESFORCE_MAX_RETRIES", int, 5)
+# Retried calls wait a random time up to BACKOFF * 2**attempt (full jitter), capped at MAX.
+SALESFORCE_BACKOFF_SECONDS: float = _env("SALESFORCE_BACKOFF_SECONDS", float, 1.0)
+SALESFORCE_BACKOFF_MAX_SECONDS: float = _env("SALESFORCE_BACKOFF_MAX_SECONDS", float, 60.0)
 # Field names of the org; every one can be renamed for an org that differs.
 SALESFORCE_FIELDS: dict[str, str] = {
     "account_arr": _env("SALESFORCE_FIELD_ACCOUNT_ARR", str, "ARR__c"),
