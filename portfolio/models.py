@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -93,6 +94,17 @@ class SalesforceUser(models.Model):
         return self.name
 
 
+# "History of changes to ARR, TAM, health and priority (who or which sync run, when, old,
+# new). Bulk upserts must be recorded too" (issue 3): a PostgreSQL trigger writes one
+# AccountEvent row per insert and per update that changes one of these fields, whatever
+# wrote it (ORM save, bulk_create(update_conflicts=True), raw INSERT ... ON CONFLICT).
+# `pghistory.context(user=..., sync_run=...)` attaches who or which run did it.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange("arr", "tam", "health", "priority")),
+    fields=["arr", "tam", "health", "priority"],
+    model_name="AccountEvent",
+)
 class Account(models.Model):
     """A customer account. Contract fields: salesforce_id, name, arr, region, segment,
     tam, renewal_date, health, priority (DESIGN.md)."""
@@ -155,6 +167,21 @@ class Account(models.Model):
     weekly_engagement_requested = models.BooleanField(default=False)
     expansion_play = models.BooleanField(default=False)
     tam_handover = models.BooleanField("TAM handover", default=False)
+
+    # What Salesforce last had for the written-back fields (pulled by the sync or pushed by
+    # the write-back). A difference from tam/health/priority is a pending write-back; an
+    # equal value means Portfolio and Salesforce agree, so the next pull may take
+    # Salesforce's new value.
+    owner_salesforce_id = models.CharField(max_length=18, blank=True, default="")
+    salesforce_tam_id = models.CharField(
+        "Technical_Account_Manager__c in Salesforce", max_length=18, blank=True, default=""
+    )
+    salesforce_health = models.CharField(
+        "Health_Score__c in Salesforce", max_length=10, blank=True, default=""
+    )
+    salesforce_priority = models.PositiveSmallIntegerField(
+        "CSM_Priority__c in Salesforce", null=True, blank=True
+    )
 
     salesforce_modstamp = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)

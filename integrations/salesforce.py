@@ -1,0 +1,325 @@
+"""The one module that talks to Salesforce (simple-salesforce); nothing else imports it.
+
+Connection, from settings (DESIGN.md "Salesforce"):
+- `SALESFORCE_INSTANCE_URL` + `SALESFORCE_SESSION_ID` (a session id or OAuth access token), or
+- `SALESFORCE_USERNAME` / `SALESFORCE_PASSWORD` / `SALESFORCE_SECURITY_TOKEN` /
+  `SALESFORCE_DOMAIN` (SOAP login). `SALESFORCE_DOMAIN` is `login`, `test`, a My Domain
+  such as `acme.my`, or the full `https://...` URL of a login host.
+
+Retry policy (DESIGN.md "Sync rules"): 429, `REQUEST_LIMIT_EXCEEDED` (403), 5xx,
+connection errors and timeouts are retried up to `SALESFORCE_MAX_RETRIES` times with full
+jitter exponential backoff (`SALESFORCE_BACKOFF_SECONDS` doubling, capped at
+`SALESFORCE_BACKOFF_MAX_SECONDS`); a `Retry-After` header is honoured. 400 (e.g.
+`MALFORMED_QUERY`), 404 and other 403s are raised at once. 401 `INVALID_SESSION_ID` with
+password auth logs in again and repeats the call once; with a fixed session id it is raised
+with a message saying what to do.
+
+Secrets: session ids, passwords and tokens are never logged or put in exception messages
+(simple-salesforce's own DEBUG logging of URLs is silenced in settings.LOGGING).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+from simple_salesforce.login import SalesforceLogin
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Everything a Salesforce call may raise once retries are exhausted; callers catch this.
+ERRORS: tuple[type[BaseException], ...] = (SalesforceError, requests.RequestException)
+# Salesforce refused one record (bad value, deleted record): retrying cannot help.
+REFUSED: tuple[type[BaseException], ...] = (SalesforceMalformedRequest, SalesforceResourceNotFound)
+
+__all__ = [
+    "ERRORS",
+    "Page",
+    "REFUSED",
+    "SalesforceAuthenticationFailed",
+    "SalesforceClient",
+    "SalesforceError",
+    "SalesforceExpiredSession",
+    "SalesforceMalformedRequest",
+    "SalesforceResourceNotFound",
+    "client",
+    "is_enabled",
+]
+
+RETRY_AFTER_MAX_SECONDS = 300.0
+
+
+def is_enabled() -> bool:
+    """The sync is on when a session id or a username is set (DESIGN.md)."""
+    return bool(settings.SALESFORCE_SESSION_ID or settings.SALESFORCE_USERNAME)
+
+
+def _check_settings() -> str:
+    """Which auth to use; raises ImproperlyConfigured naming the missing variable."""
+    if settings.SALESFORCE_SESSION_ID:
+        if not settings.SALESFORCE_INSTANCE_URL:
+            raise ImproperlyConfigured(
+                "SALESFORCE_SESSION_ID is set but SALESFORCE_INSTANCE_URL is missing: set it "
+                "to the org's URL, e.g. https://acme.my.salesforce.com."
+            )
+        return "session"
+    if settings.SALESFORCE_USERNAME:
+        if not settings.SALESFORCE_PASSWORD:
+            raise ImproperlyConfigured(
+                "SALESFORCE_USERNAME is set but SALESFORCE_PASSWORD is missing."
+            )
+        return "password"
+    raise ImproperlyConfigured(
+        "Salesforce is not configured: set SALESFORCE_INSTANCE_URL and SALESFORCE_SESSION_ID, "
+        "or SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN."
+    )
+
+
+class _TimeoutSession(requests.Session):
+    """A requests session that applies a default timeout to every call (simple-salesforce
+    passes none for updates), and remembers the last response's headers for Retry-After."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.last_headers: dict[str, str] = {}
+        self.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_headers = dict(response.headers)
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        self.last_headers = {}
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query: its records and the query's total size."""
+
+    records: list[dict[str, Any]]
+    total_size: int
+
+
+def _error_code(exc: SalesforceError) -> str:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", ""))
+    return ""
+
+
+def _describe(exc: BaseException) -> str:
+    """A log-safe description: status and error code, never headers or bodies with secrets."""
+    if isinstance(exc, SalesforceError):
+        status = getattr(exc, "status", "?")
+        code = _error_code(exc)
+        return f"HTTP {status}" + (f" {code}" if code else "")
+    return type(exc).__name__
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429, REQUEST_LIMIT_EXCEEDED, 5xx, connection errors and timeouts are transient."""
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return True
+    if isinstance(exc, SalesforceRefusedRequest):
+        return _error_code(exc) == "REQUEST_LIMIT_EXCEEDED"
+    if isinstance(exc, SalesforceGeneralError):
+        status = getattr(exc, "status", 0) or 0
+        return status == 429 or status >= 500
+    return False
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), RETRY_AFTER_MAX_SECONDS)
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures are retried (module docstring)."""
+
+    max_retries: int
+    backoff: float
+    backoff_max: float
+    sleep: Callable[[float], None] = time.sleep
+    retries: int = 0
+
+    @classmethod
+    def from_settings(cls) -> RetryPolicy:
+        return cls(
+            max_retries=settings.SALESFORCE_MAX_RETRIES,
+            backoff=getattr(settings, "SALESFORCE_BACKOFF_SECONDS", 1.0),
+            backoff_max=getattr(settings, "SALESFORCE_BACKOFF_MAX_SECONDS", 60.0),
+        )
+
+    def run(self, name: str, fn: Callable[[], T], session: _TimeoutSession) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if not is_retryable(exc) or attempt >= self.max_retries:
+                    raise
+                delay = _retry_after(session.last_headers)
+                if delay is None:
+                    delay = random.uniform(0, min(self.backoff_max, self.backoff * 2**attempt))
+                attempt += 1
+                self.retries += 1
+                logger.warning(
+                    "Salesforce %s failed (%s); retry %d/%d in %.2fs",
+                    name,
+                    _describe(exc),
+                    attempt,
+                    self.max_retries,
+                    delay,
+                )
+                self.sleep(delay)
+
+
+class SalesforceClient:
+    """A simple-salesforce client wrapped in Portfolio's retry and re-login policy."""
+
+    def __init__(
+        self,
+        *,
+        sf: Salesforce,
+        session: _TimeoutSession,
+        login: Callable[[], tuple[str, str]] | None,
+        build: Callable[[str, str], Salesforce] | None,
+        policy: RetryPolicy,
+    ) -> None:
+        self.sf = sf
+        self._session = session
+        self._login = login
+        self._build = build
+        self.policy = policy
+        self.relogins = 0
+
+    @property
+    def retries(self) -> int:
+        return self.policy.retries
+
+    def _call(self, name: str, fn: Callable[[], T]) -> T:
+        try:
+            return self.policy.run(name, fn, self._session)
+        except SalesforceExpiredSession:
+            if self._login is None:
+                raise SalesforceExpiredSession(
+                    "",
+                    401,
+                    name,
+                    "Salesforce rejected SALESFORCE_SESSION_ID (INVALID_SESSION_ID): set a "
+                    "fresh session id, or set SALESFORCE_USERNAME/SALESFORCE_PASSWORD so "
+                    "Portfolio can log in again by itself.",
+                ) from None
+        # Password auth: log in again and repeat the call once (a second 401 is raised).
+        logger.info("Salesforce session expired during %s; logging in again", name)
+        self._relogin()
+        return self.policy.run(name, fn, self._session)
+
+    def _relogin(self) -> None:
+        assert self._login is not None and self._build is not None
+        session_id, instance = self.policy.run("login", self._login, self._session)
+        self.sf = self._build(session_id, instance)
+        self.relogins += 1
+
+    # --- operations -------------------------------------------------------------------
+    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[Page]:
+        """Run a SOQL query and yield it page by page, following `nextRecordsUrl`, so the
+        caller can store each batch as it arrives. Each page request has the retry policy."""
+        result = self._call("query", lambda: self.sf.query(soql, include_deleted=include_deleted))
+        total = int(result.get("totalSize", 0))
+        while True:
+            yield Page(records=result.get("records", []), total_size=total)
+            if result.get("done", True):
+                return
+            next_url = result["nextRecordsUrl"]
+            result = self._call(
+                "query_more", lambda url=next_url: self.sf.query_more(url, identifier_is_url=True)
+            )
+
+    def count(self, soql: str) -> int:
+        """`SELECT COUNT() FROM ...`: the number of matching records."""
+        return int(self._call("count", lambda: self.sf.query(soql))["totalSize"])
+
+    def update_account(self, salesforce_id: str, fields: dict[str, Any]) -> None:
+        """PATCH these fields of one Account (idempotent: sending twice changes nothing)."""
+        self._call("update Account", lambda: self.sf.Account.update(salesforce_id, fields))
+
+    def api_usage(self) -> str:
+        """`used/total` from the last Sforce-Limit-Info header, or '' if none was seen."""
+        usage = self.sf.api_usage.get("api-usage")
+        return f"{usage.used}/{usage.total}" if usage else ""
+
+
+def _login_function(session: requests.Session) -> Callable[[], tuple[str, str]]:
+    domain = settings.SALESFORCE_DOMAIN or "login"
+    scratch_url = domain.rstrip("/") if domain.startswith("https://") else None
+
+    def login() -> tuple[str, str]:
+        return SalesforceLogin(
+            username=settings.SALESFORCE_USERNAME,
+            password=settings.SALESFORCE_PASSWORD,
+            security_token=settings.SALESFORCE_SECURITY_TOKEN or "",
+            sf_version=settings.SALESFORCE_API_VERSION,
+            session=session,
+            domain=None if scratch_url else domain,
+            scratch_url=scratch_url,
+        )
+
+    return login
+
+
+def client() -> SalesforceClient:
+    """A client from settings; raises ImproperlyConfigured naming what is missing."""
+    mode = _check_settings()
+    session = _TimeoutSession(settings.SALESFORCE_TIMEOUT_SECONDS)
+    policy = RetryPolicy.from_settings()
+    common: dict[str, Any] = {
+        "version": settings.SALESFORCE_API_VERSION,
+        "session": session,
+        # Plain dicts parse faster than OrderedDict; Decimal keeps currency exact.
+        "object_pairs_hook": None,
+        "parse_float": Decimal,
+    }
+    if mode == "session":
+        sf = Salesforce(
+            session_id=settings.SALESFORCE_SESSION_ID,
+            instance_url=settings.SALESFORCE_INSTANCE_URL,
+            **common,
+        )
+        return SalesforceClient(sf=sf, session=session, login=None, build=None, policy=policy)
+
+    def build(session_id: str, instance: str) -> Salesforce:
+        return Salesforce(session_id=session_id, instance=instance, **common)
+
+    login = _login_function(session)
+    # The login is retried like any call (a 503 from the login host is transient).
+    sf = build(*policy.run("login", login, session))
+    return SalesforceClient(sf=sf, session=session, login=login, build=build, policy=policy)

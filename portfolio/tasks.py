@@ -1,0 +1,30 @@
+"""Celery tasks of the portfolio app: they take ids, call a service, are safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SALESFORCE_OFF = "Salesforce is not configured (SALESFORCE_ENABLED is False); nothing to do."
+
+
+@shared_task(
+    name="portfolio.salesforce_writeback",
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def salesforce_writeback(*, account_ids: list[int]) -> str:
+    """Push TAM / health / priority of these accounts where they differ from Salesforce."""
+    if not settings.SALESFORCE_ENABLED:
+        logger.info(SALESFORCE_OFF)
+        return SALESFORCE_OFF
+    from portfolio.services import salesforce_writeback_push
+
+    result = salesforce_writeback_push(account_ids=account_ids)
+    return result.summary()
