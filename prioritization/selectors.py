@@ -288,3 +288,59 @@ def ruleset_whatif(*, edited: RuleSet, as_of: dt.date | None = None) -> WhatIf:
         else:
             other.append(move)
     return WhatIf(len(ids), p1_to_p2, p2_to_p1, other)
+
+
+# --- The account panel ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    rule: str
+    question: str
+    answer: bool | None  # None: not asked (the flow stopped earlier)
+    evidence: str
+    decisive: bool
+
+
+def priority_flow(decision: PriorityDecision | None, ruleset: RuleSet | None) -> list[FlowStep]:
+    """The model's questions in order (the US flowchart for us_enterprise) with the stored
+    decision's answers; questions after the deciding one are "not asked"."""
+    from prioritization.rules import FLOWS, RULES, Params
+
+    model = decision.model if decision else (ruleset.model if ruleset else None)
+    if model is None:
+        return []
+    params = ruleset.params() if ruleset else Params(model=model)
+    asked = {step["rule"]: step for step in (decision.trace if decision else [])}
+    out = []
+    for rule in FLOWS["pre"] + FLOWS[model]:
+        step = asked.get(rule)
+        out.append(
+            FlowStep(
+                rule=rule,
+                question=step["question"] if step else RULES[rule].question_for(params),
+                answer=step["answer"] if step else None,
+                evidence=step["evidence"] if step else "",
+                decisive=bool(decision and decision.decided_by == rule),
+            )
+        )
+    return out
+
+
+def account_priority_panel(
+    user: AbstractBaseUser | AnonymousUser, account: Account
+) -> dict[str, Any]:
+    """Context of templates/prioritization/account_panel.html (fixed number of queries)."""
+    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
+    decision = decision_for_account(account)
+    exceptions = list(exceptions_for_account(account))
+    return {
+        "account": account,
+        "ruleset": ruleset,
+        "decision": decision,
+        "flow": priority_flow(decision, ruleset),
+        "expectations": engagement_expectations_for(account),
+        "exceptions": exceptions,
+        "pending_exception": next((e for e in exceptions if e.status == "pending"), None),
+        "is_emea_proposal": bool(ruleset and ruleset.model == "emea_enterprise"),
+    }

@@ -1,0 +1,207 @@
+"""Admins edit rule sets here. Every save is a new version (who changed what), and a
+change is previewed first: how many accounts would move P1->P2 and P2->P1."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from prioritization.models import (
+    PriorityDecision,
+    PriorityException,
+    PriorityReview,
+    RuleSet,
+    RuleSetVersion,
+)
+from prioritization.selectors import ruleset_whatif
+from prioritization.services import ruleset_save
+
+CONFIRM = "_whatif_confirm"
+
+
+class RuleSetVersionInline(admin.TabularInline):
+    model = RuleSetVersion
+    extra = 0
+    can_delete = False
+    fields = ("version", "created_at", "created_by", "changes_text")
+    readonly_fields = fields
+    ordering = ("-version",)
+    verbose_name = "version"
+    verbose_name_plural = "Version history (who changed what)"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="changes")
+    def changes_text(self, obj: RuleSetVersion) -> str:
+        return obj.changes_text()
+
+
+@admin.register(RuleSet)
+class RuleSetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "region", "segment", "model", "version", "updated_by", "updated_at")
+    list_filter = ("model", "segment", "region")
+    readonly_fields = ("version", "updated_by", "updated_at")
+    inlines = [RuleSetVersionInline]
+    fieldsets = (
+        (None, {"fields": ("region", "segment", "model", "version", "updated_by", "updated_at")}),
+        ("Common pre-rules", {"fields": ("onboarding_max_days", "digital_tam_trial")}),
+        (
+            "US Enterprise flowchart",
+            {
+                "fields": (
+                    "uptier_window_months",
+                    "stage_adoption_hours",
+                    "infrastructure_change_hours",
+                    "onboarding_window_days",
+                )
+            },
+        ),
+        (
+            "Commercial criteria",
+            {
+                "fields": (
+                    "commercial_new_customer_days",
+                    "commercial_top_n",
+                    "commercial_p2_arr_below",
+                    "commercial_min_stages",
+                    "commercial_uptier_window_months",
+                )
+            },
+        ),
+        (
+            "Portfolio target (balance per TAM)",
+            {
+                "fields": (
+                    "p1_target_share",
+                    "p1_share_tolerance",
+                    "p1_target_min",
+                    "p1_target_max",
+                )
+            },
+        ),
+        ("Engagement expected at P1", {"fields": RuleSet.ENGAGEMENT_FIELDS[:6]}),
+        ("Engagement expected at P2", {"fields": RuleSet.ENGAGEMENT_FIELDS[6:]}),
+    )
+
+    def save_model(self, request: HttpRequest, obj: RuleSet, form, change: bool) -> None:
+        ruleset_save(ruleset=obj, changed_by=request.user)  # type: ignore[arg-type]
+
+    def changeform_view(
+        self, request: HttpRequest, object_id=None, form_url="", extra_context=None
+    ) -> HttpResponse:
+        """On a valid change, show the what-if page first; it posts the same data back
+        with `_whatif_confirm` to save."""
+        if request.method == "POST" and object_id and CONFIRM not in request.POST:
+            preview = self._whatif_response(request, unquote(object_id))
+            if preview is not None:
+                return preview
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _whatif_response(self, request: HttpRequest, object_id: str) -> HttpResponse | None:
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_change_permission(request, obj):
+            return None
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        form_class = self.get_form(request, obj, change=True, fields=fields)
+        stored = {name: getattr(obj, name) for name in fields}
+        form = form_class(request.POST, request.FILES, instance=obj)
+        if not form.is_valid() or not form.has_changed():
+            return None  # the normal view shows the errors, or saves nothing new
+        edited = form.save(commit=False)
+        whatif = ruleset_whatif(edited=edited)
+        changes = [
+            (form.fields[name].label, stored[name], getattr(edited, name))
+            for name in form.changed_data
+        ]
+        replay = [
+            (key, value)
+            for key, values in request.POST.lists()
+            if key != "csrfmiddlewaretoken"
+            for value in values
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview changes to {obj}",
+            "opts": self.opts,
+            "original": obj,
+            "changes": changes,
+            "whatif": whatif,
+            "replay": replay,
+            "confirm_name": CONFIRM,
+        }
+        return TemplateResponse(request, "admin/prioritization/ruleset/whatif.html", context)
+
+
+@admin.register(RuleSetVersion)
+class RuleSetVersionAdmin(admin.ModelAdmin):
+    list_display = ("ruleset", "version", "created_by", "created_at", "changes_text")
+    list_filter = ("ruleset__region", "ruleset__segment")
+    readonly_fields = ("ruleset", "version", "values", "changes", "created_by", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(PriorityDecision)
+class PriorityDecisionAdmin(admin.ModelAdmin):
+    list_display = ("account", "priority", "previous_priority", "decided_by", "cause", "decided_at")
+    list_filter = ("cause", "model", "priority")
+    search_fields = ("account__name", "account__salesforce_id")
+    list_select_related = ("account",)
+    raw_id_fields = ("account", "exception", "review")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(PriorityException)
+class PriorityExceptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "account",
+        "kind",
+        "requested_priority",
+        "status",
+        "requested_by",
+        "decided_by",
+        "expires_on",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "requested_priority")
+    search_fields = ("account__name", "reason")
+    list_select_related = ("account", "requested_by", "decided_by")
+    raw_id_fields = ("account",)
+    # Decisions go through the manager's screen (the service checks who may decide).
+    readonly_fields = ("status", "decided_by", "decided_at", "decision_note", "ended_at")
+
+
+@admin.register(PriorityReview)
+class PriorityReviewAdmin(admin.ModelAdmin):
+    list_display = (
+        "started_at",
+        "cause",
+        "as_of",
+        "evaluated",
+        "changed",
+        "p1_to_p2",
+        "p2_to_p1",
+        "triggered_by",
+    )
+    list_filter = ("cause",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,123 @@
+"""Prioritization screens: the account's priority panel with the exception form, the
+manager's pending requests, and the overview (changes, balance)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from portfolio.roles import role_of
+from portfolio.selectors import accounts_for_user, tams_for_user
+from prioritization.forms import ExceptionDecisionForm, ExceptionRequestForm
+from prioritization.models import PriorityException
+from prioritization.selectors import (
+    account_priority_panel,
+    changes_for_tam,
+    p1_balance,
+    pending_exceptions_for_manager,
+)
+from prioritization.services import (
+    priority_exception_approve,
+    priority_exception_reject,
+    priority_exception_request,
+)
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """The user's priorities overview: changes since the last quarterly review, P1 balance,
+    and (managers) the requests waiting for them."""
+    return render(
+        request,
+        "prioritization/index.html",
+        {
+            "changes": list(changes_for_tam(request.user)[:100]),
+            "balance": p1_balance(tams_for_user(request.user)),
+            "pending": list(pending_exceptions_for_manager(request.user)),
+            "is_manager": role_of(request.user) in ("manager", "admin"),
+        },
+    )
+
+
+@require_GET
+def account_priority(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_object_or_404(accounts_for_user(request.user).select_related("region"), pk=pk)
+    context = account_priority_panel(request.user, account)
+    context["form"] = ExceptionRequestForm()
+    return render(request, "prioritization/account.html", context)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+def exception_request(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_object_or_404(
+        accounts_for_user(request.user).select_related("region", "owner"), pk=pk
+    )
+    form = ExceptionRequestForm(request.POST)
+    sent = None
+    if form.is_valid():
+        try:
+            sent = priority_exception_request(
+                account=account,
+                requested_by=request.user,
+                requested_priority=form.cleaned_data["requested_priority"],
+                reason=form.cleaned_data["reason"],
+                expires_on=form.cleaned_data["expires_on"],
+                account_executive=account.owner if form.cleaned_data["on_behalf_of_ae"] else None,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+    if sent is not None and not request.htmx:
+        return redirect("prioritization:account", pk=account.pk)
+    context = account_priority_panel(request.user, account)
+    context.update(form=ExceptionRequestForm() if sent else form, sent=sent)
+    # htmx swaps only 2xx responses, so its errors come back as 200; a plain POST gets 400.
+    status = 400 if form.errors and not request.htmx else 200
+    template = (
+        "prioritization/account_panel.html#exception-form"
+        if request.htmx
+        else "prioritization/account.html"
+    )
+    return render(request, template, context, status=status)
+
+
+@require_GET
+def pending(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "prioritization/pending_page.html",
+        {"pending": list(pending_exceptions_for_manager(request.user))},
+    )
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    exception = get_object_or_404(
+        PriorityException.objects.select_related("account", "requested_by", "account__tam"),
+        pk=pk,
+        account__in=accounts_for_user(request.user),
+    )
+    form = ExceptionDecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    service = priority_exception_approve if decision == "approve" else priority_exception_reject
+    error = ""
+    try:
+        exception = service(exception=exception, manager=request.user, note=note)
+    except PermissionDenied as exc:
+        if not request.htmx:
+            raise
+        error = str(exc)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if not request.htmx:
+        return redirect("prioritization:pending")
+    return render(
+        request,
+        "prioritization/pending_exceptions.html#exception-row",
+        {"exception": exception, "error": error, "user": request.user},
+    )

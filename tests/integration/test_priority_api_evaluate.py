@@ -1,0 +1,125 @@
+"""POST /api/v1/priority/evaluate: the DESIGN.md contract, defaults and per-field errors."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from prioritization.models import RuleSet
+from prioritization.services import ruleset_save
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/priority/evaluate"
+
+DESIGN_REQUEST = {
+    "as_of": "2026-11-22", "model": "us_enterprise", "region": "US-EAST", "segment": "enterprise",
+    "arr": 250000, "arr_rank": 12, "tam_assigned": True,
+    "unmanaged_child": False, "digital_only": False,
+    "onboarding_started": "2026-01-10", "onboarding_completed": "2026-03-01",
+    "uptier_opportunity_close_date": None,
+    "stage_adoption_hours_per_week": 0, "infrastructure_change_hours_per_week": 0,
+    "churn_risk": False, "health": "green", "in_triage": False,
+    "success_plan": "objectives", "critical_project": False, "stages_adopted": 3,
+    "key_logo": False, "channel_engagement": False, "nps": 20,
+    "emea": {"org_change": False, "onboarding": False, "infrastructure_change": False,
+             "weekly_engagement_requested": False, "lam_seat_gap": False,
+             "expansion_play": False, "tam_handover": False},
+    "exception": {"priority": 2, "approved": True},
+}  # fmt: skip
+
+
+@pytest.fixture
+def api(tam):
+    client = APIClient()
+    client.force_authenticate(tam)
+    return client
+
+
+def test_design_example_with_an_uptier_gives_the_design_response(api):
+    body = {**DESIGN_REQUEST, "uptier_opportunity_close_date": "2027-01-15", "exception": None}
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) == {"priority", "label", "model", "ruleset_version", "decided_by", "trace"}
+    assert (data["priority"], data["label"], data["model"]) == (1, "P1", "us_enterprise")
+    assert (data["ruleset_version"], data["decided_by"]) == (1, "uptier_opportunity")
+    assert {
+        "rule": "uptier_opportunity",
+        "question": "Open up-tier opportunity closing in the next 6 months?",
+        "answer": True,
+        "evidence": "closes 2027-01-15 (54 days)",
+    } in data["trace"]
+    assert all(set(step) == {"rule", "question", "answer", "evidence"} for step in data["trace"])
+
+
+def test_design_example_as_written_is_p2(api):
+    data = api.post(URL, DESIGN_REQUEST, format="json").json()
+    assert (data["priority"], data["decided_by"]) == (2, "default_p2")
+
+
+def test_model_is_derived_from_region_and_segment_and_uses_the_current_version(api, admin_user):
+    ruleset = RuleSet.objects.get(region_id="EMEA", segment="enterprise")
+    ruleset_save(ruleset=ruleset, changed_by=admin_user)
+    body = {"as_of": "2026-11-22", "region": "EMEA", "segment": "enterprise",
+            "tam_assigned": True, "emea": {"tam_handover": True}}  # fmt: skip
+    data = api.post(URL, body, format="json").json()
+    assert (data["model"], data["ruleset_version"]) == ("emea_enterprise", 2)
+    assert (data["priority"], data["decided_by"]) == (1, "emea_tam_handover")
+
+
+def test_only_as_of_and_a_model_are_needed(api):
+    data = api.post(URL, {"as_of": "2026-11-22", "model": "commercial"}, format="json").json()
+    # Defaults: not TAM-assigned, no objectives captured, no rule set -> version null.
+    assert (data["priority"], data["decided_by"], data["ruleset_version"]) == (
+        1,
+        "commercial_no_objectives",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model": "us_west"}, "model"),
+        ({"arr": -1}, "arr"),
+        ({"as_of": "22/11/2026"}, "as_of"),
+        ({"onboarding_started": "2026-13-01"}, "onboarding_started"),
+        ({"region": "MARS"}, "region"),
+        ({"segment": "smb"}, "segment"),
+        ({"health": "blue"}, "health"),
+        ({"success_plan": "some"}, "success_plan"),
+        ({"stages_adopted": -2}, "stages_adopted"),
+        ({"arr_rank": 0}, "arr_rank"),
+        ({"exception": {"priority": 3, "approved": True}}, "exception"),
+        ({"emea": {"org_change": "perhaps"}}, "emea"),
+        ({"onboarding_completed": "2025-01-01"}, "onboarding_completed"),
+    ],
+)
+def test_bad_input_is_400_with_per_field_errors(api, change, field):
+    response = api.post(URL, {**DESIGN_REQUEST, **change}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_missing_as_of_and_no_model_source(api):
+    response = api.post(URL, {"region": "US-EAST"}, format="json")
+    assert response.status_code == 400
+    assert "as_of" in response.json()
+    response = api.post(URL, {"as_of": "2026-11-22"}, format="json")
+    assert response.status_code == 400 and "model" in response.json()
+
+
+def test_token_auth_works_and_anonymous_is_refused(tam):
+    token = Token.objects.create(user=tam)
+    client = APIClient()
+    assert client.post(URL, DESIGN_REQUEST, format="json").status_code in (401, 403)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.post(URL, DESIGN_REQUEST, format="json").status_code == 200
+
+
+def test_nothing_is_stored(api):
+    from prioritization.models import PriorityDecision
+
+    api.post(URL, DESIGN_REQUEST, format="json")
+    assert not PriorityDecision.objects.exists()
