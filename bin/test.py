@@ -30,7 +30,9 @@ def main(argv: list[str]) -> int:
             SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(40),
             DJANGO_SETTINGS_MODULE="config.settings",
         )
-        env.pop("DEBUG", None)  # tests run with production settings
+        # Tests run with production settings, whatever `.env` (written by make run) says.
+        env["DEBUG"] = "0"
+        env["PORTFOLIO_ENV_FILE"] = ""
         if argv[:1] == ["--bench"]:
             cmd = [sys.executable, "bench/run_all.py", *argv[1:]]
         else:

@@ -8,6 +8,7 @@ are production-safe: DEBUG is off unless asked for, cookies are secure unless DE
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -16,7 +17,11 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# `.env` (written by `make run`) fills in what the environment lacks; the environment wins.
+# PORTFOLIO_ENV_FILE names another file, or is empty to read none (tests, containers).
+_ENV_FILE = os.environ.get("PORTFOLIO_ENV_FILE", str(BASE_DIR / ".env"))
+if _ENV_FILE and Path(_ENV_FILE).is_file():
+    environ.Env.read_env(_ENV_FILE, overwrite=False)
 
 
 _TRUE = {"1", "true", "yes", "on", "y"}

@@ -152,8 +152,8 @@ def _account_names(rng: random.Random, count: int) -> list[str]:
 
 
 def _arr(rng: random.Random) -> int:
-    """Log-normal: median ~40k USD; about 1 in 100 accounts above 1M USD."""
-    value = rng.lognormvariate(math.log(40_000), 1.3)
+    """Log-normal: median ~30k USD; about 1 in 100 accounts above 1M USD."""
+    value = rng.lognormvariate(math.log(30_000), 1.5)
     return int(min(max(value, 2_400), 6_000_000) // 100 * 100)
 
 
