@@ -21,7 +21,12 @@ class HealthSignalsAdmin(admin.ModelAdmin):
 @admin.register(HealthAssessment)
 class HealthAssessmentAdmin(admin.ModelAdmin):
     list_display = (
-        "account", "created_at", "source", "suggested_colour", "chosen_colour", "colour",
+        "account",
+        "created_at",
+        "source",
+        "suggested_colour",
+        "chosen_colour",
+        "colour",
         "is_current",
     )
     list_filter = ("source", "colour", "is_current")

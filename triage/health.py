@@ -427,7 +427,7 @@ def signals_from_mapping(data: Mapping[str, Any]) -> Signals:
 
 
 def nps_class(score: int | None) -> str | None:
-    """"Positive / Neutral / Negative NPS scores" read literally: the sign of the
+    """ "Positive / Neutral / Negative NPS scores" read literally: the sign of the
     account's NPS (-100..100): below 0 negative, 0 neutral, above 0 positive."""
     if score is None:
         return None

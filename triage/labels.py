@@ -63,9 +63,7 @@ def fiscal_quarter(day: dt.date, *, fiscal_year_start_month: int) -> str:
     return f"FY{year % 100:02d}-Q{offset // 3 + 1}"
 
 
-def fiscal_quarter_bounds(
-    day: dt.date, *, fiscal_year_start_month: int
-) -> tuple[dt.date, dt.date]:
+def fiscal_quarter_bounds(day: dt.date, *, fiscal_year_start_month: int) -> tuple[dt.date, dt.date]:
     """First and last day of the fiscal quarter containing `day` (milestone dates)."""
     offset = (day.month - fiscal_year_start_month) % 12
     first_month_index = day.month - 1 - offset % 3
@@ -75,9 +73,7 @@ def fiscal_quarter_bounds(
     return start, end
 
 
-def issue_labels(
-    *, colour: str, new: bool, churn_class: str, region: str | None
-) -> list[str]:
+def issue_labels(*, colour: str, new: bool, churn_class: str, region: str | None) -> list[str]:
     """The labels of a triage issue: colour, ~New while unreviewed, churn class, region."""
     labels = [COLOUR_LABELS[colour]]
     if new:

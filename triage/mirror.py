@@ -195,11 +195,12 @@ def _sync(run: SyncRun, *, progress: Callable[[int, int], None] | None) -> None:
     )
     total = len(remote) + len(pending_ids)
     done = 0
+    local_ids = [triage_labels.marker_id(r["description"]) for r in remote]
     by_id = {
         i.pk: i
-        for i in TriageIssue.objects.filter(
-            pk__in=[m for r in remote if (m := triage_labels.marker_id(r["description"]))]
-        ).select_related("account")
+        for i in TriageIssue.objects.filter(pk__in=[m for m in local_ids if m]).select_related(
+            "account"
+        )
     }
     newest = cursor.position
     with transaction.atomic():
@@ -247,7 +248,11 @@ def _sync(run: SyncRun, *, progress: Callable[[int, int], None] | None) -> None:
     run.finished_at = timezone.now()
     run.save(
         update_fields=[
-            "status", "finished_at", "created_count", "updated_count", "unchanged_count",
+            "status",
+            "finished_at",
+            "created_count",
+            "updated_count",
+            "unchanged_count",
             "quarantined_count",
         ]
     )

@@ -88,7 +88,9 @@ class HealthAssessment(models.Model):
     across automatic runs until it expires); `colour` the effective one written to
     Account.health: the chosen colour, or the suggestion when nothing (valid) is chosen."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="health_assessments")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="health_assessments"
+    )
     created_at = models.DateTimeField()
     source = models.CharField(max_length=20, choices=AssessmentSource.choices)
     created_by = models.ForeignKey(
@@ -145,7 +147,7 @@ class IssueStatus(models.TextChoices):
 
 
 class ChurnClass(models.TextChoices):
-    """"Triage Labels for at risk (~red) accounts" (Churn Classification)."""
+    """ "Triage Labels for at risk (~red) accounts" (Churn Classification)."""
 
     EA = "E&A", "E&A"
     EU = "E&U", "E&U"
@@ -219,7 +221,7 @@ class TriageIssue(models.Model):
 
 
 class TriageRole(models.TextChoices):
-    """"When an account is added to the issue board, assign it with a 'triage team'"."""
+    """ "When an account is added to the issue board, assign it with a 'triage team'"."""
 
     ACCOUNT_OWNER = "account_owner", "Account Owner"
     TAM = "tam", "Technical Account Manager"
@@ -267,7 +269,7 @@ class TriageTeamMember(models.Model):
 
 
 class TriageUpdate(models.Model):
-    """"Make sure you keep your issues updated every week with the steps you have taken"."""
+    """ "Make sure you keep your issues updated every week with the steps you have taken"."""
 
     issue = models.ForeignKey(TriageIssue, on_delete=models.CASCADE, related_name="updates")
     author = models.ForeignKey(

@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from portfolio.models import Account, Activity, ActivityKind, Health, Team
+from portfolio.services import salesforce_writeback_enqueue
 from triage import health
 from triage import labels as triage_labels
 from triage.models import (
@@ -256,8 +257,9 @@ def health_colour_set(
     if old is None:
         result = health_evaluate_account(account)
         suggested, score = result.colour or "", result.score
-        reasons, signals = result.as_dict()["reasons"], asdict(
-            signals_for_accounts([account])[account.pk]
+        reasons, signals = (
+            result.as_dict()["reasons"],
+            asdict(signals_for_accounts([account])[account.pk]),
         )
     else:
         suggested, score = old.suggested_colour, old.score
@@ -346,12 +348,8 @@ def _accounts_recolour(
 
 
 def _salesforce_writeback(account_ids: list[int]) -> None:
-    """"The chosen colour is written back to Salesforce (Health_Score__c)"."""
-    from portfolio import services as portfolio_services
-
-    enqueue = getattr(portfolio_services, "salesforce_writeback_enqueue", None)
-    if enqueue is not None and account_ids:
-        enqueue(account_ids=account_ids)
+    """ "The chosen colour is written back to Salesforce (Health_Score__c)"."""
+    salesforce_writeback_enqueue(account_ids=account_ids)
 
 
 def _reason_text(account: Account) -> str:
@@ -520,7 +518,12 @@ def _issue_recolour(
     issue.needs_push = True
     fields = ["colour", "needs_push", "updated_at"]
     _event(
-        issue, EventKind.MOVED, source=source, actor=actor, from_colour=old, to_colour=to,
+        issue,
+        EventKind.MOVED,
+        source=source,
+        actor=actor,
+        from_colour=old,
+        to_colour=to,
         reason=reason,
     )
     if old in AT_RISK and to in HEALTHY:
@@ -528,7 +531,12 @@ def _issue_recolour(
         issue.closed_at = timezone.now()
         fields += ["status", "closed_at"]
         _event(
-            issue, EventKind.CLOSED, source=source, actor=actor, from_colour=old, to_colour=to,
+            issue,
+            EventKind.CLOSED,
+            source=source,
+            actor=actor,
+            from_colour=old,
+            to_colour=to,
             reason=f"Back to {to}: closed with the ~{triage_labels.COLOUR_LABELS[to]} label.",
         )
     issue.save(update_fields=fields)
@@ -583,7 +591,7 @@ def triage_issue_move(
 
 @transaction.atomic
 def triage_issue_review(*, issue: TriageIssue, user: AbstractBaseUser) -> TriageIssue:
-    """"Once you have reviewed the issue, remove the ~New label." """
+    """ "Once you have reviewed the issue, remove the ~New label." """
     if not issue.is_new:
         return issue
     issue.is_new = False
@@ -617,7 +625,11 @@ def triage_issue_edit(
     issue.needs_push = True
     issue.save(
         update_fields=[
-            "churn_class", "due_date", "health_reason", "success_plan_url", "needs_push",
+            "churn_class",
+            "due_date",
+            "health_reason",
+            "success_plan_url",
+            "needs_push",
             "updated_at",
         ]
     )
@@ -627,7 +639,7 @@ def triage_issue_edit(
 
 @transaction.atomic
 def triage_update_add(*, issue: TriageIssue, user: AbstractBaseUser, body: str) -> TriageUpdate:
-    """"Make sure you keep your issues updated every week with the steps you have taken to
+    """ "Make sure you keep your issues updated every week with the steps you have taken to
     try and pull the account back into a healthy state." Mirrored as a GitLab note."""
     body = body.strip()
     if not body:

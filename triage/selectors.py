@@ -1,0 +1,293 @@
+"""Reads of the triage app, scoped by `portfolio.selectors.accounts_for_user` (THE rule).
+
+Every function runs a fixed number of queries whatever the size of the book. Panels for
+other pages (the dashboard and account page include them):
+
+- `health_panel(account)`: current colour, suggested vs chosen, reasons, history;
+- `open_issue_for_account(account)`: the account's open triage issue or None;
+- `open_issue_counts_by_tam(tam_ids)`: {tam id: open issues};
+- `open_issue_count(accounts)`: open issues of a (scoped) account queryset;
+- `health_changes_since(accounts, since=...)`: colour changes, newest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from portfolio.models import Account, Health, Region, Team
+from portfolio.roles import role_of
+from portfolio.selectors import accounts_for_user
+from triage import labels as triage_labels
+from triage.models import (
+    CustomerERCall,
+    HealthAssessment,
+    HealthSignals,
+    IssueStatus,
+    TriageEvent,
+    TriageIssue,
+    TriageTeamMember,
+    TriageUpdate,
+)
+
+COLOUR_ORDER: tuple[str, ...] = ("red", "amber", "yellow", "green")
+RENEWAL_WINDOW_DAYS = 90
+
+
+def issues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[TriageIssue]:
+    return TriageIssue.objects.filter(account__in=accounts_for_user(user))
+
+
+def issue_for_user(user: AbstractBaseUser | AnonymousUser, issue_id: int) -> TriageIssue:
+    """The issue with its account, or 404 when the user may not see the account."""
+    return get_object_or_404(
+        issues_for_user(user).select_related("account", "account__tam", "account__region"),
+        pk=issue_id,
+    )
+
+
+def account_for_user(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
+    return get_object_or_404(
+        accounts_for_user(user).select_related("tam", "region", "owner"),
+        salesforce_id=salesforce_id,
+    )
+
+
+# --- Panels --------------------------------------------------------------------------------
+
+
+def current_assessment(account: Account) -> HealthAssessment | None:
+    return (
+        HealthAssessment.objects.filter(account=account, is_current=True)
+        .select_related("chosen_by")
+        .first()
+    )
+
+
+def health_panel(account: Account, *, history: int = 10) -> dict:
+    """The account's health: the effective colour, the suggestion and the TAM's choice
+    (and whether they differ), the reasons, and the last `history` assessments. 2 queries."""
+    rows = list(
+        HealthAssessment.objects.filter(account=account)
+        .select_related("chosen_by", "created_by")
+        .order_by("-created_at", "-pk")[: history + 1]
+    )
+    current = next((r for r in rows if r.is_current), None)
+    return {
+        "account": account,
+        "colour": account.health,
+        "current": current,
+        "suggested": current.suggested_colour if current else "",
+        "chosen": current.chosen_colour if current else "",
+        "differs": bool(current and current.differs),
+        "reasons": current.reasons if current else [],
+        "history": rows[:history],
+    }
+
+
+def open_issue_for_account(account: Account) -> TriageIssue | None:
+    return TriageIssue.objects.filter(account=account, status=IssueStatus.OPEN).first()
+
+
+def triage_panel(account: Account) -> dict:
+    """The account's open triage issue (with team and last updates) and closed ones."""
+    issues = list(
+        TriageIssue.objects.filter(account=account)
+        .prefetch_related(
+            Prefetch("team", queryset=TriageTeamMember.objects.select_related("user")),
+            Prefetch(
+                "updates",
+                queryset=TriageUpdate.objects.select_related("author").order_by("-created_at"),
+            ),
+        )
+        .order_by("-opened_at")[:5]
+    )
+    open_issue = next((i for i in issues if i.is_open), None)
+    return {
+        "account": account,
+        "issue": open_issue,
+        "closed_issues": [i for i in issues if not i.is_open],
+    }
+
+
+def open_issue_count(accounts: QuerySet[Account]) -> int:
+    return TriageIssue.objects.filter(account__in=accounts, status=IssueStatus.OPEN).count()
+
+
+def open_issue_counts_by_tam(tam_ids: Iterable[int]) -> dict[int, int]:
+    rows = (
+        TriageIssue.objects.filter(account__tam_id__in=list(tam_ids), status=IssueStatus.OPEN)
+        .order_by()
+        .values("account__tam_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["account__tam_id"]: row["n"] for row in rows}
+
+
+def health_changes_since(
+    accounts: QuerySet[Account], *, since: dt.datetime | None, limit: int = 50
+) -> list[HealthAssessment]:
+    """Effective colour changes of these accounts since `since`, newest first."""
+    qs = HealthAssessment.objects.filter(account__in=accounts).exclude(colour=F("previous_colour"))
+    if since is not None:
+        qs = qs.filter(created_at__gt=since)
+    return list(
+        qs.select_related("account", "account__tam", "chosen_by").order_by("-created_at")[:limit]
+    )
+
+
+def health_signals_of(account: Account) -> HealthSignals | None:
+    return HealthSignals.objects.filter(account=account).first()
+
+
+# --- Boards --------------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    key: str
+    title: str
+    issues: list[TriageIssue] = field(default_factory=list)
+
+
+def board(
+    user: AbstractBaseUser | AnonymousUser, *, kind: str, region: str = "", colour: str = ""
+) -> list[Column]:
+    """Open issues as columns: the "Colours" board (red, amber, yellow, green) or the
+    region board (one column per region). 1 query plus the prefetch of team leaders."""
+    issues = (
+        issues_for_user(user)
+        .filter(status=IssueStatus.OPEN)
+        .select_related("account", "account__tam")
+        .order_by("-account__arr", "pk")
+    )
+    if region:
+        issues = issues.filter(account__region_id=region)
+    if colour:
+        issues = issues.filter(colour=colour)
+    if kind == "regions":
+        columns = [Column(key=r, title=r) for r in triage_labels.REGIONS]
+        attr = "region"
+    else:
+        columns = [Column(key=c, title=c.title()) for c in COLOUR_ORDER]
+        attr = "colour"
+    by_key = {c.key: c for c in columns}
+    for issue in issues:
+        column = by_key.get(getattr(issue, attr))
+        if column is None:
+            column = by_key[getattr(issue, attr)] = Column(key=getattr(issue, attr), title="Other")
+            columns.append(column)
+        column.issues.append(issue)
+    return columns
+
+
+def issue_detail(issue: TriageIssue) -> dict:
+    return {
+        "issue": issue,
+        "team": list(issue.team.select_related("user")),
+        "updates": list(issue.updates.select_related("author").order_by("-created_at")[:50]),
+        "events": list(issue.events.select_related("actor").order_by("-created_at")[:50]),
+    }
+
+
+# --- The weekly Customer ER agenda ----------------------------------------------------------
+
+
+def last_call() -> CustomerERCall | None:
+    return CustomerERCall.objects.order_by("-held_at").first()
+
+
+def unassigned_accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Account]:
+    """Accounts without a TAM that a manager reviews: those in the regions their teams
+    cover (an admin: all). Accounts without a TAM belong to no book, so the book scoping
+    rule cannot reach them."""
+    role = role_of(user)
+    unassigned = Account.objects.filter(tam__isnull=True)
+    if role == "admin":
+        return unassigned
+    if role == "manager":
+        regions = Team.objects.filter(manager=user, region__isnull=False).values("region_id")
+        return unassigned.filter(region_id__in=regions)
+    return Account.objects.none()
+
+
+def agenda(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    today: dt.date,
+    region: str = "",
+    min_arr: Decimal | None = None,
+) -> dict:
+    """The weekly Customer ER call's agenda (handbook, "Account Triage Project"):
+
+    - issues still labelled ~New ("a peer review of new at risk accounts");
+    - colour changes since the last call;
+    - the five-minute check: "ensure that all Amber and Red accounts have indeed been
+      added to the board"; "make sure that all issues in the project have the correct
+      health score according to Salesforce"; "review the accounts that do not have a
+      Technical Account Manager that are due for renewal within the next 90 days ...
+      filter by region and ARR".
+    A fixed number of queries."""
+    accounts = accounts_for_user(user)
+    if region:
+        accounts = accounts.filter(region_id=region)
+    if min_arr is not None:
+        accounts = accounts.filter(arr__gte=min_arr)
+    open_issues = TriageIssue.objects.filter(status=IssueStatus.OPEN)
+    call = last_call()
+    new_issues = list(
+        open_issues.filter(account__in=accounts, is_new=True)
+        .select_related("account", "account__tam")
+        .order_by("opened_at")
+    )
+    missing = list(
+        accounts.filter(health__in=[Health.AMBER, Health.RED])
+        .filter(~Exists(open_issues.filter(account=OuterRef("pk"))))
+        .select_related("tam")
+        .order_by("-arr")
+    )
+    mismatched = list(
+        open_issues.filter(account__in=accounts)
+        .exclude(account__health="")
+        .exclude(colour=F("account__health"))
+        .select_related("account", "account__tam")
+        .order_by("-account__arr")
+    )
+    unassigned = unassigned_accounts_for_user(user).filter(
+        renewal_date__gte=today,
+        renewal_date__lte=today + dt.timedelta(days=RENEWAL_WINDOW_DAYS),
+    )
+    if region:
+        unassigned = unassigned.filter(region_id=region)
+    if min_arr is not None:
+        unassigned = unassigned.filter(arr__gte=min_arr)
+    unclassified = list(
+        open_issues.filter(account__in=accounts, colour=Health.RED, churn_class="")
+        .select_related("account")
+        .order_by("opened_at")
+    )
+    return {
+        "last_call": call,
+        "new_issues": new_issues,
+        "changes": health_changes_since(accounts, since=call.held_at if call else None),
+        "board_moves": list(
+            TriageEvent.objects.filter(issue__account__in=accounts, kind="moved")
+            .filter(Q(created_at__gt=call.held_at) if call else Q())
+            .select_related("issue", "issue__account", "actor")
+            .order_by("-created_at")[:50]
+        ),
+        "missing_issues": missing,
+        "mismatched_issues": mismatched,
+        "unclassified_red": unclassified,
+        "unassigned_renewals": list(
+            unassigned.select_related("region").order_by("renewal_date", "-arr")[:100]
+        ),
+        "regions": list(Region.objects.values_list("code", flat=True)),
+        "check_ok": not missing and not mismatched,
+    }

@@ -1,0 +1,326 @@
+"""Triage screens: the boards, an issue, an account's health, the Customer ER agenda.
+
+One URL serves the full page and, for htmx requests, the partial that changed
+(`render(request, "screen.html#partial")`). Every object is reached through the
+book-scoping selectors, so a TAM gets a 404 for another TAM's account or card.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import reswap, retarget
+
+from portfolio.models import Region
+from portfolio.roles import role_of
+from portfolio.selectors import accounts_for_user
+from triage import selectors, services
+from triage.forms import (
+    AgendaFilterForm,
+    CallForm,
+    HealthColourForm,
+    HealthSignalsForm,
+    IssueEditForm,
+    MoveForm,
+    OpenIssueForm,
+    TeamMemberForm,
+    UpdateForm,
+    apply_errors,
+)
+from triage.panels import account_panel_context
+
+BOARDS = {"colours": "Colours", "regions": "Regions"}
+
+
+# --- Boards --------------------------------------------------------------------------------
+
+
+def _board_context(request: HttpRequest, kind: str, *, region: str = "") -> dict:
+    return {
+        "kind": kind,
+        "board_title": BOARDS[kind],
+        "columns": selectors.board(request.user, kind=kind, region=region),
+        "region": region,
+        "regions": list(Region.objects.values_list("code", flat=True)),
+    }
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def board(request: HttpRequest, kind: str = "colours") -> HttpResponse:
+    """The "Colours" board (red, amber, yellow, green) or the region board."""
+    if kind not in BOARDS:
+        kind = "colours"
+    context = _board_context(request, kind, region=request.GET.get("region", ""))
+    if request.htmx:
+        return render(request, "triage/board.html#board", context)
+    return render(request, "triage/board.html", context)
+
+
+@require_POST
+def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
+    """Move a card: asks for the reason and records it (TriageEvent + health history)."""
+    issue = selectors.issue_for_user(request.user, issue_id)
+    kind = request.POST.get("board", "colours")
+    kind = kind if kind in BOARDS else "colours"
+    form = MoveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.triage_issue_move(issue=issue, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+    if form.is_valid() and not form.errors:
+        if request.htmx:
+            response = render(request, "triage/board.html#board", _board_context(request, kind))
+            return reswap(retarget(response, "#board"), "outerHTML")
+        return redirect(reverse(f"triage:board_{kind}"))
+    issue.move_form = form
+    if request.htmx:
+        return render(request, "triage/board.html#card", {"issue": issue, "kind": kind})
+    full = _board_context(request, kind)
+    for column in full["columns"]:
+        for card in column.issues:
+            if card.pk == issue.pk:
+                card.move_form = form
+    return render(request, "triage/board.html", full, status=400)
+
+
+# --- An issue ------------------------------------------------------------------------------
+
+
+def _issue_context(issue, **forms) -> dict:
+    context = selectors.issue_detail(issue)
+    context.update(
+        {
+            "edit_form": IssueEditForm(
+                initial={
+                    "churn_class": issue.churn_class,
+                    "due_date": issue.due_date,
+                    "success_plan_url": issue.success_plan_url,
+                    "health_reason": issue.health_reason,
+                }
+            ),
+            "update_form": UpdateForm(),
+            "team_form": TeamMemberForm(),
+            "move_form": MoveForm(initial={"colour": issue.colour}),
+        }
+    )
+    context.update(forms)
+    return context
+
+
+@require_GET
+def issue_detail(request: HttpRequest, issue_id: int) -> HttpResponse:
+    issue = selectors.issue_for_user(request.user, issue_id)
+    return render(request, "triage/issue.html", _issue_context(issue))
+
+
+def _issue_write(request, issue, form, partial: str, action, form_key: str) -> HttpResponse:
+    """Validate, call the service, answer with the partial (htmx) or the page."""
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+    ok = form.is_valid() and not form.errors
+    issue.refresh_from_db()
+    context = _issue_context(issue, **({} if ok else {form_key: form}))
+    if request.htmx:
+        return render(request, f"triage/issue.html#{partial}", context)
+    if ok:
+        return redirect(reverse("triage:issue", args=[issue.pk]))
+    return render(request, "triage/issue.html", context, status=400)
+
+
+@require_POST
+def issue_edit(request: HttpRequest, issue_id: int) -> HttpResponse:
+    issue = selectors.issue_for_user(request.user, issue_id)
+    return _issue_write(
+        request,
+        issue,
+        IssueEditForm(request.POST),
+        "fields",
+        lambda data: services.triage_issue_edit(issue=issue, user=request.user, **data),
+        "edit_form",
+    )
+
+
+@require_POST
+def issue_review(request: HttpRequest, issue_id: int) -> HttpResponse:
+    """Reviewing an issue removes ~New (from the agenda or the issue page)."""
+    issue = selectors.issue_for_user(request.user, issue_id)
+    services.triage_issue_review(issue=issue, user=request.user)
+    if request.htmx and request.POST.get("from") == "agenda":
+        return HttpResponse("")  # the agenda row disappears
+    if request.htmx:
+        issue.refresh_from_db()
+        return render(request, "triage/issue.html#fields", _issue_context(issue))
+    return redirect(request.POST.get("next") or reverse("triage:issue", args=[issue.pk]))
+
+
+@require_POST
+def issue_update_add(request: HttpRequest, issue_id: int) -> HttpResponse:
+    issue = selectors.issue_for_user(request.user, issue_id)
+    return _issue_write(
+        request,
+        issue,
+        UpdateForm(request.POST),
+        "updates",
+        lambda data: services.triage_update_add(issue=issue, user=request.user, **data),
+        "update_form",
+    )
+
+
+@require_POST
+def issue_team_add(request: HttpRequest, issue_id: int) -> HttpResponse:
+    issue = selectors.issue_for_user(request.user, issue_id)
+    return _issue_write(
+        request,
+        issue,
+        TeamMemberForm(request.POST),
+        "team",
+        lambda data: services.triage_team_member_add(issue=issue, **data),
+        "team_form",
+    )
+
+
+# --- An account's health ---------------------------------------------------------------------
+
+
+@require_GET
+def account_health(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    """The account's health page: panel, signals form, triage issue."""
+    account = selectors.account_for_user(request.user, salesforce_id)
+    context = account_panel_context(request, account)
+    signals = selectors.health_signals_of(account)
+    context["signals_form"] = HealthSignalsForm(instance=signals)
+    return render(request, "triage/account_health.html", context)
+
+
+@require_POST
+def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    """Set the health colour (confirm or override with a reason); keeps input on error."""
+    account = selectors.account_for_user(request.user, salesforce_id)
+    form = HealthColourForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.health_colour_set(
+                account=account,
+                user=request.user,
+                colour=data["colour"],
+                reason=data["override_reason"],
+                expires_on=data["override_expires_on"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+    ok = form.is_valid() and not form.errors
+    account.refresh_from_db()
+    context = account_panel_context(request, account, health_form=None if ok else form)
+    context["health_saved"] = ok
+    if request.htmx:
+        return render(request, "triage/account_panel.html#health_panel", context)
+    if ok:
+        return redirect(reverse("triage:account", args=[account.salesforce_id]))
+    context["signals_form"] = HealthSignalsForm(instance=selectors.health_signals_of(account))
+    return render(request, "triage/account_health.html", context, status=400)
+
+
+@require_POST
+def signals_update(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    account = selectors.account_for_user(request.user, salesforce_id)
+    form = HealthSignalsForm(request.POST, instance=selectors.health_signals_of(account))
+    if form.is_valid():
+        services.health_signals_update(
+            account=account, user=request.user, values=dict(form.cleaned_data)
+        )
+        return redirect(reverse("triage:account", args=[account.salesforce_id]))
+    context = account_panel_context(request, account)
+    context["signals_form"] = form
+    return render(request, "triage/account_health.html", context, status=400)
+
+
+@require_POST
+def issue_open(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    """A TAM opens an issue (also for a worried green or yellow account)."""
+    account = selectors.account_for_user(request.user, salesforce_id)
+    form = OpenIssueForm(request.POST)
+    if form.is_valid():
+        try:
+            services.triage_issue_open(account=account, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+    ok = form.is_valid() and not form.errors
+    context = account_panel_context(request, account, open_issue_form=None if ok else form)
+    if request.htmx:
+        return render(request, "triage/account_panel.html#triage_panel", context)
+    if ok:
+        return redirect(reverse("triage:account", args=[account.salesforce_id]))
+    context["signals_form"] = HealthSignalsForm(instance=selectors.health_signals_of(account))
+    return render(request, "triage/account_health.html", context, status=400)
+
+
+# --- The weekly Customer ER agenda -------------------------------------------------------------
+
+
+def _require_manager(request: HttpRequest) -> None:
+    if role_of(request.user) not in ("manager", "admin"):
+        raise PermissionDenied("The Customer ER agenda is for managers.")
+
+
+def _agenda_context(request: HttpRequest, params) -> dict:
+    regions = list(Region.objects.values_list("code", flat=True))
+    form = AgendaFilterForm(params, regions=regions)
+    filters = form.cleaned_data if form.is_valid() else {}
+    context = selectors.agenda(
+        request.user,
+        today=timezone.localdate(),
+        region=filters.get("region") or "",
+        min_arr=filters.get("min_arr"),
+    )
+    context.update({"filter_form": form, "call_form": CallForm(), "query": params.urlencode()})
+    return context
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def agenda(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    context = _agenda_context(request, request.GET)
+    if request.htmx:
+        return render(request, "triage/agenda.html#checks", context)
+    return render(request, "triage/agenda.html", context)
+
+
+@require_POST
+def agenda_call(request: HttpRequest) -> HttpResponse:
+    """Record that this week's call was held: the next agenda starts from now."""
+    _require_manager(request)
+    form = CallForm(request.POST)
+    if form.is_valid():
+        services.customer_er_call_record(user=request.user, notes=form.cleaned_data["notes"])
+    return redirect(reverse("triage:agenda"))
+
+
+@require_POST
+def agenda_fix(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The five-minute check's one-click fix for one account (htmx: the checks again)."""
+    _require_manager(request)
+    account = get_object_or_404(accounts_for_user(request.user), pk=account_id)
+    error = ""
+    try:
+        services.triage_reconcile_fix(user=request.user, account=account)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    params = request.GET
+    if request.htmx:
+        context = _agenda_context(request, params)
+        context["fix_error"] = error
+        return render(request, "triage/agenda.html#checks", context)
+    url = reverse("triage:agenda")
+    return redirect(f"{url}?{params.urlencode()}" if params else url)
