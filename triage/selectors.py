@@ -290,4 +290,5 @@ def agenda(
         ),
         "regions": list(Region.objects.values_list("code", flat=True)),
         "check_ok": not missing and not mismatched,
+        "fix_count": len(missing) + len(mismatched),
     }
