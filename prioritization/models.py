@@ -159,7 +159,10 @@ class RuleSet(models.Model):
         out: dict[str, Any] = {}
         for name in self.VERSIONED_FIELDS:
             value = getattr(self, name)
-            out[name] = str(value) if isinstance(value, Decimal) else value
+            field = self._meta.get_field(name)
+            if isinstance(field, models.DecimalField) and value is not None:
+                value = f"{Decimal(value):.{field.decimal_places}f}"  # "2.0", not "2" or "2.00"
+            out[name] = value
         return out
 
 

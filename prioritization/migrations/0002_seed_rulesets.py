@@ -97,10 +97,13 @@ def seed(apps, schema_editor):
                 region_id=region, segment=segment, defaults={**values, "version": 1}
             )
             if created:
-                snapshot = {
-                    k: (str(v) if isinstance(v, Decimal) else v)
-                    for k, v in ((k, getattr(ruleset, k)) for k in VERSIONED)
-                }
+                snapshot = {}
+                for name in VERSIONED:
+                    value = getattr(ruleset, name)
+                    places = getattr(RuleSet._meta.get_field(name), "decimal_places", None)
+                    if places is not None and value is not None:
+                        value = f"{Decimal(value):.{places}f}"
+                    snapshot[name] = value
                 RuleSetVersion.objects.create(ruleset=ruleset, version=1, values=snapshot)
 
 

@@ -1,0 +1,210 @@
+"""Exceptions: a TAM requests, only the TAM's manager decides (never their own request),
+approved exceptions feed the rules; the htmx form keeps what the user typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from prioritization.models import ExceptionStatus, PriorityDecision, PriorityException
+from prioritization.selectors import can_decide_exception, pending_exceptions_for_manager
+from prioritization.services import (
+    priority_exception_approve,
+    priority_exception_reject,
+    priority_exception_request,
+)
+from tests.factories import AccountFactory, TeamFactory, UserFactory, region
+
+pytestmark = pytest.mark.django_db
+
+
+def request_p1(account, user, **kwargs):
+    return priority_exception_request(
+        account=account,
+        requested_by=user,
+        requested_priority=1,
+        reason="Large strategic customer with no LAM",
+        **kwargs,
+    )
+
+
+def test_manager_approval_makes_the_account_p1_with_the_exception_in_the_trace(team, manager, tam):
+    account = AccountFactory(tam=tam)
+    exception = request_p1(account, tam)
+    assert exception.status == "pending" and exception.kind == "exception"
+    priority_exception_approve(exception=exception, manager=manager, note="agreed in 1:1")
+    account.refresh_from_db()
+    assert account.priority == 1
+    decision = PriorityDecision.objects.get(account=account)
+    assert (decision.decided_by, decision.cause, decision.actor) == (
+        "p1_exception",
+        "exception",
+        manager,
+    )
+    assert decision.exception_id == exception.pk
+    exception.refresh_from_db()
+    assert (exception.status, exception.decided_by) == ("approved", manager)
+
+
+def test_rejection_leaves_the_model_priority(team, manager, tam):
+    account = AccountFactory(tam=tam)
+    exception = request_p1(account, tam)
+    priority_exception_reject(exception=exception, manager=manager)
+    exception.refresh_from_db()
+    assert exception.status == "rejected"
+    assert not PriorityDecision.objects.exists()
+
+
+def test_only_the_tams_manager_decides_and_never_their_own_request(team, manager, tam):
+    account = AccountFactory(tam=tam)
+    other_manager = TeamFactory().manager
+    exception = request_p1(account, tam)
+    assert not can_decide_exception(other_manager, exception)
+    assert not can_decide_exception(tam, exception)
+    with pytest.raises(PermissionDenied):
+        priority_exception_approve(exception=exception, manager=other_manager)
+    with pytest.raises(PermissionDenied):
+        priority_exception_approve(exception=exception, manager=tam)
+    # The manager files a request on the TAM's account: they cannot approve it themselves.
+    exception.status = ExceptionStatus.REJECTED
+    exception.save(update_fields=["status"])
+    own = request_p1(account, manager)
+    assert not can_decide_exception(manager, own)
+    with pytest.raises(PermissionDenied):
+        priority_exception_approve(exception=own, manager=manager)
+
+
+def test_one_pending_request_per_account_and_decided_only_once(team, manager, tam):
+    account = AccountFactory(tam=tam)
+    exception = request_p1(account, tam)
+    with pytest.raises(ValidationError):
+        request_p1(account, tam)
+    priority_exception_approve(exception=exception, manager=manager)
+    with pytest.raises(ValidationError):
+        priority_exception_reject(exception=exception, manager=manager)
+
+
+def test_a_new_approval_ends_the_previous_one(team, manager, tam):
+    account = AccountFactory(tam=tam, churn_risk=True)
+    first = request_p1(account, tam)
+    priority_exception_approve(exception=first, manager=manager)
+    second = priority_exception_request(
+        account=account, requested_by=tam, requested_priority=2, reason="Mitigated, low touch"
+    )
+    priority_exception_approve(exception=second, manager=manager)
+    first.refresh_from_db()
+    account.refresh_from_db()
+    assert first.status == "expired"
+    assert account.priority == 2  # churn risk says P1, the approved P2 exception wins
+
+
+def test_expired_exception_no_longer_counts(team, manager, tam):
+    from prioritization.services import priorities_reevaluate
+
+    account = AccountFactory(tam=tam)
+    exception = request_p1(account, tam, expires_on=dt.date.today() + dt.timedelta(days=10))
+    priority_exception_approve(exception=exception, manager=manager)
+    result = priorities_reevaluate(cause="manual", as_of=dt.date.today() + dt.timedelta(days=11))
+    account.refresh_from_db()
+    assert result.exceptions_expired == 1 and account.priority == 2
+
+
+def test_emea_enterprise_requests_are_proposals(tam):
+    account = AccountFactory(tam=tam, region=region("EMEA"))
+    assert request_p1(account, tam).kind == "emea_proposal"
+
+
+def test_pending_list_is_the_managers_teams_only(team, manager, tam):
+    mine = request_p1(AccountFactory(tam=tam), tam)
+    outsider = UserFactory(role="TAM")
+    request_p1(AccountFactory(tam=outsider), outsider)
+    assert list(pending_exceptions_for_manager(manager)) == [mine]
+    assert not pending_exceptions_for_manager(tam).exists()
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+def test_htmx_form_error_keeps_what_the_user_typed(client, tam):
+    account = AccountFactory(tam=tam)
+    client.force_login(tam)
+    url = reverse("prioritization:exception_request", args=[account.pk])
+    response = client.post(
+        url, {"requested_priority": "2", "reason": "short", "expires_on": "2030-01-31"},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html  # the partial only
+    assert "at least 10 characters" in html
+    assert "short</textarea>" in html
+    assert 'value="2030-01-31"' in html
+    assert '<option value="2" selected>' in html
+    assert not PriorityException.objects.exists()
+
+
+def test_plain_post_error_is_400_full_page(client, tam):
+    account = AccountFactory(tam=tam)
+    client.force_login(tam)
+    url = reverse("prioritization:exception_request", args=[account.pk])
+    response = client.post(url, {"requested_priority": "1", "reason": ""})
+    assert response.status_code == 400
+    assert "<html" in response.content.decode()
+
+
+def test_htmx_request_creates_and_shows_it(client, tam):
+    account = AccountFactory(tam=tam)
+    client.force_login(tam)
+    url = reverse("prioritization:exception_request", args=[account.pk])
+    response = client.post(
+        url,
+        {
+            "requested_priority": "1",
+            "reason": "Risk the model does not see",
+            "on_behalf_of_ae": "on",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "Sent to the TAM" in response.content.decode()
+    assert PriorityException.objects.get().requested_priority == 1
+
+
+def test_cannot_request_on_an_account_one_cannot_see(client, tam):
+    other = AccountFactory(tam=UserFactory(role="TAM"))
+    client.force_login(tam)
+    url = reverse("prioritization:exception_request", args=[other.pk])
+    assert client.post(url, {"requested_priority": "1", "reason": "x" * 20}).status_code == 404
+
+
+def test_manager_approves_with_htmx_and_the_tam_cannot(client, team, manager, tam):
+    account = AccountFactory(tam=tam)
+    exception = request_p1(account, tam)
+    approve = reverse("prioritization:exception_approve", args=[exception.pk])
+    client.force_login(tam)
+    response = client.post(approve, HTTP_HX_REQUEST="true")
+    assert "Only the TAM" in response.content.decode()
+    exception.refresh_from_db()
+    assert exception.status == "pending"
+    client.force_login(manager)
+    response = client.post(approve, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert f'id="exception-row-{exception.pk}"' in response.content.decode()
+    assert "Approved" in response.content.decode()
+    account.refresh_from_db()
+    assert account.priority == 1
+
+
+def test_pending_page_lists_requests_with_fixed_queries(
+    client, team, manager, tam, django_assert_max_num_queries
+):
+    for _ in range(5):
+        request_p1(AccountFactory(tam=tam), tam)
+    client.force_login(manager)
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("prioritization:pending"))
+    assert response.status_code == 200
+    assert response.content.decode().count("Approve</button>") == 5
