@@ -57,8 +57,8 @@ def signals_for_accounts(
 ) -> dict[int, health.Signals]:
     """The health signals of each account, in three queries whatever the batch size.
 
-    From data: NPS (Account.nps), EBRs in the last 12 months and cadence calls held
-    (Activity), onboarding (Account.onboarding_*). From the TAM: every other signal
+    From data: NPS (Account.nps), EBRs in the last 12 months and cadence calls held in
+    the last 180 days against the P1/P2 cadence (Activity), onboarding (Account.onboarding_*). From the TAM: every other signal
     (HealthSignals); the TAM's cadence attendance, when given, overrides the data."""
     now = now or timezone.now()
     ids = [a.pk for a in accounts]
@@ -80,6 +80,7 @@ def signals_for_accounts(
                     occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
                 ),
             ),
+            cadence_ever=Count("pk", filter=Q(kind=ActivityKind.CADENCE_CALL)),
         )
     }
     result = {}
@@ -90,10 +91,12 @@ def signals_for_accounts(
             for name in TAM_SIGNAL_FIELDS:
                 value = getattr(row, name)
                 data[name] = None if value == "" else value
-        activity = counts.get(account.pk, {"ebrs": 0, "cadence": 0})
+        activity = counts.get(account.pk, {"ebrs": 0, "cadence": 0, "cadence_ever": 0})
         data["nps"] = health.nps_class(account.nps)
         data["ebrs_last_12_months"] = activity["ebrs"]
-        if not data.get("cadence_attendance"):
+        # Read attendance from the calls only where Portfolio tracks the account's cadence
+        # calls at all; an account with none logged ever is unknown, not "absent".
+        if not data.get("cadence_attendance") and activity["cadence_ever"]:
             cadence_days = CADENCE_DAYS.get(account.priority or 0)
             expected = CADENCE_WINDOW_DAYS // cadence_days if cadence_days else 0
             data["cadence_attendance"] = health.cadence_attendance_from_calls(
