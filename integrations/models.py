@@ -32,6 +32,8 @@ class SyncRun(models.Model):
     trigger = models.CharField(
         max_length=20, blank=True, default="", help_text="command, schedule, manual, ..."
     )
+    # Per-object counts, API usage, retries, links resolved: shown on the sync-runs page.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -63,6 +63,7 @@ __all__ = [
     "SalesforceMalformedRequest",
     "SalesforceResourceNotFound",
     "client",
+    "describe",
     "is_enabled",
 ]
 
@@ -129,7 +130,7 @@ def _error_code(exc: SalesforceError) -> str:
     return ""
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """A log-safe description: status and error code, never headers or bodies with secrets."""
     if isinstance(exc, SalesforceError):
         status = getattr(exc, "status", "?")
@@ -194,7 +195,7 @@ class RetryPolicy:
                 logger.warning(
                     "Salesforce %s failed (%s); retry %d/%d in %.2fs",
                     name,
-                    _describe(exc),
+                    describe(exc),
                     attempt,
                     self.max_retries,
                     delay,

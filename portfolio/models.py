@@ -104,6 +104,7 @@ class SalesforceUser(models.Model):
     pghistory.UpdateEvent(condition=pghistory.AnyChange("arr", "tam", "health", "priority")),
     fields=["arr", "tam", "health", "priority"],
     model_name="AccountEvent",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
 )
 class Account(models.Model):
     """A customer account. Contract fields: salesforce_id, name, arr, region, segment,

@@ -28,3 +28,28 @@ def salesforce_writeback(*, account_ids: list[int]) -> str:
 
     result = salesforce_writeback_push(account_ids=account_ids)
     return result.summary()
+
+
+@shared_task(name="portfolio.sync_salesforce")
+def sync_salesforce(*, full: bool = False) -> str:
+    """The 15-minute schedule (django-celery-beat, editable in admin): one incremental run.
+    Safe to run twice: a second concurrent run is skipped by the advisory lock."""
+    if not settings.SALESFORCE_ENABLED:
+        logger.info(SALESFORCE_OFF)
+        return SALESFORCE_OFF
+    from portfolio.sync import sync_salesforce as run_sync
+
+    outcome = run_sync(trigger="schedule", full=full)
+    return outcome.summary()
+
+
+@shared_task(name="portfolio.salesforce_writeback_sweep")
+def salesforce_writeback_sweep() -> str:
+    """Periodic sweep: push every account whose TAM/health/priority differs from Salesforce
+    (catches changes whose enqueued task was lost, or made while Salesforce was down)."""
+    if not settings.SALESFORCE_ENABLED:
+        logger.info(SALESFORCE_OFF)
+        return SALESFORCE_OFF
+    from portfolio.services import salesforce_writeback_push
+
+    return salesforce_writeback_push(account_ids=None).summary()

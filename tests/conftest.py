@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 
 from tests import factories
+from tests.fakes.salesforce import fake_salesforce, salesforce_ca  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 
