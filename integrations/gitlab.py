@@ -244,3 +244,188 @@ def _issue_dict(attrs: dict) -> dict:
         "milestone": (attrs.get("milestone") or {}).get("title"),
         "due_date": attrs.get("due_date"),
     }
+
+
+# --- Collaboration projects (engagement app) ---
+# Customer collaboration projects: created in GITLAB_PRESALES_GROUP from the Enterprise or
+# Commercial custom project template, moved to GITLAB_ACCOUNT_MANAGEMENT_GROUP once the
+# customer has paid, with the preloaded "Welcome to GitLab" issue; and the customer's open
+# questions (issues and their notes). The project path is the idempotency key: every
+# operation looks the project up by path before creating it.
+
+
+class CollaborationProjectError(Exception):
+    """A collaboration-project operation GitLab refused or could not do.
+
+    `transient` is True for what a retry may fix (5xx, 429, timeouts, connection errors);
+    False for what needs a person (a template project that does not exist, a refused
+    transfer)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+def _gitlab_failure(action: str, exc: Exception) -> CollaborationProjectError:
+    code = getattr(exc, "response_code", None)
+    transient = code is None or code == 429 or code >= 500
+    detail = getattr(exc, "error_message", None) or str(exc)
+    where = f"GitLab answered {code}" if code else "GitLab could not be reached"
+    return CollaborationProjectError(f"{action}: {where}: {detail}", transient=transient)
+
+
+def _project_dict(attrs: dict) -> dict:
+    return {
+        "id": attrs["id"],
+        "path_with_namespace": attrs["path_with_namespace"],
+        "web_url": attrs.get("web_url", ""),
+        "namespace": (attrs.get("namespace") or {}).get("full_path", ""),
+    }
+
+
+def collaboration_project_find(path: str) -> dict | None:
+    """The project `path` in the account-management or the pre-sales group, or None.
+
+    Post-sales first: a project that was moved is found where it now lives."""
+    gl = client()
+    groups = [
+        required_setting("GITLAB_ACCOUNT_MANAGEMENT_GROUP"),
+        required_setting("GITLAB_PRESALES_GROUP"),
+    ]
+    for group in groups:
+        try:
+            return _project_dict(gl.projects.get(f"{group}/{path}").attributes)
+        except GitLabGetError as exc:
+            if exc.response_code != 404:
+                raise _gitlab_failure("Looking up the project", exc) from exc
+        except (GitLabError, requests.RequestException) as exc:
+            raise _gitlab_failure("Looking up the project", exc) from exc
+    return None
+
+
+def collaboration_project_create(*, name: str, path: str, template: str) -> dict:
+    """Create the customer project in the pre-sales group from the custom template
+    (`enterprise` or `commercial`), unless a project with this path already exists.
+
+    Returns the project (id, path_with_namespace, web_url, namespace) and whether it was
+    created. A create whose answer was lost (a 502 after GitLab stored it) is found by
+    the lookup of the next attempt, never sent twice."""
+    found = collaboration_project_find(path)
+    if found:
+        return {**found, "created": False}
+    setting = {
+        "enterprise": "GITLAB_ENTERPRISE_TEMPLATE_PROJECT",
+        "commercial": "GITLAB_COMMERCIAL_TEMPLATE_PROJECT",
+    }[template]
+    template_path = required_setting(setting)
+    gl = client()
+    try:
+        template_project = gl.projects.get(template_path)
+    except GitLabGetError as exc:
+        if exc.response_code == 404:
+            raise CollaborationProjectError(
+                f"The {template} template project {template_path!r} ({setting}) does not "
+                "exist in GitLab. Fix the setting or create the template, then retry."
+            ) from exc
+        raise _gitlab_failure("Reading the template project", exc) from exc
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Reading the template project", exc) from exc
+    presales = required_setting("GITLAB_PRESALES_GROUP")
+    try:
+        group = gl.groups.get(presales)
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure(f"Reading the pre-sales group {presales!r}", exc) from exc
+    try:
+        project = gl.projects.create(
+            {
+                "name": name,
+                "path": path,
+                "namespace_id": group.id,
+                "use_custom_template": True,
+                "template_project_id": template_project.id,
+                "group_with_project_templates_id": template_project.namespace["id"],
+                "visibility": "private",
+            }
+        )
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Creating the project from the template", exc) from exc
+    return {**_project_dict(project.attributes), "created": True}
+
+
+def collaboration_project_transfer(*, project_id: int) -> dict:
+    """Move the project to the account-management group (`project.transfer`); a project
+    already there is left alone. A transfer GitLab refuses raises a non-transient
+    CollaborationProjectError with GitLab's message."""
+    target_path = required_setting("GITLAB_ACCOUNT_MANAGEMENT_GROUP")
+    gl = client()
+    try:
+        project = gl.projects.get(project_id)
+        target = gl.groups.get(target_path)
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Reading the project and the account-management group", exc) from exc
+    if project.namespace["id"] == target.id:
+        return _project_dict(project.attributes)
+    try:
+        project.transfer(target.id)
+    except (GitLabError, requests.RequestException) as exc:
+        # The answer may be lost after GitLab moved it: read it again before failing.
+        try:
+            again = gl.projects.get(project_id)
+        except (GitLabError, requests.RequestException):
+            again = None
+        if again is not None and again.namespace["id"] == target.id:
+            return _project_dict(again.attributes)
+        raise _gitlab_failure(f"Moving the project to {target_path!r}", exc) from exc
+    return _project_dict(gl.projects.get(project_id).attributes)
+
+
+def collaboration_welcome_issue_ensure(*, project_id: int, title: str, description: str) -> dict:
+    """The project's "Welcome to GitLab" issue: the one the template preloaded, or a new
+    one when the template did not bring it. Returns iid, web_url and whether it was made."""
+    gl = client()
+    project = gl.projects.get(project_id, lazy=True)
+    try:
+        for issue in project.issues.list(search=title, state="all", iterator=True):
+            if issue.title.strip().lower() == title.lower():
+                return {"iid": issue.iid, "web_url": issue.web_url, "created": False}
+        issue = project.issues.create({"title": title, "description": description})
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Ensuring the Welcome to GitLab issue", exc) from exc
+    return {"iid": issue.iid, "web_url": issue.web_url, "created": True}
+
+
+def collaboration_issues_open(*, project_id: int) -> list[dict]:
+    """The project's open issues with their human (non-system) notes, oldest note first:
+    [{"iid", "title", "web_url", "author", "created_at", "notes": [{"author",
+    "created_at"}]}]. Timestamps are GitLab's ISO strings."""
+    gl = client()
+    project = gl.projects.get(project_id, lazy=True)
+    result = []
+    try:
+        for issue in project.issues.list(state="opened", iterator=True):
+            notes = [
+                {"author": (n.author or {}).get("username", ""), "created_at": n.created_at}
+                for n in issue.notes.list(iterator=True, sort="asc", order_by="created_at")
+                if not getattr(n, "system", False)
+            ]
+            result.append(
+                {
+                    "iid": issue.iid,
+                    "title": issue.title,
+                    "web_url": issue.web_url,
+                    "author": (issue.author or {}).get("username", ""),
+                    "created_at": issue.created_at,
+                    "notes": notes,
+                }
+            )
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Reading the project's open issues", exc) from exc
+    return result
+
+
+def current_username() -> str:
+    """The username of the token's user (Portfolio's bot account)."""
+    gl = client()
+    gl.auth()
+    return gl.user.username if gl.user else ""

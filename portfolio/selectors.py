@@ -247,3 +247,13 @@ def account_cadence(account: Account, *, now: dt.datetime | None = None) -> dict
         "next_due": next_due,
         "overdue": last is None or now - last > dt.timedelta(days=days),
     }
+
+
+# --- Account history (ARR, TAM, health, priority): portfolio/history.py ------------------
+def account_history(account: Account, *, limit: int = 50) -> list:
+    """Latest changes of ARR/TAM/health/priority, newest first: each a HistoryEntry with
+    field, label, old, new (and *_display), when, who (user or "Salesforce sync run N"),
+    user_id, sync_run_id. Two queries whatever the length."""
+    from portfolio.history import account_history as _account_history
+
+    return _account_history(account, limit=limit)

@@ -1,0 +1,211 @@
+"""Forms of the engagement panel. Validation of input shape only; the business rules live
+in services and rules. Every form is re-rendered bound on error, so typed input stays."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from engagement.emails import TEMPLATES
+from engagement.models import (
+    Disengagement,
+    EGroupBrief,
+    EngagementKind,
+    ObjectiveStatus,
+    ProjectTemplate,
+)
+from portfolio.models import ActivityKind, Contact, Persona
+
+DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _not_future(value):
+    if value and value > timezone.now() + dt.timedelta(minutes=5):
+        raise forms.ValidationError("This cannot be logged in the future.")
+    return value
+
+
+class EngagementStartForm(forms.Form):
+    kind = forms.ChoiceField(label="Engagement", choices=EngagementKind.choices)
+
+
+class StepForm(forms.Form):
+    done = forms.BooleanField(required=False)
+
+
+class TamAssignForm(forms.Form):
+    tam = forms.ModelChoiceField(label="Technical Account Manager", queryset=None)
+
+    def __init__(self, *args, tams=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tam"].queryset = tams
+        self.fields["tam"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+
+
+class WelcomeCallForm(forms.Form):
+    occurred_at = forms.DateTimeField(label="Held on", widget=DATETIME_LOCAL)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_occurred_at(self):
+        return _not_future(self.cleaned_data["occurred_at"])
+
+
+class ProjectForm(forms.Form):
+    template = forms.ChoiceField(
+        label="Customer Success Plan template", choices=ProjectTemplate.choices
+    )
+
+
+class CadenceForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[
+            (ActivityKind.CADENCE_CALL, "Cadence call"),
+            (ActivityKind.EBR, "Executive Business Review"),
+        ]
+    )
+    occurred_at = forms.DateTimeField(label="Held on", widget=DATETIME_LOCAL)
+    subject = forms.CharField(max_length=255)
+    body = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_occurred_at(self):
+        return _not_future(self.cleaned_data["occurred_at"])
+
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"].strip()
+        if not subject:
+            raise forms.ValidationError("Give the call a subject.")
+        return subject
+
+
+class ObjectiveForm(forms.Form):
+    title = forms.CharField(label="Objective", max_length=255)
+    status = forms.ChoiceField(choices=ObjectiveStatus.choices, initial=ObjectiveStatus.YELLOW)
+    due_date = forms.DateField(required=False, widget=DATE)
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise forms.ValidationError("Describe the objective.")
+        return title
+
+
+class ObjectiveStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=ObjectiveStatus.choices)
+    due_date = forms.DateField(required=False, widget=DATE)
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label="Task", max_length=255)
+    due_date = forms.DateField(required=False, widget=DATE)
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise forms.ValidationError("Describe the task.")
+        return title
+
+
+class PersonaForm(forms.Form):
+    contact = forms.ModelChoiceField(queryset=Contact.objects.none())
+    persona = forms.ChoiceField(choices=[("", "No key persona"), *Persona.choices], required=False)
+
+    def __init__(self, *args, account=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
+
+
+class DisengagementForm(forms.ModelForm):
+    class Meta:
+        model = Disengagement
+        fields = [
+            "reason",
+            "reason_detail",
+            "met_with_account_executive",
+            "option_support",
+            "option_written_howto",
+            "option_features_lost",
+            "option_self_serve",
+            "follow_up_summary",
+        ]
+        widgets = {
+            "reason_detail": forms.Textarea(attrs={"rows": 2}),
+            "option_features_lost": forms.Textarea(attrs={"rows": 2}),
+            "follow_up_summary": forms.Textarea(attrs={"rows": 5}),
+        }
+
+
+class EmailForm(forms.Form):
+    template = forms.ChoiceField(choices=[(t.key, t.name) for t in TEMPLATES])
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.none(), required=False, empty_label="(no contact)"
+    )
+    to = forms.CharField(label="To", required=False, help_text="Comma-separated addresses")
+    subject = forms.CharField(max_length=255, required=False)
+    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 14}))
+
+    def __init__(self, *args, account=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
+
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in (self.cleaned_data.get("to") or "").split(",") if a.strip()]
+
+    def clean(self):
+        cleaned = super().clean()
+        validator = forms.EmailField()
+        for address in self.recipients():
+            try:
+                validator.clean(address)
+            except forms.ValidationError:
+                self.add_error("to", f"{address!r} is not an email address.")
+        return cleaned
+
+    def validate_for_send(self) -> bool:
+        """Sending needs recipients, a subject and a body (rendering does not)."""
+        if not self.is_valid():
+            return False
+        if not self.recipients():
+            self.add_error("to", "Add at least one recipient.")
+        for name in ("subject", "body"):
+            if not (self.cleaned_data.get(name) or "").strip():
+                self.add_error(name, "Render the template first or write this.")
+        return not self.errors
+
+
+class EGroupBriefForm(forms.ModelForm):
+    class Meta:
+        model = EGroupBrief
+        fields = [
+            "egroup_member",
+            "who",
+            "what",
+            "where",
+            "when",
+            "why",
+            "gitlab_outcome",
+            "customer_outcome",
+            "asks",
+            "agenda",
+            "topics",
+            "links",
+        ]
+        widgets = {
+            "when": DATETIME_LOCAL,
+            **{
+                name: forms.Textarea(attrs={"rows": 2})
+                for name in (
+                    "who",
+                    "what",
+                    "why",
+                    "gitlab_outcome",
+                    "customer_outcome",
+                    "asks",
+                    "agenda",
+                    "topics",
+                    "links",
+                )
+            },
+        }

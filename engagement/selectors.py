@@ -1,0 +1,277 @@
+"""Reads of the engagement lifecycle. Each function runs a fixed number of queries,
+whatever the size of the account or the book. Callers scope accounts with
+`portfolio.selectors.accounts_for_user` first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from engagement import rules
+from engagement.models import (
+    CollaborationProject,
+    CustomerIssue,
+    Disengagement,
+    EGroupBrief,
+    Engagement,
+    EngagementStep,
+    SuccessObjective,
+    SuccessTask,
+)
+from portfolio.models import Account, Activity, ActivityKind, Contact, Health, Opportunity
+
+# --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
+
+
+def expectations_for(account: Account) -> dict[str, Any]:
+    """What the TAM owes the account at its priority: the rule set's engagement
+    expectations (`prioritization.selectors.engagement_expectations_for`), with the
+    handbook's defaults where the rule set gives no number (one query)."""
+    from prioritization.selectors import engagement_expectations_for
+
+    out = dict(engagement_expectations_for(account))
+    priority = account.priority or 0
+    out["cadence_source"] = out.get("ruleset") or ""
+    if not out.get("cadence_days") and priority in rules.DEFAULT_CADENCE_DAYS:
+        out["cadence_days"] = rules.DEFAULT_CADENCE_DAYS[priority]
+        out["cadence_source"] = "handbook default"
+    if not out.get("ebrs_per_year") and priority in rules.DEFAULT_EBRS_PER_YEAR:
+        out["ebrs_per_year"] = rules.DEFAULT_EBRS_PER_YEAR[priority]
+    out["ebr_target_min"] = rules.ebr_target_min(out.get("ebrs_per_year") or "")
+    out["full_plan_required"] = priority == 1
+    return out
+
+
+def cadence_days_expression() -> Case:
+    """SQL for each account's expected cadence in days: its rule set's `p1/p2_cadence_days`,
+    else the handbook default (P1 30, P2 90); NULL for P3/P4. One query for the rule sets."""
+    from prioritization.models import RuleSet
+
+    whens = []
+    for region_id, segment, p1, p2 in RuleSet.objects.values_list(
+        "region_id", "segment", "p1_cadence_days", "p2_cadence_days"
+    ):
+        for priority, days in ((1, p1), (2, p2)):
+            if days:
+                whens.append(
+                    When(region_id=region_id, segment=segment, priority=priority, then=Value(days))
+                )
+    for priority, days in rules.DEFAULT_CADENCE_DAYS.items():
+        whens.append(When(priority=priority, then=Value(days)))
+    return Case(*whens, default=None, output_field=IntegerField())
+
+
+def accounts_with_cadence(accounts: QuerySet[Account], *, now: dt.datetime) -> QuerySet[Account]:
+    """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue` (a P1/P2 account
+    whose last cadence call is older than its cadence, or that never had one)."""
+    last = (
+        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    qs = accounts.annotate(
+        cadence_days=cadence_days_expression(), last_cadence_at=Subquery(last)
+    ).annotate(
+        next_cadence_at=ExpressionWrapper(
+            F("last_cadence_at") + F("cadence_days") * Value(dt.timedelta(days=1)),
+            output_field=DateTimeField(),
+        )
+    )
+    return qs.annotate(
+        cadence_overdue=Case(
+            When(cadence_days__isnull=True, then=Value(False)),
+            When(last_cadence_at__isnull=True, then=Value(True)),
+            When(next_cadence_at__lt=now, then=Value(True)),
+            default=Value(False),
+        )
+    )
+
+
+def overdue_cadence_for_tams(
+    tams: Iterable[AbstractBaseUser] | QuerySet, *, now: dt.datetime | None = None
+) -> dict[int, int]:
+    """Overdue cadence calls per TAM id (0 for a TAM with none), for the dashboard and the
+    team view. Two queries whatever the number of TAMs and accounts."""
+    now = now or timezone.now()
+    ids = [t.pk for t in tams]
+    rows = (
+        accounts_with_cadence(Account.objects.filter(tam_id__in=ids), now=now)
+        .filter(cadence_overdue=True)
+        .order_by()
+        .values("tam_id")
+        .annotate(n=Count("pk"))
+    )
+    counts = {pk: 0 for pk in ids}
+    counts.update({row["tam_id"]: row["n"] for row in rows})
+    return counts
+
+
+def missing_personas_q() -> Q:
+    """Accounts with no Development Lead or no Software Security Lead contact."""
+    return ~Q(pk__in=Contact.objects.filter(persona="development_lead").values("account_id")) | ~Q(
+        pk__in=Contact.objects.filter(persona="security_lead").values("account_id")
+    )
+
+
+# --- The account panel --------------------------------------------------------------------
+
+
+def account_engagement_panel(account: Account, *, now: dt.datetime | None = None) -> dict:
+    """Everything the engagement panel of one account shows, in a fixed number of queries
+    (about 12): the open engagement and its checklist, the collaboration project, cadence
+    and EBRs, the success plan, personas, the customer's open issues, disengagement, the
+    E-Group brief facts. `account` should come with `tam`, `owner` and `region` loaded."""
+    now = now or timezone.now()
+    engagement = (
+        Engagement.objects.filter(account=account)
+        .select_related("started_by")
+        .prefetch_related(
+            Prefetch("steps", queryset=EngagementStep.objects.select_related("done_by"))
+        )
+        .order_by("ended_at", "-started_at")  # the open one (NULL ended_at) first
+        .first()
+    )
+    if engagement is not None and engagement.ended_at is not None:
+        engagement = None
+    project = CollaborationProject.objects.filter(account=account).first()
+    has_won = Opportunity.objects.filter(account=account, is_won=True).exists()
+    expectations = expectations_for(account)
+    cadence = _cadence(account, expectations, now)
+    objectives = list(
+        SuccessObjective.objects.filter(account=account).prefetch_related(
+            Prefetch("tasks", queryset=SuccessTask.objects.order_by("created_at", "id"))
+        )
+    )
+    contacts = list(Contact.objects.filter(account=account).order_by("name")[:200])
+    present = {c.persona for c in contacts if c.persona}
+    missing = rules.missing_personas(present)
+    issues = list(CustomerIssue.objects.filter(account=account))
+    for issue in issues:
+        issue.slow = issue.awaiting_answer and now - issue.waiting_since > dt.timedelta(
+            days=rules.SLOW_RESPONSE_DAYS
+        )
+        issue.waiting = now - issue.waiting_since
+    disengagement = (
+        Disengagement.objects.filter(account=account).select_related("previous_tam").first()
+    )
+    brief = EGroupBrief.objects.filter(account=account).first()
+    threshold = settings.TAM_ALIGNMENT_THRESHOLD_USD.get(account.segment)
+    objective_facts = [
+        rules.ObjectiveFacts(status=o.status, task_count=len(o.tasks.all())) for o in objectives
+    ]
+    derived_plan = rules.success_plan_state(objective_facts)
+    panel = {
+        "account": account,
+        "now": now,
+        "engagement": engagement,
+        "steps": list(engagement.steps.all()) if engagement else [],
+        "project": project,
+        "has_won_opportunity": has_won,
+        "gitlab_enabled": bool(settings.GITLAB_URL and settings.GITLAB_TOKEN),
+        "expectations": expectations,
+        "cadence": cadence,
+        "objectives": objectives,
+        "success_plan_state": derived_plan,
+        "success_plan_gap": (expectations["full_plan_required"] and derived_plan != "full"),
+        "green_objectives": sum(1 for o in objectives if o.status == "green"),
+        "contacts": contacts,
+        "persona_contacts": [c for c in contacts if c.persona],
+        "missing_personas": [_persona_label(p) for p in missing],
+        "personas_flagged": bool(missing),
+        "customer_issues": issues,
+        "slow_issue_count": sum(1 for i in issues if i.slow),
+        "disengagement": disengagement,
+        "alignment_threshold": threshold,
+        "below_alignment_threshold": rules.below_alignment_threshold(
+            arr=float(account.arr or Decimal(0)), threshold=threshold
+        ),
+        "brief": brief,
+    }
+    panel["open_risks"] = _open_risks(account, panel)
+    return panel
+
+
+def _persona_label(key: str) -> str:
+    from portfolio.models import Persona
+
+    return Persona(key).label
+
+
+def _cadence(account: Account, expectations: dict, now: dt.datetime) -> dict:
+    year_start = dt.datetime(now.year, 1, 1, tzinfo=now.tzinfo)
+    agg = Activity.objects.filter(
+        account=account, kind__in=[ActivityKind.CADENCE_CALL, ActivityKind.EBR]
+    ).aggregate(
+        last_call=Max("occurred_at", filter=Q(kind=ActivityKind.CADENCE_CALL)),
+        last_ebr=Max("occurred_at", filter=Q(kind=ActivityKind.EBR)),
+        ebrs_this_year=Coalesce(
+            Count("pk", filter=Q(kind=ActivityKind.EBR, occurred_at__gte=year_start)), 0
+        ),
+    )
+    status = rules.cadence_status(
+        cadence_days=expectations.get("cadence_days"), last_call=agg["last_call"], now=now
+    )
+    recent = list(
+        Activity.objects.filter(
+            account=account, kind__in=[ActivityKind.CADENCE_CALL, ActivityKind.EBR]
+        )
+        .select_related("user")
+        .order_by("-occurred_at")[:5]
+    )
+    target = expectations.get("ebr_target_min")
+    return {
+        "status": status,
+        "last_ebr": agg["last_ebr"],
+        "ebrs_this_year": agg["ebrs_this_year"],
+        "ebr_target_min": target,
+        "ebrs_behind": target is not None and agg["ebrs_this_year"] < target,
+        "recent": recent,
+        "year": now.year,
+    }
+
+
+def _open_risks(account: Account, panel: dict) -> list[str]:
+    """The risks the E-Group brief lists, from what Portfolio knows of the account."""
+    risks = []
+    if account.health in (Health.AMBER, Health.RED):
+        risks.append(f"Health is {account.get_health_display()} (at risk)")
+    if account.churn_risk:
+        risks.append("At risk of contraction or churn")
+    status = panel["cadence"]["status"]
+    if status.overdue:
+        risks.append(
+            "Cadence call overdue"
+            + (f" (last {status.last:%d %b %Y})" if status.last else " (none logged)")
+        )
+    if panel["slow_issue_count"]:
+        risks.append(f"{panel['slow_issue_count']} customer question(s) waiting for an answer")
+    if panel["personas_flagged"]:
+        risks.append("No contact for: " + ", ".join(panel["missing_personas"]))
+    if panel["success_plan_state"] == "none":
+        risks.append("No success plan objectives captured")
+    if account.renewal_date and (account.renewal_date - panel["now"].date()).days <= 90:
+        risks.append(f"Renewal on {account.renewal_date:%d %b %Y}")
+    return risks
