@@ -4,9 +4,8 @@ Per batch: the accounts (1), their ARR ranks (1, unless the caller computed all 
 once for the run), the nearest open up-tier opportunity (1), exceptions (1) and open
 triage issues (1, when the triage app has them). Never a query per account.
 
-`in_triage`: if `triage.models.TriageIssue` exists, an account with an open triage issue
-is in triage. Health amber/red is read from `Account.health` and counts as "at risk" in
-the Commercial rule either way (docs/rules.md).
+`in_triage`: the account has an open `triage.models.TriageIssue`. Health amber/red is read
+from `Account.health` and counts as "at risk" in the Commercial rule too (docs/rules.md).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import Min
@@ -24,6 +22,7 @@ from django.db.models import Min
 from portfolio.models import Account, Opportunity
 from prioritization.models import ExceptionStatus, PriorityException, RuleSet
 from prioritization.rules import AccountFacts, EmeaFacts, ExceptionFacts
+from triage.models import IssueStatus, TriageIssue
 
 ACCOUNT_FIELDS = (
     "id",
@@ -142,21 +141,12 @@ def _exceptions(ids: Sequence[int], as_of: dt.date) -> dict[int, tuple[int, Exce
 
 
 def _in_triage(ids: Sequence[int]) -> set[int]:
-    try:
-        model = apps.get_model("triage", "TriageIssue")
-    except LookupError:
-        return set()
-    names = {f.name for f in model._meta.get_fields()}
-    if "account" not in names:
-        return set()
-    qs = model.objects.filter(account_id__in=ids)
-    if "closed_at" in names:
-        qs = qs.filter(closed_at__isnull=True)
-    elif "state" in names:
-        qs = qs.filter(state__in=["open", "opened"])
-    elif "status" in names:
-        qs = qs.filter(status__in=["open", "opened"])
-    return set(qs.values_list("account_id", flat=True))
+    """Accounts with an open triage issue (the Customer ER board)."""
+    return set(
+        TriageIssue.objects.filter(account_id__in=ids, status=IssueStatus.OPEN).values_list(
+            "account_id", flat=True
+        )
+    )
 
 
 def _facts_from(

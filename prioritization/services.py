@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portfolio.models import Account, SalesforceUser
+from portfolio.services import salesforce_writeback_enqueue
 from prioritization.facts import arr_ranks, build_facts, model_mapping
 from prioritization.models import (
     ExceptionKind,
@@ -160,14 +161,6 @@ def _update_account_priorities(pairs: list[tuple[int, int]]) -> None:
         )
 
 
-def _enqueue_salesforce_writeback(account_ids: list[int]) -> None:
-    from portfolio import services as portfolio_services
-
-    enqueue = getattr(portfolio_services, "salesforce_writeback_enqueue", None)
-    if enqueue is not None and account_ids:
-        enqueue(account_ids=account_ids)
-
-
 def priorities_reevaluate(
     *,
     cause: str,
@@ -210,8 +203,8 @@ def priorities_reevaluate(
                 skipped=result.skipped,
                 exceptions_expired=result.exceptions_expired,
             )
-            changed = list(result.changed_account_ids)
-            transaction.on_commit(lambda: _enqueue_salesforce_writeback(changed))
+            # CSM_Priority__c goes back to Salesforce once this commits.
+            salesforce_writeback_enqueue(account_ids=result.changed_account_ids)
     except _DryRun:
         result.review_id = None
     result.seconds = time.monotonic() - started

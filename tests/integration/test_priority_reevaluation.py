@@ -176,3 +176,41 @@ def test_reevaluation_queries_do_not_grow_with_accounts(tam, django_assert_max_n
     with django_assert_max_num_queries(20):
         result = priorities_reevaluate(cause="manual", as_of=AS_OF, batch_size=1000)
     assert result.evaluated == 60
+
+
+def test_open_triage_issue_makes_a_commercial_account_at_risk(tam):
+    from django.utils import timezone
+
+    from triage.models import TriageIssue
+
+    RuleSet.objects.filter(segment="commercial").update(commercial_top_n=0)  # no ARR rule
+    base = {"tam": tam, "segment": "commercial", "arr": 40_000, "success_plan": "objectives"}
+    account = AccountFactory(**base)
+    closed = AccountFactory(**base)
+    for acc, status in ((account, "open"), (closed, "closed")):
+        TriageIssue.objects.create(
+            account=acc, title="ER", status=status, colour="yellow", opened_at=timezone.now()
+        )
+    priorities_reevaluate(cause="manual", as_of=AS_OF)
+    account.refresh_from_db()
+    closed.refresh_from_db()
+    assert (account.priority, closed.priority) == (1, 2)
+    step = next(
+        s
+        for s in PriorityDecision.objects.get(account=account).trace
+        if s["rule"] == "commercial_at_risk"
+    )
+    assert step["evidence"] == "open triage issue"
+
+
+def test_changed_priorities_are_written_back_to_salesforce_on_commit(
+    tam, settings, django_capture_on_commit_callbacks
+):
+    settings.SALESFORCE_ENABLED = True
+    AccountFactory(tam=tam, churn_risk=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        priorities_reevaluate(cause="manual", as_of=AS_OF)
+    assert len(callbacks) == 1
+    with django_capture_on_commit_callbacks() as callbacks:
+        priorities_reevaluate(cause="manual", as_of=AS_OF)  # nothing changed
+    assert callbacks == []
