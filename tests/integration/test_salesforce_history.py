@@ -1,0 +1,72 @@
+"""Account history (pghistory triggers): bulk upserts and user edits, read in fixed queries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pghistory
+import pytest
+
+from portfolio.models import Account
+from portfolio.selectors import account_history
+from portfolio.sync import sync_salesforce
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_history_names_the_sync_run_and_the_user(fake_salesforce, django_assert_num_queries):
+    tam = factories.UserFactory(role="TAM", first_name="Tess", last_name="Tam")
+    editor = factories.UserFactory(role="Manager", first_name="Meg", last_name="Manager")
+    record = fake_salesforce.add(
+        "Account",
+        Name="Acme",
+        ARR__c=100000.0,
+        Region__c="EMEA",
+        Sales_Segment__c="Enterprise",
+        Health_Score__c="Yellow",
+    )
+    first = sync_salesforce().run
+    fake_salesforce.update("Account", record["Id"], ARR__c=150000.0)
+    second = sync_salesforce().run
+    account = Account.objects.get(salesforce_id=record["Id"])
+    with pghistory.context(user=editor.pk):
+        account.tam = tam
+        account.priority = 1
+        account.save(update_fields=["tam", "priority"])
+
+    with django_assert_num_queries(2):
+        entries = account_history(account)
+
+    newest = entries[:2]
+    assert {(e.field, e.old, e.new_display, e.who) for e in newest} == {
+        ("tam", None, "Tess Tam", "Meg Manager"),
+        ("priority", None, "P1", "Meg Manager"),
+    }
+    arr_change = entries[2]
+    assert (arr_change.field, arr_change.old, arr_change.new) == (
+        "arr",
+        Decimal("100000.00"),
+        Decimal("150000.00"),
+    )
+    assert arr_change.who == f"Salesforce sync run {second.pk}"
+    assert arr_change.sync_run_id == second.pk
+    created = {e.field: e for e in entries[3:]}
+    assert set(created) == {"arr", "health"}  # the values it was created with
+    assert created["health"].new_display == "Yellow"
+    assert created["arr"].who == f"Salesforce sync run {first.pk}"
+
+
+def test_history_limit_keeps_old_values_right(db):
+    account = factories.AccountFactory(arr=Decimal(1))
+    for value in range(2, 8):
+        Account.objects.filter(pk=account.pk).update(arr=Decimal(value))  # bulk path
+
+    entries = account_history(account, limit=3)
+
+    assert [(e.old, e.new) for e in entries] == [
+        (Decimal(6), Decimal(7)),
+        (Decimal(5), Decimal(6)),
+        (Decimal(4), Decimal(5)),
+    ]
+    assert all(e.who == "system" for e in entries)
