@@ -184,3 +184,18 @@ def test_app_hooks_run_in_order_and_missing_ones_are_skipped(db, monkeypatch):
     assert all(n > 1400 for _, n in calls), "hooks run after the core data"
     assert "prioritization demo ok" in out.getvalue()
     assert "integrations, prioritization, engagement" in out.getvalue()
+
+
+def test_a_failing_app_hook_leaves_no_half_made_demo(db, monkeypatch):
+    class Broken:
+        @staticmethod
+        def populate(*, stdout=None) -> None:
+            raise RuntimeError("engagement demo is broken")
+
+    for app in ("integrations", "portfolio", "prioritization", "triage"):
+        monkeypatch.setitem(sys.modules, f"{app}.demo", None)
+    monkeypatch.setitem(sys.modules, "engagement.demo", Broken)
+    with pytest.raises(RuntimeError, match="engagement demo is broken"):
+        call_command("load_demo", stdout=io.StringIO())
+    assert not Account.objects.exists()
+    assert not get_user_model().objects.filter(username="tam1").exists()

@@ -3,7 +3,8 @@
 Idempotent: users are matched by username, everything from Salesforce by its
 salesforce_id (bulk upserts), activities by (account, kind, subject); running it twice
 duplicates nothing. Passwords are set only when a user is created. After the core data,
-each local app's `<app>.demo.populate(stdout=...)` runs, when the app has one.
+each local app's `<app>.demo.populate(stdout=...)` runs, when the app has one, in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ class Command(BaseCommand):
         steps += [f"{app}.demo" for app, _ in hooks]
         interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
         counts: dict[str, tuple[int, int]] = {}
-        with tqdm(total=len(steps), desc="load_demo", unit="step", disable=not interactive) as bar:
-            with transaction.atomic():
-                for step in steps[:5]:
-                    bar.set_postfix_str(step)
-                    counts[step] = getattr(self, f"_load_{step}")(data, as_of)
-                    bar.update()
+        bar = tqdm(total=len(steps), desc="load_demo", unit="step", disable=not interactive)
+        # All or nothing: when an app's hook fails, the next `load_demo --if-empty` (make
+        # run) starts again from an empty database instead of skipping a half-made demo.
+        with bar, transaction.atomic():
+            for step in steps[:5]:
+                bar.set_postfix_str(step)
+                counts[step] = getattr(self, f"_load_{step}")(data, as_of)
+                bar.update()
             for app, populate in hooks:
                 bar.set_postfix_str(app)
                 populate(stdout=self.stdout)
