@@ -1,0 +1,246 @@
+"""The triage board mirrored to GitLab, both ways, against the loopback fake GitLab with
+the real python-gitlab client (and, for sync_gitlab, a real Celery worker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+
+import pytest
+from django.core.management import call_command
+
+from integrations import gitlab as gl
+from integrations.models import SyncRun
+from tests import factories
+from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
+from triage import labels, mirror, services
+from triage.models import EventKind, EventSource, IssueStatus, TriageIssue, TriageUpdate
+
+TRIAGE = "customer-success/account-triage"
+
+
+@pytest.fixture
+def account(tam, team):
+    return factories.AccountFactory(
+        tam=tam,
+        name="Acme Inc",
+        health="amber",
+        renewal_date=dt.date(2026, 11, 22),
+        collaboration_project_url="https://gitlab.example/acme/success-plan",
+    )
+
+
+def remote_issues(fake) -> list[dict]:
+    return list(fake.state.issues[fake.project_by_path(TRIAGE)["id"]].values())
+
+
+def prepare_project() -> None:
+    """Labels, boards and the FY27-Q4 milestone exist, so the next POST is the issue."""
+    mirror._ensure_labels_and_boards()
+    gl.triage_milestone_ensure("FY27-Q4", start_date="2026-11-01", due_date="2027-01-31")
+
+
+def open_issue(account, **kw) -> TriageIssue:
+    return services.triage_issue_open(
+        account=account,
+        user=account.tam,
+        colour=kw.pop("colour", "amber"),
+        reason=kw.pop("reason", "* Amber: Low user adoption"),
+        **kw,
+    )
+
+
+@pytest.mark.django_db
+def test_push_creates_the_issue_with_template_labels_milestone_and_due_date(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    issue = open_issue(account, due_date=dt.date(2026, 12, 1))
+    message = mirror.triage_issue_push(issue_id=issue.pk)
+    assert "created" in message
+    [remote] = remote_issues(fake_gitlab)
+    assert remote["title"] == "Acme Inc"
+    assert remote["labels"] == ["Amber", "New", account.region_id]
+    assert remote["milestone"]["title"] == "FY27-Q4"
+    assert remote["due_date"] == "2026-12-01"
+    body = remote["description"]
+    assert "**Salesforce URL**" in body and account.salesforce_id in body
+    assert "https://gitlab.example/acme/success-plan" in body
+    assert "2026-11-22" in body and "Low user adoption" in body
+    assert labels.marker(issue.pk) in body
+    assert "Technical Account Management Leader" in body  # the triage team
+    issue.refresh_from_db()
+    assert issue.gitlab_iid == remote["iid"] and not issue.needs_push
+    # Group labels and both boards were created.
+    group = fake_gitlab.group_by_path("customer-success")
+    names = {label["name"] for label in fake_gitlab.state.group_labels[group["id"]]}
+    assert set(labels.ALL_LABELS) <= names
+
+
+@pytest.mark.django_db
+def test_a_retried_create_does_not_make_a_second_issue(fake_gitlab, account):  # noqa: F811
+    issue = open_issue(account)
+    prepare_project()
+    fake_gitlab.fail_after_commit(1)  # GitLab stores the issue, the proxy answers 502
+    with pytest.raises(gl.GitLabCreateError):
+        mirror.triage_issue_push(issue_id=issue.pk)
+    assert len(remote_issues(fake_gitlab)) == 1
+    issue.refresh_from_db()
+    assert issue.gitlab_iid is None  # we never heard back
+    message = mirror.triage_issue_push(issue_id=issue.pk)  # the task's retry
+    assert "updated" in message
+    assert len(remote_issues(fake_gitlab)) == 1
+    issue.refresh_from_db()
+    assert issue.gitlab_iid == remote_issues(fake_gitlab)[0]["iid"]
+
+
+@pytest.mark.django_db
+def test_a_retried_create_through_the_celery_task_does_not_duplicate(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    from triage.tasks import triage_issue_mirror
+
+    issue = open_issue(account)
+    prepare_project()
+    fake_gitlab.fail_after_commit(1)
+    # Eager apply runs the task's own autoretry at once: the first attempt fails after
+    # GitLab stored the issue; the retry finds it by its marker and updates it.
+    result = triage_issue_mirror.apply(args=[issue.pk])
+    assert result.successful()
+    assert "updated" in result.result
+    assert len(remote_issues(fake_gitlab)) == 1
+    posts = [p for m, p in fake_gitlab.state.requests if m == "POST" and p.endswith("/issues")]
+    assert len(posts) == 1
+
+
+@pytest.mark.django_db
+def test_changes_update_the_issue_and_recovery_closes_it_with_the_label(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    issue = open_issue(account)
+    mirror.triage_issue_push(issue_id=issue.pk)
+    services.triage_issue_review(issue=issue, user=account.tam)
+    services.triage_update_add(issue=issue, user=account.tam, body="Exec call booked.")
+    mirror.triage_issue_push(issue_id=issue.pk)
+    [remote] = remote_issues(fake_gitlab)
+    assert "New" not in remote["labels"]
+    project_id = fake_gitlab.project_by_path(TRIAGE)["id"]
+    notes = fake_gitlab.state.notes[(project_id, remote["iid"])]
+    assert len(notes) == 1 and "Exec call booked." in notes[0]["body"]
+    # Pushing again adds no second note.
+    mirror.triage_issue_push(issue_id=issue.pk)
+    assert len(fake_gitlab.state.notes[(project_id, remote["iid"])]) == 1
+    assert TriageUpdate.objects.get().gitlab_note_id == notes[0]["id"]
+
+    issue.refresh_from_db()
+    services.triage_issue_move(
+        issue=issue, user=account.tam, colour="green", reason="Adoption recovered."
+    )
+    mirror.triage_issue_push(issue_id=issue.pk)
+    [remote] = remote_issues(fake_gitlab)
+    assert remote["state"] == "closed"
+    assert remote["labels"][0] == "Green"
+
+
+@pytest.mark.django_db
+def test_label_and_state_changes_on_gitlab_flow_back(fake_gitlab, account):  # noqa: F811
+    issue = open_issue(account)
+    mirror.triage_issue_push(issue_id=issue.pk)
+    project_id = fake_gitlab.project_by_path(TRIAGE)["id"]
+    iid = remote_issues(fake_gitlab)[0]["iid"]
+    time.sleep(0.01)
+    # The triage team drags the card to Red, classifies it and removes ~New on GitLab.
+    fake_gitlab._update_issue(project_id, iid, {"labels": f"Red,U&A,{account.region_id}"})
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.status == "succeeded"
+    assert result.run.updated_count == 1
+    issue.refresh_from_db()
+    assert (issue.colour, issue.churn_class, issue.is_new) == ("red", "U&A", False)
+    assert not issue.needs_push
+    move = issue.events.get(kind=EventKind.MOVED)
+    assert move.source == EventSource.GITLAB and move.to_colour == "red"
+    account.refresh_from_db()
+    assert account.health == "amber"  # the mismatch is for the five-minute check
+
+    time.sleep(0.01)
+    fake_gitlab._update_issue(project_id, iid, {"state_event": "close"})
+    result = mirror.triage_gitlab_sync(trigger="test")
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.CLOSED
+    # Nothing changed since: the next run updates nothing.
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.updated_count == 0
+
+
+@pytest.mark.django_db
+def test_sync_pushes_pending_issues_and_creates_boards(fake_gitlab, account):  # noqa: F811
+    issue = open_issue(account)  # on_commit never ran in this test: still pending
+    assert issue.needs_push
+    out = io.StringIO()
+    call_command("sync_gitlab", stdout=out)
+    assert out.getvalue().strip() == (
+        "GitLab sync succeeded: 1 created, 0 updated, 0 unchanged, 0 quarantined"
+    )
+    assert len(remote_issues(fake_gitlab)) == 1
+    run = SyncRun.objects.get(source="gitlab")
+    assert run.trigger == "command" and run.created_count == 1
+    boards = fake_gitlab.state.boards[fake_gitlab.project_by_path(TRIAGE)["id"]]
+    lists = {b["name"]: [item["label"]["name"] for item in b["lists"]] for b in boards}
+    assert lists == {
+        "Colours": ["Red", "Amber", "Yellow", "Green"],
+        "Regions": ["US-WEST", "US-EAST", "EMEA", "APAC", "LATAM"],
+    }
+    # Idempotent: a second run makes nothing new.
+    call_command("sync_gitlab", stdout=io.StringIO())
+    assert len(remote_issues(fake_gitlab)) == 1
+    assert len(fake_gitlab.state.boards[fake_gitlab.project_by_path(TRIAGE)["id"]]) == 2
+
+
+@pytest.mark.django_db
+def test_5xx_and_429_during_sync_are_retried(fake_gitlab, account):  # noqa: F811
+    open_issue(account)
+    fake_gitlab.fail_next(503, count=2)
+    fake_gitlab.fail_next(429, count=1, retry_after=0)
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.status == "succeeded"
+    assert len(remote_issues(fake_gitlab)) == 1
+
+
+@pytest.mark.django_db
+def test_gitlab_disabled_mirror_is_a_noop_that_says_so(settings, account):
+    settings.GITLAB_URL = ""
+    settings.GITLAB_TOKEN = ""
+    issue = open_issue(account)
+    assert mirror.triage_issue_push(issue_id=issue.pk) == mirror.DISABLED
+    result = mirror.triage_gitlab_sync()
+    assert result.run is None and "disabled" in result.message
+    out = io.StringIO()
+    call_command("sync_gitlab", stdout=out)
+    assert "disabled" in out.getvalue()
+
+
+@pytest.mark.worker
+def test_sync_gitlab_on_a_real_worker(fake_gitlab, celery_worker, tam, team):  # noqa: F811
+    from triage.tasks import sync_gitlab
+
+    account = factories.AccountFactory(tam=tam, health="red")
+    issue = services.triage_issue_open(
+        account=account, user=tam, colour="red", reason="Cancelling", churn_class="E&A"
+    )
+    TriageIssue.objects.filter(pk=issue.pk).update(needs_push=True)
+    celery_worker(
+        {
+            "GITLAB_URL": fake_gitlab.url,
+            "GITLAB_TOKEN": "glpat-fake-token",
+            "GITLAB_TRIAGE_PROJECT": TRIAGE,
+        }
+    )
+    message = sync_gitlab.delay("test").get(timeout=60)
+    assert message.startswith("GitLab sync succeeded: 1 created")
+    [remote] = remote_issues(fake_gitlab)
+    assert remote["labels"] == ["Red", "New", "E&A", account.region_id]
+    issue.refresh_from_db()
+    assert issue.gitlab_iid == remote["iid"]
