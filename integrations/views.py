@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import redis
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
+from integrations import selectors
 from integrations.models import Source, SyncRun, WorkerHeartbeat
+from portfolio.roles import role_of
+from portfolio.services import salesforce_sync_enqueue
 
 
 def _database_ok() -> tuple[bool, str]:
@@ -73,3 +80,34 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "last_worker_heartbeat": worker,
     }
     return JsonResponse(body, status=200 if not down else 503)
+
+
+def _require_manager_or_admin(request: HttpRequest) -> None:
+    if role_of(request.user) not in ("manager", "admin"):
+        raise PermissionDenied("Sync runs are visible to managers and admins.")
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def sync_runs(request: HttpRequest) -> HttpResponse:
+    """Runs with counts, duration and status, and the open quarantined records; while a run
+    is in progress the `runs` partial polls itself every 2 seconds."""
+    _require_manager_or_admin(request)
+    source = request.GET.get("source")
+    context = selectors.sync_runs_page(source=source if source in Source.values else None)
+    if request.htmx:
+        return render(request, "integrations/sync_runs.html#runs", context)
+    return render(request, "integrations/sync_runs.html", context)
+
+
+@require_POST
+def sync_now(request: HttpRequest) -> HttpResponse:
+    """Admins start a Salesforce sync in the background (the schedule does it every 15 min)."""
+    if role_of(request.user) != "admin":
+        raise PermissionDenied("Only admins start a sync by hand.")
+    if not settings.SALESFORCE_ENABLED:
+        messages.error(request, "Salesforce is not configured, so there is nothing to sync.")
+    else:
+        salesforce_sync_enqueue()
+        messages.success(request, "Salesforce sync started; the list below follows it.")
+    return redirect("integrations:sync_runs")

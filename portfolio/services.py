@@ -199,3 +199,14 @@ def salesforce_writeback_push(*, account_ids: list[int] | None = None) -> Writeb
         result.pushed = len(pushed)
     logger.info("Salesforce write-back: %s", result.summary())
     return result
+
+
+def salesforce_sync_enqueue(*, full: bool = False) -> None:
+    """Start a Salesforce sync in the background after the current transaction commits."""
+
+    def _send() -> None:
+        from portfolio.tasks import sync_salesforce
+
+        sync_salesforce.delay(full=full, trigger="manual")
+
+    transaction.on_commit(_send)

@@ -31,7 +31,7 @@ def salesforce_writeback(*, account_ids: list[int]) -> str:
 
 
 @shared_task(name="portfolio.sync_salesforce")
-def sync_salesforce(*, full: bool = False) -> str:
+def sync_salesforce(*, full: bool = False, trigger: str = "schedule") -> str:
     """The 15-minute schedule (django-celery-beat, editable in admin): one incremental run.
     Safe to run twice: a second concurrent run is skipped by the advisory lock."""
     if not settings.SALESFORCE_ENABLED:
@@ -39,7 +39,7 @@ def sync_salesforce(*, full: bool = False) -> str:
         return SALESFORCE_OFF
     from portfolio.sync import sync_salesforce as run_sync
 
-    outcome = run_sync(trigger="schedule", full=full)
+    outcome = run_sync(trigger=trigger, full=full)
     return outcome.summary()
 
 

@@ -1,0 +1,28 @@
+"""Reads of the integrations app: the sync-runs page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
+
+RUNS_SHOWN = 50
+QUARANTINE_SHOWN = 100
+
+
+def sync_runs_page(*, source: str | None = None) -> dict[str, Any]:
+    """Latest runs and the open quarantined records: three queries whatever the history."""
+    runs_qs = SyncRun.objects.order_by("-started_at")
+    quarantine_qs = QuarantinedRecord.objects.filter(resolved_at__isnull=True)
+    if source:
+        runs_qs = runs_qs.filter(source=source)
+        quarantine_qs = quarantine_qs.filter(source=source)
+    runs = list(runs_qs[:RUNS_SHOWN])
+    quarantined = list(quarantine_qs.order_by("-created_at")[:QUARANTINE_SHOWN])
+    return {
+        "runs": runs,
+        "quarantined": quarantined,
+        "quarantined_total": quarantine_qs.count(),
+        "in_progress": any(run.status == SyncStatus.RUNNING for run in runs),
+        "source": source or "",
+    }

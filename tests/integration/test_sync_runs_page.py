@@ -1,0 +1,105 @@
+"""The sync-runs page: managers and admins, full page and htmx partial, fixed queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("integrations:sync_runs")
+
+
+def make_runs(n: int, *, running: bool = False) -> list[SyncRun]:
+    now = timezone.now()
+    runs = []
+    for i in range(n):
+        run = SyncRun.objects.create(
+            source="salesforce",
+            started_at=now - dt.timedelta(minutes=15 * (n - i)),
+            finished_at=now - dt.timedelta(minutes=15 * (n - i)) + dt.timedelta(seconds=42),
+            status=SyncStatus.COMPLETED_WITH_ERRORS,
+            created_count=10 + i,
+            updated_count=2,
+            unchanged_count=300,
+            quarantined_count=1,
+        )
+        QuarantinedRecord.objects.create(
+            source="salesforce",
+            object_name="Account",
+            external_id=f"001Q{i:014d}",
+            payload={"Name": f"Broken {i}", "Region__c": "MARS"},
+            reason="Region__c is 'MARS', which is not a Portfolio region",
+            sync_run=run,
+        )
+        runs.append(run)
+    if running:
+        runs.append(
+            SyncRun.objects.create(
+                source="salesforce", started_at=now, status=SyncStatus.RUNNING, created_count=5
+            )
+        )
+    return runs
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_manager_sees_runs_and_quarantine_in_fixed_queries(
+    client, manager, n, django_assert_max_num_queries
+):
+    make_runs(n)
+    client.force_login(manager)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(URL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Sync runs" in html and "<html" in html
+    assert "Completed with errors" in html
+    assert "42.0 s" in html  # duration
+    assert "Broken 0" in html and "not a Portfolio region" in html
+    assert f"({n} open)" in html
+    assert 'hx-trigger="every 2s"' not in html  # nothing running: no polling
+
+
+def test_running_run_makes_the_partial_poll(client, admin_user, django_assert_max_num_queries):
+    make_runs(2, running=True)
+    client.force_login(admin_user)
+
+    full = client.get(URL).content.decode()
+    with django_assert_max_num_queries(8):
+        partial = client.get(URL, headers={"HX-Request": "true"})
+
+    assert 'hx-trigger="every 2s"' in full and "in progress" in full
+    body = partial.content.decode()
+    assert partial.status_code == 200
+    assert "<html" not in body and body.lstrip().startswith('<div id="sync-runs"')
+    assert 'hx-trigger="every 2s"' in body and "running…" in body
+    assert "HX-Request" in partial["Vary"]
+
+
+def test_tam_gets_403(client, tam):
+    make_runs(1)
+    client.force_login(tam)
+    assert client.get(URL).status_code == 403
+    assert client.post(reverse("integrations:sync_now")).status_code == 403
+
+
+def test_admin_starts_a_sync_that_is_enqueued_on_commit(
+    client, admin_user, settings, django_capture_on_commit_callbacks
+):
+    settings.SALESFORCE_ENABLED = False
+    client.force_login(admin_user)
+    response = client.post(reverse("integrations:sync_now"), follow=True)
+    assert "not configured" in response.content.decode()
+
+    settings.SALESFORCE_ENABLED = True
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("integrations:sync_now"))
+    assert response.status_code == 302
+    assert len(callbacks) == 1
