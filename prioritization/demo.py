@@ -1,0 +1,84 @@
+"""Demo data of the prioritization app, run by `manage.py load_demo` after the core data.
+
+A few exception requests per team (pending, approved, rejected; an EMEA proposal), then
+a quarterly re-evaluation of every demo account so each shows its priority with a trace
+and each TAM has a list of changes. Deterministic (random.Random(seed)) and idempotent:
+requests are matched by (account, reason), and a second re-evaluation writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import TextIO
+
+from django.utils import timezone
+
+from portfolio.models import Account, Team
+from prioritization.models import PriorityException, PriorityReview, ReviewCause
+from prioritization.services import (
+    priorities_reevaluate,
+    priority_exception_approve,
+    priority_exception_reject,
+    priority_exception_request,
+)
+
+SEED = 4
+REASONS = [
+    (1, "Large, strategic customer with no LAM: the account team agreed it needs P1."),
+    (1, "Risk the model does not see: executive sponsor left, adoption dropping."),
+    (2, "Large LAM but no clear and active growth path this quarter."),
+    (1, "Customer wants weekly collaboration during their migration."),
+]
+
+
+def _requests_for_team(team: Team, rng: random.Random) -> list[tuple[Account, int, str, str]]:
+    """(account, priority, reason, outcome) for one team: pending, approved, rejected."""
+    accounts = list(
+        Account.objects.filter(tam__in=team.tams.all(), priority__in=[1, 2, None])
+        .exclude(parent__isnull=False, tam__isnull=True)
+        .order_by("salesforce_id")[:200]
+    )
+    if len(accounts) < 3:
+        return []
+    picked = rng.sample(accounts, 3)
+    out = []
+    for account, outcome in zip(picked, ("pending", "approved", "rejected"), strict=True):
+        priority, reason = rng.choice(REASONS)
+        out.append((account, priority, reason, outcome))
+    return out
+
+
+def populate(*, stdout: TextIO | None = None) -> None:
+    rng = random.Random(SEED)
+    created = 0
+    for team in Team.objects.select_related("manager").order_by("name"):
+        for account, priority, reason, outcome in _requests_for_team(team, rng):
+            if PriorityException.objects.filter(account=account, reason=reason).exists():
+                continue
+            if PriorityException.objects.filter(account=account, status="pending").exists():
+                continue
+            exception = priority_exception_request(
+                account=account,
+                requested_by=account.tam,
+                requested_priority=priority,
+                reason=reason,
+                expires_on=(
+                    timezone.localdate() + dt.timedelta(days=120) if outcome == "approved" else None
+                ),
+            )
+            created += 1
+            if outcome == "approved":
+                priority_exception_approve(
+                    exception=exception, manager=team.manager, note="Agreed in the 1:1."
+                )
+            elif outcome == "rejected":
+                priority_exception_reject(
+                    exception=exception, manager=team.manager, note="The model is right here."
+                )
+    if PriorityReview.objects.filter(cause=ReviewCause.QUARTERLY_REVIEW).exists():
+        summary = "already evaluated"
+    else:
+        summary = priorities_reevaluate(cause=ReviewCause.QUARTERLY_REVIEW).summary()
+    if stdout is not None:
+        stdout.write(f"prioritization: {created} exception requests; {summary}\n")
