@@ -60,7 +60,7 @@ def _text(
 
 def book_vs_target(arr: Decimal | float, target: Decimal | float) -> SafeString:
     """A horizontal bar of the book's ARR with the target as a marked line."""
-    width, height, left, right = 420, 74, 8, 8
+    width, height, left, right = 300, 70, 4, 4
     scale_max = max(float(arr), float(target), 1.0) * 1.1
     span = width - left - right
     bar = span * float(arr) / scale_max
@@ -81,7 +81,7 @@ def book_vs_target(arr: Decimal | float, target: Decimal | float) -> SafeString:
 
 def priority_mix(counts: dict[int, int], target_share: float | None) -> SafeString:
     """Accounts per priority as one stacked bar, with the P1 target share marked."""
-    width, height, left = 420, 74, 8
+    width, height, left = 300, 70, 4
     span = width - 2 * left
     total = sum(counts.values()) or 1
     fills = {1: ACCENT, 2: "#7f84d9", 3: "#aeb4c2", 4: "#d4d8e0"}

@@ -1,49 +1,227 @@
-"""What the portfolio pages show from the other apps (prioritization, triage, engagement,
-Salesforce history). Each function degrades to "nothing yet" when the app has no data
-to offer, and runs a fixed number of queries whatever the size of the book.
+"""What the portfolio pages show from the other apps (prioritization, triage, engagement)
+and from the Salesforce history (`portfolio.AccountEvent`, written by a trigger).
+
+An app whose panel template does not exist yet simply contributes nothing. Every
+function runs a fixed number of queries whatever the size of the book.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from functools import cache
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
 
-from portfolio.models import Account, Health
+from portfolio import charts
+from portfolio.models import Account, AccountEvent, Health
 
-# "Target about 1/3 of a book at P1" (DESIGN.md, us_enterprise; the handbook's
-# "approximately one-third of a TAM's book" guidance).
+# "Target about 1/3 of a book at P1" (DESIGN.md, us_enterprise), used when no rule set
+# says otherwise.
 DEFAULT_P1_TARGET_SHARE = 1 / 3
+HISTORY_MONTHS = 6
 
 
-def p1_target_share(accounts: QuerySet[Account]) -> float | None:
-    """The share of a book the priority model aims to have at P1."""
-    return DEFAULT_P1_TARGET_SHARE
+@cache
+def template_exists(name: str) -> bool:
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+# --- Dashboard -----------------------------------------------------------------------------
+
+
+def p1_target(accounts: QuerySet[Account]) -> dict:
+    """The P1 target of a book from the rule sets of its accounts (2 queries):
+    `share` (ARR-independent share of accounts, weighted by how many accounts each rule
+    set covers; None when no rule set gives a share) and `text` for people."""
+    from prioritization.models import RuleSet
+
+    rulesets = {(rs.region_id, rs.segment): rs for rs in RuleSet.objects.all()}
+    groups = accounts.order_by().values("region_id", "segment").annotate(n=Count("pk"))
+    weighted, covered, counts = Decimal(0), 0, []
+    for group in groups:
+        rs = rulesets.get((group["region_id"], group["segment"]))
+        if rs is None:
+            continue
+        if rs.p1_target_share is not None:
+            weighted += rs.p1_target_share * group["n"]
+            covered += group["n"]
+        elif rs.p1_target_min is not None or rs.p1_target_max is not None:
+            counts.append((rs.p1_target_min, rs.p1_target_max))
+    share = float(weighted / covered) if covered else None
+    if not rulesets and share is None:
+        share = DEFAULT_P1_TARGET_SHARE
+    parts = []
+    if share is not None:
+        parts.append(f"about {share:.0%} of the book at P1")
+    for low, high in sorted(set(counts), key=lambda c: (c[0] or 0, c[1] or 0)):
+        parts.append(f"{low or 0}-{high} P1 accounts" if high else f"at least {low} P1")
+    return {"share": share, "text": "; ".join(parts)}
 
 
 def health_mix_series(
-    accounts: QuerySet[Account], *, figures: dict, today: dt.date
+    accounts: QuerySet[Account], *, figures: dict, today: dt.date, months: int = HISTORY_MONTHS
 ) -> list[tuple[str, dict[str, int]]]:
-    """Health mix per month from the history when there is one, else today's mix."""
-    return [("Today", {c.value: figures[c.value] for c in Health})]
+    """The health mix at the end of each of the last `months` months, from the account
+    history (one query), with today's mix as the last column."""
+    ids_sql, ids_params = accounts.order_by().values("pk").query.sql_with_params()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    for _ in range(months - 2):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    sql = f"""
+        WITH months AS (
+            SELECT generate_series(%s::date, %s::date, interval '1 month')::date AS m
+        )
+        SELECT months.m, h.health, count(*)
+        FROM months
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT ON (e.pgh_obj_id) e.health
+            FROM {AccountEvent._meta.db_table} e
+            WHERE e.pgh_obj_id IN ({ids_sql})
+              AND e.pgh_created_at < (months.m + interval '1 month')
+            ORDER BY e.pgh_obj_id, e.pgh_created_at DESC
+        ) h
+        GROUP BY months.m, h.health
+    """
+    last_full = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first, last_full, *ids_params])
+        rows = cursor.fetchall()
+    mix: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for month, health, count in rows:
+        if health:
+            mix[month][health] = count
+    series = []
+    month = first
+    while month <= last_full:
+        if mix.get(month):
+            series.append((month.strftime("%b"), mix[month]))
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    series.append(("Today", {c.value: figures[c.value] for c in Health}))
+    return series
 
 
-def changes_since(accounts: QuerySet[Account], *, since: dt.datetime | None) -> list[dict]:
-    """Priority and health changes of the book since `since` (newest first)."""
-    return []
+def changes_since(
+    accounts: QuerySet[Account], *, since: dt.datetime | None, limit: int = 20
+) -> list[dict]:
+    """Priority and health changes of the book since `since`, newest first, from the
+    account history (one query; each event compared with the one before it)."""
+    if since is None:
+        return []
+    previous = AccountEvent.objects.filter(
+        pgh_obj_id=OuterRef("pgh_obj_id"), pgh_created_at__lt=OuterRef("pgh_created_at")
+    ).order_by("-pgh_created_at", "-pgh_id")
+    events = (
+        AccountEvent.objects.filter(
+            pgh_obj_id__in=accounts.order_by().values("pk"),
+            pgh_created_at__gt=since,
+            pgh_label="update",
+        )
+        .annotate(
+            prev_health=Subquery(previous.values("health")[:1]),
+            prev_priority=Subquery(previous.values("priority")[:1]),
+        )
+        .select_related("pgh_obj")
+        .order_by("-pgh_created_at", "-pgh_id")
+    )
+    changes: list[dict] = []
+    for event in events[: limit * 2]:
+        account = event.pgh_obj
+        base = {
+            "name": account.name,
+            "salesforce_id": account.salesforce_id,
+            "at": event.pgh_created_at,
+        }
+        if event.priority != event.prev_priority:
+            changes.append(
+                {
+                    **base,
+                    "label": "priority",
+                    "old": f"P{event.prev_priority}" if event.prev_priority else "",
+                    "new": f"P{event.priority}" if event.priority else "",
+                }
+            )
+        if event.health != event.prev_health:
+            changes.append(
+                {
+                    **base,
+                    "label": "health",
+                    "old": event.prev_health or "",
+                    "new": event.health or "",
+                }
+            )
+    return changes[:limit]
 
 
 def open_triage_count(accounts: QuerySet[Account]) -> int | None:
-    """Open triage issues of the book; None when triage is not available."""
-    return None
+    """Open triage issues of the book (None until the triage app is there)."""
+    try:
+        from triage.selectors import open_issue_count
+    except ImportError:
+        return None
+    return open_issue_count(accounts)
+
+
+# --- Account page --------------------------------------------------------------------------
 
 
 def account_panels(request: HttpRequest, account: Account) -> dict:
     """Context for the account page's priority, health, triage and engagement panels."""
-    return {}
+    context: dict = {}
+    context.update(_priority_panel(request, account))
+    if template_exists("triage/account_panel.html"):
+        from triage.panels import account_panel_context as triage_context
+
+        context.update(triage_context(request, account))
+        context["triage_panels"] = True
+    if template_exists("engagement/account_panel.html"):
+        from engagement.views import account_panel_context as engagement_context
+
+        context.update(engagement_context(request, account))
+    return context
 
 
-def team_panels(request: HttpRequest) -> dict:
-    """Context for the team view's pending approvals."""
-    return {}
+def _priority_panel(request: HttpRequest, account: Account) -> dict:
+    """The stored decision with its trace (the flowchart for us_enterprise), the
+    exceptions and the request form, from the prioritization app (4 queries)."""
+    from prioritization.forms import ExceptionRequestForm
+    from prioritization.selectors import account_priority_panel
+
+    panel = account_priority_panel(request.user, account)
+    decision = panel["decision"]
+    model = decision.model if decision else (panel["ruleset"].model if panel["ruleset"] else "")
+    flowchart = None
+    if decision and decision.model == "us_enterprise":
+        flowchart = charts.us_enterprise_flowchart(decision.trace, decision.priority)
+    return {
+        **panel,
+        "form": ExceptionRequestForm(),
+        "priority_model": model,
+        "flowchart": flowchart,
+    }
+
+
+# --- Team view -----------------------------------------------------------------------------
+
+
+def team_panels(request: HttpRequest, tams: list) -> dict:
+    """Pending exception approvals and the P1 balance per TAM (3 queries)."""
+    from prioritization.selectors import p1_balance, pending_exceptions_for_manager
+
+    balance = p1_balance(tams)
+    by_tam: dict[int, list] = defaultdict(list)
+    for row in balance:
+        by_tam[row.tam_id].append(row)
+    return {
+        "pending": list(pending_exceptions_for_manager(request.user)),
+        "balance_by_tam": dict(by_tam),
+    }

@@ -201,8 +201,15 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
 
 def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
     """The account with its related rows for the account page; 404 when out of scope."""
+    last_cadence = (
+        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
     return get_object_or_404(
-        accounts_for_user(user).select_related("region", "tam", "owner", "parent"),
+        accounts_for_user(user)
+        .select_related("region", "tam", "owner", "parent")
+        .annotate(last_cadence_at=Subquery(last_cadence)),
         salesforce_id=salesforce_id,
     )
 
@@ -234,12 +241,15 @@ def account_cadence(account: Account, *, now: dt.datetime | None = None) -> dict
     if days is None:
         return None
     now = now or timezone.now()
-    last = (
-        account.activities.filter(kind=ActivityKind.CADENCE_CALL)
-        .order_by("-occurred_at")
-        .values_list("occurred_at", flat=True)
-        .first()
-    )
+    if hasattr(account, "last_cadence_at"):  # annotated by account_for_page: no query
+        last = account.last_cadence_at
+    else:
+        last = (
+            account.activities.filter(kind=ActivityKind.CADENCE_CALL)
+            .order_by("-occurred_at")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
     next_due = last + dt.timedelta(days=days) if last else None
     return {
         "days": days,

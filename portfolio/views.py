@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 
 from portfolio import charts, panels, selectors
 from portfolio.forms import SORTS, AccountFilterForm, ActivityForm
@@ -60,14 +61,17 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
     form = AccountFilterForm(request.GET, regions=regions)
     table = _accounts_table(request, accounts, form)
     if request.htmx:
-        return render(request, "portfolio/dashboard.html#accounts_table", table)
+        # Push the canonical URL (only the filters in use), so the address bar stays short
+        # and bookmarkable whatever the form serialised.
+        response = render(request, "portfolio/dashboard.html#accounts_table", table)
+        return push_url(response, table["page_url"])
     since = _visit(request.user.pk) if own else None
     figures = selectors.dashboard_figures(accounts, today=today)
     tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
     if tam_count is None:
         tam_count = max(1, selectors.tams_for_user(request.user).count())
     target = settings.BOOK_OF_BUSINESS_TARGET_USD * tam_count
-    p1_target = panels.p1_target_share(accounts)
+    p1_target = panels.p1_target(accounts)
     renewals = selectors.renewals_by_month(accounts, today=today)
     health_series = panels.health_mix_series(accounts, figures=figures, today=today)
     context = {
@@ -85,7 +89,7 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         "triage_open": panels.open_triage_count(accounts),
         "book_chart": charts.book_vs_target(figures["book_arr"], target),
         "priority_chart": charts.priority_mix(
-            {level: figures[f"p{level}"] for level in (1, 2, 3, 4)}, p1_target
+            {level: figures[f"p{level}"] for level in (1, 2, 3, 4)}, p1_target["share"]
         ),
         "health_chart": charts.health_mix_over_time(health_series),
         "renewals_chart": charts.renewals_by_month(renewals),
@@ -104,6 +108,7 @@ def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> 
         "page": page,
         "base_url": base,
         "querystring": form.querystring(),
+        "page_url": f"{base}?{form.querystring()}" if form.querystring() else base,
         "export_url": reverse("portfolio:accounts_csv")
         + "?"
         + form.querystring(page=None, per_page=None, tam=_tam_param(request)),
@@ -233,12 +238,17 @@ def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpRespon
 
 
 def _account_context(request: HttpRequest, account: Account) -> dict:
-    return {
-        "opportunities": selectors.account_open_opportunities(account),
-        "contacts": selectors.account_contacts(account),
-        "cadence": selectors.account_cadence(account),
-        **panels.account_panels(request, account),
-    }
+    context = panels.account_panels(request, account)
+    context.update(
+        today=timezone.localdate(),
+        opportunities=selectors.account_open_opportunities(account),
+        # The engagement panel lists contacts by persona; otherwise this page does.
+        contacts=[]
+        if "engagement_panel_template" in context
+        else selectors.account_contacts(account),
+        cadence=selectors.account_cadence(account),
+    )
+    return context
 
 
 def _new_activity_form() -> ActivityForm:
@@ -261,18 +271,13 @@ def team(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("The team view is for managers.")
     rows = selectors.team_workload(request.user)
     target = settings.BOOK_OF_BUSINESS_TARGET_USD
-    p1_target = panels.p1_target_share(selectors.accounts_for_user(request.user))
+    extra = panels.team_panels(request, [row["tam"] for row in rows])
     for row in rows:
         row["arr_pct"] = round(100 * float(row["book_arr"]) / target) if target else 0
         row["p1_pct"] = round(100 * row["p1"] / row["count"]) if row["count"] else 0
+        row["balance"] = extra["balance_by_tam"].get(row["tam"].pk, [])
     totals = {
         key: sum(r[key] for r in rows) for key in ("count", "book_arr", "p1", "at_risk", "overdue")
     }
-    context = {
-        "rows": rows,
-        "target": target,
-        "p1_target": p1_target,
-        "totals": totals,
-        **panels.team_panels(request),
-    }
+    context = {"rows": rows, "target": target, "totals": totals, **extra}
     return render(request, "portfolio/team.html", context)

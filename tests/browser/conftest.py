@@ -71,7 +71,10 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def page(browser, live_server) -> Iterator:
+def page(django_db_serialized_rollback, browser, live_server) -> Iterator:
+    """A fresh page. The live server needs a transactional database, which is flushed
+    after each test; serialized rollback restores what the data migrations created
+    (roles, regions, rule sets) for the next test."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -104,7 +107,9 @@ def screenshot() -> Callable:
 
     def take(page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # caret="initial": the default hides the caret with an injected <style>, which
+        # the CSP blocks and reports as a console error.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return take

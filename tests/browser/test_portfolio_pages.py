@@ -1,0 +1,124 @@
+"""The portfolio pages in Debian's Chromium: a TAM filters their table (htmx, URL pushed),
+opens an account, reads it and logs an activity (error kept, then saved); a manager opens
+the team view and drills down. Screenshots go to tests/browser/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import AccountFactory, ActivityFactory, OpportunityFactory, UserFactory
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def book(tam):
+    today = timezone.localdate()
+    accounts = []
+    for i, (name, priority, health, arr) in enumerate(
+        [
+            ("Acme Corp", 1, "green", 1_200_000),
+            ("Globex", 1, "red", 800_000),
+            ("Initech", 2, "yellow", 450_000),
+            ("Umbrella", 2, "amber", 300_000),
+            ("Hooli", 2, "green", 250_000),
+            ("Stark Industries", 1, "yellow", 600_000),
+        ]
+    ):
+        accounts.append(
+            AccountFactory(
+                tam=tam,
+                name=name,
+                priority=priority,
+                health=health,
+                arr=Decimal(arr),
+                renewal_date=today + dt.timedelta(days=25 + 40 * i),
+                synced_at=timezone.now() - dt.timedelta(minutes=30),
+            )
+        )
+    ActivityFactory(
+        account=accounts[0],
+        kind="cadence_call",
+        subject="Monthly cadence",
+        occurred_at=timezone.now() - dt.timedelta(days=5),
+    )
+    OpportunityFactory(account=accounts[0], name="Acme Ultimate up-tier", type="Up-tier")
+    return accounts
+
+
+def test_tam_filters_the_table_and_logs_an_activity(page, login, tam, book, screenshot):
+    login(page, tam)
+    page.get_by_role("heading", name="My portfolio").wait_for()
+    assert page.locator("#accounts-table tbody tr").count() == 6
+    screenshot(page, "01-dashboard")
+
+    page.get_by_label("Priority", exact=True).select_option("1")
+    page.wait_for_url("**/?priority=1*")
+    page.locator("#accounts-count", has_text="3 accounts").wait_for()
+    names = page.locator("#accounts-table tbody th").all_inner_texts()
+    assert sorted(names) == ["Acme Corp", "Globex", "Stark Industries"]
+    page.get_by_label("Search").fill("glob")
+    page.locator("#accounts-count", has_text="1 account").wait_for()
+    assert "q=glob" in page.url
+    screenshot(page, "02-dashboard-filtered")
+
+    # The pushed URL is bookmarkable: loading it afresh shows the same rows.
+    page.goto(page.url)
+    assert page.locator("#accounts-table tbody th").all_inner_texts() == ["Globex"]
+
+    page.goto("/")
+    page.get_by_role("link", name="Acme Corp").click()
+    page.get_by_role("heading", name="Acme Corp", level=1).wait_for()
+    assert page.get_by_text("Synced from Salesforce").is_visible()
+    assert page.get_by_text("Acme Ultimate up-tier").is_visible()
+
+    future = (timezone.localtime() + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Kind").select_option("email")
+    page.get_by_label("When").fill(future)
+    page.get_by_label("Subject").fill("Renewal follow-up")
+    page.get_by_label("Notes").fill("Notes that must survive an error")
+    page.get_by_role("button", name="Log activity").click()
+    page.get_by_text("cannot be logged in the future").wait_for()
+    assert page.get_by_label("Subject").input_value() == "Renewal follow-up"
+    assert page.get_by_label("Notes").input_value() == "Notes that must survive an error"
+    screenshot(page, "03-account-activity-error")
+
+    page.get_by_label("When").fill(timezone.localtime().strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Log activity").click()
+    page.get_by_text("Activity logged.").wait_for()
+    assert page.locator(".timeline li", has_text="Renewal follow-up").count() == 1
+    screenshot(page, "04-account")
+    assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+def test_manager_team_view_and_drill_down(page, login, manager, tam, team, book, screenshot):
+    other = UserFactory(role="TAM", first_name="Bea", last_name="Second")
+    team.tams.add(other)
+    AccountFactory(
+        tam=other, name="Wayne Enterprises", priority=1, health="red", arr=Decimal(3_900_000)
+    )
+    login(page, manager)
+    page.get_by_role("link", name="My team").click()
+    page.get_by_role("heading", name="My team").wait_for()
+    assert page.locator(".team-table tbody tr").count() == 2
+    screenshot(page, "05-team")
+    page.get_by_role("link", name=tam.get_full_name()).click()
+    page.get_by_role("heading", name=f"{tam.get_full_name()}'s portfolio").wait_for()
+    assert page.locator("#accounts-table tbody tr").count() == 6
+    assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+def test_pages_fit_a_tablet(page, login, tam, book, screenshot):
+    page.set_viewport_size({"width": 800, "height": 1100})
+    login(page, tam)
+    # Nothing but the wide table scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    screenshot(page, "06-dashboard-tablet")
+    page.get_by_role("link", name="Globex").click()
+    page.get_by_role("heading", name="Globex", level=1).wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    screenshot(page, "07-account-tablet")

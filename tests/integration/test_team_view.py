@@ -1,0 +1,74 @@
+"""The manager's team view: per-TAM workload, drill-down links, 403 for TAMs, and a
+fixed query count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import AccountFactory, ActivityFactory, UserFactory
+from tests.integration.test_dashboard import bulk_accounts
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tams_get_403(client, tam):
+    client.force_login(tam)
+    assert client.get(reverse("portfolio:team")).status_code == 403
+
+
+def test_workload_per_tam(client, manager, tam, team):
+    second = UserFactory(role="TAM", first_name="Bea", last_name="Second")
+    team.tams.add(second)
+    outsider = UserFactory(role="TAM")
+    AccountFactory(tam=tam, priority=1, health="red", arr=Decimal(2_000_000))
+    fresh = AccountFactory(tam=tam, priority=1, health="green", arr=Decimal(700_000))
+    ActivityFactory(
+        account=fresh, kind="cadence_call", occurred_at=timezone.now() - dt.timedelta(days=2)
+    )
+    AccountFactory(tam=tam, priority=2, health="amber", arr=Decimal(900_000))
+    AccountFactory(tam=outsider, priority=1, arr=Decimal(9_000_000))
+    client.force_login(manager)
+    response = client.get(reverse("portfolio:team"))
+    assert response.status_code == 200
+    rows = {row["tam"].pk: row for row in response.context["rows"]}
+    assert set(rows) == {tam.pk, second.pk}
+    mine = rows[tam.pk]
+    assert (mine["count"], mine["book_arr"], mine["p1"], mine["at_risk"], mine["overdue"]) == (
+        3,
+        Decimal(3_600_000),
+        2,
+        2,
+        2,
+    )
+    assert mine["arr_pct"] == 100 and mine["p1_pct"] == 67
+    assert rows[second.pk]["count"] == 0
+    html = response.content.decode()
+    assert reverse("portfolio:tam_dashboard", args=[tam.pk]) in html
+    assert "Priority requests waiting for you" in html
+
+
+def test_admin_sees_every_tam(client, admin_user, tam):
+    client.force_login(admin_user)
+    response = client.get(reverse("portfolio:team"))
+    assert tam in [row["tam"] for row in response.context["rows"]]
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_team_view_query_count_does_not_grow(
+    client, manager, tam, team, n, django_assert_max_num_queries
+):
+    for _ in range(3):
+        other = UserFactory(role="TAM")
+        team.tams.add(other)
+        bulk_accounts(other, n // 4, prefix=f"T{other.pk}")
+    bulk_accounts(tam, n // 4)
+    client.force_login(manager)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("portfolio:team"))
+    assert response.status_code == 200
+    assert sum(row["count"] for row in response.context["rows"]) == 4 * (n // 4)
