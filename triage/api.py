@@ -58,11 +58,23 @@ class SignalsSerializer(serializers.Serializer):
     def get_fields(self):
         return {name: _signal_field(name) for name in health.SIGNAL_NAMES}
 
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(health.SIGNAL_NAMES)
+    def to_internal_value(self, data):
+        """Per-field errors, including one per unknown signal name (a typo must not be
+        silently read as "unknown")."""
+        unknown = (
+            {name: ["Unknown signal."] for name in set(data) - set(health.SIGNAL_NAMES)}
+            if isinstance(data, dict)
+            else {}
+        )
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from exc
+            raise
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown signal."] for name in unknown})
-        return attrs
+            raise serializers.ValidationError(unknown)
+        return value
 
 
 class EvaluateSerializer(serializers.Serializer):

@@ -72,7 +72,9 @@ class IssueEditForm(forms.Form):
         label="Churn class", choices=[("", "-")] + list(ChurnClass.choices), required=False
     )
     due_date = forms.DateField(label="Due date (next steps)", required=False, widget=DATE)
-    success_plan_url = forms.URLField(label="Customer Success Plan URL", required=False)
+    success_plan_url = forms.URLField(
+        label="Customer Success Plan URL", required=False, assume_scheme="https"
+    )
     health_reason = forms.CharField(
         label="Reason for health score", required=False, widget=forms.Textarea(attrs={"rows": 4})
     )

@@ -58,8 +58,9 @@ def signals_for_accounts(
     """The health signals of each account, in three queries whatever the batch size.
 
     From data: NPS (Account.nps), EBRs in the last 12 months and cadence calls held in
-    the last 180 days against the P1/P2 cadence (Activity), onboarding (Account.onboarding_*). From the TAM: every other signal
-    (HealthSignals); the TAM's cadence attendance, when given, overrides the data."""
+    the last 180 days against the P1/P2 cadence (Activity), onboarding
+    (Account.onboarding_*). From the TAM: every other signal (HealthSignals); the TAM's
+    cadence attendance, when given, overrides the data."""
     now = now or timezone.now()
     ids = [a.pk for a in accounts]
     tam_rows = {row.account_id: row for row in HealthSignals.objects.filter(account_id__in=ids)}
