@@ -19,7 +19,8 @@ It speaks the documented shapes simple-salesforce relies on:
 
 Switches for failure tests: `fail_next(status, count, error_code=..., retry_after=...)`,
 `timeout_next(count, seconds)` (answers late, so the client times out), `expire_sessions()`
-(the next REST call gets 401), `pause()` / `resume()` (hold every request), `delay`.
+(the next REST call gets 401), `expire_sessions_after(n)`, `pause()` / `resume()` (hold
+every request), `delay`.
 
 The TLS certificate comes from a throwaway `trustme` CA; clients trust it through
 `REQUESTS_CA_BUNDLE` (the `fake_salesforce` fixture sets it).
@@ -241,6 +242,7 @@ class FakeSalesforce:
         self.failures: deque[tuple[int, str, float | None]] = deque()
         self.timeouts: deque[float] = deque()
         self.delay = 0.0
+        self.expire_countdown: int | None = None
         self._gate = threading.Event()
         self._gate.set()
         self._cursors: dict[str, list[dict]] = {}
@@ -345,6 +347,11 @@ class FakeSalesforce:
         """Invalidate every session id: the next REST call gets 401 INVALID_SESSION_ID."""
         with self.lock:
             self.sessions.clear()
+
+    def expire_sessions_after(self, count: int) -> None:
+        """Let `count` more REST requests through, then invalidate every session (mid-run)."""
+        with self.lock:
+            self.expire_countdown = count
 
     def pause(self) -> None:
         self._gate.clear()
@@ -570,6 +577,12 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
                 fake.requests.append((self.command, self.path))
                 failure = fake.failures.popleft() if fake.failures else None
                 late = fake.timeouts.popleft() if fake.timeouts else None
+                if fake.expire_countdown is not None:
+                    if fake.expire_countdown <= 0:
+                        fake.sessions.clear()
+                        fake.expire_countdown = None
+                    else:
+                        fake.expire_countdown -= 1
             if late is not None:
                 time.sleep(late)
             if failure is not None:
