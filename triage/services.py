@@ -383,8 +383,12 @@ def _milestone(renewal_date: dt.date | None) -> str:
 
 
 def _mirror_on_commit(issue: TriageIssue) -> None:
-    from triage import tasks
+    """Enqueue the GitLab push after commit. With GitLab off nothing is enqueued: the
+    issue stays `needs_push` and the first `sync_gitlab` after GitLab is set up pushes it."""
+    from triage import mirror, tasks
 
+    if mirror.mirror_enabled() is not None:
+        return
     issue_id = issue.pk
     transaction.on_commit(lambda: tasks.triage_issue_mirror.delay(issue_id))
 
