@@ -1,0 +1,305 @@
+"""Engagement services and selectors against the real database (and the fake Salesforce for
+the TAM write-back): assignment, disengagement, cadence/EBR computation, success plans,
+personas, emails, demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from engagement import demo, emails, selectors, services
+from engagement.models import (
+    CollaborationProject,
+    CustomerIssue,
+    Engagement,
+    EngagementStep,
+    SuccessObjective,
+)
+from portfolio.models import Account, Activity, ActivityKind, SalesforceUser
+from portfolio.services import salesforce_writeback_push
+from prioritization.models import RuleSet
+from tests.factories import AccountFactory, ActivityFactory, ContactFactory, UserFactory
+from tests.fakes.salesforce import fake_salesforce, salesforce_ca  # noqa: F401 - fixtures
+
+NOW = timezone.now()
+
+
+def _call(account, kind, days_ago):
+    return ActivityFactory(
+        account=account, kind=kind, occurred_at=NOW - dt.timedelta(days=days_ago), subject=kind
+    )
+
+
+# --- TAM assignment and disengagement write back to Salesforce ---------------------------
+
+
+def test_tam_assignment_is_written_back_to_salesforce(
+    tam,
+    fake_salesforce,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    sf_user = fake_salesforce.add("User", Name="Tara TAM", Email=tam.email)
+    SalesforceUser.objects.create(
+        salesforce_id=sf_user["Id"], name="Tara TAM", email=tam.email, user=tam
+    )
+    record = fake_salesforce.add("Account", Name="Initech", Technical_Account_Manager__c=None)
+    account = AccountFactory(salesforce_id=record["Id"], name="Initech", tam=None)
+    admin = UserFactory(role="Admin", is_superuser=True)
+    engagement = services.engagement_start(account=account, kind="upgrade", user=admin)
+    assert engagement.steps.get(key="tam_assign").done_at is None
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.engagement_tam_assign(account=account, tam=tam, user=admin)
+    assert len(callbacks) == 1  # the write-back task, on commit
+    account.refresh_from_db()
+    assert account.tam == tam
+    step = engagement.steps.get(key="tam_assign")
+    assert step.done_by == admin and step.done_at is not None
+    assert Activity.objects.filter(account=account, subject__startswith="TAM assigned").exists()
+
+    salesforce_writeback_push(account_ids=[account.pk])
+    assert (
+        fake_salesforce.get("Account", record["Id"])["Technical_Account_Manager__c"]
+        == (sf_user["Id"])
+    )
+
+    # Disengaging unassigns the TAM and writes that back too.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.disengagement_record(
+            account=account,
+            user=tam,
+            reason="strategic_ended",
+            reason_detail="Tier upgrade did not happen",
+            met_with_account_executive=True,
+            option_support=True,
+            option_written_howto=True,
+            option_features_lost="",
+            option_self_serve=True,
+            follow_up_summary="Support for how-to; SAL for workflow advice in writing.",
+        )
+    assert len(callbacks) == 1
+    salesforce_writeback_push(account_ids=[account.pk])
+    assert not fake_salesforce.get("Account", record["Id"])["Technical_Account_Manager__c"]
+    engagement.refresh_from_db()
+    assert engagement.ended_at is not None
+
+
+def test_assignment_is_not_enqueued_when_salesforce_is_off(tam, settings):
+    settings.SALESFORCE_ENABLED = False
+    account = AccountFactory(tam=None)
+    services.engagement_tam_assign(account=account, tam=tam, user=tam)
+    account.refresh_from_db()
+    assert account.tam == tam
+
+
+def test_disengagement_requires_features_lost_when_downgrading(tam):
+    account = AccountFactory(tam=tam)
+    with pytest.raises(ValidationError) as caught:
+        services.disengagement_record(
+            account=account,
+            user=tam,
+            reason="churn",
+            reason_detail="",
+            met_with_account_executive=True,
+            option_support=True,
+            option_written_howto=False,
+            option_features_lost=" ",
+            option_self_serve=False,
+            follow_up_summary="",
+        )
+    assert set(caught.value.message_dict) == {"option_features_lost", "follow_up_summary"}
+    account.refresh_from_db()
+    assert account.tam == tam
+
+
+# --- Engagement checklist ----------------------------------------------------------------
+
+
+def test_engagement_start_ticks_what_is_already_true(tam):
+    account = AccountFactory(tam=tam)
+    CollaborationProject.objects.create(
+        account=account, template="enterprise", path="x", gitlab_id=5, status="transferred"
+    )
+    engagement = services.engagement_start(account=account, kind="new_customer", user=tam)
+    done = set(engagement.steps.filter(done_at__isnull=False).values_list("key", flat=True))
+    assert done == {"tam_assign", "sa_create_project", "confirm_template", "move_post_sales"}
+    assert engagement.stage == "post_sales"
+    assert EngagementStep.objects.filter(engagement=engagement).count() == 6
+
+
+# --- Cadence and EBRs --------------------------------------------------------------------
+
+
+def test_expected_cadence_comes_from_the_rule_set_else_the_handbook(tam):
+    account = AccountFactory(tam=tam, priority=1)
+    ruleset = RuleSet.objects.get(region_id=account.region_id, segment=account.segment)
+    ruleset.p1_cadence_days = 14
+    ruleset.p1_ebrs_per_year = "2"
+    ruleset.save()
+    expectations = selectors.expectations_for(account)
+    assert expectations["cadence_days"] == 14 and expectations["ebr_target_min"] == 2
+    _call(account, ActivityKind.CADENCE_CALL, 20)
+    assert selectors.account_engagement_panel(account)["cadence"]["status"].overdue
+
+    RuleSet.objects.all().delete()
+    expectations = selectors.expectations_for(account)
+    assert expectations["cadence_days"] == 30 and expectations["cadence_source"] == (
+        "handbook default"
+    )
+    assert expectations["ebrs_per_year"] == "1-2"
+    assert not selectors.account_engagement_panel(account)["cadence"]["status"].overdue
+
+
+def test_ebrs_held_this_year(tam):
+    account = AccountFactory(tam=tam, priority=1)
+    now = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+    for when in (dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, tzinfo=dt.UTC)):
+        ActivityFactory(account=account, kind=ActivityKind.EBR, occurred_at=when)
+    ActivityFactory(
+        account=account, kind=ActivityKind.CADENCE_CALL, occurred_at=now - dt.timedelta(days=3)
+    )
+    cadence = selectors.account_engagement_panel(account, now=now)["cadence"]
+    assert cadence["ebrs_this_year"] == 1 and cadence["last_ebr"].month == 3
+    assert not cadence["ebrs_behind"]
+    assert not cadence["status"].overdue
+    assert [a.kind for a in cadence["recent"]] == ["cadence_call", "ebr", "ebr"]
+
+
+def test_overdue_cadence_for_tams_in_two_queries(tam, django_assert_max_num_queries):
+    other = UserFactory(role="TAM")
+    idle = UserFactory(role="TAM")
+    late = AccountFactory(tam=tam, priority=1)
+    _call(late, ActivityKind.CADENCE_CALL, 40)
+    on_time = AccountFactory(tam=tam, priority=1)
+    _call(on_time, ActivityKind.CADENCE_CALL, 10)
+    AccountFactory(tam=tam, priority=2)  # never called: overdue
+    AccountFactory(tam=tam, priority=3)  # no TAM cadence
+    AccountFactory(tam=other, priority=1)  # never called
+    quarterly = AccountFactory(tam=other, priority=2)
+    _call(quarterly, ActivityKind.CADENCE_CALL, 50)
+    with django_assert_max_num_queries(2):
+        counts = selectors.overdue_cadence_for_tams([tam, other, idle])
+    assert counts == {tam.pk: 2, other.pk: 1, idle.pk: 0}
+    # The cadence follows the rule set: a 45-day P2 cadence makes the 50-day call late.
+    RuleSet.objects.filter(region_id=quarterly.region_id, segment=quarterly.segment).update(
+        p2_cadence_days=45
+    )
+    assert selectors.overdue_cadence_for_tams([other])[other.pk] == 2
+
+
+# --- Success plans -----------------------------------------------------------------------
+
+
+def test_success_plan_refresh_is_set_based(tam, django_assert_max_num_queries):
+    full, partial, empty = (AccountFactory(tam=tam) for _ in range(3))
+    for n in range(3):
+        o = SuccessObjective.objects.create(account=full, title=f"F{n}", status="green")
+        o.tasks.create(title="t")
+    SuccessObjective.objects.create(account=partial, title="P", status="green")
+    Account.objects.filter(pk=empty.pk).update(success_plan="full")  # stale
+    with django_assert_max_num_queries(3):
+        changed = services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk])
+    assert changed == 3
+    states = dict(Account.objects.values_list("pk", "success_plan"))
+    assert (states[full.pk], states[partial.pk], states[empty.pk]) == (
+        "full",
+        "objectives",
+        "none",
+    )
+    assert services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk]) == 0
+
+
+# --- Personas ----------------------------------------------------------------------------
+
+
+def test_personas_flag(tam):
+    account = AccountFactory(tam=tam)
+    dev = ContactFactory(account=account)
+    panel = selectors.account_engagement_panel(account)
+    assert panel["personas_flagged"]
+    assert panel["missing_personas"] == ["Development Lead", "Software Security Lead"]
+    services.contact_persona_set(contact=dev, persona="development_lead")
+    assert selectors.account_engagement_panel(account)["missing_personas"] == [
+        "Software Security Lead"
+    ]
+    flagged = Account.objects.filter(selectors.missing_personas_q())
+    assert account in flagged
+    services.contact_persona_set(contact=ContactFactory(account=account), persona="security_lead")
+    assert not selectors.account_engagement_panel(account)["personas_flagged"]
+    assert account not in Account.objects.filter(selectors.missing_personas_q())
+    with pytest.raises(ValidationError):
+        services.contact_persona_set(contact=dev, persona="cto")
+
+
+# --- Emails ------------------------------------------------------------------------------
+
+
+def test_email_templates_fill_merge_fields_from_the_account(tam):
+    tam.first_name, tam.last_name = "Tara", "Mills"
+    owner = SalesforceUser.objects.create(salesforce_id="005X", name="Al Exec", email="al@x.test")
+    account = AccountFactory(
+        tam=tam, owner=owner, name="Hooli", collaboration_project_url="https://g.test/hooli"
+    )
+    contact = ContactFactory(account=account, name="Gavin B")
+    fields = emails.merge_fields(account, user=tam, contact=contact)
+    subject, body = emails.render_email("initial_engagement", fields)
+    assert subject == "The Value of Working with a GitLab Customer Success Manager"
+    assert body.startswith("Dear Gavin B,") and "Tara Mills\nYour GitLab Customer" in body
+    _, welcome = emails.render_email("welcome_call", fields)
+    assert "Al Exec" in welcome and "https://g.test/hooli" in welcome
+    _, follow_up = emails.render_email("disengagement_follow_up", fields)
+    assert "al@x.test" in follow_up and "feature-comparison" in follow_up
+    for template in emails.TEMPLATES:  # every template renders without leftovers
+        s, b = emails.render_email(template.key, fields)
+        assert "{{" not in s + b and "{%" not in s + b
+
+
+def test_email_send_uses_the_backend_and_logs_the_activity(tam):
+    account = AccountFactory(tam=tam)
+    services.email_send(
+        account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
+    )
+    assert mail.outbox[0].subject == "Hi" and mail.outbox[0].reply_to == [tam.email]
+    assert Activity.objects.get(account=account, kind="email").body.endswith("Body & more")
+
+
+# --- Demo data ---------------------------------------------------------------------------
+
+
+def test_demo_populate_is_deterministic_and_idempotent(tam):
+    for n in range(40):
+        AccountFactory(tam=tam, priority=1 + n % 2, segment="commercial" if n % 3 else "enterprise")
+    out = StringIO()
+    demo.populate(stdout=out)
+    counts = (
+        Engagement.objects.count(),
+        EngagementStep.objects.count(),
+        SuccessObjective.objects.count(),
+        CollaborationProject.objects.count(),
+        CustomerIssue.objects.count(),
+        Activity.objects.count(),
+    )
+    assert counts[0] > 0 and counts[2] > 0 and "engagement demo" in out.getvalue()
+    demo.populate()
+    assert counts == (
+        Engagement.objects.count(),
+        EngagementStep.objects.count(),
+        SuccessObjective.objects.count(),
+        CollaborationProject.objects.count(),
+        CustomerIssue.objects.count(),
+        Activity.objects.count(),
+    )
+    # The derived success-plan state is consistent with the objectives.
+    assert (
+        services.success_plan_refresh(
+            account_ids=list(Account.objects.values_list("pk", flat=True))
+        )
+        == 0
+    )
+    project = CollaborationProject.objects.select_related("account").first()
+    assert project.account.collaboration_project_url == project.web_url

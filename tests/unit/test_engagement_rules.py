@@ -1,0 +1,157 @@
+"""The engagement app's pure rules: no database, no Django."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engagement import rules
+from engagement.rules import ObjectiveFacts
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+
+
+# --- Checklists -------------------------------------------------------------------------
+
+
+def test_new_customer_checklist_follows_the_handbook_order():
+    keys = [s.key for s in rules.NEW_CUSTOMER_STEPS]
+    assert keys == [
+        "sa_create_project",
+        "tam_assign",
+        "confirm_template",
+        "please_read",
+        "welcome_call",
+        "move_post_sales",
+    ]
+    assert rules.NEW_CUSTOMER_STEPS[0].who == "Solutions Architect"
+    assert "between step 3 and step 7" in rules.NEW_CUSTOMER_STEPS[0].source
+
+
+def test_upgrade_checklist_starts_with_the_tam_assignment():
+    assert [s.key for s in rules.UPGRADE_STEPS] == [
+        "tam_assign",
+        "confirm_project",
+        "confirm_template",
+        "please_read",
+    ]
+
+
+def test_project_path_is_a_stable_slug():
+    assert rules.project_path_for("Acme Rockets, Inc.", "001X") == "acme-rockets-inc"
+    assert rules.project_path_for("Société Générale", "001X") == "societe-generale"
+    assert rules.project_path_for("???", "001ABC") == "001abc"
+
+
+# --- Cadence and EBRs -------------------------------------------------------------------
+
+
+def test_cadence_overdue_after_the_expected_days():
+    last = NOW - dt.timedelta(days=31)
+    status = rules.cadence_status(cadence_days=30, last_call=last, now=NOW)
+    assert status.overdue and status.days_overdue == 1
+    assert status.next_due == last + dt.timedelta(days=30)
+    fresh = rules.cadence_status(cadence_days=30, last_call=NOW - dt.timedelta(days=29), now=NOW)
+    assert not fresh.overdue and fresh.days_overdue == 0
+
+
+def test_no_call_ever_is_overdue_and_no_cadence_never_is():
+    assert rules.cadence_status(cadence_days=90, last_call=None, now=NOW).overdue
+    assert not rules.cadence_status(cadence_days=None, last_call=None, now=NOW).overdue
+
+
+@given(days=st.integers(1, 400), ago=st.integers(0, 800))
+def test_a_longer_cadence_is_never_more_overdue(days, ago):
+    last = NOW - dt.timedelta(days=ago)
+    short = rules.cadence_status(cadence_days=days, last_call=last, now=NOW)
+    longer = rules.cadence_status(cadence_days=days + 30, last_call=last, now=NOW)
+    assert longer.days_overdue <= short.days_overdue
+    assert not (longer.overdue and not short.overdue)
+
+
+def test_ebr_target_reads_the_rule_set_text():
+    assert rules.ebr_target_min("1-2") == 1
+    assert rules.ebr_target_min("2 per year") == 2
+    assert rules.ebr_target_min("TAM discretion") is None
+    assert rules.ebr_target_min("") is None
+
+
+# --- Success plans ----------------------------------------------------------------------
+
+
+def test_success_plan_states():
+    green = ObjectiveFacts("green", 2)
+    assert rules.success_plan_state([]) == "none"
+    assert rules.success_plan_state([green, green]) == "objectives"  # fewer than 3
+    assert rules.success_plan_state([green] * 3) == "full"
+    assert rules.success_plan_state([green, green, ObjectiveFacts("yellow", 1)]) == "objectives"
+    assert rules.success_plan_state([green, green, ObjectiveFacts("green", 0)]) == "objectives"
+
+
+objective = st.builds(
+    ObjectiveFacts, status=st.sampled_from(["green", "yellow", "red"]), task_count=st.integers(0, 5)
+)
+
+
+@given(st.lists(objective, max_size=8), objective)
+def test_adding_an_objective_that_is_not_green_never_makes_a_plan_full(objectives, extra):
+    if extra.status == "green" and extra.task_count:
+        return
+    assert rules.success_plan_state([*objectives, extra]) != "full"
+
+
+@given(st.lists(objective, max_size=2))
+def test_fewer_than_three_objectives_are_never_full(objectives):
+    assert rules.success_plan_state(objectives) in ("none", "objectives")
+
+
+# --- Personas, customer issues, disengagement -------------------------------------------
+
+
+def test_missing_personas():
+    assert rules.missing_personas(set()) == ["development_lead", "security_lead"]
+    assert rules.missing_personas({"development_lead"}) == ["security_lead"]
+    assert rules.missing_personas({"development_lead", "security_lead"}) == []
+
+
+def test_issue_waiting_for_an_answer_and_slow():
+    opened = NOW - dt.timedelta(days=3)
+    waiting = rules.issue_response(
+        created_at=opened, last_customer_at=None, last_answer_at=None, now=NOW
+    )
+    assert waiting.awaiting_answer and waiting.slow and waiting.waiting_since == opened
+    answered = rules.issue_response(
+        created_at=opened, last_customer_at=None, last_answer_at=NOW - dt.timedelta(days=2), now=NOW
+    )
+    assert not answered.awaiting_answer and not answered.slow
+    asked_again = rules.issue_response(
+        created_at=opened,
+        last_customer_at=NOW - dt.timedelta(hours=5),
+        last_answer_at=NOW - dt.timedelta(days=2),
+        now=NOW,
+    )
+    assert asked_again.awaiting_answer and not asked_again.slow
+
+
+def test_below_alignment_threshold():
+    assert rules.below_alignment_threshold(arr=40_000, threshold=50_000)
+    assert not rules.below_alignment_threshold(arr=50_000, threshold=50_000)
+    assert not rules.below_alignment_threshold(arr=1, threshold=None)
+
+
+def test_rules_import_nothing_from_django():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(rules.__file__).read_text())
+    imported = [
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+    ]
+    assert imported and not [m for m in imported if m.split(".")[0] in ("django", "engagement")]
