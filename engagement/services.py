@@ -377,6 +377,8 @@ def collaboration_project_move(*, project_id: int) -> CollaborationProject:
 def collaboration_projects_transfer_paid() -> int:
     """Request the move of every pre-sales project whose customer has since paid
     (a won opportunity). Set-based; returns how many were requested."""
+    if not gl.is_enabled():
+        return 0
     won = Opportunity.objects.filter(is_won=True).values("account_id")
     with transaction.atomic():
         ids = list(
@@ -482,6 +484,27 @@ def customer_issues_sync(*, account_id: int, now: dt.datetime | None = None) -> 
         project.issues_synced_at = now
         project.save(update_fields=["issues_synced_at"])
     return len(rows)
+
+
+def customer_issues_sync_all() -> int:
+    """Enqueue the customer-issues sync of every account with a collaboration project
+    (the hourly schedule). Returns how many were enqueued; nothing when GitLab is off."""
+    if not gl.is_enabled():
+        return 0
+    ids = list(
+        CollaborationProject.objects.filter(gitlab_id__isnull=False).values_list(
+            "account_id", flat=True
+        )
+    )
+
+    def _enqueue() -> None:
+        from engagement.tasks import customer_issues_sync as task
+
+        for account_id in ids:
+            task.delay(account_id=account_id)
+
+    transaction.on_commit(_enqueue)
+    return len(ids)
 
 
 def customer_issues_sync_request(*, account: Account) -> None:

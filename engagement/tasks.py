@@ -63,3 +63,9 @@ def collaboration_projects_transfer_paid() -> int:
 def customer_issues_sync(self, account_id: int) -> int:
     """Mirror the customer's open questions of the account's collaboration project."""
     return services.customer_issues_sync(account_id=account_id)
+
+
+@shared_task(name="engagement.customer_issues_sync_all", acks_late=True)
+def customer_issues_sync_all() -> int:
+    """Enqueue the sync of every collaboration project's customer issues (hourly)."""
+    return services.customer_issues_sync_all()

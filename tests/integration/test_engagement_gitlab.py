@@ -295,3 +295,22 @@ def test_customer_issues_show_the_time_since_the_last_answer(fake_gitlab, accoun
     assert services.customer_issues_sync(account_id=account.pk, now=now) == 2
     assert not CustomerIssue.objects.get(account=account, iid=slow["iid"]).awaiting_answer
     assert not CustomerIssue.objects.filter(iid=followed_up["iid"]).exists()
+
+
+def test_scheduled_jobs_enqueue_per_project_and_do_nothing_without_gitlab(
+    fake_gitlab,  # noqa: F811
+    account,
+    tam,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    AccountFactory(tam=tam)  # no project: nothing to read
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.customer_issues_sync_all() == 1
+    assert len(callbacks) == 1
+    settings.GITLAB_URL = ""
+    assert services.customer_issues_sync_all() == 0
+    OpportunityFactory(account=account, is_won=True, is_closed=True)
+    assert services.collaboration_projects_transfer_paid() == 0
+    assert CollaborationProject.objects.get(account=account).status == ProjectStatus.CREATED
