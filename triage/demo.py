@@ -85,6 +85,17 @@ def populate(*, stdout=None) -> None:
         ignore_conflicts=True,
     )
     summary = services.health_assess(account_ids=[a.pk for a in assigned], now=now)
+    # load_demo re-upserts the "Salesforce" health on every run; put back the colour the
+    # assessments decided, so a second run opens nothing new.
+    decided = dict(
+        HealthAssessment.objects.filter(is_current=True, account_id__in=[a.pk for a in assigned])
+        .exclude(colour="")
+        .values_list("account_id", "colour")
+    )
+    stale = [a for a in assigned if decided.get(a.pk, a.health) != a.health]
+    for account in stale:
+        account.health = decided[account.pk]
+    Account.objects.bulk_update(stale, ["health"])
 
     # Every amber/red account is on the board (red ones were opened by the run).
     open_issue = TriageIssue.objects.filter(account=OuterRef("pk"), status=IssueStatus.OPEN)
