@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from integrations.models import SyncRun, SyncStatus
-from portfolio.models import Account
+from portfolio.models import Account, Region
 from portfolio.sync import LOCK_KEY, sync_salesforce
 
 
@@ -24,6 +24,7 @@ def _lock_held() -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_second_run_is_skipped_while_the_first_holds_the_lock(fake_salesforce):
+    Region.objects.get_or_create(code="APAC", defaults={"name": "Asia Pacific"})  # flushed
     for i in range(20):
         fake_salesforce.add(
             "Account", Name=f"A{i}", ARR__c=1.0, Region__c="APAC", Sales_Segment__c="Commercial"

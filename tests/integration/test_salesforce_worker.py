@@ -1,0 +1,75 @@
+"""The sync task on a real Celery worker; a worker killed mid-run loses nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from integrations.models import SyncCursor, SyncRun, SyncStatus
+from portfolio.models import Account, Region
+from portfolio.sync import sync_salesforce
+from portfolio.tasks import sync_salesforce as sync_task
+
+pytestmark = pytest.mark.worker
+
+
+def seed_accounts(fake, n: int) -> None:
+    # Transactional tests flush the regions the data migration seeded.
+    Region.objects.get_or_create(code="LATAM", defaults={"name": "Latin America"})
+    for i in range(n):
+        fake.add(
+            "Account",
+            Name=f"Worker {i:03d}",
+            ARR__c=1000.0 + i,
+            Region__c="LATAM",
+            Sales_Segment__c="Commercial",
+        )
+
+
+def test_the_sync_task_runs_on_a_real_worker(celery_worker, fake_salesforce):
+    seed_accounts(fake_salesforce, 12)
+    worker = celery_worker(fake_salesforce.worker_env())
+
+    summary = sync_task.delay().get(timeout=60)
+
+    assert "succeeded" in summary and "12 created" in summary
+    assert Account.objects.count() == 12
+    run = SyncRun.objects.get()
+    assert run.trigger == "schedule" and run.status == SyncStatus.SUCCEEDED
+    assert "portfolio.sync_salesforce" in worker.output()
+    assert fake_salesforce.session_id not in worker.output()
+
+
+def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, fake_salesforce):
+    seed_accounts(fake_salesforce, 60)
+    fake_salesforce.page_size = 5
+    fake_salesforce.delay = 0.15  # 12 pages: the run takes a couple of seconds
+    worker = celery_worker({**fake_salesforce.worker_env(), "SALESFORCE_BATCH_SIZE": "5"})
+
+    sync_task.delay()
+    deadline = time.monotonic() + 60
+    while Account.objects.count() < 15:
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(0.05)
+    worker.process.kill()  # SIGKILL mid-run: no cleanup, no finally
+    worker.process.wait()
+
+    stored = Account.objects.count()
+    assert 15 <= stored < 60
+    cursor = SyncCursor.objects.get(object_name="Account").position
+    assert cursor is not None
+    assert SyncRun.objects.get().status == SyncStatus.RUNNING  # died without finishing
+
+    fake_salesforce.delay = 0
+    fake_salesforce.requests.clear()
+    outcome = sync_salesforce(trigger="after-kill")
+
+    run = outcome.run
+    assert run.status == SyncStatus.SUCCEEDED
+    assert Account.objects.count() == 60  # nothing lost, nothing duplicated
+    # Resumed from the committed cursor: only what was not stored yet (plus the boundary).
+    assert run.details["objects"]["Account"]["fetched"] <= 60 - stored + 5
+    assert run.created_count == 60 - stored
+    dead = SyncRun.objects.exclude(pk=run.pk).get()
+    assert dead.status == SyncStatus.FAILED and "worker stopped" in dead.error
