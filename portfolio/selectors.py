@@ -9,15 +9,10 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
-    BooleanField,
     Count,
     DecimalField,
-    Exists,
-    ExpressionWrapper,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
 )
@@ -28,7 +23,6 @@ from django.utils import timezone
 from portfolio.models import (
     Account,
     Activity,
-    ActivityKind,
     Contact,
     Health,
     Opportunity,
@@ -75,24 +69,16 @@ def user_can_see_account(user: AbstractBaseUser | AnonymousUser, account: Accoun
 # Every function below takes an already scoped queryset or checks scope itself, and runs a
 # fixed number of queries whatever the size of the book.
 
-# "Pr1: ... monthly cadence call (as minimum)"; "Pr2: 60 day call cadence"
-# (tam-account-engagement.md). P3/P4 accounts have no TAM cadence.
-CADENCE_DAYS: dict[int, int] = {1: 30, 2: 60}
 RENEWAL_WINDOW_DAYS = 90
 
 
-def cadence_overdue_q(*, now: dt.datetime | None = None) -> Q:
-    """True for a P1/P2 account with no cadence call within its cadence (30/60 days)."""
-    now = now or timezone.now()
-    q = Q(pk__in=[])
-    for priority, days in CADENCE_DAYS.items():
-        recent = Activity.objects.filter(
-            account=OuterRef("pk"),
-            kind=ActivityKind.CADENCE_CALL,
-            occurred_at__gte=now - dt.timedelta(days=days),
-        )
-        q |= Q(priority=priority) & ~Exists(recent)
-    return q
+def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None) -> QuerySet:
+    """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue` (a P1/P2 account
+    whose last cadence call is older than its rule set's cadence, or never had one): the
+    engagement app's definition, so every page counts overdue calls the same way."""
+    from engagement.selectors import accounts_with_cadence
+
+    return accounts_with_cadence(accounts, now=now or timezone.now())
 
 
 def at_risk_q() -> Q:
@@ -101,16 +87,8 @@ def at_risk_q() -> Q:
 
 
 def accounts_with_table_columns(accounts: QuerySet[Account]) -> QuerySet[Account]:
-    """The accounts table's columns: region, TAM, last cadence call, overdue flag."""
-    last_cadence = (
-        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
-        .order_by("-occurred_at")
-        .values("occurred_at")[:1]
-    )
-    return accounts.select_related("tam").annotate(
-        last_cadence_at=Subquery(last_cadence),
-        cadence_overdue=ExpressionWrapper(cadence_overdue_q(), output_field=BooleanField()),
-    )
+    """The accounts table's columns: TAM, last cadence call, overdue flag."""
+    return with_cadence(accounts.select_related("tam"))
 
 
 def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
@@ -137,7 +115,7 @@ def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
             Value(Decimal(0)),
             output_field=DecimalField(),
         ),
-        "overdue": Count("pk", filter=cadence_overdue_q()),
+        "overdue": Count("pk", filter=Q(cadence_overdue=True)),
         "at_risk": Count("pk", filter=at_risk_q()),
         "unprioritised": Count("pk", filter=Q(priority__isnull=True)),
         "unscored": Count("pk", filter=Q(health="")),
@@ -146,7 +124,7 @@ def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
         aggregates[f"p{level.value}"] = Count("pk", filter=Q(priority=level.value))
     for colour in Health:
         aggregates[colour.value] = Count("pk", filter=Q(health=colour.value))
-    return accounts.order_by().aggregate(**aggregates)
+    return with_cadence(accounts).order_by().aggregate(**aggregates)
 
 
 def renewals_by_month(
@@ -183,7 +161,7 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
     Two queries: the TAMs, then one GROUP BY over their accounts."""
     tams = list(tams_for_user(user).order_by("last_name", "first_name", "username"))
     rows = (
-        Account.objects.filter(tam__in=[t.pk for t in tams])
+        with_cadence(Account.objects.filter(tam__in=[t.pk for t in tams]))
         .order_by()
         .values("tam_id")
         .annotate(
@@ -191,7 +169,7 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
             book_arr=Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()),
             p1=Count("pk", filter=Q(priority=Priority.P1)),
             at_risk=Count("pk", filter=at_risk_q()),
-            overdue=Count("pk", filter=cadence_overdue_q()),
+            overdue=Count("pk", filter=Q(cadence_overdue=True)),
         )
     )
     by_tam = {row["tam_id"]: row for row in rows}
@@ -201,15 +179,8 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
 
 def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
     """The account with its related rows for the account page; 404 when out of scope."""
-    last_cadence = (
-        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
-        .order_by("-occurred_at")
-        .values("occurred_at")[:1]
-    )
     return get_object_or_404(
-        accounts_for_user(user)
-        .select_related("region", "tam", "owner", "parent")
-        .annotate(last_cadence_at=Subquery(last_cadence)),
+        accounts_for_user(user).select_related("region", "tam", "owner", "parent"),
         salesforce_id=salesforce_id,
     )
 
@@ -233,37 +204,3 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 def _as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
-
-
-def account_cadence(account: Account, *, now: dt.datetime | None = None) -> dict | None:
-    """The account's cadence (P1 30 days, P2 60 days): last call, next due, overdue."""
-    days = CADENCE_DAYS.get(account.priority or 0)
-    if days is None:
-        return None
-    now = now or timezone.now()
-    if hasattr(account, "last_cadence_at"):  # annotated by account_for_page: no query
-        last = account.last_cadence_at
-    else:
-        last = (
-            account.activities.filter(kind=ActivityKind.CADENCE_CALL)
-            .order_by("-occurred_at")
-            .values_list("occurred_at", flat=True)
-            .first()
-        )
-    next_due = last + dt.timedelta(days=days) if last else None
-    return {
-        "days": days,
-        "last": last,
-        "next_due": next_due,
-        "overdue": last is None or now - last > dt.timedelta(days=days),
-    }
-
-
-# --- Account history (ARR, TAM, health, priority): portfolio/history.py ------------------
-def account_history(account: Account, *, limit: int = 50) -> list:
-    """Latest changes of ARR/TAM/health/priority, newest first: each a HistoryEntry with
-    field, label, old, new (and *_display), when, who (user or "Salesforce sync run N"),
-    user_id, sync_run_id. Two queries whatever the length."""
-    from portfolio.history import account_history as _account_history
-
-    return _account_history(account, limit=limit)

@@ -91,6 +91,7 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         "priority_chart": charts.priority_mix(
             {level: figures[f"p{level}"] for level in (1, 2, 3, 4)}, p1_target["share"]
         ),
+        "health_series": health_series,
         "health_chart": charts.health_mix_over_time(health_series),
         "renewals_chart": charts.renewals_by_month(renewals),
     }
@@ -246,7 +247,6 @@ def _account_context(request: HttpRequest, account: Account) -> dict:
         contacts=[]
         if "engagement_panel_template" in context
         else selectors.account_contacts(account),
-        cadence=selectors.account_cadence(account),
     )
     return context
 

@@ -54,7 +54,7 @@ def test_account_page_shows_facts_engagement_and_timeline(client, tam):
     assert "Synced from Salesforce" in html and synced.strftime("%Y") in html
     assert "Ultimate" in html and "Acme up-tier" in html and "Old deal" not in html
     assert "Monthly sync" in html
-    assert response.context["cadence"]["overdue"] is False
+    assert response.context["eng"]["cadence"]["status"].overdue is False
     assert 'for="id_subject"' in html  # labelled form fields
 
 
@@ -179,7 +179,7 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
         for i in range(n)
     )
     client.force_login(tam)
-    # Portfolio: session, user, groups, account (with its last cadence call), opportunities,
+    # Portfolio: session, user, groups, account, opportunities,
     # timeline = 6; prioritization 4, triage 2, engagement ~14 (their panels' own counts).
     with django_assert_max_num_queries(26):
         response = client.get(url(account))

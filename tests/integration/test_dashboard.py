@@ -19,6 +19,14 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
+@pytest.fixture(autouse=True)
+def _forget_visits():
+    """The last-visit times live in Redis (TEST_REDIS_DB), which outlives a test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def bulk_accounts(tam, n: int, *, prefix: str = "Bulk") -> list[Account]:
     """n accounts for `tam` in one INSERT, with varied priority, health, region, renewal."""
     today = timezone.localdate()
@@ -215,9 +223,73 @@ def test_last_visit_is_remembered_between_visits(client, tam):
 def test_dashboard_query_count_does_not_grow(client, tam, n, django_assert_max_num_queries):
     bulk_accounts(tam, n)
     client.force_login(tam)
-    with django_assert_max_num_queries(12):
+    from django.core.cache import cache
+
+    from portfolio.views import LAST_SEEN_KEY
+
+    earlier = timezone.now() - dt.timedelta(days=2)
+    cache.set(LAST_SEEN_KEY.format(tam.pk), {"previous": None, "latest": earlier})
+    # session, user, groups, regions, rule sets (cadence, x2), table count + page, figures,
+    # renewals by month, health history, changes since the last visit, P1 target (rule
+    # sets + groups), open triage issues.
+    with django_assert_max_num_queries(15):
         response = client.get("/", {"sort": "health"})
     assert response.status_code == 200
+    # session, user, groups, regions, rule sets (cadence), table count + page.
     with django_assert_max_num_queries(7):
         response = client.get("/", {"priority": 2, "overdue": "on"}, **HTMX)
     assert response.status_code == 200
+
+
+def test_changes_since_last_visit_come_from_the_account_history(client, tam):
+    from django.core.cache import cache
+
+    from portfolio.models import AccountEvent
+    from portfolio.views import LAST_SEEN_KEY
+
+    acme = AccountFactory(tam=tam, name="Acme", priority=2, health="green")
+    AccountFactory(tam=tam, name="Quiet", priority=2, health="green")
+    AccountEvent.objects.update(pgh_created_at=timezone.now() - dt.timedelta(days=3))
+    last_visit = timezone.now() - dt.timedelta(days=1)
+    cache.set(LAST_SEEN_KEY.format(tam.pk), {"previous": None, "latest": last_visit})
+    acme.priority, acme.health = 1, "amber"
+    acme.save(update_fields=["priority", "health"])
+    client.force_login(tam)
+    response = client.get("/")
+    changes = response.context["changes"]
+    assert [(c["name"], c["label"], c["old"], c["new"]) for c in changes] == [
+        ("Acme", "priority", "P2", "P1"),
+        ("Acme", "health", "green", "amber"),
+    ]
+    assert "Quiet" not in response.content.decode().split("Changes since")[1].split("</section>")[0]
+
+
+def test_health_mix_over_time_uses_the_history(client, tam):
+    from portfolio.models import AccountEvent
+
+    now = timezone.now()
+    a = AccountFactory(tam=tam, health="green")
+    AccountFactory(tam=tam, health="red")
+    created, changed = now - dt.timedelta(days=95), now - dt.timedelta(days=40)
+    AccountEvent.objects.update(pgh_created_at=created)
+    a.health = "amber"
+    a.save(update_fields=["health"])
+    AccountEvent.objects.filter(pgh_obj=a, pgh_label="update").update(pgh_created_at=changed)
+    client.force_login(tam)
+    response = client.get("/")
+    series = response.context["health_series"]
+    assert series[-1] == ("Today", {"green": 0, "yellow": 0, "amber": 1, "red": 1})
+    # Each earlier column is the mix at the end of its month.
+    month = timezone.localdate().replace(day=1)
+    expected = []
+    for _ in range(5):
+        end = month
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+        end_dt = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC)
+        if created >= end_dt:
+            continue
+        mix = {"amber": 1, "red": 1} if changed < end_dt else {"green": 1, "red": 1}
+        expected.insert(0, (month.strftime("%b"), mix))
+    assert series[:-1] == expected
+    assert len(expected) >= 2
+    assert "Health mix over time" in response.content.decode()
