@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from portfolio.models import Account, Activity, ActivityKind, Health, Team
@@ -215,7 +215,9 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
             row.chosen_at = old.chosen_at
             row.override_reason = old.override_reason
             row.override_expires_on = old.override_expires_on
-        row.colour = _effective(row, today)
+        # No signal known and no choice: nothing to say, the colour on record stands
+        # (e.g. the one Salesforce had); unknown never blanks a colour.
+        row.colour = _effective(row, today) or account.health
         if old is not None:
             old.is_current = False
             retire.append(old)
@@ -688,6 +690,31 @@ def customer_er_call_record(
     return CustomerERCall.objects.create(
         held_at=held_at or timezone.now(), recorded_by=user, notes=notes.strip()
     )
+
+
+def triage_issues_open_for_red() -> int:
+    """Open the issue of every red account that has none (the daily run's safety net for
+    colours that arrived from Salesforce rather than through Portfolio): "When a customer
+    falls into Red, immediately create an issue". Returns how many were opened."""
+    open_issue = TriageIssue.objects.filter(account=OuterRef("pk"), status=IssueStatus.OPEN)
+    missing = (
+        Account.objects.filter(health=Health.RED)
+        .filter(~Exists(open_issue))
+        .select_related("owner")
+        .order_by("pk")
+    )
+    opened = 0
+    for account in missing:
+        with transaction.atomic():
+            triage_issue_open(
+                account=account,
+                user=None,
+                colour=Health.RED,
+                reason=_reason_text(account) or "Red in Salesforce.",
+                automatic=True,
+            )
+        opened += 1
+    return opened
 
 
 # --- The five-minute check's one-click fixes -----------------------------------------------

@@ -14,9 +14,11 @@ from triage import mirror, services
 def health_assess_all() -> str:
     """The daily automatic health run (beat): new suggestions beside the TAMs' choices."""
     summary = services.health_assess()
+    opened = services.triage_issues_open_for_red()
     return (
         f"Health: {summary.assessed} assessed, {summary.changed_suggestion} new suggestions, "
-        f"{summary.changed_colour} colour changes, {summary.overrides_expired} overrides expired"
+        f"{summary.changed_colour} colour changes, {summary.overrides_expired} overrides "
+        f"expired, {opened} triage issues opened for red accounts"
     )
 
 

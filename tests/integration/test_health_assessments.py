@@ -256,3 +256,14 @@ def test_chosen_colour_is_written_back_to_salesforce(
     assert callbacks  # the write-back (and nothing else runs in this test)
     salesforce_writeback_push(account_ids=[account.pk])
     assert fake_salesforce.get("Account", record["Id"])["Health_Score__c"] == "Amber"
+
+
+def test_daily_run_opens_issues_for_accounts_red_in_salesforce(account):
+    from triage.tasks import health_assess_all
+
+    account.health = "red"  # arrived from Salesforce, not through Portfolio
+    account.save()
+    message = health_assess_all.apply().get()
+    assert "1 triage issues opened" in message
+    assert TriageIssue.objects.get(account=account).colour == "red"
+    assert "0 triage issues opened" in health_assess_all.apply().get()
