@@ -33,6 +33,11 @@ class HealthColourForm(forms.Form):
     )
     override_expires_on = forms.DateField(label="Override expires on", required=False, widget=DATE)
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Unique ids on the account page, which shows several forms with a "colour".
+        kwargs.setdefault("auto_id", "id_health_%s")
+        super().__init__(*args, **kwargs)
+
 
 class HealthSignalsForm(forms.ModelForm):
     """The signals only the TAM knows. Empty / "Unknown" = does not count."""
@@ -65,6 +70,10 @@ class OpenIssueForm(forms.Form):
         required=False,
     )
     due_date = forms.DateField(label="Due date (next steps)", required=False, widget=DATE)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "id_triage_%s")
+        super().__init__(*args, **kwargs)
 
 
 class IssueEditForm(forms.Form):
