@@ -8,11 +8,18 @@ wording follows the thresholds an admin set ("... in the next 6 months?").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from prioritization.rules.types import Params
 
 TAM_PAGE = "tam-account-engagement.md"
 CSM_PAGE = "csm-account-engagement.md"
+
+
+@lru_cache(maxsize=4096)
+def _question(template: str, params: Params) -> str:
+    # Cached: a quarterly review asks the same few dozen questions 100,000 times.
+    return template.format(**asdict(params))
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class RuleInfo:
     quote: str  # the handbook line
 
     def question_for(self, params: Params) -> str:
-        return self.question.format(**asdict(params))
+        return _question(self.question, params)
 
 
 _RULES: tuple[RuleInfo, ...] = (

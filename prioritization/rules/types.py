@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 MODELS: tuple[str, ...] = ("us_enterprise", "emea_enterprise", "commercial", "flat_p1")
@@ -106,7 +106,13 @@ class TraceStep:
     evidence: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: that deep-copies, and a review builds a million of these.
+        return {
+            "rule": self.rule,
+            "question": self.question,
+            "answer": self.answer,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
