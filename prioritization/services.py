@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import pghistory
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -289,7 +290,9 @@ def _reevaluate(
                 elif (row.priority, decision.priority) == (2, 1):
                     result.p2_to_p1 += 1
         _copy_decisions(decisions)
-        _update_account_priorities(priorities)
+        # The account history (pghistory AccountEvent) records who and which review.
+        with pghistory.context(user=actor_id, priority_review=review.pk, cause=cause):
+            _update_account_priorities(priorities)
         if progress:
             progress(len(batch))
 

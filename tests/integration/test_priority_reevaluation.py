@@ -214,3 +214,12 @@ def test_changed_priorities_are_written_back_to_salesforce_on_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         priorities_reevaluate(cause="manual", as_of=AS_OF)  # nothing changed
     assert callbacks == []
+
+
+def test_account_history_records_the_review_and_who(tam, manager):
+    account = AccountFactory(tam=tam, churn_risk=True)
+    result = priorities_reevaluate(cause="manual", actor=manager, as_of=AS_OF)
+    event = account.history.order_by("-pgh_id").first()
+    assert event.priority == 1
+    assert event.pgh_context.metadata["priority_review"] == result.review_id
+    assert event.pgh_context.metadata["user"] == manager.pk
