@@ -22,21 +22,35 @@ DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+class PanelIds:
+    """Unique element ids per form: the panel shows many forms on one page (and inside the
+    account page), so `id_contact` of two forms must not clash."""
+
+    id_prefix = "eng"
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
 def _not_future(value):
     if value and value > timezone.now() + dt.timedelta(minutes=5):
         raise forms.ValidationError("This cannot be logged in the future.")
     return value
 
 
-class EngagementStartForm(forms.Form):
+class EngagementStartForm(PanelIds, forms.Form):
+    id_prefix = "start"
     kind = forms.ChoiceField(label="Engagement", choices=EngagementKind.choices)
 
 
-class StepForm(forms.Form):
+class StepForm(PanelIds, forms.Form):
+    id_prefix = "step"
     done = forms.BooleanField(required=False)
 
 
-class TamAssignForm(forms.Form):
+class TamAssignForm(PanelIds, forms.Form):
+    id_prefix = "tam"
     tam = forms.ModelChoiceField(label="Technical Account Manager", queryset=None)
 
     def __init__(self, *args, tams=None, **kwargs) -> None:
@@ -45,7 +59,8 @@ class TamAssignForm(forms.Form):
         self.fields["tam"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
 
 
-class WelcomeCallForm(forms.Form):
+class WelcomeCallForm(PanelIds, forms.Form):
+    id_prefix = "welcome"
     occurred_at = forms.DateTimeField(label="Held on", widget=DATETIME_LOCAL)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -53,13 +68,15 @@ class WelcomeCallForm(forms.Form):
         return _not_future(self.cleaned_data["occurred_at"])
 
 
-class ProjectForm(forms.Form):
+class ProjectForm(PanelIds, forms.Form):
+    id_prefix = "project"
     template = forms.ChoiceField(
         label="Customer Success Plan template", choices=ProjectTemplate.choices
     )
 
 
-class CadenceForm(forms.Form):
+class CadenceForm(PanelIds, forms.Form):
+    id_prefix = "cadence"
     kind = forms.ChoiceField(
         choices=[
             (ActivityKind.CADENCE_CALL, "Cadence call"),
@@ -80,7 +97,8 @@ class CadenceForm(forms.Form):
         return subject
 
 
-class ObjectiveForm(forms.Form):
+class ObjectiveForm(PanelIds, forms.Form):
+    id_prefix = "objective"
     title = forms.CharField(label="Objective", max_length=255)
     status = forms.ChoiceField(choices=ObjectiveStatus.choices, initial=ObjectiveStatus.YELLOW)
     due_date = forms.DateField(required=False, widget=DATE)
@@ -92,12 +110,14 @@ class ObjectiveForm(forms.Form):
         return title
 
 
-class ObjectiveStatusForm(forms.Form):
+class ObjectiveStatusForm(PanelIds, forms.Form):
+    id_prefix = "objstatus"
     status = forms.ChoiceField(choices=ObjectiveStatus.choices)
     due_date = forms.DateField(required=False, widget=DATE)
 
 
-class TaskForm(forms.Form):
+class TaskForm(PanelIds, forms.Form):
+    id_prefix = "task"
     title = forms.CharField(label="Task", max_length=255)
     due_date = forms.DateField(required=False, widget=DATE)
 
@@ -108,7 +128,8 @@ class TaskForm(forms.Form):
         return title
 
 
-class PersonaForm(forms.Form):
+class PersonaForm(PanelIds, forms.Form):
+    id_prefix = "persona"
     contact = forms.ModelChoiceField(queryset=Contact.objects.none())
     persona = forms.ChoiceField(choices=[("", "No key persona"), *Persona.choices], required=False)
 
@@ -117,7 +138,9 @@ class PersonaForm(forms.Form):
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
 
 
-class DisengagementForm(forms.ModelForm):
+class DisengagementForm(PanelIds, forms.ModelForm):
+    id_prefix = "disengage"
+
     class Meta:
         model = Disengagement
         fields = [
@@ -137,7 +160,8 @@ class DisengagementForm(forms.ModelForm):
         }
 
 
-class EmailForm(forms.Form):
+class EmailForm(PanelIds, forms.Form):
+    id_prefix = "email"
     template = forms.ChoiceField(choices=[(t.key, t.name) for t in TEMPLATES])
     contact = forms.ModelChoiceField(
         queryset=Contact.objects.none(), required=False, empty_label="(no contact)"
@@ -175,7 +199,9 @@ class EmailForm(forms.Form):
         return not self.errors
 
 
-class EGroupBriefForm(forms.ModelForm):
+class EGroupBriefForm(PanelIds, forms.ModelForm):
+    id_prefix = "brief"
+
     class Meta:
         model = EGroupBrief
         fields = [

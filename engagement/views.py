@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 
 from engagement import emails, selectors, services
 from engagement.forms import (
@@ -51,6 +52,9 @@ SECTIONS = (
     "egroup_brief",
 )
 PANEL_TEMPLATE = "engagement/account_panel.html"
+# Sent after a change so the sections that summarise others (checklist, brief) reload.
+CHANGED_EVENT = "eng-changed"
+SELF_CONTAINED = ("checklist", "egroup_brief", "emails")
 
 
 def _account(request: HttpRequest, salesforce_id: str) -> Account:
@@ -130,7 +134,11 @@ def _respond(
         request, account, forms=forms, message=message, section=section, ok=ok
     )
     if request.htmx:
-        return render(request, f"{PANEL_TEMPLATE}#{section}", context)
+        response = render(request, f"{PANEL_TEMPLATE}#{section}", context)
+        if ok and request.method == "POST" and section not in SELF_CONTAINED:
+            # The brief's open risks and the checklist read what this change touched.
+            trigger_client_event(response, CHANGED_EVENT)
+        return response
     if ok and request.method == "POST":
         target = request.POST.get("next") or ""
         if not url_has_allowed_host_and_scheme(
@@ -172,7 +180,11 @@ def section(request: HttpRequest, salesforce_id: str, name: str) -> HttpResponse
     account = _account(request, salesforce_id)
     context = account_panel_context(request, account)
     if request.htmx:
-        return render(request, f"{PANEL_TEMPLATE}#{name}", context)
+        response = render(request, f"{PANEL_TEMPLATE}#{name}", context)
+        project = context["eng"]["project"]
+        if name == "project" and request.GET.get("poll") and project and not project.busy:
+            trigger_client_event(response, CHANGED_EVENT)  # the GitLab work has finished
+        return response
     return render(request, "engagement/account.html", context)
 
 

@@ -154,7 +154,9 @@ def test_project_request_enqueues_and_polls_then_shows_a_missing_template_clearl
     with django_capture_on_commit_callbacks(execute=False):
         client.post(url("project", account), {"template": "enterprise"}, **HTMX)
     services.collaboration_project_provision(project_id=project.pk)
-    html = client.get(url("section", account, "project"), **HTMX).content.decode()
+    polled = client.get(url("section", account, "project") + "?poll=1", **HTMX)
+    assert "eng-changed" in polled.headers["HX-Trigger"]  # done: the checklist reloads
+    html = polled.content.decode()
     assert "customer-success/pre-sales/globex" in html and "Welcome to GitLab #1" in html
     assert "remains in pre-sales" in html  # no won opportunity yet
 
@@ -199,6 +201,7 @@ def test_cadence_log_and_invalid_input_keeps_what_was_typed(client, tam, account
         url("cadence", account), {**data, "kind": "cadence_call", "occurred_at": past}, **HTMX
     )
     html = response.content.decode()
+    assert "eng-changed" in response.headers["HX-Trigger"]  # summaries reload
     assert Activity.objects.filter(account=account, kind=ActivityKind.CADENCE_CALL).count() == 1
     assert "overdue" not in html.split("Next call due")[1].split("</dd>")[0]
 
