@@ -92,11 +92,16 @@ def worker_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path) -> Iterator[Callable[..., CeleryWorker]]:
+def celery_worker(
+    transactional_db, django_db_serialized_rollback, tmp_path
+) -> Iterator[Callable[..., CeleryWorker]]:
     """Start a real worker (`celery -A config worker`) on a fresh queue.
 
     Returns a function taking extra environment variables (e.g. the fake Salesforce's
-    URL); the test's own Celery app is pointed at the same queue.
+    URL); the test's own Celery app is pointed at the same queue. The worker sees only
+    committed rows, hence transactional_db; its flush after each test also empties what
+    the data migrations seeded (roles, regions, rule sets), which serialized rollback puts
+    back before the next worker test.
     """
     from config.celery import app
 
