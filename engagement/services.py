@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count
@@ -194,6 +194,8 @@ def collaboration_project_request(
     `engagement.collaboration_project_create`, enqueued on commit."""
     if template not in ProjectTemplate.values:
         raise ValidationError({"template": f"Unknown template {template!r}."})
+    if not gl.is_enabled():
+        raise ValidationError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN.")
     project = CollaborationProject.objects.select_for_update().filter(account=account).first()
     if project is None:
         project = CollaborationProject.objects.create(
@@ -251,6 +253,9 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
             title=WELCOME_ISSUE_TITLE,
             description=WELCOME_ISSUE_DESCRIPTION,
         )
+    except ImproperlyConfigured as exc:
+        _project_error(project, gl.CollaborationProjectError(str(exc)))
+        return project
     except gl.CollaborationProjectError as exc:
         _project_error(project, exc)
         if exc.transient:
@@ -320,6 +325,8 @@ def collaboration_project_transfer_request(
         raise ValidationError("Create the collaboration project first.")
     if project.status not in (ProjectStatus.CREATED, ProjectStatus.TRANSFER_FAILED):
         raise ValidationError("The project is not waiting in pre-sales.")
+    if not gl.is_enabled():
+        raise ValidationError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN.")
     if not account_has_won_opportunity(account.pk):
         raise ValidationError(
             "The project stays in pre-sales until the customer has paid (a won opportunity)."
@@ -348,6 +355,9 @@ def collaboration_project_move(*, project_id: int) -> CollaborationProject:
         return project
     try:
         moved = gl.collaboration_project_transfer(project_id=project.gitlab_id)
+    except ImproperlyConfigured as exc:
+        _project_error(project, gl.CollaborationProjectError(str(exc)))
+        return project
     except gl.CollaborationProjectError as exc:
         _project_error(project, exc)
         if exc.transient:
@@ -422,11 +432,8 @@ def customer_issues_sync(*, account_id: int, now: dt.datetime | None = None) -> 
     project = CollaborationProject.objects.get(account_id=account_id)
     if project.gitlab_id is None:
         return 0
-    try:
-        bot = gl.current_username()
-        issues = gl.collaboration_issues_open(project_id=project.gitlab_id)
-    except gl.GitLabError as exc:
-        raise gl.CollaborationProjectError(str(exc), transient=True) from exc
+    bot = gl.current_username()
+    issues = gl.collaboration_issues_open(project_id=project.gitlab_id)
     rows = []
     for issue in issues:
         if issue["author"] == bot or issue["iid"] == project.welcome_issue_iid:

@@ -9,6 +9,8 @@ the typed input (error).
 
 from __future__ import annotations
 
+import smtplib
+
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -414,13 +416,17 @@ def email(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     if request.POST.get("action") == "send":
         if not form.validate_for_send():
             return _respond(request, account, "emails", forms={"email": form}, ok=False)
-        services.email_send(
-            account=account,
-            user=request.user,
-            to=form.recipients(),
-            subject=form.cleaned_data["subject"],
-            body=form.cleaned_data["body"],
-        )
+        try:
+            services.email_send(
+                account=account,
+                user=request.user,
+                to=form.recipients(),
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+            )
+        except (smtplib.SMTPException, OSError) as exc:
+            form.add_error(None, f"The email could not be sent ({exc}); nothing was logged.")
+            return _respond(request, account, "emails", forms={"email": form}, ok=False)
         return _respond(request, account, "emails", message="Email sent and logged.")
     if not form.is_valid():
         return _respond(request, account, "emails", forms={"email": form}, ok=False)

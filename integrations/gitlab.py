@@ -427,5 +427,8 @@ def collaboration_issues_open(*, project_id: int) -> list[dict]:
 def current_username() -> str:
     """The username of the token's user (Portfolio's bot account)."""
     gl = client()
-    gl.auth()
+    try:
+        gl.auth()
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Reading the token's user", exc) from exc
     return gl.user.username if gl.user else ""

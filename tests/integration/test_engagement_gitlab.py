@@ -314,3 +314,19 @@ def test_scheduled_jobs_enqueue_per_project_and_do_nothing_without_gitlab(
     OpportunityFactory(account=account, is_won=True, is_closed=True)
     assert services.collaboration_projects_transfer_paid() == 0
     assert CollaborationProject.objects.get(account=account).status == ProjectStatus.CREATED
+
+
+def test_a_missing_group_setting_fails_with_its_name_and_gitlab_off_is_refused(
+    fake_gitlab,  # noqa: F811
+    account,
+    tam,
+    settings,
+):
+    project = _request(account, tam)
+    settings.GITLAB_PRESALES_GROUP = ""
+    project = services.collaboration_project_provision(project_id=project.pk)
+    assert project.status == ProjectStatus.FAILED
+    assert "GITLAB_PRESALES_GROUP" in project.last_error
+    settings.GITLAB_URL = ""
+    with pytest.raises(ValidationError, match="GITLAB_URL"):
+        _request(account, tam)

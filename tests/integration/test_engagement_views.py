@@ -378,3 +378,21 @@ def test_panel_query_count_does_not_grow(client, tam, n, django_assert_max_num_q
         assert client.get(url("account", account)).status_code == 200
     with django_assert_max_num_queries(20):
         assert client.get(url("account", account), **HTMX).status_code == 200
+
+
+def test_an_email_the_backend_cannot_send_is_reported_and_not_logged(
+    client, tam, account, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    client.force_login(tam)
+    data = {
+        "template": "welcome_call",
+        "to": "x@globex.test",
+        "subject": "Welcome",
+        "body": "Kept body",
+        "action": "send",
+    }
+    html = client.post(url("email", account), data, **HTMX).content.decode()
+    assert "could not be sent" in html and "Kept body" in html
+    assert not Activity.objects.filter(kind=ActivityKind.EMAIL).exists()
