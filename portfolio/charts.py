@@ -224,17 +224,19 @@ def us_enterprise_flowchart(trace: Sequence[dict], priority: int | None) -> Safe
     """
     answers = {step.get("rule"): _is_yes(step.get("answer")) for step in trace}
     evidence = {step.get("rule"): str(step.get("evidence") or "") for step in trace}
-    box_w, box_h, gap, x0, y0 = 300, 40, 18, 16, 16
+    box_w, box_h, gap, x0, y0 = 340, 40, 26, 16, 16
     out_x = x0 + box_w + 90
     out_w = 120
     rows = len(US_ENTERPRISE_STEPS)
-    height = y0 + rows * (box_h + gap) + 150
+    height = y0 + rows * (box_h + gap) + 170
     width = out_x + out_w + 200
     body = [
-        '<defs><marker id="fc-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
+        '<defs><marker id="fc-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
+        'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+        '<path d="M0,0L10,5L0,10z" '
         f'fill="{MUTED}"/></marker><marker id="fc-arrow-on" viewBox="0 0 10 10" refX="9" '
-        'refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+        'refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" '
+        'orient="auto-start-reverse">'
         f'<path d="M0,0L10,5L0,10z" fill="{ACCENT}"/></marker></defs>'
     ]
 

@@ -140,6 +140,12 @@ class AccountFilterForm(forms.Form):
 
 
 class ActivityForm(forms.Form):
+    """Log an activity on the account page (ids prefixed: other apps' forms share it)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "id_activity_%s")
+        super().__init__(*args, **kwargs)
+
     kind = forms.ChoiceField(label="Kind", choices=ActivityKind.choices)
     occurred_at = forms.DateTimeField(
         label="When",

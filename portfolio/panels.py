@@ -183,6 +183,10 @@ def account_panels(request: HttpRequest, account: Account) -> dict:
 
         context.update(triage_context(request, account))
         context["triage_panels"] = True
+        # Several apps' forms share this page: keep their element ids (and so each label's
+        # `for`) unique.
+        context["health_form"].auto_id = "id_health_%s"
+        context["open_issue_form"].auto_id = "id_triage_%s"
     if template_exists("engagement/account_panel.html"):
         from engagement.views import account_panel_context as engagement_context
 
@@ -204,7 +208,7 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
         flowchart = charts.us_enterprise_flowchart(decision.trace, decision.priority)
     return {
         **panel,
-        "form": ExceptionRequestForm(),
+        "form": ExceptionRequestForm(auto_id="id_exception_%s"),
         "priority_model": model,
         "flowchart": flowchart,
     }

@@ -105,11 +105,15 @@ def login() -> Callable:
 def screenshot() -> Callable:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name: str) -> Path:
+    def take(page, name: str, locator=None) -> Path:
+        """The full page, or only `locator` (an element) when given."""
         path = SCREENSHOTS / f"{name}.png"
         # caret="initial": the default hides the caret with an injected <style>, which
         # the CSP blocks and reports as a console error.
-        page.screenshot(path=str(path), full_page=True, caret="initial")
+        if locator is not None:
+            locator.screenshot(path=str(path), caret="initial")
+        else:
+            page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return take

@@ -77,21 +77,92 @@ def test_tam_filters_the_table_and_logs_an_activity(page, login, tam, book, scre
     assert page.get_by_text("Acme Ultimate up-tier").is_visible()
 
     future = (timezone.localtime() + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
-    page.get_by_label("Kind").select_option("email")
-    page.get_by_label("When").fill(future)
-    page.get_by_label("Subject").fill("Renewal follow-up")
-    page.get_by_label("Notes").fill("Notes that must survive an error")
-    page.get_by_role("button", name="Log activity").click()
+    form = page.locator("form.activity-form")
+    form.get_by_label("Kind").select_option("email")
+    form.get_by_label("When").fill(future)
+    form.get_by_label("Subject").fill("Renewal follow-up")
+    form.get_by_label("Notes").fill("Notes that must survive an error")
+    form.get_by_role("button", name="Log activity").click()
     page.get_by_text("cannot be logged in the future").wait_for()
-    assert page.get_by_label("Subject").input_value() == "Renewal follow-up"
-    assert page.get_by_label("Notes").input_value() == "Notes that must survive an error"
+    form = page.locator("form.activity-form")  # swapped in by htmx
+    assert form.get_by_label("Subject").input_value() == "Renewal follow-up"
+    assert form.get_by_label("Notes").input_value() == "Notes that must survive an error"
+    assert form.get_by_label("Kind").input_value() == "email"
     screenshot(page, "03-account-activity-error")
 
-    page.get_by_label("When").fill(timezone.localtime().strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_role("button", name="Log activity").click()
+    form.get_by_label("When").fill(timezone.localtime().strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_role("button", name="Log activity").click()
     page.get_by_text("Activity logged.").wait_for()
     assert page.locator(".timeline li", has_text="Renewal follow-up").count() == 1
     screenshot(page, "04-account")
+    assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screenshot):
+    from prioritization.models import PriorityDecision, ReviewCause
+    from prioritization.services import priorities_reevaluate
+
+    account = AccountFactory(
+        tam=tam, name="Initrode", churn_risk=True, health="green", arr=Decimal(900_000)
+    )
+    priorities_reevaluate(cause=ReviewCause.MANUAL, account_ids=[account.pk])
+    trace = PriorityDecision.objects.get(account=account).trace
+    rules = [step["rule"] for step in trace]
+    assert rules[rules.index("churn_risk") :] == ["churn_risk", "p2_exception"]
+    login(page, tam)
+    page.get_by_role("link", name="Initrode").click()
+    page.get_by_role("heading", name="Initrode", level=1).wait_for()
+    # The US Enterprise flowchart, with the path to "At risk of contraction or churn".
+    chart = page.get_by_role("img", name="How this priority was decided")
+    assert chart.is_visible()
+    # Six "No" edges down the questions, "Yes" into Priority 1, then the dotted edge to the
+    # P2 exception check (answered No).
+    assert page.locator(".chart-flowchart .fc-edge.taken").count() == 8
+    assert "churn_risk (yes)" in page.locator(".chart-flowchart desc").text_content()
+    page.get_by_text("The same path in words").click()
+    decisive = page.locator('.checklist li[data-rule="churn_risk"]')
+    assert "Yes" in decisive.inner_text()
+    screenshot(page, "08-account-trace")
+    screenshot(page, "08b-priority-panel", locator=page.locator("section.priority-panel"))
+
+    panel = page.locator(".health-panel")
+    panel.get_by_label("Health colour").select_option("amber")
+    panel.get_by_label("Reason (required when you differ from the suggestion)").fill(
+        "Champion left last week; renewal at risk"
+    )
+    panel.get_by_role("button", name="Set health colour").click()
+    page.get_by_text("Health colour saved.").wait_for()
+    assert page.locator(".health-panel h2 .badge", has_text="Amber").is_visible()
+    screenshot(page, "09-account-health-set")
+    account.refresh_from_db()
+    assert account.health == "amber"
+    assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+def test_manager_approves_an_exception_from_the_team_view(
+    page, login, manager, tam, team, screenshot
+):
+    from prioritization.models import PriorityException
+    from prioritization.services import priority_exception_request
+
+    account = AccountFactory(tam=tam, name="Vandelay Industries", priority=2)
+    exception = priority_exception_request(
+        account=account,
+        requested_by=tam,
+        requested_priority=1,
+        reason="Large strategic customer with no LAM: needs weekly attention",
+    )
+    login(page, manager)
+    page.get_by_role("link", name="My team").click()
+    row = page.locator(f"#exception-row-{exception.pk}")
+    assert "Vandelay Industries" in row.inner_text()
+    screenshot(page, "10-team-pending-exception")
+    row.get_by_role("button", name="Approve").click()
+    page.locator(f"#exception-row-{exception.pk}", has_text="Approved").wait_for()
+    screenshot(page, "11-team-exception-approved")
+    exception.refresh_from_db()
+    assert exception.status == "approved"
+    assert PriorityException.objects.get(pk=exception.pk).decided_by == manager
     assert page.console_errors == [], "\n".join(page.console_errors)
 
 

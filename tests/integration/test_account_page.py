@@ -55,7 +55,7 @@ def test_account_page_shows_facts_engagement_and_timeline(client, tam):
     assert "Ultimate" in html and "Acme up-tier" in html and "Old deal" not in html
     assert "Monthly sync" in html
     assert response.context["eng"]["cadence"]["status"].overdue is False
-    assert 'for="id_subject"' in html  # labelled form fields
+    assert 'for="id_activity_subject"' in html  # labelled form fields
 
 
 def test_other_tams_account_is_404(client, tam):
