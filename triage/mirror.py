@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import gitlab as gl
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from triage import labels as triage_labels
+from triage import services
 from triage.models import (
     EventKind,
     EventSource,
@@ -187,6 +188,7 @@ def summary_line(run: SyncRun) -> str:
 
 def _sync(run: SyncRun, *, progress: Callable[[int, int], None] | None) -> None:
     _ensure_labels_and_boards()
+    services.triage_issues_refresh_from_accounts()
     cursor, _ = SyncCursor.objects.get_or_create(source=Source.GITLAB, object_name=CURSOR_OBJECT)
     since = cursor.position.isoformat() if cursor.position else None
     remote = gl.triage_issues_changed(updated_after=since)

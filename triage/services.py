@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from portfolio.models import Account, Activity, ActivityKind, Health, Team
@@ -690,6 +690,31 @@ def customer_er_call_record(
     return CustomerERCall.objects.create(
         held_at=held_at or timezone.now(), recorded_by=user, notes=notes.strip()
     )
+
+
+def triage_issues_refresh_from_accounts() -> int:
+    """Keep the template fields of open issues in step with their accounts (Salesforce):
+    contract renewal date (and so the milestone) and region label. Set-based; changed
+    issues are marked for the GitLab mirror. Returns how many changed."""
+    stale = list(
+        TriageIssue.objects.filter(status=IssueStatus.OPEN)
+        .filter(
+            ~Q(renewal_date=F("account__renewal_date"))
+            | Q(renewal_date__isnull=True, account__renewal_date__isnull=False)
+            | Q(renewal_date__isnull=False, account__renewal_date__isnull=True)
+            | ~Q(region=F("account__region_id"))
+        )
+        .select_related("account")
+    )
+    for issue in stale:
+        issue.renewal_date = issue.account.renewal_date
+        issue.milestone = _milestone(issue.renewal_date)
+        issue.region = issue.account.region_id or ""
+        issue.needs_push = True
+    TriageIssue.objects.bulk_update(
+        stale, ["renewal_date", "milestone", "region", "needs_push"], batch_size=BATCH_SIZE
+    )
+    return len(stale)
 
 
 def triage_issues_open_for_red() -> int:

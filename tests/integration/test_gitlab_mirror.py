@@ -244,3 +244,21 @@ def test_sync_gitlab_on_a_real_worker(fake_gitlab, celery_worker, tam, team):  #
     assert remote["labels"] == ["Red", "New", "E&A", account.region_id]
     issue.refresh_from_db()
     assert issue.gitlab_iid == remote["iid"]
+
+
+@pytest.mark.django_db
+def test_a_new_renewal_date_moves_the_milestone_on_the_next_sync(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    issue = open_issue(account)
+    mirror.triage_issue_push(issue_id=issue.pk)
+    account.renewal_date = dt.date(2027, 3, 15)  # Salesforce moved the renewal
+    account.save()
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.updated_count >= 1
+    issue.refresh_from_db()
+    assert (issue.renewal_date, issue.milestone) == (dt.date(2027, 3, 15), "FY28-Q1")
+    [remote] = remote_issues(fake_gitlab)
+    assert remote["milestone"]["title"] == "FY28-Q1"
+    assert "2027-03-15" in remote["description"]
