@@ -104,7 +104,7 @@ def _engagements(accounts: list[Account], now: dt.datetime) -> list[Account]:
     steps, meetings = [], []
     for engagement in engagements:
         rng = _rng("steps", engagement.account)
-        defs = rules.STEPS_BY_KIND[engagement.kind]
+        defs = rules.steps_for(engagement.kind, engagement.account.segment)
         done_upto = rng.randint(1, len(defs))
         for i, step in enumerate(defs, start=1):
             done = i <= done_upto or (step.key == "welcome_call" and engagement.welcome_call_at)

@@ -115,6 +115,38 @@ STEPS_BY_KIND: dict[str, tuple[StepDef, ...]] = {
     "upgrade": UPGRADE_STEPS,
 }
 
+# Commercial accounts differ in who does two steps (tam-account-engagement.md, "Where does
+# a Technical Account Manager fit in?").
+COMMERCIAL_STEPS: dict[str, StepDef] = {
+    "sa_create_project": StepDef(
+        "sa_create_project",
+        "Create the customer project if it will be useful to the relationship",
+        "Technical Account Manager",
+        "For Commercial accounts, the Account Executive owns the pre-sales process ... Once "
+        "the account becomes a paying customer, the Technical Account Manager will create a "
+        "customer project if it will be useful to their relationship with the customer",
+    ),
+    "welcome_call": StepDef(
+        "welcome_call",
+        "Hold the \u201cWelcome to GitLab\u201d call (customer, AE, TAM)",
+        "Account Executive",
+        'the Account Executive will schedule a "Welcome to GitLab" call with the customer '
+        "and the Technical Account Manager.",
+    ),
+}
+
+
+def steps_for(kind: str, segment: str) -> tuple[StepDef, ...]:
+    """The checklist of an engagement: the handbook's steps for its kind, with the
+    Commercial variants of who creates the project and who schedules the welcome call.
+
+    "Somewhere between step 3 and step 7 ... a Solutions Architect should create a project
+    ... This typically only applies to Enterprise accounts." (tam-account-engagement.md)"""
+    steps = STEPS_BY_KIND[kind]
+    if segment != "commercial":
+        return steps
+    return tuple(COMMERCIAL_STEPS.get(step.key, step) for step in steps)
+
 
 def project_path_for(name: str, salesforce_id: str) -> str:
     """The collaboration project's path: the account name as a GitLab path slug.

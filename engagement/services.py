@@ -93,7 +93,7 @@ def engagement_start(*, account: Account, kind: str, user: AbstractBaseUser | No
             done_at=now if already.get(step.key) else None,
             note="Already done when the engagement started" if already.get(step.key) else "",
         )
-        for i, step in enumerate(rules.STEPS_BY_KIND[kind], start=1)
+        for i, step in enumerate(rules.steps_for(kind, account.segment), start=1)
     )
     return engagement
 

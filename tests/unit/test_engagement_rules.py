@@ -39,6 +39,17 @@ def test_upgrade_checklist_starts_with_the_tam_assignment():
     ]
 
 
+def test_commercial_accounts_have_the_tam_create_the_project_and_the_ae_hold_the_call():
+    steps = {s.key: s for s in rules.steps_for("new_customer", "commercial")}
+    assert steps["sa_create_project"].who == "Technical Account Manager"
+    assert steps["welcome_call"].who == "Account Executive"
+    assert [s.key for s in rules.steps_for("new_customer", "commercial")] == [
+        s.key for s in rules.NEW_CUSTOMER_STEPS
+    ]
+    assert rules.steps_for("new_customer", "enterprise") == rules.NEW_CUSTOMER_STEPS
+    assert rules.steps_for("upgrade", "commercial") == rules.UPGRADE_STEPS
+
+
 def test_project_path_is_a_stable_slug():
     assert rules.project_path_for("Acme Rockets, Inc.", "001X") == "acme-rockets-inc"
     assert rules.project_path_for("Société Générale", "001X") == "societe-generale"
