@@ -170,12 +170,15 @@ def main() -> int:
     if services.reachable("127.0.0.1", port, timeout=0.3):
         say(f"port {port} is already in use; set PORTFOLIO_PORT to another port.")
         return 1
-    added = ensure_env_file()
-    if added:
-        say(f"wrote {', '.join(added)} to .env")
-    # .env may also hold DATABASE_URL / REDIS_URL; the environment wins over it.
-    for key, value in read_env_file(ENV_FILE).items():
-        os.environ.setdefault(key, value)
+    # Like config/settings.py: PORTFOLIO_ENV_FILE names the file; empty means none.
+    env_file = os.environ.get("PORTFOLIO_ENV_FILE", str(ENV_FILE))
+    if env_file:
+        added = ensure_env_file(Path(env_file))
+        if added:
+            say(f"wrote {', '.join(added)} to {env_file}")
+        # It may also hold DATABASE_URL / REDIS_URL; the environment wins over it.
+        for key, value in read_env_file(Path(env_file)).items():
+            os.environ.setdefault(key, value)
 
     found = services.ensure(prefer_local=False)
     try:

@@ -120,7 +120,10 @@ class Command(BaseCommand):
             ]
         )
         users = {u.username: u for u in user_model.objects.filter(username__in=usernames)}
-        groups = {g.name: g for g in Group.objects.filter(name__in=["TAM", "Manager", "Admin"])}
+        # Created by a data migration; also here for a database flushed since (tests).
+        roles = ["TAM", "Manager", "Admin"]
+        Group.objects.bulk_create([Group(name=n) for n in roles], ignore_conflicts=True)
+        groups = {g.name: g for g in Group.objects.filter(name__in=roles)}
         membership = user_model.groups.through
         membership.objects.bulk_create(
             [
