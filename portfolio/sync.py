@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -61,6 +63,8 @@ class Rejected(Exception):
 
 def _text(record: dict, name: str, *, max_length: int, required: bool = False) -> str:
     value = record.get(name)
+    if type(value) is str and 0 < len(value) <= max_length:
+        return value  # the common case, first
     if value is None or value == "":
         if required:
             raise Rejected(f"{name} is empty. Fill it in on the Salesforce record.")
@@ -76,12 +80,14 @@ def _text(record: dict, name: str, *, max_length: int, required: bool = False) -
 
 def _decimal(record: dict, name: str, *, maximum: Decimal = MAX_ARR) -> Decimal | None:
     value = record.get(name)
+    if type(value) is Decimal and 0 <= value <= maximum:
+        return value  # the common case, first
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise Rejected(f"{name} is {value!r}, which is not a number. Correct it in Salesforce.")
     try:
-        number = Decimal(str(value))
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         raise Rejected(
             f"{name} is {value!r}, which is not a number. Correct it in Salesforce; the next "
@@ -95,6 +101,9 @@ def _decimal(record: dict, name: str, *, maximum: Decimal = MAX_ARR) -> Decimal 
 
 
 def _integer(record: dict, name: str, *, low: int = 0, high: int = MAX_INT) -> int | None:
+    value = record.get(name)
+    if type(value) is int and low <= value <= high:
+        return value  # the common case, first
     number = _decimal(record, name, maximum=Decimal(high))
     if number is None:
         return None
@@ -125,6 +134,8 @@ def _date(record: dict, name: str, *, required: bool = False) -> dt.date | None:
 
 def _bool(record: dict, name: str) -> bool:
     value = record.get(name)
+    if value is True or value is False:
+        return value
     if value is None or value == "":
         return False
     if isinstance(value, bool):
@@ -164,10 +175,14 @@ def _lookup(record: dict, name: str) -> str:
     return _text(record, name, max_length=18)
 
 
-SEGMENTS = {label.lower(): value for value, label in Segment.choices} | {
-    value: value for value in Segment.values
+SEGMENTS = (
+    {label.lower(): value for value, label in Segment.choices}
+    | {label: value for value, label in Segment.choices}
+    | {value: value for value in Segment.values}
+)
+HEALTH = {value: value for value in Health.values} | {
+    label: value for value, label in Health.choices
 }
-HEALTH = {value: value for value in Health.values}
 
 
 # --- objects -------------------------------------------------------------------------------
@@ -186,6 +201,9 @@ class ObjectSpec:
 @dataclass
 class SyncContext:
     regions: dict[str, str]
+    # Per object: may open quarantine rows exist? (skips the resolve UPDATE when not)
+    open_quarantine: dict[str, bool] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, for the run details
 
 
 def _user_fields() -> list[str]:
@@ -228,7 +246,9 @@ def _parse_account(record: dict, ctx: SyncContext) -> tuple:
     f = settings.SALESFORCE_FIELDS
     salesforce_id = _record_id(record, "Account")
     region_raw = record.get(f["account_region"])
-    region = ctx.regions.get(str(region_raw or "").strip().upper())
+    region = (ctx.regions.get(region_raw) if type(region_raw) is str else None) or ctx.regions.get(
+        str(region_raw or "").strip().upper()
+    )
     if region is None:
         raise Rejected(
             f"{f['account_region']} is {region_raw!r}, which is not a Portfolio region "
@@ -237,14 +257,18 @@ def _parse_account(record: dict, ctx: SyncContext) -> tuple:
             "`manage.py sync_salesforce --full`."
         )
     segment_raw = record.get(f["account_segment"])
-    segment = SEGMENTS.get(str(segment_raw or "").strip().lower())
+    segment = (SEGMENTS.get(segment_raw) if type(segment_raw) is str else None) or SEGMENTS.get(
+        str(segment_raw or "").strip().lower()
+    )
     if segment is None:
         raise Rejected(
             f"{f['account_segment']} is {segment_raw!r}, which is not a known segment "
             f"({', '.join(Segment.labels)}). Correct the segment in Salesforce."
         )
     health_raw = record.get(f["account_health"])
-    health = HEALTH.get(str(health_raw or "").strip().lower(), None if health_raw else "")
+    health = (HEALTH.get(health_raw) if type(health_raw) is str else None) if health_raw else ""
+    if health is None:
+        health = HEALTH.get(str(health_raw).strip().lower())
     if health is None:
         raise Rejected(
             f"{f['account_health']} is {health_raw!r}; expected Green, Yellow, Amber or Red. "
@@ -344,6 +368,7 @@ def _account_upsert() -> tuple[str, list[Any]]:
             "salesforce_id": "s.salesforce_id",
             "name": "s.name",
             "parent_salesforce_id": "s.parent_salesforce_id",
+            "parent_id": "p.id",
             "owner_salesforce_id": "s.owner_salesforce_id",
             "owner_id": "ou.id",
             "arr": "s.arr",
@@ -365,6 +390,7 @@ def _account_upsert() -> tuple[str, list[Any]]:
             "synced_at": "now()",
         },
         joins=(
+            "LEFT JOIN portfolio_account p ON p.salesforce_id = s.parent_salesforce_id "
             "LEFT JOIN portfolio_salesforceuser ou ON ou.salesforce_id = s.owner_salesforce_id "
             "LEFT JOIN portfolio_salesforceuser tu ON tu.salesforce_id = s.salesforce_tam_id"
         ),
@@ -372,6 +398,7 @@ def _account_upsert() -> tuple[str, list[Any]]:
     plain = [
         "name",
         "parent_salesforce_id",
+        "parent_id",
         "owner_salesforce_id",
         "owner_id",
         "arr",
@@ -612,12 +639,18 @@ def sync_salesforce(
         details: dict[str, Any] = {"objects": {}}
         try:
             with pghistory.context(sync_run=run.pk, source="salesforce"):
-                ctx = SyncContext(regions={code.upper(): code for code in _region_codes()})
+                ctx = SyncContext(
+                    regions={code.upper(): code for code in _region_codes()},
+                    open_quarantine=_open_quarantine(),
+                )
                 for spec in OBJECTS:
                     details["objects"][spec.name] = _sync_object(
                         client, run, spec, ctx, full=full, progress=progress
                     )
+                started = time.perf_counter()
                 details["links"] = _resolve_links()
+                ctx.timings["links"] = time.perf_counter() - started
+                details["timings_s"] = {k: round(v, 3) for k, v in ctx.timings.items()}
         except salesforce.ERRORS as exc:
             logger.warning("Salesforce sync run %s failed: %s", run.pk, salesforce.describe(exc))
             _finish(run, SyncStatus.FAILED, details, client, error=salesforce.describe(exc))
@@ -636,6 +669,15 @@ def sync_salesforce(
         _unlock()
 
 
+def _open_quarantine() -> dict[str, bool]:
+    names = set(
+        QuarantinedRecord.objects.filter(source=Source.SALESFORCE, resolved_at__isnull=True)
+        .values_list("object_name", flat=True)
+        .distinct()
+    )
+    return {spec.name: spec.name in names for spec in OBJECTS}
+
+
 def _region_codes() -> list[str]:
     return list(Region.objects.values_list("code", flat=True))
 
@@ -650,6 +692,49 @@ def _finish(run: SyncRun, status: str, details: dict, client: Any, error: str = 
     run.refresh_from_db()
 
 
+_DONE = object()
+
+
+def _prefetched(pages: Iterator[salesforce.Page], depth: int = 2) -> Iterator[salesforce.Page]:
+    """Fetch the next pages in a background thread while the caller stores the current one,
+    so the network and PostgreSQL work overlap. A fetch error is raised in the caller; if the
+    caller stops early, the fetching thread stops at its next page."""
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="salesforce-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+
+
 def _sync_object(
     client: salesforce.SalesforceClient,
     run: SyncRun,
@@ -660,6 +745,7 @@ def _sync_object(
     progress: Progress | None,
 ) -> dict[str, int]:
     cursor, _ = SyncCursor.objects.get_or_create(source=Source.SALESFORCE, object_name=spec.name)
+    _create_stage(spec)
     since = None if full else cursor.position
     totals = _BatchResult()
     done = 0
@@ -667,7 +753,7 @@ def _sync_object(
     buffer: list[dict] = []
     total = 0
     started = time.monotonic()
-    for page in client.query_pages(soql_for(spec, since)):
+    for page in _prefetched(client.query_pages(soql_for(spec, since))):
         total = page.total_size
         buffer.extend(page.records)
         while len(buffer) >= batch_size:
@@ -710,28 +796,39 @@ def _store(
 ) -> None:
     """Validate, upsert, quarantine, advance the cursor and the counts: one transaction."""
     rows: dict[str, tuple] = {}
-    payloads: dict[str, dict] = {}
+    raw: dict[str, dict] = {}
     rejects: list[tuple[dict, str, str]] = []  # (payload, external id, reason)
     newest: dt.datetime | None = None
+    parse = spec.parse
+    started = time.perf_counter()
     for record in records:
-        payload = {k: v for k, v in record.items() if k != "attributes"}
         try:
-            stamp = _modstamp(record)
-            newest = stamp if newest is None or stamp > newest else newest
-        except Rejected:
-            pass
-        try:
-            row = spec.parse(record, ctx)
+            row = parse(record, ctx)
         except Rejected as exc:
-            rejects.append((payload, str(record.get("Id") or ""), str(exc)))
+            rejects.append((_payload(record), str(record.get("Id") or ""), str(exc)))
+            try:  # a rejected record still moves the cursor past it
+                stamp = _modstamp(record)
+                newest = stamp if newest is None or stamp > newest else newest
+            except Rejected:
+                pass
             continue
         rows[row[0]] = row  # a record twice in one batch: the later one wins
-        payloads[row[0]] = payload
+        raw[row[0]] = record
+        stamp = row[-1]  # every parser ends with SystemModstamp
+        if newest is None or stamp > newest:
+            newest = stamp
+    ctx.timings["parse"] = ctx.timings.get("parse", 0.0) + time.perf_counter() - started
+    started = time.perf_counter()
     result = _BatchResult()
     with transaction.atomic():
-        _upsert_isolating(spec, list(rows.values()), payloads, result, rejects)
+        if connection.in_atomic_block and not connection.savepoint_ids:
+            # Salesforce stays the source of truth and the cursor commits with the rows, so
+            # a crash can only lose whole recent batches, which the next run fetches again.
+            with connection.cursor() as c:
+                c.execute("SET LOCAL synchronous_commit = off")
+        _upsert_isolating(spec, list(rows.values()), raw, result, rejects)
         now = timezone.now()
-        if result.stored_ids:
+        if result.stored_ids and ctx.open_quarantine.get(spec.name, True):
             QuarantinedRecord.objects.filter(
                 source=Source.SALESFORCE,
                 object_name=spec.name,
@@ -740,6 +837,8 @@ def _store(
             ).update(resolved_at=now, resolved_by_run=run)
         _quarantine(run, spec.name, rejects)
         result.quarantined = len(rejects)
+        if rejects:
+            ctx.open_quarantine[spec.name] = True
         if newest is not None and (cursor.position is None or newest > cursor.position):
             SyncCursor.objects.filter(pk=cursor.pk).update(position=newest)
             cursor.position = newest
@@ -749,6 +848,7 @@ def _store(
             unchanged_count=F("unchanged_count") + result.unchanged,
             quarantined_count=F("quarantined_count") + result.quarantined,
         )
+    ctx.timings["store"] = ctx.timings.get("store", 0.0) + time.perf_counter() - started
     totals.created += result.created
     totals.updated += result.updated
     totals.unchanged += result.unchanged
@@ -758,7 +858,7 @@ def _store(
 def _upsert_isolating(
     spec: ObjectSpec,
     rows: list[tuple],
-    payloads: dict[str, dict],
+    raw: dict[str, dict],
     result: _BatchResult,
     rejects: list[tuple[dict, str, str]],
 ) -> None:
@@ -773,11 +873,12 @@ def _upsert_isolating(
         if len(rows) == 1:
             sid = rows[0][0]
             message = str(exc).splitlines()[0]
-            rejects.append((payloads[sid], sid, f"The database refused this record: {message}"))
+            reason = f"The database refused this record: {message}"
+            rejects.append((_payload(raw[sid]), sid, reason))
             return
         middle = len(rows) // 2
-        _upsert_isolating(spec, rows[:middle], payloads, result, rejects)
-        _upsert_isolating(spec, rows[middle:], payloads, result, rejects)
+        _upsert_isolating(spec, rows[:middle], raw, result, rejects)
+        _upsert_isolating(spec, rows[middle:], raw, result, rejects)
         return
     result.created += created
     result.updated += updated
@@ -785,15 +886,20 @@ def _upsert_isolating(
     result.stored_ids.extend(row[0] for row in rows)
 
 
+def _create_stage(spec: ObjectSpec) -> None:
+    """The session's staging table for this object (temporary: dies with the connection)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS sf_stage_{spec.name.lower()} "
+            f"({', '.join(f'{n} {t}' for n, t in spec.columns)})"
+        )
+
+
 def _upsert(spec: ObjectSpec, rows: list[tuple]) -> tuple[int, int]:
     stage = f"sf_stage_{spec.name.lower()}"
     columns = ", ".join(name for name, _ in spec.columns)
     sql, params = spec.upsert_sql()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-            f"({', '.join(f'{n} {t}' for n, t in spec.columns)})"
-        )
         cursor.execute(f"TRUNCATE {stage}")
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -830,17 +936,20 @@ def _quarantine(run: SyncRun, obj: str, rejects: list[tuple[dict, str, str]]) ->
                     source=Source.SALESFORCE,
                     object_name=obj,
                     external_id=external_id,
-                    payload=_jsonable(payload),
+                    payload=payload,
                     reason=reason,
                     sync_run=run,
                 )
             )
-    for q in to_update:
-        q.payload = _jsonable(q.payload)
     QuarantinedRecord.objects.bulk_update(to_update, ["payload", "reason", "sync_run"])
     QuarantinedRecord.objects.bulk_create(to_create)
     for _, external_id, reason in rejects:
         logger.warning("Salesforce %s %s quarantined: %s", obj, external_id or "(no Id)", reason)
+
+
+def _payload(record: dict) -> dict:
+    """The raw record as received, without the REST `attributes`, storable as JSON."""
+    return _jsonable({k: v for k, v in record.items() if k != "attributes"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -885,34 +994,29 @@ def _resolve_links() -> dict[str, int]:
             [matched],
         )
         counts["tams_linked"] = cursor.rowcount
+        # The upserts link what they can; these catch links whose target arrived later
+        # (a parent after its child, a user or account in a later run).
         cursor.execute(
             """
             UPDATE portfolio_account a SET owner_id = su.id FROM portfolio_salesforceuser su
-            WHERE su.salesforce_id = a.owner_salesforce_id AND a.owner_id IS DISTINCT FROM su.id
+            WHERE a.owner_id IS NULL AND a.owner_salesforce_id <> ''
+              AND su.salesforce_id = a.owner_salesforce_id
             """
         )
         counts["owners_linked"] = cursor.rowcount
         cursor.execute(
             """
             UPDATE portfolio_account a SET parent_id = p.id FROM portfolio_account p
-            WHERE a.parent_salesforce_id <> '' AND p.salesforce_id = a.parent_salesforce_id
-              AND a.parent_id IS DISTINCT FROM p.id
+            WHERE a.parent_id IS NULL AND a.parent_salesforce_id <> ''
+              AND p.salesforce_id = a.parent_salesforce_id
             """
         )
         counts["parents_linked"] = cursor.rowcount
         cursor.execute(
             """
-            UPDATE portfolio_account a SET parent_id = NULL
-            WHERE a.parent_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM portfolio_account p
-                WHERE p.id = a.parent_id AND p.salesforce_id = a.parent_salesforce_id)
-            """
-        )
-        counts["parents_unlinked"] = cursor.rowcount
-        cursor.execute(
-            """
             UPDATE portfolio_opportunity o SET account_id = a.id FROM portfolio_account a
-            WHERE a.salesforce_id = o.account_salesforce_id AND o.account_id IS DISTINCT FROM a.id
+            WHERE o.account_id IS NULL AND o.account_salesforce_id <> ''
+              AND a.salesforce_id = o.account_salesforce_id
             """
         )
         counts["opportunities_linked"] = cursor.rowcount

@@ -1,0 +1,224 @@
+"""Benchmark: the Salesforce sync against the fake Salesforce over HTTPS, in one run.
+
+    .venv/bin/python bench/sync_salesforce.py [--accounts 100000] [--opportunities 50000]
+
+Generates the accounts (with 500 users as owners and TAMs) and opportunities in the fake
+(tests/fakes/salesforce.py, real TLS, real simple-salesforce client), then measures:
+
+  (a) fetching and parsing every page of User, Account and Opportunity, storing nothing;
+  (b) the first full sync (validation, COPY + INSERT ... ON CONFLICT, history triggers,
+      cursors, link resolution);
+  (c) an unchanged re-sync (incremental: nothing changed since the cursor);
+  (d) an incremental sync after 1% of accounts and opportunities changed.
+
+Prints each time and the ratios b/a and c/a (aims: b/a <= 2, c/a < 0.3). Uses a scratch
+database of its own (test_<name>_bench_salesforce, migrated, dropped at the end) on the
+PostgreSQL server of DATABASE_URL. Figures are recorded in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+os.environ["TEST_DB_SUFFIX"] = "bench_salesforce"
+
+import django  # noqa: E402
+
+django.setup()
+
+import trustme  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from tests.fakes.salesforce import FakeSalesforce  # noqa: E402
+
+REGIONS = ["US-WEST", "US-EAST", "EMEA", "APAC", "LATAM"]
+SEGMENTS = ["Enterprise", "Enterprise", "Commercial", "Public Sector"]
+HEALTH = ["Green", "Green", "Yellow", "Amber", "Red", None]
+
+
+def generate(fake: FakeSalesforce, accounts: int, opportunities: int, seed: int = 11) -> None:
+    rng = random.Random(seed)
+    users = [{"Name": f"User {i}", "Email": f"sf-user{i}@example.com"} for i in range(500)]
+    fake.add_many("User", users)
+    user_ids = list(fake.objects["User"])
+    rows = []
+    for i in range(accounts):
+        rows.append(
+            {
+                "Id": f"001B{i:011d}AAA",
+                "Name": f"Bench account {i}",
+                "ParentId": f"001B{rng.randrange(i):011d}AAA" if i and rng.random() < 0.1 else None,
+                "OwnerId": rng.choice(user_ids),
+                "ARR__c": float(rng.randint(5_000, 3_000_000)),
+                "Region__c": rng.choice(REGIONS),
+                "Sales_Segment__c": rng.choice(SEGMENTS),
+                "Technical_Account_Manager__c": (
+                    rng.choice(user_ids) if rng.random() < 0.6 else None
+                ),
+                "Health_Score__c": rng.choice(HEALTH),
+                "CSM_Priority__c": rng.choice([1, 2, 2, 3, 4, None]),
+                "Renewal_Date__c": f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                "Customer_Since__c": f"20{rng.randint(15, 25)}-{rng.randint(1, 12):02d}-01",
+                "GitLab_Plan__c": rng.choice(["Premium", "Ultimate"]),
+                "Digital_Only__c": rng.random() < 0.2,
+                "LAM__c": rng.randint(50, 5000),
+                "Licensed_Seats__c": rng.randint(10, 5000),
+            }
+        )
+    fake.add_many("Account", rows)
+    account_ids = [row["Id"] for row in rows]
+    fake.add_many(
+        "Opportunity",
+        [
+            {
+                "Id": f"006B{i:011d}AAA",
+                "AccountId": rng.choice(account_ids),
+                "Name": f"Bench opportunity {i}",
+                "Type": rng.choice(["Up-tier", "Renewal", "New Business"]),
+                "StageName": rng.choice(["Prospecting", "Negotiation", "Closed Won"]),
+                "CloseDate": f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                "Amount": float(rng.randint(1_000, 500_000)),
+                "IsClosed": False,
+                "IsWon": False,
+            }
+            for i in range(opportunities)
+        ],
+    )
+
+
+def change_one_percent(fake: FakeSalesforce, seed: int = 12) -> int:
+    rng = random.Random(seed)
+    changed = 0
+    for obj, field in (("Account", "ARR__c"), ("Opportunity", "Amount")):
+        ids = list(fake.objects[obj])
+        for record_id in rng.sample(ids, max(1, len(ids) // 100)):
+            fake.update(obj, record_id, **{field: float(rng.randint(1_000, 900_000))})
+            changed += 1
+    return changed
+
+
+def _serve(conn, ca_path: str) -> None:
+    """The fake in a process of its own, as Salesforce is another machine: its CPU work
+    (filtering, JSON) must not share this process's GIL with the sync being measured."""
+    fake = FakeSalesforce(trustme.CA()).start()
+    fake.write_ca(Path(ca_path))
+    conn.send(fake.settings_for_session())
+    while True:
+        command, *args = conn.recv()
+        if command == "generate":
+            generate(fake, *args)
+            conn.send("ok")
+        elif command == "change":
+            conn.send(change_one_percent(fake))
+        else:
+            fake.stop()
+            conn.send("stopped")
+            return
+
+
+def fetch_only() -> int:
+    """(a): every page of every object through the same client, parsed, not stored."""
+    from integrations import salesforce
+    from portfolio.sync import OBJECTS, soql_for
+
+    client = salesforce.client()
+    count = 0
+    for spec in OBJECTS:
+        for page in client.query_pages(soql_for(spec, None)):
+            count += len(page.records)
+    return count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--opportunities", type=int, default=50_000)
+    args = parser.parse_args()
+
+    from portfolio.models import Account, Opportunity
+    from portfolio.sync import sync_salesforce
+
+    creation = connection.creation
+    original_name = connection.settings_dict["NAME"]
+    creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(child, str(ca)), daemon=True
+    )
+    server.start()
+    try:
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
+        for name, value in parent.recv().items():
+            setattr(settings, name, value)
+
+        started = time.perf_counter()
+        parent.send(("generate", args.accounts, args.opportunities))
+        parent.recv()
+        print(
+            f"generated {args.accounts:,} accounts and {args.opportunities:,} opportunities "
+            f"in the fake in {time.perf_counter() - started:.1f}s"
+        )
+
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        fetched = fetch_only()
+        timings["a"] = time.perf_counter() - started
+        print(f"(a) fetch + parse only:       {timings['a']:7.2f}s  ({fetched:,} records)")
+
+        results = {}
+        for key, label in (("b", "first full sync"), ("c", "unchanged re-sync")):
+            started = time.perf_counter()
+            run = sync_salesforce(trigger="bench").run
+            timings[key] = time.perf_counter() - started
+            results[key] = run
+            print(
+                f"({key}) {label + ':':26s}{timings[key]:7.2f}s  ({run.created_count:,} created, "
+                f"{run.updated_count:,} updated, {run.unchanged_count:,} unchanged, "
+                f"{run.quarantined_count:,} quarantined)"
+            )
+            print(f"    where the time went (s): {run.details.get('timings_s')}")
+        parent.send(("change",))
+        changed = parent.recv()
+        started = time.perf_counter()
+        run = sync_salesforce(trigger="bench").run
+        timings["d"] = time.perf_counter() - started
+        print(
+            f"(d) incremental, 1% changed:  {timings['d']:7.2f}s  ({changed:,} changed in the "
+            f"fake; {run.updated_count:,} updated, {run.unchanged_count:,} unchanged)"
+        )
+        assert Account.objects.count() == args.accounts
+        assert Opportunity.objects.count() == args.opportunities
+        assert results["c"].created_count == results["c"].updated_count == 0
+        assert run.updated_count == changed
+
+        ratios = {"b/a": timings["b"] / timings["a"], "c/a": timings["c"] / timings["a"]}
+        ratios["d/a"] = timings["d"] / timings["a"]
+        print(
+            f"b/a = {ratios['b/a']:.2f} (aim <= 2)   c/a = {ratios['c/a']:.3f} (aim < 0.3)   "
+            f"d/a = {ratios['d/a']:.3f}"
+        )
+        print(json.dumps({"timings_s": timings, "ratios": ratios}, default=float))
+        ok = ratios["b/a"] <= 2 and ratios["c/a"] < 0.3
+        return 0 if ok else 1
+    finally:
+        parent.send(("stop",))
+        server.join(timeout=10)
+        creation.destroy_test_db(original_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
