@@ -267,3 +267,24 @@ def test_daily_run_opens_issues_for_accounts_red_in_salesforce(account):
     assert "1 triage issues opened" in message
     assert TriageIssue.objects.get(account=account).colour == "red"
     assert "0 triage issues opened" in health_assess_all.apply().get()
+
+
+def test_the_automatic_run_is_set_based(tam):
+    """Queries per batch do not grow with the number of accounts."""
+
+    def run(n: int) -> int:
+        accounts = [factories.AccountFactory(tam=tam, health="") for _ in range(n)]
+        for a in accounts:
+            set_signals(a, use_cases="achieved")
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            services.health_assess(account_ids=[a.pk for a in accounts])
+        assert all(
+            HealthAssessment.objects.get(account=a, is_current=True).colour == "green"
+            for a in accounts
+        )
+        return len(ctx.captured_queries)
+
+    assert run(3) == run(30)
