@@ -41,7 +41,15 @@ from engagement.models import (
     SuccessObjective,
     SuccessTask,
 )
-from portfolio.models import Account, Activity, ActivityKind, Contact, Health, Opportunity
+from portfolio.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Health,
+    Opportunity,
+    SuccessPlan,
+)
 
 # --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
 
@@ -195,6 +203,7 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
         "cadence": cadence,
         "objectives": objectives,
         "success_plan_state": derived_plan,
+        "success_plan_label": SuccessPlan(derived_plan).label,
         "success_plan_gap": (expectations["full_plan_required"] and derived_plan != "full"),
         "green_objectives": sum(1 for o in objectives if o.status == "green"),
         "contacts": contacts,

@@ -70,3 +70,17 @@ def test_tam_works_the_engagement_panel_in_a_browser(page, login, tam, screensho
     expect(page.locator("#eng-emails input[name=to]")).to_have_value("lucius@wayne.test")
     screenshot(page, "engagement-panel")
     assert page.console_errors == []
+
+
+def test_the_panel_works_inside_the_account_page(page, login, tam, screenshot):  # noqa: F811
+    account = AccountFactory(tam=tam, name="Cyberdyne", priority=2)
+    login(page, tam)
+    page.goto(f"/account/{account.salesforce_id}/")
+    plan = page.locator("#eng-success-plan")
+    plan.get_by_label("Objective").fill("Security scanning in every pipeline")
+    plan.get_by_role("button", name="Add", exact=True).click()
+    page.locator("#eng-success-plan h3", has_text="Security scanning").wait_for()
+    expect(page.locator("#eng-success-plan h2")).to_contain_text("Objectives captured")
+    assert page.url.endswith(f"/account/{account.salesforce_id}/")  # stayed on the page
+    screenshot(page, "engagement-in-account-page")
+    assert page.console_errors == []
