@@ -69,6 +69,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS: list[str] = _env("ALLOWED_HOSTS", list, ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS: list[str] = _env("CSRF_TRUSTED_ORIGINS", list, [])
+if any(not o.startswith(("http://", "https://")) for o in CSRF_TRUSTED_ORIGINS):
+    raise ImproperlyConfigured("CSRF_TRUSTED_ORIGINS must list origins like https://host.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -132,8 +134,11 @@ TEMPLATES = [
 # --- Data stores ----------------------------------------------------------------------
 # PostgreSQL only: bulk upserts, advisory locks and trigger-based history rely on it.
 DATABASE_URL: str = _env("DATABASE_URL", str, "postgres://postgres@127.0.0.1:5432/portfolio")
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+try:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+except (ValueError, KeyError) as exc:
+    raise ImproperlyConfigured(f"Environment variable DATABASE_URL is malformed: {exc}") from exc
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
 DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -146,6 +151,8 @@ DATABASES["default"]["TEST"] = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str = _env("REDIS_URL", str, "redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL.")
 
 CACHES = {
     "default": {

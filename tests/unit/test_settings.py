@@ -76,6 +76,10 @@ def test_malformed_variable_stops_start_up_naming_it(name, value):
     ("env", "named"),
     [
         ({"DATABASE_URL": "sqlite:///portfolio.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://u:p@db:port/portfolio"}, "DATABASE_URL"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"CSRF_TRUSTED_ORIGINS": "portfolio.example.com"}, "CSRF_TRUSTED_ORIGINS"),
         ({"GITLAB_URL": "https://gitlab.example.com"}, "GITLAB_TOKEN"),
         ({"SALESFORCE_USERNAME": "ops@example.com"}, "SALESFORCE_PASSWORD"),
         ({"SALESFORCE_SESSION_ID": "00Dxx!abc"}, "SALESFORCE_INSTANCE_URL"),
