@@ -164,8 +164,14 @@ def run_together(env: dict[str, str], port: int) -> int:
     return 0 if manager.returncode in (130, 143) else manager.returncode or 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     os.chdir(ROOT)
+    # `kill` (SIGTERM) during set-up stops the embedded servers like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     port = int(os.environ.get("PORTFOLIO_PORT", "8000"))
     if services.reachable("127.0.0.1", port, timeout=0.3):
         say(f"port {port} is already in use; set PORTFOLIO_PORT to another port.")
@@ -203,6 +209,7 @@ def main() -> int:
     finally:
         # A second Ctrl-C must not leave the embedded servers running.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if found.notes and any("embedded" in note for note in found.notes):
             say("stopping the embedded servers (data kept in .data/)")
         found.stop()
