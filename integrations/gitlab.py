@@ -181,9 +181,11 @@ def triage_issue_upsert(
     milestone_id: int | None,
     due_date: str | None,
     closed: bool,
+    managed_labels: tuple[str, ...] = (),
 ) -> dict:
     """Create or update a triage issue. Without a known `iid` the issue is looked up by
     `marker` first, so a create retried after a lost answer never makes a second one.
+    Labels outside `managed_labels` that are on the GitLab issue are kept.
     Returns the issue (iid, web_url, state, labels, ...) and whether it was created."""
     project = _triage_project()
     if iid is None:
@@ -203,6 +205,10 @@ def triage_issue_upsert(
             result = project.issues.update(issue.iid, {"state_event": "close"})
         return {**_issue_dict(result), "created": True}
     current = project.issues.get(iid)
+    # Keep labels someone added on GitLab that Portfolio does not manage.
+    data["labels"] = labels + [
+        name for name in current.labels if name not in managed_labels and name not in labels
+    ]
     if closed and current.state != "closed":
         data["state_event"] = "close"
     elif not closed and current.state == "closed":

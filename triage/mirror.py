@@ -106,6 +106,7 @@ def triage_issue_push(*, issue_id: int, ensure_labels: bool = True) -> str:
         milestone_id=milestone_id,
         due_date=issue.due_date.isoformat() if issue.due_date else None,
         closed=not issue.is_open,
+        managed_labels=triage_labels.ALL_LABELS,
     )
     _push_notes(issue, iid=result["iid"])
     # Clear needs_push only if nothing changed locally while we were talking to GitLab.

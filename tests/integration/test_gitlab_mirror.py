@@ -170,6 +170,11 @@ def test_label_and_state_changes_on_gitlab_flow_back(fake_gitlab, account):  # n
     result = mirror.triage_gitlab_sync(trigger="test")
     issue.refresh_from_db()
     assert issue.status == IssueStatus.CLOSED
+    # A label Portfolio does not manage survives the next push.
+    fake_gitlab._update_issue(project_id, iid, {"add_labels": "customer::priority"})
+    TriageIssue.objects.filter(pk=issue.pk).update(needs_push=True)
+    mirror.triage_issue_push(issue_id=issue.pk)
+    assert "customer::priority" in remote_issues(fake_gitlab)[0]["labels"]
     # Nothing changed since: the next run updates nothing.
     result = mirror.triage_gitlab_sync(trigger="test")
     assert result.run.updated_count == 0
