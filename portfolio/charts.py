@@ -60,28 +60,28 @@ def _text(
 
 def book_vs_target(arr: Decimal | float, target: Decimal | float) -> SafeString:
     """A horizontal bar of the book's ARR with the target as a marked line."""
-    width, height, left, right = 300, 70, 4, 4
+    width, height, left = 240, 50, 4
     scale_max = max(float(arr), float(target), 1.0) * 1.1
-    span = width - left - right
+    span = width - 2 * left
     bar = span * float(arr) / scale_max
     tx = left + span * float(target) / scale_max
     pct = 100 * float(arr) / float(target) if target else 0
     fill = HEALTH_COLOURS["green"] if pct >= 100 else ACCENT
     desc = f"Book of business {money(arr)} against a target of {money(target)} ({pct:.0f}%)."
+    anchor = "end" if tx > width - 50 else "middle"
     body = [
-        f'<rect x="{left}" y="22" width="{span}" height="24" rx="4" fill="#eef0f4"/>',
-        f'<rect x="{left}" y="22" width="{bar:.1f}" height="24" rx="4" fill="{fill}"/>',
-        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="14" y2="54" stroke="{INK}" stroke-width="2" '
+        f'<rect x="{left}" y="6" width="{span}" height="22" rx="4" fill="#eef0f4"/>',
+        f'<rect x="{left}" y="6" width="{bar:.1f}" height="22" rx="4" fill="{fill}"/>',
+        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="2" y2="32" stroke="{INK}" stroke-width="2" '
         f'stroke-dasharray="4 3"/>',
-        _text(left, 12, f"{money(arr)} ({pct:.0f}% of target)", weight="600"),
-        _text(tx, 68, f"target {money(target)}", anchor="middle", fill=MUTED, size=11),
+        _text(tx, 46, f"target {money(target)}", anchor=anchor, fill=MUTED, size=12),
     ]
     return _svg(width, height, "Book of business against target", desc, body, "chart-book")
 
 
 def priority_mix(counts: dict[int, int], target_share: float | None) -> SafeString:
     """Accounts per priority as one stacked bar, with the P1 target share marked."""
-    width, height, left = 300, 70, 4
+    width, height, left = 240, 50, 4
     span = width - 2 * left
     total = sum(counts.values()) or 1
     fills = {1: ACCENT, 2: "#7f84d9", 3: "#aeb4c2", 4: "#d4d8e0"}
@@ -92,27 +92,25 @@ def priority_mix(counts: dict[int, int], target_share: float | None) -> SafeStri
         w = span * n / total
         if n:
             body.append(
-                f'<rect x="{x:.1f}" y="22" width="{w:.1f}" height="24" fill="{fills[level]}">'
+                f'<rect x="{x:.1f}" y="6" width="{w:.1f}" height="22" fill="{fills[level]}">'
                 f"<title>P{level}: {n}</title></rect>"
             )
-            if w > 34:
+            if w > 40:
                 ink = "#fff" if level <= 2 else INK
-                body.append(_text(x + w / 2, 39, f"P{level} {n}", anchor="middle", fill=ink))
+                body.append(_text(x + w / 2, 22, f"P{level} {n}", anchor="middle", fill=ink))
         parts.append(f"P{level} {n}")
         x += w
     desc = ", ".join(parts) + "."
     if target_share is not None:
         tx = left + span * target_share
         body.append(
-            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="14" y2="54" stroke="{INK}" stroke-width="2" '
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="2" y2="32" stroke="{INK}" stroke-width="2" '
             f'stroke-dasharray="4 3"/>'
         )
         body.append(
-            _text(tx, 68, f"P1 target {target_share:.0%}", anchor="middle", fill=MUTED, size=11)
+            _text(tx, 46, f"P1 target {target_share:.0%}", anchor="middle", fill=MUTED, size=12)
         )
         desc += f" Target share of P1: {target_share:.0%}."
-    p1_pct = 100 * counts.get(1, 0) / total
-    body.append(_text(left, 12, f"P1 share {p1_pct:.0f}%", weight="600"))
     return _svg(width, height, "Accounts by priority", desc, body, "chart-priority")
 
 
@@ -224,7 +222,7 @@ def us_enterprise_flowchart(trace: Sequence[dict], priority: int | None) -> Safe
     """
     answers = {step.get("rule"): _is_yes(step.get("answer")) for step in trace}
     evidence = {step.get("rule"): str(step.get("evidence") or "") for step in trace}
-    box_w, box_h, gap, x0, y0 = 340, 40, 26, 16, 16
+    box_w, box_h, gap, x0, y0 = 360, 40, 26, 16, 16
     out_x = x0 + box_w + 90
     out_w = 120
     rows = len(US_ENTERPRISE_STEPS)

@@ -9,13 +9,18 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
+    BooleanField,
     Count,
     DecimalField,
+    IntegerField,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncMonth
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -23,6 +28,7 @@ from django.utils import timezone
 from portfolio.models import (
     Account,
     Activity,
+    ActivityKind,
     Contact,
     Health,
     Opportunity,
@@ -72,13 +78,51 @@ def user_can_see_account(user: AbstractBaseUser | AnonymousUser, account: Accoun
 RENEWAL_WINDOW_DAYS = 90
 
 
-def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None) -> QuerySet:
-    """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue` (a P1/P2 account
-    whose last cadence call is older than its rule set's cadence, or never had one): the
-    engagement app's definition, so every page counts overdue calls the same way."""
-    from engagement.selectors import accounts_with_cadence
+def _cadence_days_sql() -> str:
+    """SQL for the account's expected cadence in days (NULL for P3/P4): its rule set's
+    `p1/p2_cadence_days`, else the handbook default (`engagement.rules`)."""
+    from engagement.rules import DEFAULT_CADENCE_DAYS
+    from prioritization.models import RuleSet
 
-    return accounts_with_cadence(accounts, now=now or timezone.now())
+    rs = RuleSet._meta.db_table
+    branches = " ".join(
+        f"WHEN {p} THEN COALESCE((SELECT rs.p{p}_cadence_days FROM {rs} rs "
+        f'WHERE rs.region_id = "portfolio_account"."region_id" '
+        f'AND rs.segment = "portfolio_account"."segment"), {int(DEFAULT_CADENCE_DAYS[p])})'
+        for p in (1, 2)
+    )
+    return f'(CASE "portfolio_account"."priority" {branches} END)'
+
+
+def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None) -> QuerySet:
+    """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue`: a P1/P2 account
+    with no cadence call within its cadence (the rule set's `p1/p2_cadence_days`, else the
+    handbook default), including one that never had a call.
+
+    The definition of `engagement.selectors.accounts_with_cadence`, in plain SQL: built
+    with ORM expressions (one CASE branch per rule set, subqueries repeated wherever an
+    annotation is referenced) it cost 30-90 ms of Python per query, more than the whole
+    page may take. Used on querysets whose base table is portfolio_account."""
+    now = now or timezone.now()
+    days = _cadence_days_sql()
+    activity = Activity._meta.db_table
+    overdue = (
+        f"(CASE WHEN {days} IS NULL THEN false ELSE NOT EXISTS (SELECT 1 FROM {activity} a "
+        f'WHERE a.account_id = "portfolio_account"."id" AND a.kind = %s '
+        f"AND a.occurred_at >= %s - {days} * interval '1 day') END)"
+    )
+    last = (
+        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    return accounts.annotate(
+        cadence_days=RawSQL(days, (), output_field=IntegerField()),
+        last_cadence_at=Subquery(last),
+        cadence_overdue=RawSQL(
+            overdue, (ActivityKind.CADENCE_CALL.value, now), output_field=BooleanField()
+        ),
+    )
 
 
 def at_risk_q() -> Q:
