@@ -267,3 +267,32 @@ def test_a_new_renewal_date_moves_the_milestone_on_the_next_sync(
     [remote] = remote_issues(fake_gitlab)
     assert remote["milestone"]["title"] == "FY28-Q1"
     assert "2027-03-15" in remote["description"]
+
+
+@pytest.mark.django_db
+def test_a_gitlab_change_that_cannot_apply_is_quarantined_and_the_run_goes_on(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    from integrations.models import QuarantinedRecord
+
+    first = open_issue(account)
+    mirror.triage_issue_push(issue_id=first.pk)
+    services.triage_issue_move(issue=first, user=account.tam, colour="green", reason="Fine")
+    mirror.triage_issue_push(issue_id=first.pk)  # closed on GitLab too
+    second = open_issue(account, colour="amber")
+    mirror.triage_issue_push(issue_id=second.pk)
+    project_id = fake_gitlab.project_by_path(TRIAGE)["id"]
+    time.sleep(0.01)
+    # Someone reopens the old issue on GitLab: the account would have two open issues.
+    first.refresh_from_db()
+    second.refresh_from_db()
+    fake_gitlab._update_issue(project_id, first.gitlab_iid, {"state_event": "reopen"})
+    fake_gitlab._update_issue(project_id, second.gitlab_iid, {"remove_labels": "New"})
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.status == "completed_with_errors"
+    assert result.run.quarantined_count == 1
+    record = QuarantinedRecord.objects.get(sync_run=result.run)
+    assert record.source == "gitlab" and "Cannot apply" in record.reason
+    second.refresh_from_db()
+    assert not second.is_new  # the other change still applied
