@@ -51,8 +51,16 @@ def test_running_twice_duplicates_nothing_and_keeps_passwords(demo, client):
     tam = get_user_model().objects.get(username="tam1")
     tam.set_password("changed-by-the-user-42")
     tam.save(update_fields=["password"])
+    # The apps own health and priority once an account exists (decisions, assessments).
+    decided = Account.objects.filter(tam__isnull=False).order_by("salesforce_id").first()
+    decided_priority = 1 if decided.priority == 2 else 2
+    Account.objects.filter(pk=decided.pk).update(priority=decided_priority, health="red")
+    events = decided.history.count()
     out = load()
     assert snapshot() == demo
+    decided.refresh_from_db()
+    assert (decided.priority, decided.health) == (decided_priority, "red")
+    assert decided.history.count() == events, "a rerun adds no history"
     assert "accounts 1," in out and "(0 new)" in out
     assert out.count("\n") == 1, "one summary line"
     assert client.login(username="tam1", password="changed-by-the-user-42")

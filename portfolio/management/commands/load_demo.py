@@ -36,10 +36,13 @@ from portfolio.models import (
 
 APPS_WITH_DEMO = ["integrations", "portfolio", "prioritization", "triage", "engagement"]
 
+# Updated on a rerun. `health` and `priority` are written only when an account is created:
+# afterwards they belong to the apps (health assessments, priority decisions), and
+# resetting them would add a history event per account on every rerun.
 ACCOUNT_FIELDS = [
     "name", "parent", "parent_salesforce_id", "owner", "arr", "region", "segment", "tam",
     "renewal_date", "customer_since", "plan", "digital_only", "lam", "licensed_seats",
-    "health", "priority", "onboarding_started", "onboarding_completed", "stages_adopted",
+    "onboarding_started", "onboarding_completed", "stages_adopted",
     "success_plan", "stage_adoption_hours_per_week", "infrastructure_change_hours_per_week",
     "churn_risk", "critical_project", "key_logo", "channel_engagement", "nps", "org_change",
     "weekly_engagement_requested", "expansion_play", "tam_handover",
