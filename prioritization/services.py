@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from portfolio.models import Account, SalesforceUser
 from portfolio.services import salesforce_writeback_enqueue
-from prioritization.facts import arr_ranks, build_facts, model_mapping
+from prioritization.facts import arr_ranks, build_facts, ids_filter, model_mapping
 from prioritization.models import (
     ExceptionKind,
     ExceptionStatus,
@@ -240,8 +240,9 @@ def _reevaluate(
     )
     if total:
         total(len(ids))
-    # One rank query for a whole run; per batch (ids filter) for a few accounts.
-    ranks = arr_ranks(mapping) if account_ids is None else None
+    # A whole run: one rank query, and batches are id ranges. A few accounts: id lists.
+    contiguous = account_ids is None
+    ranks = arr_ranks(mapping) if contiguous else None
     now = timezone.now()
     actor_id = actor.pk if actor is not None else None
     for start in range(0, len(ids), batch_size):
@@ -249,7 +250,7 @@ def _reevaluate(
         latest = {
             account_id: (priority, decided_by)
             for account_id, priority, decided_by in PriorityDecision.objects.filter(
-                account_id__in=batch
+                **ids_filter("account_id", batch, contiguous)
             )
             .order_by("account_id", "-decided_at", "-id")
             .distinct("account_id")
@@ -257,7 +258,10 @@ def _reevaluate(
         }
         decisions: list[tuple] = []
         priorities: list[tuple[int, int]] = []
-        for row, facts in build_facts(batch, as_of=as_of, mapping=mapping, ranks=ranks):
+        facts_batch = build_facts(
+            batch, as_of=as_of, mapping=mapping, ranks=ranks, contiguous=contiguous
+        )
+        for row, facts in facts_batch:
             ruleset = rulesets.get((row.region_id, row.segment))
             if ruleset is None:
                 result.skipped += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from functools import lru_cache
 
 from prioritization.rules.registry import RULES
 from prioritization.rules.types import (
@@ -34,13 +35,19 @@ def add_months(day: dt.date, months: int) -> dt.date:
     )
 
 
+@lru_cache(maxsize=256)
+def _questions(params: Params) -> dict[str, str]:
+    # Once per rule set: a quarterly review asks the same questions 100,000 times.
+    return {rule_id: rule.question_for(params) for rule_id, rule in RULES.items()}
+
+
 class _Trace:
     def __init__(self, params: Params) -> None:
-        self.params = params
+        self.questions = _questions(params)
         self.steps: list[TraceStep] = []
 
     def ask(self, rule: str, answer: bool, evidence: str) -> bool:
-        self.steps.append(TraceStep(rule, RULES[rule].question_for(self.params), answer, evidence))
+        self.steps.append(TraceStep(rule, self.questions[rule], answer, evidence))
         return answer
 
 
