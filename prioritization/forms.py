@@ -11,6 +11,11 @@ from django.utils import timezone
 class ExceptionRequestForm(forms.Form):
     """A TAM asks for P1 or P2 against the model (EMEA: proposes a priority)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Unique element ids on the account page, which carries other apps' forms too.
+        kwargs.setdefault("auto_id", "id_exception_%s")
+        super().__init__(*args, **kwargs)
+
     requested_priority = forms.TypedChoiceField(
         label="Priority wanted", choices=[(1, "P1"), (2, "P2")], coerce=int
     )
