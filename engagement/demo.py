@@ -66,11 +66,25 @@ def populate(*, stdout=None) -> None:
         _customer_issues(projects, now)
         planned = _success_plans(accounts, now)
         changed = success_plan_refresh(account_ids=planned)
+        reevaluated = _reevaluate_priorities(changed)
     if stdout is not None:
         stdout.write(
             f"engagement demo: {len(engaged)} engagements, {len(projects)} projects, "
-            f"{len(planned)} success plans ({changed} states changed)"
+            f"{len(planned)} success plans ({len(changed)} states changed; "
+            f"{reevaluated} priorities re-evaluated)"
         )
+
+
+def _reevaluate_priorities(account_ids: list[int]) -> int:
+    """The success-plan state feeds the Commercial rules ("Priority 1 only until we have
+    captured Objectives"): re-evaluate the accounts whose state the demo changed, so the
+    demo's priorities agree with its success plans."""
+    if not account_ids:
+        return 0
+    from prioritization.models import ReviewCause
+    from prioritization.services import priorities_reevaluate
+
+    return priorities_reevaluate(cause=ReviewCause.MANUAL, account_ids=account_ids).evaluated
 
 
 def _engagements(accounts: list[Account], now: dt.datetime) -> list[Account]:

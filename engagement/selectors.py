@@ -262,6 +262,9 @@ def _cadence(account: Account, expectations: dict, now: dt.datetime) -> dict:
     }
 
 
+RENEWAL_SOON_DAYS = 90
+
+
 def _open_risks(account: Account, panel: dict) -> list[str]:
     """The risks the E-Group brief lists, from what Portfolio knows of the account."""
     risks = []
@@ -281,6 +284,10 @@ def _open_risks(account: Account, panel: dict) -> list[str]:
         risks.append("No contact for: " + ", ".join(panel["missing_personas"]))
     if panel["success_plan_state"] == "none":
         risks.append("No success plan objectives captured")
-    if account.renewal_date and (account.renewal_date - panel["now"].date()).days <= 90:
-        risks.append(f"Renewal on {account.renewal_date:%d %b %Y}")
+    if account.renewal_date:
+        days = (account.renewal_date - panel["now"].date()).days
+        if 0 <= days <= RENEWAL_SOON_DAYS:
+            risks.append(f"Renewal on {account.renewal_date:%d %b %Y} (in {days} days)")
+        elif days < 0:
+            risks.append(f"Renewal date {account.renewal_date:%d %b %Y} has passed")
     return risks

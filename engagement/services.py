@@ -555,30 +555,28 @@ def cadence_log(
 # --- Success plans ------------------------------------------------------------------------
 
 
-def success_plan_refresh(*, account_ids: list[int]) -> int:
+def success_plan_refresh(*, account_ids: list[int]) -> list[int]:
     """Derive `Account.success_plan` (none / objectives / full) from the objectives and
     tasks of these accounts; two queries and one bulk update whatever their number.
-    Returns how many accounts changed. The rule: `rules.success_plan_state`."""
+    Returns the ids of the accounts whose state changed. The rule:
+    `rules.success_plan_state`."""
     ids = sorted(set(account_ids))
     facts: dict[int, list[rules.ObjectiveFacts]] = {pk: [] for pk in ids}
     rows = (
         SuccessObjective.objects.filter(account_id__in=ids)
-        .order_by()
-        .values("account_id", "status")
-        .annotate(tasks=Count("tasks"))
-        .values_list("account_id", "status", "tasks", "pk")
+        .annotate(task_count=Count("tasks"))  # one row per objective
+        .values_list("account_id", "status", "task_count")
     )
-    for account_id, status, tasks, _pk in rows:
-        facts[account_id].append(rules.ObjectiveFacts(status=status, task_count=tasks))
-    accounts = list(Account.objects.filter(pk__in=ids).only("pk", "success_plan"))
+    for account_id, status, task_count in rows:
+        facts[account_id].append(rules.ObjectiveFacts(status=status, task_count=task_count))
     changed = []
-    for account in accounts:
+    for account in Account.objects.filter(pk__in=ids).only("pk", "success_plan"):
         state = rules.success_plan_state(facts[account.pk])
         if account.success_plan != state:
             account.success_plan = state
             changed.append(account)
     Account.objects.bulk_update(changed, ["success_plan"])
-    return len(changed)
+    return [a.pk for a in changed]
 
 
 @transaction.atomic

@@ -204,14 +204,14 @@ def test_success_plan_refresh_is_set_based(tam, django_assert_max_num_queries):
     Account.objects.filter(pk=empty.pk).update(success_plan="full")  # stale
     with django_assert_max_num_queries(3):
         changed = services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk])
-    assert changed == 3
+    assert sorted(changed) == sorted([full.pk, partial.pk, empty.pk])
     states = dict(Account.objects.values_list("pk", "success_plan"))
     assert (states[full.pk], states[partial.pk], states[empty.pk]) == (
         "full",
         "objectives",
         "none",
     )
-    assert services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk]) == 0
+    assert services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk]) == []
 
 
 # --- Personas ----------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def test_demo_populate_is_deterministic_and_idempotent(tam):
         services.success_plan_refresh(
             account_ids=list(Account.objects.values_list("pk", flat=True))
         )
-        == 0
+        == []
     )
     project = CollaborationProject.objects.select_related("account").first()
     assert project.account.collaboration_project_url == project.web_url

@@ -345,7 +345,7 @@ def test_egroup_brief_save_and_export(client, tam, account):
     assert md["Content-Type"].startswith("text/markdown")
     assert "attachment" in md["Content-Disposition"]
     for needle in (
-        "ARR: $420000",
+        "ARR: $420,000",
         "Users (licensed seats): 1200",
         "Tier: Ultimate",
         "Stages in use: 4",
