@@ -104,34 +104,13 @@ def banner(url: str) -> str:
 
 
 def processes(port: int) -> dict[str, list[str]]:
+    celery = [PY, "-m", "celery", "-A", "config"]
+    scheduler = "django_celery_beat.schedulers:DatabaseScheduler"
     return {
         "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-        ],  # fmt: skip
-        "beat": [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
-        ],  # fmt: skip
+        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"]
+        + ["--without-gossip", "--without-mingle"],
+        "beat": [*celery, "beat", "--loglevel", "INFO", "--scheduler", scheduler],
     }
 
 
