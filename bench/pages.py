@@ -260,8 +260,9 @@ def main() -> int:
         from portfolio.models import Account
 
         if Account.objects.count() != args.accounts:
-            if Account.objects.exists():
-                raise SystemExit("The kept database holds another data set; run without --keep.")
+            if Account.objects.exists():  # a kept database with another data set: start over
+                creation.destroy_test_db(original_name, verbosity=0, keepdb=False)
+                creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
             started = time.monotonic()
             generate(args.accounts, args.per_tam)
             print(f"generated {args.accounts:,} accounts in {time.monotonic() - started:.0f} s")

@@ -117,3 +117,41 @@ def screenshot() -> Callable:
         return path
 
     return take
+
+
+A11Y_SCRIPT = """() => {
+  const problems = [];
+  const seen = new Map();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (seen.has(el.id)) problems.push(`duplicate id "${el.id}"`);
+    seen.set(el.id, true);
+  }
+  const controls = document.querySelectorAll(
+    'input:not([type=hidden]):not([type=submit]), select, textarea');
+  for (const el of controls) {
+    if (!el.labels.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+      problems.push(`no label for ${el.tagName.toLowerCase()} name="${el.name}"`);
+  }
+  for (const img of document.querySelectorAll('svg[role=img]')) {
+    if (!img.querySelector('title')) problems.push('svg without a title');
+  }
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  let last = 1;
+  for (const h of document.querySelectorAll('h1, h2, h3, h4')) {
+    const level = Number(h.tagName[1]);
+    if (level > last + 1) problems.push(`heading jumps to ${h.tagName}: "${h.textContent.trim()}"`);
+    last = level;
+  }
+  return problems;
+}"""
+
+
+@pytest.fixture
+def a11y_problems() -> Callable:
+    """Markup checks a browser can make: unique ids, a label for every form control, a
+    title for every SVG image, one h1 and no skipped heading level."""
+
+    def check(page) -> list[str]:
+        return page.evaluate(A11Y_SCRIPT)
+
+    return check

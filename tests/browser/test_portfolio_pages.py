@@ -50,9 +50,12 @@ def book(tam):
     return accounts
 
 
-def test_tam_filters_the_table_and_logs_an_activity(page, login, tam, book, screenshot):
+def test_tam_filters_the_table_and_logs_an_activity(
+    page, login, tam, book, screenshot, a11y_problems
+):
     login(page, tam)
     page.get_by_role("heading", name="My portfolio").wait_for()
+    assert a11y_problems(page) == []
     assert page.locator("#accounts-table tbody tr").count() == 6
     screenshot(page, "01-dashboard")
 
@@ -75,6 +78,7 @@ def test_tam_filters_the_table_and_logs_an_activity(page, login, tam, book, scre
     page.get_by_role("heading", name="Acme Corp", level=1).wait_for()
     assert page.get_by_text("Synced from Salesforce").is_visible()
     assert page.get_by_text("Acme Ultimate up-tier").is_visible()
+    assert a11y_problems(page) == []
 
     future = (timezone.localtime() + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
     form = page.locator("form.activity-form")
@@ -166,7 +170,9 @@ def test_manager_approves_an_exception_from_the_team_view(
     assert page.console_errors == [], "\n".join(page.console_errors)
 
 
-def test_manager_team_view_and_drill_down(page, login, manager, tam, team, book, screenshot):
+def test_manager_team_view_and_drill_down(
+    page, login, manager, tam, team, book, screenshot, a11y_problems
+):
     other = UserFactory(role="TAM", first_name="Bea", last_name="Second")
     team.tams.add(other)
     AccountFactory(
@@ -176,6 +182,7 @@ def test_manager_team_view_and_drill_down(page, login, manager, tam, team, book,
     page.get_by_role("link", name="My team").click()
     page.get_by_role("heading", name="My team").wait_for()
     assert page.locator(".team-table tbody tr").count() == 2
+    assert a11y_problems(page) == []
     screenshot(page, "05-team")
     page.get_by_role("link", name=tam.get_full_name()).click()
     page.get_by_role("heading", name=f"{tam.get_full_name()}'s portfolio").wait_for()
