@@ -103,3 +103,14 @@ def test_admin_starts_a_sync_that_is_enqueued_on_commit(
         response = client.post(reverse("integrations:sync_now"))
     assert response.status_code == 302
     assert len(callbacks) == 1
+
+
+def test_demo_runs_are_made_once(client, manager):
+    from integrations import demo
+
+    demo.populate()
+    demo.populate()
+    assert SyncRun.objects.filter(trigger="demo").count() == 12
+    assert QuarantinedRecord.objects.count() == 2
+    client.force_login(manager)
+    assert "Nimbus Freight" in client.get(URL).content.decode()
