@@ -150,6 +150,9 @@ def main() -> int:
     original_name = connection.settings_dict["NAME"]
     creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
+        from django.db.models import Case, Value, When
+
+        from portfolio.models import Account
         from prioritization.models import PriorityDecision
         from prioritization.services import priorities_reevaluate
 
@@ -160,13 +163,32 @@ def main() -> int:
         first = priorities_reevaluate(cause="quarterly_review", as_of=AS_OF)
         decisions = PriorityDecision.objects.count()
         second = priorities_reevaluate(cause="quarterly_review", as_of=AS_OF)
+        # A typical quarter: the TAMs changed the facts of one account in ten.
+        sample = random.Random(11).sample(
+            list(Account.objects.values_list("pk", flat=True)), args.accounts // 10
+        )
+        Account.objects.filter(pk__in=sample).update(
+            churn_risk=Case(When(churn_risk=True, then=Value(False)), default=Value(True))
+        )
+        third = priorities_reevaluate(cause="quarterly_review", as_of=AS_OF)
         baseline = copy_baseline(decisions)
         ratio = first.seconds / baseline
+
+        def phases(r) -> str:
+            return ", ".join(f"{k} {v:.1f} s" for k, v in r.timings.items())
+
         print(first.summary())
-        print(f"re-evaluation (first run, {decisions:,} decisions written): {first.seconds:.2f} s")
-        print(f"re-evaluation (second run, {second.changed} changes): {second.seconds:.2f} s")
+        print(
+            f"re-evaluation, first run ({decisions:,} decisions written, every account changed): "
+            f"{first.seconds:.2f} s ({phases(first)})"
+        )
+        print(f"re-evaluation, nothing changed: {second.seconds:.2f} s ({phases(second)})")
+        print(
+            f"re-evaluation, a typical quarter ({third.changed:,} priorities changed): "
+            f"{third.seconds:.2f} s ({phases(third)})"
+        )
         print(f"COPY baseline ({decisions:,} decision rows): {baseline:.2f} s")
-        print(f"ratio: {ratio:.1f}x (aim < 5x, and < 60 s)")
+        print(f"ratio (first run / baseline): {ratio:.1f}x (aim < 5x, and < 60 s)")
         return 0 if ratio < 5 and first.seconds < 60 else 1
     finally:
         creation.destroy_test_db(original_name, verbosity=0)

@@ -80,6 +80,10 @@ class ReevaluationResult:
     exceptions_expired: int = 0
     seconds: float = 0.0
     changed_account_ids: list[int] = field(default_factory=list)
+    # Seconds per phase: read (facts and latest decisions), evaluate, copy, update.
+    timings: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("read", "evaluate", "copy", "update"), 0.0)
+    )
 
     def summary(self) -> str:
         return (
@@ -212,6 +216,12 @@ def priorities_reevaluate(
     return result
 
 
+def _lap(timings: dict[str, float], phase: str, since: float) -> float:
+    now = time.monotonic()
+    timings[phase] += now - since
+    return now
+
+
 def _reevaluate(
     result: ReevaluationResult,
     *,
@@ -245,8 +255,10 @@ def _reevaluate(
     ranks = arr_ranks(mapping) if contiguous else None
     now = timezone.now()
     actor_id = actor.pk if actor is not None else None
+    timings = result.timings
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
+        clock = time.monotonic()
         latest = {
             account_id: (priority, decided_by)
             for account_id, priority, decided_by in PriorityDecision.objects.filter(
@@ -261,6 +273,7 @@ def _reevaluate(
         facts_batch = build_facts(
             batch, as_of=as_of, mapping=mapping, ranks=ranks, contiguous=contiguous
         )
+        clock = _lap(timings, "read", clock)
         for row, facts in facts_batch:
             ruleset = rulesets.get((row.region_id, row.segment))
             if ruleset is None:
@@ -293,10 +306,13 @@ def _reevaluate(
                     result.p1_to_p2 += 1
                 elif (row.priority, decision.priority) == (2, 1):
                     result.p2_to_p1 += 1
+        clock = _lap(timings, "evaluate", clock)
         _copy_decisions(decisions)
+        clock = _lap(timings, "copy", clock)
         # The account history (pghistory AccountEvent) records who and which review.
         with pghistory.context(user=actor_id, priority_review=review.pk, cause=cause):
             _update_account_priorities(priorities)
+        _lap(timings, "update", clock)
         if progress:
             progress(len(batch))
 
