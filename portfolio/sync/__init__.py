@@ -1,0 +1,430 @@
+"""Salesforce -> Portfolio: pull User, Account and Opportunity incrementally.
+
+DESIGN.md "Sync rules", implemented here:
+- Incremental by `SystemModstamp` (`>=` the committed cursor, so records sharing the
+  boundary stamp are fetched again and count as unchanged rather than being lost), pages
+  followed through `nextRecordsUrl` and stored as they arrive.
+- Each batch is one transaction: COPY into a temporary staging table, then
+  `INSERT ... SELECT ... ON CONFLICT (salesforce_id) DO UPDATE ... WHERE (...) IS DISTINCT
+  FROM (...)`, so an unchanged record writes nothing; `RETURNING (xmax = 0)` tells created
+  from updated exactly. The cursor and the run's counts advance in the same transaction.
+- A record that cannot be stored becomes a QuarantinedRecord with its raw payload and a
+  reason a person can act on; a later run storing that record resolves the quarantine row.
+  If the database still refuses a batch, it is split until the bad record is isolated.
+- One run per source at a time: a PostgreSQL session advisory lock. A second run does not
+  wait: it is skipped (the 15-minute schedule will come round again); a killed worker's
+  lock dies with its connection, and the next run resumes from the committed cursor.
+- TAM, health and priority are merged three ways with the values Salesforce last had
+  (`salesforce_tam_id`, `salesforce_health`, `salesforce_priority`): Salesforce's new value
+  is taken only when Portfolio had no change of its own waiting to be written back.
+- Parent, owner, opportunity-account links and user matching (by email) are resolved
+  set-based after each run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pghistory
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations import salesforce
+from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
+from portfolio.models import Region
+from portfolio.sync.objects import (
+    OBJECTS,
+    ObjectSpec,
+    _create_stage,
+    _resolve_links,
+    _upsert,
+    soql_for,
+)
+from portfolio.sync.records import Rejected, SyncContext, _modstamp
+
+__all__ = ["LOCK_KEY", "OBJECTS", "SyncOutcome", "soql_for", "sync_salesforce"]
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = zlib.crc32(b"portfolio.sync.salesforce")
+
+Progress = Callable[[str, int, int], None]  # (object name, records done, total)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncOutcome:
+    """What `sync_salesforce` did: the run, or why there was none."""
+
+    run: SyncRun | None
+    skipped_reason: str = ""
+
+    def summary(self) -> str:
+        if self.run is None:
+            return f"Salesforce sync skipped: {self.skipped_reason}"
+        r = self.run
+        seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else 0.0
+        text = (
+            f"Salesforce sync run {r.pk} {r.status} in {seconds:.1f}s: {r.created_count} "
+            f"created, {r.updated_count} updated, {r.unchanged_count} unchanged, "
+            f"{r.quarantined_count} quarantined"
+        )
+        if r.error:
+            text += f" ({r.error})"
+        return text
+
+
+@dataclass
+class _BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    stored_ids: list[str] = field(default_factory=list)
+
+
+def _try_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+def sync_salesforce(
+    *, trigger: str = "manual", full: bool = False, progress: Progress | None = None
+) -> SyncOutcome:
+    """Run one Salesforce sync (see the module docstring). Returns the finished SyncRun, or
+    no run when another sync holds the lock. Raises ImproperlyConfigured when Salesforce is
+    not configured; a Salesforce failure ends the run `failed` with the error recorded."""
+    client = salesforce.client()  # ImproperlyConfigured before any run row is written
+    if not _try_lock():
+        logger.info("Salesforce sync skipped: another run holds the lock")
+        return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
+    try:
+        # We hold the lock, so any run still marked running died with its worker.
+        SyncRun.objects.filter(source=Source.SALESFORCE, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.FAILED,
+            finished_at=timezone.now(),
+            error="The worker stopped before the run finished; the next run resumed from "
+            "the last committed batch.",
+        )
+        run = SyncRun.objects.create(
+            source=Source.SALESFORCE, started_at=timezone.now(), trigger=trigger
+        )
+        details: dict[str, Any] = {"objects": {}}
+        try:
+            with pghistory.context(sync_run=run.pk, source="salesforce"):
+                ctx = SyncContext(
+                    regions={code.upper(): code for code in _region_codes()},
+                    open_quarantine=_open_quarantine(),
+                )
+                for spec in OBJECTS:
+                    details["objects"][spec.name] = _sync_object(
+                        client, run, spec, ctx, full=full, progress=progress
+                    )
+                started = time.perf_counter()
+                details["links"] = _resolve_links()
+                ctx.timings["links"] = time.perf_counter() - started
+                details["timings_s"] = {k: round(v, 3) for k, v in ctx.timings.items()}
+        except salesforce.ERRORS as exc:
+            logger.warning("Salesforce sync run %s failed: %s", run.pk, salesforce.describe(exc))
+            _finish(run, SyncStatus.FAILED, details, client, error=salesforce.describe(exc))
+        except Exception as exc:
+            logger.exception("Salesforce sync run %s failed", run.pk)
+            _finish(run, SyncStatus.FAILED, details, client, error=f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            run.refresh_from_db()
+            status = (
+                SyncStatus.COMPLETED_WITH_ERRORS if run.quarantined_count else SyncStatus.SUCCEEDED
+            )
+            _finish(run, status, details, client)
+        return SyncOutcome(run=run)
+    finally:
+        _unlock()
+
+
+def _open_quarantine() -> dict[str, bool]:
+    names = set(
+        QuarantinedRecord.objects.filter(source=Source.SALESFORCE, resolved_at__isnull=True)
+        .values_list("object_name", flat=True)
+        .distinct()
+    )
+    return {spec.name: spec.name in names for spec in OBJECTS}
+
+
+def _region_codes() -> list[str]:
+    return list(Region.objects.values_list("code", flat=True))
+
+
+def _finish(run: SyncRun, status: str, details: dict, client: Any, error: str = "") -> None:
+    details["api_usage"] = client.api_usage()
+    details["retries"] = client.retries
+    details["relogins"] = client.relogins
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=status, finished_at=timezone.now(), error=error[:2000], details=details
+    )
+    run.refresh_from_db()
+
+
+_DONE = object()
+
+
+def _prefetched(pages: Iterator[salesforce.Page], depth: int = 2) -> Iterator[salesforce.Page]:
+    """Fetch the next pages in a background thread while the caller stores the current one,
+    so the network and PostgreSQL work overlap. A fetch error is raised in the caller; if the
+    caller stops early, the fetching thread stops at its next page."""
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="salesforce-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+
+
+def _sync_object(
+    client: salesforce.SalesforceClient,
+    run: SyncRun,
+    spec: ObjectSpec,
+    ctx: SyncContext,
+    *,
+    full: bool,
+    progress: Progress | None,
+) -> dict[str, int]:
+    cursor, _ = SyncCursor.objects.get_or_create(source=Source.SALESFORCE, object_name=spec.name)
+    _create_stage(spec)
+    since = None if full else cursor.position
+    totals = _BatchResult()
+    done = 0
+    batch_size = max(1, settings.SALESFORCE_BATCH_SIZE)
+    buffer: list[dict] = []
+    total = 0
+    started = time.monotonic()
+    for page in _prefetched(client.query_pages(soql_for(spec, since))):
+        total = page.total_size
+        buffer.extend(page.records)
+        while len(buffer) >= batch_size:
+            _store(run, spec, ctx, cursor, buffer[:batch_size], totals)
+            done += min(batch_size, len(buffer))
+            buffer = buffer[batch_size:]
+            if progress:
+                progress(spec.name, done, total)
+    if buffer:
+        _store(run, spec, ctx, cursor, buffer, totals)
+        done += len(buffer)
+    if progress:
+        progress(spec.name, done, total)
+    logger.info(
+        "Salesforce %s: %d fetched in %.1fs (%d created, %d updated, %d unchanged, %d quarantined)",
+        spec.name,
+        done,
+        time.monotonic() - started,
+        totals.created,
+        totals.updated,
+        totals.unchanged,
+        totals.quarantined,
+    )
+    return {
+        "fetched": done,
+        "created": totals.created,
+        "updated": totals.updated,
+        "unchanged": totals.unchanged,
+        "quarantined": totals.quarantined,
+    }
+
+
+def _store(
+    run: SyncRun,
+    spec: ObjectSpec,
+    ctx: SyncContext,
+    cursor: SyncCursor,
+    records: list[dict],
+    totals: _BatchResult,
+) -> None:
+    """Validate, upsert, quarantine, advance the cursor and the counts: one transaction."""
+    rows: dict[str, tuple] = {}
+    raw: dict[str, dict] = {}
+    rejects: list[tuple[dict, str, str]] = []  # (payload, external id, reason)
+    newest: dt.datetime | None = None
+    parse = spec.parse
+    started = time.perf_counter()
+    for record in records:
+        try:
+            row = parse(record, ctx)
+        except Rejected as exc:
+            rejects.append((_payload(record), str(record.get("Id") or ""), str(exc)))
+            try:  # a rejected record still moves the cursor past it
+                stamp = _modstamp(record)
+                newest = stamp if newest is None or stamp > newest else newest
+            except Rejected:
+                pass
+            continue
+        rows[row[0]] = row  # a record twice in one batch: the later one wins
+        raw[row[0]] = record
+        stamp = row[-1]  # every parser ends with SystemModstamp
+        if newest is None or stamp > newest:
+            newest = stamp
+    ctx.timings["parse"] = ctx.timings.get("parse", 0.0) + time.perf_counter() - started
+    started = time.perf_counter()
+    result = _BatchResult()
+    with transaction.atomic():
+        if connection.in_atomic_block and not connection.savepoint_ids:
+            # Salesforce stays the source of truth and the cursor commits with the rows, so
+            # a crash can only lose whole recent batches, which the next run fetches again.
+            with connection.cursor() as c:
+                c.execute("SET LOCAL synchronous_commit = off")
+        _upsert_isolating(spec, list(rows.values()), raw, result, rejects)
+        now = timezone.now()
+        if result.stored_ids and ctx.open_quarantine.get(spec.name, True):
+            QuarantinedRecord.objects.filter(
+                source=Source.SALESFORCE,
+                object_name=spec.name,
+                external_id__in=result.stored_ids,
+                resolved_at__isnull=True,
+            ).update(resolved_at=now, resolved_by_run=run)
+        _quarantine(run, spec.name, rejects)
+        result.quarantined = len(rejects)
+        if rejects:
+            ctx.open_quarantine[spec.name] = True
+        if newest is not None and (cursor.position is None or newest > cursor.position):
+            SyncCursor.objects.filter(pk=cursor.pk).update(position=newest)
+            cursor.position = newest
+        SyncRun.objects.filter(pk=run.pk).update(
+            created_count=F("created_count") + result.created,
+            updated_count=F("updated_count") + result.updated,
+            unchanged_count=F("unchanged_count") + result.unchanged,
+            quarantined_count=F("quarantined_count") + result.quarantined,
+        )
+    ctx.timings["store"] = ctx.timings.get("store", 0.0) + time.perf_counter() - started
+    totals.created += result.created
+    totals.updated += result.updated
+    totals.unchanged += result.unchanged
+    totals.quarantined += result.quarantined
+
+
+def _upsert_isolating(
+    spec: ObjectSpec,
+    rows: list[tuple],
+    raw: dict[str, dict],
+    result: _BatchResult,
+    rejects: list[tuple[dict, str, str]],
+) -> None:
+    """Upsert the rows; if the database refuses the batch, split it until the refused
+    record is alone, and quarantine that one with the database's reason."""
+    if not rows:
+        return
+    try:
+        with transaction.atomic():
+            created, updated = _upsert(spec, rows)
+    except DatabaseError as exc:
+        if len(rows) == 1:
+            sid = rows[0][0]
+            message = str(exc).splitlines()[0]
+            reason = f"The database refused this record: {message}"
+            rejects.append((_payload(raw[sid]), sid, reason))
+            return
+        middle = len(rows) // 2
+        _upsert_isolating(spec, rows[:middle], raw, result, rejects)
+        _upsert_isolating(spec, rows[middle:], raw, result, rejects)
+        return
+    result.created += created
+    result.updated += updated
+    result.unchanged += len(rows) - created - updated
+    result.stored_ids.extend(row[0] for row in rows)
+
+
+def _quarantine(run: SyncRun, obj: str, rejects: list[tuple[dict, str, str]]) -> None:
+    """One open row per rejected record: a record rejected again updates its open row."""
+    if not rejects:
+        return
+    ids = [external_id for _, external_id, _ in rejects if external_id]
+    open_rows = {
+        q.external_id: q
+        for q in QuarantinedRecord.objects.filter(
+            source=Source.SALESFORCE,
+            object_name=obj,
+            external_id__in=ids,
+            resolved_at__isnull=True,
+        )
+    }
+    to_update, to_create = [], []
+    for payload, external_id, reason in rejects:
+        existing = open_rows.get(external_id) if external_id else None
+        if existing is not None:
+            existing.payload, existing.reason, existing.sync_run = payload, reason, run
+            to_update.append(existing)
+        else:
+            to_create.append(
+                QuarantinedRecord(
+                    source=Source.SALESFORCE,
+                    object_name=obj,
+                    external_id=external_id,
+                    payload=payload,
+                    reason=reason,
+                    sync_run=run,
+                )
+            )
+    QuarantinedRecord.objects.bulk_update(to_update, ["payload", "reason", "sync_run"])
+    QuarantinedRecord.objects.bulk_create(to_create)
+    for _, external_id, reason in rejects:
+        logger.warning("Salesforce %s %s quarantined: %s", obj, external_id or "(no Id)", reason)
+
+
+def _payload(record: dict) -> dict:
+    """The raw record as received, without the REST `attributes`, storable as JSON."""
+    return _jsonable({k: v for k, v in record.items() if k != "attributes"})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

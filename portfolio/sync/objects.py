@@ -1,0 +1,361 @@
+"""The synced objects: field lists, SOQL, staging tables and the set-based SQL that stores
+them (COPY + INSERT ... ON CONFLICT ... WHERE IS DISTINCT FROM) and links them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import NOT_PROVIDED, Model
+from django.utils import timezone
+
+from portfolio.models import Account, Opportunity, SalesforceUser
+from portfolio.sync.records import (
+    SyncContext,
+    _account_fields,
+    _opportunity_fields,
+    _parse_account,
+    _parse_opportunity,
+    _parse_user,
+    _user_fields,
+)
+
+
+@dataclass
+class ObjectSpec:
+    name: str
+    model: type[Model]
+    fields: Callable[[], list[str]]
+    columns: list[tuple[str, str]]  # staging table: (column, SQL type)
+    parse: Callable[[dict, SyncContext], tuple]
+    upsert_sql: Callable[[], str]
+
+
+def _defaults(model: type[Model], given: Iterable[str]) -> tuple[list[str], list[Any]]:
+    """Columns the sync does not set, with their Django defaults (INSERT needs NOT NULLs)."""
+    given = set(given)
+    columns, values = [], []
+    now = timezone.now()
+    for f in model._meta.concrete_fields:
+        if f.primary_key or f.column in given:
+            continue
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            columns.append(f.column)
+            values.append(now)
+        elif f.default is not NOT_PROVIDED:
+            columns.append(f.column)
+            values.append(f.get_db_prep_save(f.get_default(), connection))
+    return columns, values
+
+
+def _insert_sql(
+    *, table: str, stage: str, select: dict[str, str], joins: str, model: type[Model]
+) -> tuple[str, list[str], list[Any]]:
+    extra_cols, extra_values = _defaults(model, select)
+    cols = [*select, *extra_cols]
+    exprs = [*select.values(), *(["%s"] * len(extra_cols))]
+    sql = (
+        f"INSERT INTO {table} AS t ({', '.join(cols)}) "
+        f"SELECT {', '.join(exprs)} FROM {stage} s {joins} "
+    )
+    return sql, cols, extra_values
+
+
+def _account_upsert() -> tuple[str, list[Any]]:
+    sql, _, params = _insert_sql(
+        table="portfolio_account",
+        stage="sf_stage_account",
+        model=Account,
+        select={
+            "salesforce_id": "s.salesforce_id",
+            "name": "s.name",
+            "parent_salesforce_id": "s.parent_salesforce_id",
+            "parent_id": "p.id",
+            "owner_salesforce_id": "s.owner_salesforce_id",
+            "owner_id": "ou.id",
+            "arr": "s.arr",
+            "region_id": "s.region_id",
+            "segment": "s.segment",
+            "salesforce_tam_id": "s.salesforce_tam_id",
+            "tam_id": "tu.user_id",
+            "salesforce_health": "s.salesforce_health",
+            "health": "s.salesforce_health",
+            "salesforce_priority": "s.salesforce_priority",
+            "priority": "s.salesforce_priority",
+            "renewal_date": "s.renewal_date",
+            "customer_since": "s.customer_since",
+            "plan": "s.plan",
+            "digital_only": "s.digital_only",
+            "lam": "s.lam",
+            "licensed_seats": "s.licensed_seats",
+            "salesforce_modstamp": "s.salesforce_modstamp",
+            "synced_at": "now()",
+        },
+        joins=(
+            "LEFT JOIN portfolio_account p ON p.salesforce_id = s.parent_salesforce_id "
+            "LEFT JOIN portfolio_salesforceuser ou ON ou.salesforce_id = s.owner_salesforce_id "
+            "LEFT JOIN portfolio_salesforceuser tu ON tu.salesforce_id = s.salesforce_tam_id"
+        ),
+    )
+    plain = [
+        "name",
+        "parent_salesforce_id",
+        "parent_id",
+        "owner_salesforce_id",
+        "owner_id",
+        "arr",
+        "region_id",
+        "segment",
+        "renewal_date",
+        "customer_since",
+        "plan",
+        "digital_only",
+        "lam",
+        "licensed_seats",
+        "salesforce_tam_id",
+        "salesforce_health",
+        "salesforce_priority",
+    ]
+    sets = [f"{c} = EXCLUDED.{c}" for c in plain] + [
+        # Take Salesforce's TAM/health/priority only where Portfolio had no pending change.
+        "tam_id = CASE WHEN t.tam_id IS NOT DISTINCT FROM (SELECT u.user_id FROM "
+        "portfolio_salesforceuser u WHERE u.salesforce_id = t.salesforce_tam_id) "
+        "THEN EXCLUDED.tam_id ELSE t.tam_id END",
+        "health = CASE WHEN t.health = t.salesforce_health THEN EXCLUDED.health ELSE t.health END",
+        "priority = CASE WHEN t.priority IS NOT DISTINCT FROM t.salesforce_priority "
+        "THEN EXCLUDED.priority ELSE t.priority END",
+        "salesforce_modstamp = EXCLUDED.salesforce_modstamp",
+        "synced_at = EXCLUDED.synced_at",
+        "updated_at = EXCLUDED.updated_at",
+    ]
+    return sql + _on_conflict(sets, plain), params
+
+
+def _on_conflict(sets: list[str], compared: list[str]) -> str:
+    return (
+        f"ON CONFLICT (salesforce_id) DO UPDATE SET {', '.join(sets)} "
+        f"WHERE ({', '.join('t.' + c for c in compared)}) IS DISTINCT FROM "
+        f"({', '.join('EXCLUDED.' + c for c in compared)}) "
+        # An older version of a record (e.g. a late page) never overwrites a newer one.
+        "AND (t.salesforce_modstamp IS NULL "
+        "OR EXCLUDED.salesforce_modstamp >= t.salesforce_modstamp) "
+        "RETURNING (xmax = 0)"
+    )
+
+
+def _opportunity_upsert() -> tuple[str, list[Any]]:
+    sql, _, params = _insert_sql(
+        table="portfolio_opportunity",
+        stage="sf_stage_opportunity",
+        model=Opportunity,
+        select={
+            "salesforce_id": "s.salesforce_id",
+            "account_salesforce_id": "s.account_salesforce_id",
+            "account_id": "a.id",
+            "name": "s.name",
+            "type": "s.type",
+            "stage_name": "s.stage_name",
+            "close_date": "s.close_date",
+            "amount": "s.amount",
+            "is_closed": "s.is_closed",
+            "is_won": "s.is_won",
+            "salesforce_modstamp": "s.salesforce_modstamp",
+            "synced_at": "now()",
+        },
+        joins="LEFT JOIN portfolio_account a ON a.salesforce_id = s.account_salesforce_id",
+    )
+    plain = [
+        "account_salesforce_id",
+        "account_id",
+        "name",
+        "type",
+        "stage_name",
+        "close_date",
+        "amount",
+        "is_closed",
+        "is_won",
+    ]
+    sets = [f"{c} = EXCLUDED.{c}" for c in plain] + [
+        "salesforce_modstamp = EXCLUDED.salesforce_modstamp",
+        "synced_at = EXCLUDED.synced_at",
+    ]
+    return sql + _on_conflict(sets, plain), params
+
+
+def _user_upsert() -> tuple[str, list[Any]]:
+    sql, _, params = _insert_sql(
+        table="portfolio_salesforceuser",
+        stage="sf_stage_user",
+        model=SalesforceUser,
+        select={
+            "salesforce_id": "s.salesforce_id",
+            "name": "s.name",
+            "email": "s.email",
+            "salesforce_modstamp": "s.salesforce_modstamp",
+        },
+        joins="",
+    )
+    plain = ["name", "email"]
+    sets = [f"{c} = EXCLUDED.{c}" for c in plain] + [
+        "salesforce_modstamp = EXCLUDED.salesforce_modstamp"
+    ]
+    return sql + _on_conflict(sets, plain), params
+
+
+OBJECTS: list[ObjectSpec] = [
+    ObjectSpec(
+        name="User",
+        model=SalesforceUser,
+        fields=_user_fields,
+        columns=[
+            ("salesforce_id", "varchar(18)"),
+            ("name", "varchar(200)"),
+            ("email", "varchar(254)"),
+            ("salesforce_modstamp", "timestamptz"),
+        ],
+        parse=_parse_user,
+        upsert_sql=_user_upsert,
+    ),
+    ObjectSpec(
+        name="Account",
+        model=Account,
+        fields=_account_fields,
+        columns=[
+            ("salesforce_id", "varchar(18)"),
+            ("name", "varchar(255)"),
+            ("parent_salesforce_id", "varchar(18)"),
+            ("owner_salesforce_id", "varchar(18)"),
+            ("arr", "numeric(14, 2)"),
+            ("region_id", "varchar(20)"),
+            ("segment", "varchar(20)"),
+            ("salesforce_tam_id", "varchar(18)"),
+            ("salesforce_health", "varchar(10)"),
+            ("salesforce_priority", "smallint"),
+            ("renewal_date", "date"),
+            ("customer_since", "date"),
+            ("plan", "varchar(50)"),
+            ("digital_only", "boolean"),
+            ("lam", "integer"),
+            ("licensed_seats", "integer"),
+            ("salesforce_modstamp", "timestamptz"),
+        ],
+        parse=_parse_account,
+        upsert_sql=_account_upsert,
+    ),
+    ObjectSpec(
+        name="Opportunity",
+        model=Opportunity,
+        fields=_opportunity_fields,
+        columns=[
+            ("salesforce_id", "varchar(18)"),
+            ("account_salesforce_id", "varchar(18)"),
+            ("name", "varchar(255)"),
+            ("type", "varchar(80)"),
+            ("stage_name", "varchar(80)"),
+            ("close_date", "date"),
+            ("amount", "numeric(14, 2)"),
+            ("is_closed", "boolean"),
+            ("is_won", "boolean"),
+            ("salesforce_modstamp", "timestamptz"),
+        ],
+        parse=_parse_opportunity,
+        upsert_sql=_opportunity_upsert,
+    ),
+]
+
+
+def soql_for(spec: ObjectSpec, since: dt.datetime | None) -> str:
+    where = ""
+    if since is not None:
+        stamp = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        where = f" WHERE SystemModstamp >= {stamp}"
+    return f"SELECT {', '.join(spec.fields())} FROM {spec.name}{where} ORDER BY SystemModstamp, Id"
+
+
+def _create_stage(spec: ObjectSpec) -> None:
+    """The session's staging table for this object (temporary: dies with the connection)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS sf_stage_{spec.name.lower()} "
+            f"({', '.join(f'{n} {t}' for n, t in spec.columns)})"
+        )
+
+
+def _upsert(spec: ObjectSpec, rows: list[tuple]) -> tuple[int, int]:
+    stage = f"sf_stage_{spec.name.lower()}"
+    columns = ", ".join(name for name, _ in spec.columns)
+    sql, params = spec.upsert_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(sql, params)
+        inserted = [flag for (flag,) in cursor.fetchall()]
+    created = sum(1 for flag in inserted if flag)
+    return created, len(inserted) - created
+
+
+def _resolve_links() -> dict[str, int]:
+    """Set-based after each run: match users by email, then owners, TAMs, parents and the
+    opportunities' accounts. Each statement writes only rows whose link changes."""
+    user_table = get_user_model()._meta.db_table
+    counts: dict[str, int] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH candidates AS (
+                SELECT lower(email) AS email, min(id) AS user_id, count(*) AS n
+                FROM {user_table} WHERE is_active AND email <> '' GROUP BY lower(email)
+            )
+            UPDATE portfolio_salesforceuser su SET user_id = c.user_id FROM candidates c
+            WHERE su.user_id IS NULL AND su.email <> '' AND lower(su.email) = c.email
+              AND c.n = 1
+            RETURNING su.salesforce_id
+            """
+        )
+        matched = [sid for (sid,) in cursor.fetchall()]
+        counts["users_matched"] = len(matched)
+        # A TAM whose Salesforce user was just matched: the account had no TAM because the
+        # user was unknown, not because Portfolio removed one.
+        cursor.execute(
+            """
+            UPDATE portfolio_account a SET tam_id = su.user_id
+            FROM portfolio_salesforceuser su
+            WHERE a.salesforce_tam_id = ANY(%s) AND su.salesforce_id = a.salesforce_tam_id
+              AND a.tam_id IS NULL
+            """,
+            [matched],
+        )
+        counts["tams_linked"] = cursor.rowcount
+        # The upserts link what they can; these catch links whose target arrived later
+        # (a parent after its child, a user or account in a later run).
+        cursor.execute(
+            """
+            UPDATE portfolio_account a SET owner_id = su.id FROM portfolio_salesforceuser su
+            WHERE a.owner_id IS NULL AND a.owner_salesforce_id <> ''
+              AND su.salesforce_id = a.owner_salesforce_id
+            """
+        )
+        counts["owners_linked"] = cursor.rowcount
+        cursor.execute(
+            """
+            UPDATE portfolio_account a SET parent_id = p.id FROM portfolio_account p
+            WHERE a.parent_id IS NULL AND a.parent_salesforce_id <> ''
+              AND p.salesforce_id = a.parent_salesforce_id
+            """
+        )
+        counts["parents_linked"] = cursor.rowcount
+        cursor.execute(
+            """
+            UPDATE portfolio_opportunity o SET account_id = a.id FROM portfolio_account a
+            WHERE o.account_id IS NULL AND o.account_salesforce_id <> ''
+              AND a.salesforce_id = o.account_salesforce_id
+            """
+        )
+        counts["opportunities_linked"] = cursor.rowcount
+    return counts
