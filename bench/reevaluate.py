@@ -100,44 +100,51 @@ def generate(n: int, seed: int = 7) -> None:
 
 
 def copy_baseline(n: int) -> float:
-    """COPY n decision rows shaped like the real ones (a trace of ~10 steps) into a table
-    like prioritization_prioritydecision (same columns and indexes)."""
+    """COPY n decision rows shaped like the real ones (their traces) into the decisions
+    table itself (same indexes and foreign keys), committed; deleted afterwards."""
+    from django.db import transaction
+
     from prioritization.models import PriorityDecision
 
-    sample = list(PriorityDecision.objects.values_list("account_id", "trace")[:1000])
+    sample = list(
+        PriorityDecision.objects.values_list(
+            "account_id", "priority", "model", "ruleset_version_id", "decided_by", "trace"
+        )[:1000]
+    )
     now = timezone.now()
-    rows = [
-        (
-            sample[i % len(sample)][0],
-            1,
-            None,
-            "us_enterprise",
-            None,
-            "default_p2",
-            json.dumps(sample[i % len(sample)][1]),
-            "quarterly_review",
-            None,
-            None,
-            None,
-            now,
+    rows = []
+    for i in range(n):
+        account_id, priority, model, version_id, decided_by, trace = sample[i % len(sample)]
+        rows.append(
+            (
+                account_id,
+                priority,
+                None,
+                model,
+                version_id,
+                decided_by,
+                json.dumps(trace),
+                "quarterly_review",
+                None,
+                None,
+                None,
+                now,
+            )
         )
-        for i in range(n)
-    ]
     table = PriorityDecision._meta.db_table
     columns = (
         "account_id, priority, previous_priority, model, ruleset_version_id, decided_by, trace, "
         "cause, actor_id, review_id, exception_id, decided_at"
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE baseline_decision (LIKE {table} INCLUDING ALL)"  # noqa: S608
-        )
         started = time.monotonic()
-        with cursor.cursor.copy(f"COPY baseline_decision ({columns}) FROM STDIN") as copy:
+        # Committed, like the re-evaluation's writes.
+        sql = f"COPY {table} ({columns}) FROM STDIN"
+        with transaction.atomic(), cursor.cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
         elapsed = time.monotonic() - started
-        cursor.execute("DROP TABLE baseline_decision")
+        cursor.execute(f"DELETE FROM {table} WHERE review_id IS NULL")  # noqa: S608
     return elapsed
 
 
