@@ -68,12 +68,19 @@ def _integer(record: dict, name: str, *, low: int = 0, high: int = MAX_INT) -> i
     value = record.get(name)
     if type(value) is int and low <= value <= high:
         return value  # the common case, first
-    number = _decimal(record, name, maximum=Decimal(high))
-    if number is None:
+    if value is None or value == "":
         return None
-    if number != number.to_integral_value() or not low <= number <= high:
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
         raise Rejected(
-            f"{name} is {record.get(name)!r}; it must be a whole number from {low} to {high}. "
+            f"{name} is {value!r}, which is not a number. Correct it in Salesforce."
+        ) from None
+    if not number.is_finite() or number != number.to_integral_value() or not low <= number <= high:
+        raise Rejected(
+            f"{name} is {value!r}; it must be a whole number from {low} to {high}. "
             "Correct it in Salesforce."
         )
     return int(number)
