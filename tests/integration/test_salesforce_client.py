@@ -173,3 +173,38 @@ def test_sync_fails_cleanly_when_salesforce_stays_down(org, settings):
     assert "503" in run.error
     assert Account.objects.count() == 0
     assert SyncCursor.objects.filter(position__isnull=False).count() == 0
+
+
+def test_fake_speaks_relationships_count_and_query_all(org):
+    ada = org.add("User", Name="Ada", Email="ada@example.com")
+    org.add(
+        "Account",
+        Name="Owned",
+        OwnerId=ada["Id"],
+        ARR__c=5.0,
+        Region__c="APAC",
+        Sales_Segment__c="Commercial",
+    )
+    client = salesforce.client()
+    (page,) = client.query_pages(
+        "SELECT Id, Name, Owner.Email, Owner.Name FROM Account WHERE Region__c = 'APAC'"
+    )
+    owned = page.records[0]
+    assert owned["Owner"]["Email"] == "ada@example.com" and owned["Owner"]["Name"] == "Ada"
+    assert owned["Owner"]["attributes"]["type"] == "User"
+    unowned = next(client.query_pages("SELECT Id, Owner.Email FROM Account WHERE Name = 'A0'"))
+    assert unowned.records[0]["Owner"] is None
+    assert client.count("SELECT COUNT() FROM Account WHERE ARR__c >= 1000") == 3
+    all_rows = list(client.query_pages("SELECT Id FROM Account", include_deleted=True))
+    assert all_rows[0].total_size == 4
+    assert any("/queryAll/" in path for _, path in org.requests)
+
+
+def test_fake_enforces_the_api_limit(org):
+    org.api_limit = org.api_used + 1
+    client = salesforce.client()
+    client.count(COUNT)
+    client.policy.max_retries = 0
+    with pytest.raises(salesforce.SalesforceError) as info:
+        client.count(COUNT)
+    assert info.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
