@@ -24,6 +24,29 @@ from tests.fakes.salesforce import fake_salesforce, salesforce_ca  # noqa: F401 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that commits (transactional_db, live_server, transaction=True) restores
+    the rows the data migrations seeded (groups, regions, rule sets, schedules) from the
+    serialized copy, and never re-runs post_migrate on flush.
+
+    One policy for all: mixing serialized and plain transactional tests makes a plain
+    test's flush re-create content types that the next serialized test then inserts again
+    (a unique violation), depending on test order.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        names = getattr(item, "fixturenames", ())
+        commits = (
+            "transactional_db" in names
+            or "live_server" in names
+            or (marker is not None and marker.kwargs.get("transaction"))
+        )
+        if commits:
+            kwargs = dict(marker.kwargs) if marker is not None else {}
+            kwargs.update(transaction=True, serialized_rollback=True)
+            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     # Tests use the test client over plain HTTP and no collectstatic manifest.
