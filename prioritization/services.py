@@ -33,6 +33,8 @@ from prioritization.rules import evaluate
 from prioritization.selectors import can_decide_exception
 
 DEFAULT_BATCH_SIZE = 5000
+# Traces are plain lists of dicts of str/bool: no cycle check, compact separators.
+_encode_json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 
 
 # --- Rule sets ----------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def _reevaluate(
                         decision.model,
                         versions.get(ruleset.pk),
                         decision.decided_by,
-                        json.dumps(decision.trace_dicts()),
+                        _encode_json(decision.trace_dicts()),
                         cause,
                         actor_id,
                         review.pk,
