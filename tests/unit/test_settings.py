@@ -26,9 +26,9 @@ PRODUCTION = {
 
 
 def run(code_or_args: str | list[str], **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "GITLAB_"))}
-    for key in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
-        base.pop(key, None)
+    # A clean environment: nothing of this process (e.g. DJANGO_ALLOW_ASYNC_UNSAFE, set for
+    # Playwright, which check --deploy rightly reports) leaks into "production".
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     base.update({"PORTFOLIO_ENV_FILE": "", "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
     return subprocess.run(
