@@ -11,6 +11,8 @@ LOCK := $(if $(shell command -v flock),flock .venv.lock,)
 .PHONY: run test lint format bench install clean-data
 
 $(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Portfolio needs Python 3.11+: make PYTHON=python3.11 ..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(LOCK) $(PY) -m pip install --quiet --upgrade pip
 	$(LOCK) $(PY) -m pip install --quiet -e '.[dev,embedded]'
