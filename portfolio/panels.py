@@ -199,9 +199,10 @@ def account_panels(request: HttpRequest, account: Account) -> dict:
         context["health_form"].auto_id = "id_health_%s"
         context["open_issue_form"].auto_id = "id_triage_%s"
     if template_exists("engagement/account_panel.html"):
-        from engagement.views import account_panel_context as engagement_context
-
-        context.update(engagement_context(request, account))
+        # The engagement panel (checklist, project, cadence, success plan, personas, ...)
+        # costs about as much as the rest of the page together, so the page loads it with
+        # htmx right after it shows (hx-trigger="load"); without JS it is a link.
+        context["engagement_lazy"] = True
     return context
 
 

@@ -244,9 +244,7 @@ def _account_context(request: HttpRequest, account: Account) -> dict:
         today=timezone.localdate(),
         opportunities=selectors.account_open_opportunities(account),
         # The engagement panel lists contacts by persona; otherwise this page does.
-        contacts=[]
-        if "engagement_panel_template" in context
-        else selectors.account_contacts(account),
+        contacts=[] if context.get("engagement_lazy") else selectors.account_contacts(account),
     )
     return context
 
