@@ -17,14 +17,19 @@ DESIGN.md "Sync rules", implemented here:
 - TAM, health and priority are merged three ways with the values Salesforce last had
   (`salesforce_tam_id`, `salesforce_health`, `salesforce_priority`): Salesforce's new value
   is taken only when Portfolio had no change of its own waiting to be written back.
-- Parent, owner, opportunity-account links and user matching (by email) are resolved
+- Owners, TAMs, parents and opportunity accounts are linked in the upsert when the target
+  is already stored; targets that arrive later, and users matched by email, are linked
   set-based after each run.
+- History of ARR/TAM/health/priority is written by a statement-level trigger under
+  `pghistory.context(sync_run=...)`; batches commit asynchronously (safe: the cursor
+  commits with the rows, so a crash loses whole batches that the next run fetches again).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import queue
 import threading
 import time
@@ -35,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 import pghistory
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
@@ -361,7 +367,7 @@ def _upsert_isolating(
     try:
         with transaction.atomic():
             created, updated = _upsert(spec, rows)
-    except DatabaseError as exc:
+    except (DatabaseError, psycopg.Error) as exc:
         if len(rows) == 1:
             sid = rows[0][0]
             message = str(exc).splitlines()[0]
@@ -421,8 +427,15 @@ def _payload(record: dict) -> dict:
 
 
 def _jsonable(value: Any) -> Any:
+    """JSON that PostgreSQL's jsonb accepts (no NaN, no NUL, no lone surrogates)."""
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -25,9 +25,20 @@ class Rejected(Exception):
 # --- field parsing -------------------------------------------------------------------------
 
 
+def _storable(value: str) -> bool:
+    """PostgreSQL text holds neither NUL bytes nor lone surrogates (broken characters)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(record: dict, name: str, *, max_length: int, required: bool = False) -> str:
     value = record.get(name)
-    if type(value) is str and 0 < len(value) <= max_length:
+    if type(value) is str and 0 < len(value) <= max_length and _storable(value):
         return value  # the common case, first
     if value is None or value == "":
         if required:
@@ -38,6 +49,11 @@ def _text(record: dict, name: str, *, max_length: int, required: bool = False) -
         raise Rejected(
             f"{name} is {len(value)} characters long; Portfolio keeps at most {max_length}. "
             "Shorten it in Salesforce."
+        )
+    if not _storable(value):
+        raise Rejected(
+            f"{name} contains a character that cannot be stored (a NUL byte or a broken "
+            "character). Correct it in Salesforce."
         )
     return value
 

@@ -249,3 +249,28 @@ def test_command_without_configuration_names_the_variables(settings):
     settings.SALESFORCE_ENABLED = False
     with pytest.raises(CommandError, match="SALESFORCE_SESSION_ID"):
         call_command("sync_salesforce")
+
+
+def test_a_record_the_database_refuses_is_isolated_and_quarantined(fake_salesforce):
+    """Defence in depth: a value validation let through but PostgreSQL refuses (simulated
+    by a CHECK constraint added for this test) costs that record only, not its batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE portfolio_account ADD CONSTRAINT test_refuse_evil CHECK (name <> 'Evil')"
+        )
+    seed(fake_salesforce, accounts=6)
+    evil = fake_salesforce.add(
+        "Account", Name="Evil", ARR__c=1.0, Region__c="EMEA", Sales_Segment__c="Enterprise"
+    )
+    broken = fake_salesforce.add(
+        "Account", Name="Nul\x00Byte", ARR__c=1.0, Region__c="EMEA", Sales_Segment__c="Enterprise"
+    )
+
+    run = sync_salesforce().run
+
+    assert run.status == SyncStatus.COMPLETED_WITH_ERRORS
+    assert Account.objects.count() == 6
+    reasons = dict(QuarantinedRecord.objects.values_list("external_id", "reason"))
+    assert "The database refused this record" in reasons[evil["Id"]]
+    assert "test_refuse_evil" in reasons[evil["Id"]]
+    assert "cannot be stored" in reasons[broken["Id"]]
