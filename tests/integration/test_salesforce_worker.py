@@ -73,3 +73,31 @@ def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, f
     assert run.created_count == 60 - stored
     dead = SyncRun.objects.exclude(pk=run.pk).get()
     assert dead.status == SyncStatus.FAILED and "worker stopped" in dead.error
+
+
+def test_manage_py_sync_salesforce_needs_only_the_connection_variables(
+    transactional_db, fake_salesforce
+):
+    """DESIGN.md: "nothing else needs setting for `manage.py sync_salesforce` to run"."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, worker_environment
+
+    seed_accounts(fake_salesforce, 7)
+    for password in (False, True):
+        env = worker_environment(fake_salesforce.worker_env(password=password))
+        done = subprocess.run(
+            [sys.executable, "manage.py", "sync_salesforce"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert len(lines) == 1 and "succeeded" in lines[0]
+    assert Account.objects.count() == 7
+    assert fake_salesforce.logins == 1  # the password run logged in over SOAP
+    assert list(SyncRun.objects.values_list("created_count", flat=True).order_by("pk")) == [7, 0]
