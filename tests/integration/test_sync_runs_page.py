@@ -28,6 +28,7 @@ def make_runs(n: int, *, running: bool = False) -> list[SyncRun]:
             updated_count=2,
             unchanged_count=300,
             quarantined_count=1,
+            details={"api_usage": "120/15000", "retries": 2, "relogins": 0},
         )
         QuarantinedRecord.objects.create(
             source="salesforce",
@@ -62,6 +63,7 @@ def test_manager_sees_runs_and_quarantine_in_fixed_queries(
     assert "Sync runs" in html and "<html" in html
     assert "Completed with errors" in html
     assert "42.0 s" in html  # duration
+    assert "API calls used 120/15000 · 2 retried" in html
     assert "Broken 0" in html and "not a Portfolio region" in html
     assert f"({n} open)" in html
     assert 'hx-trigger="every 2s"' not in html  # nothing running: no polling
