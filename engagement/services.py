@@ -299,10 +299,14 @@ def _project_error(project: CollaborationProject, exc: gl.CollaborationProjectEr
         ProjectStatus.TRANSFER_REQUESTED: ProjectStatus.TRANSFER_FAILED,
         ProjectStatus.TRANSFER_FAILED: ProjectStatus.TRANSFER_FAILED,
     }
+    before = project.status
     if not exc.transient:
         project.status = failed.get(project.status, project.status)
     project.last_error = exc.message + (" (retrying)" if exc.transient else "")
-    project.save(update_fields=["status", "last_error"])
+    # Conditional: a concurrent attempt that succeeded meanwhile is not marked failed.
+    CollaborationProject.objects.filter(pk=project.pk, status=before).update(
+        status=project.status, last_error=project.last_error
+    )
 
 
 def collaboration_project_give_up(*, project_id: int, message: str) -> None:

@@ -355,6 +355,11 @@ def collaboration_project_create(*, name: str, path: str, template: str) -> dict
             }
         )
     except (GitLabError, requests.RequestException) as exc:
+        # Made meanwhile by a concurrent attempt ("path has already been taken"): use it.
+        if getattr(exc, "response_code", None) == 400 and "taken" in str(exc):
+            again = collaboration_project_find(path)
+            if again:
+                return {**again, "created": False}
         raise _gitlab_failure("Creating the project from the template", exc) from exc
     return {**_project_dict(project.attributes), "created": True}
 

@@ -330,3 +330,17 @@ def test_a_missing_group_setting_fails_with_its_name_and_gitlab_off_is_refused(
     settings.GITLAB_URL = ""
     with pytest.raises(ValidationError, match="GITLAB_URL"):
         _request(account, tam)
+
+
+def test_a_create_racing_another_attempt_uses_the_project_it_made(
+    fake_gitlab,  # noqa: F811
+    account,
+    tam,
+):
+    """Another attempt created the project between our lookup and our create: GitLab
+    answers "has already been taken" and the existing project is used, not an error."""
+    existing = fake_gitlab.add_project(f"{PRESALES}/acme-rockets-inc")
+    fake_gitlab.fail_next(404, count=2)  # both lookups miss, as if it did not exist yet
+    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    assert project.status == ProjectStatus.CREATED and project.gitlab_id == existing["id"]
+    assert len(_projects_named(fake_gitlab, "acme-rockets-inc")) == 1
