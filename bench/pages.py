@@ -173,23 +173,30 @@ def generate(n: int, per_tam: int, seed: int = 11) -> None:
 
 def measure(
     client: Client, urls: Callable[[int], str], requests: int, headers: dict | None = None
-) -> tuple[float, float, int, int]:
-    """(median ms, p95 ms, queries, status) over `requests` GETs after 3 warm-up ones."""
+) -> dict:
+    """Median and p95 wall time, median Python CPU time and SQL time (ms), and the
+    query count, over `requests` GETs after 3 warm-up ones."""
     for i in range(3):
         client.get(urls(i), headers=headers)
-    times, queries, status = [], 0, 0
+    times, cpu, sql, queries = [], [], [], 0
     for i in range(requests):
         with CaptureQueriesContext(connection) as ctx:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             response = client.get(urls(i), headers=headers)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        sql.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
         queries = max(queries, len(ctx.captured_queries))
-        status = response.status_code
-        if status != 200:
-            raise SystemExit(f"{urls(i)} answered {status}")
+        if response.status_code != 200:
+            raise SystemExit(f"{urls(i)} answered {response.status_code}")
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)]
-    return statistics.median(times), p95, queries, status
+    return {
+        "median": statistics.median(times),
+        "p95": times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)],
+        "cpu": statistics.median(cpu),
+        "sql": statistics.median(sql),
+        "queries": queries,
+    }
 
 
 def run(requests: int) -> list[tuple[str, float, float, int]]:
@@ -230,10 +237,14 @@ def run(requests: int) -> list[tuple[str, float, float, int]]:
         ("team view (admin, every TAM)", admin_client, lambda i: "/team/", None),
     ]
     rows = []
+    print(f"  {'page':<42} {'median':>8} {'p95':>8} {'py cpu':>8} {'sql':>8}  queries")
     for name, client, urls, headers in pages:
-        median, p95, queries, _ = measure(client, urls, requests, headers)
-        rows.append((name, median, p95, queries))
-        print(f"  {name:<44} median {median:7.1f} ms   p95 {p95:7.1f} ms   {queries:3d} queries")
+        m = measure(client, urls, requests, headers)
+        rows.append((name, m))
+        print(
+            f"  {name:<42} {m['median']:6.1f}ms {m['p95']:6.1f}ms {m['cpu']:6.1f}ms "
+            f"{m['sql']:6.1f}ms  {m['queries']:3d}"
+        )
     return rows
 
 
@@ -268,8 +279,10 @@ def main() -> int:
             print(f"generated {args.accounts:,} accounts in {time.monotonic() - started:.0f} s")
         cache.clear()
         print(f"{args.requests} requests per page, in-process (Django test Client):")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         rows = run(args.requests)
-        worst = max(p95 for _, _, p95, _ in rows[:-1])
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        worst = max(m["p95"] for _, m in rows[:-1])
         print(f"worst p95 (without the admin's all-TAM team view): {worst:.1f} ms (aim < 150 ms)")
         return 0 if worst < 150 else 1
     finally:
