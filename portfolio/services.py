@@ -117,7 +117,10 @@ def salesforce_writeback_pending() -> QuerySet[Account]:
             Q(~Q(health=F("salesforce_health")))
             | Q(priority__isnull=True, salesforce_priority__isnull=False)
             | Q(priority__isnull=False, salesforce_priority__isnull=True)
-            | Q(~Q(priority=F("salesforce_priority")))
+            # < or > rather than NOT =, which Django widens with IS NOT NULL checks that
+            # make two NULLs look different.
+            | Q(priority__lt=F("salesforce_priority"))
+            | Q(priority__gt=F("salesforce_priority"))
             | (Q(tam__isnull=True) & ~Q(salesforce_tam_id=""))
             | (
                 Q(tam__isnull=False)

@@ -49,7 +49,12 @@ def synced(fake_salesforce):
     }
 
 
-def test_nothing_is_pending_right_after_a_pull(synced):
+def test_nothing_is_pending_right_after_a_pull(synced, fake_salesforce):
+    fake_salesforce.add(
+        "Account", Name="Blank", ARR__c=1.0, Region__c="EMEA", Sales_Segment__c="Commercial"
+    )  # no TAM, no health, no priority on either side
+    sync_salesforce()
+    assert Account.objects.count() == 3
     assert not salesforce_writeback_pending().exists()
     result = salesforce_writeback_push(account_ids=[a.pk for a in synced["accounts"]])
     assert (result.pushed, result.in_sync) == (0, 2)
