@@ -70,6 +70,23 @@ def browser() -> Iterator:
         chromium.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _serialized_contents_in_every_context(django_db_setup) -> None:
+    """Browser tests run with a different `connections["default"]` object than the one the
+    test database was created (and serialized) on: connections are context-local and the
+    live server / Playwright's loop start a new context. Without the serialized copy on
+    that object, serialized rollback silently restores nothing after the first flush (so
+    roles and rule sets are gone in the second browser test after any plain db test).
+    Put the copy on the connection class, where every connection object sees it."""
+    from django.db import connections
+
+    for alias in connections:
+        connection = connections[alias]
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents is not None:
+            type(connection)._test_serialized_contents = contents
+
+
 @pytest.fixture
 def page(django_db_serialized_rollback, browser, live_server) -> Iterator:
     """A fresh page. The live server needs a transactional database, which is flushed
