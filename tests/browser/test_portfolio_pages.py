@@ -123,6 +123,9 @@ def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screensh
     # P2 exception check (answered No).
     assert page.locator(".chart-flowchart .fc-edge.taken").count() == 8
     assert "churn_risk (yes)" in page.locator(".chart-flowchart desc").text_content()
+    # The engagement panel arrives over htmx right after the page.
+    page.locator("#eng-panel").wait_for()
+    assert page.locator("#eng-panel .eng-section").count() >= 5
     page.get_by_text("The same path in words").click()
     decisive = page.locator('.checklist li[data-rule="churn_risk"]')
     assert "Yes" in decisive.inner_text()
