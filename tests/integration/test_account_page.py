@@ -54,6 +54,7 @@ def test_account_page_shows_facts_engagement_and_timeline(client, tam):
     assert "Synced from Salesforce" in html and synced.strftime("%Y") in html
     assert "Ultimate" in html and "Acme up-tier" in html and "Old deal" not in html
     assert "Monthly sync" in html
+    assert "History of ARR, TAM, health and priority" in html  # from the account history
     # The engagement panel (cadence, success plan, ...) loads right after, over htmx.
     engagement = reverse("engagement:account", args=[account.salesforce_id])
     assert f'hx-get="{engagement}" hx-trigger="load"' in html
@@ -182,9 +183,9 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
         for i in range(n)
     )
     client.force_login(tam)
-    # Portfolio: session, user, groups, account, opportunities, timeline = 6;
+    # Portfolio: session, user, groups, account, opportunities, history (2), timeline = 8;
     # prioritization 4 and triage 2 (their panels' own counts).
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         response = client.get(url(account))
     assert response.status_code == 200
     with django_assert_max_num_queries(8):
