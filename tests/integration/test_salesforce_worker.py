@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import connection
 
 from integrations.models import SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, Region
-from portfolio.sync import sync_salesforce
+from portfolio.sync import LOCK_KEY, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
 
 pytestmark = pytest.mark.worker
@@ -41,6 +42,20 @@ def test_the_sync_task_runs_on_a_real_worker(celery_worker, fake_salesforce):
     assert fake_salesforce.session_id not in worker.output()
 
 
+def _wait_until_postgres_drops_the_dead_session(timeout: float = 20) -> None:
+    """PostgreSQL ends the killed worker's backend (and frees its advisory lock) when it
+    sees the closed socket, which on a loaded machine can take a moment after the kill."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+            if cursor.fetchone()[0]:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+                return
+        time.sleep(0.05)
+    raise AssertionError("the killed worker's database session still holds the sync lock")
+
+
 def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, fake_salesforce):
     seed_accounts(fake_salesforce, 60)
     fake_salesforce.page_size = 5
@@ -54,6 +69,7 @@ def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, f
         time.sleep(0.05)
     worker.process.kill()  # SIGKILL mid-run: no cleanup, no finally
     worker.process.wait()
+    _wait_until_postgres_drops_the_dead_session()
 
     stored = Account.objects.count()
     assert 15 <= stored < 60
