@@ -40,7 +40,23 @@ def sync_salesforce(*, full: bool = False, trigger: str = "schedule") -> str:
     from portfolio.sync import sync_salesforce as run_sync
 
     outcome = run_sync(trigger=trigger, full=full)
+    if outcome.run is not None and outcome.run.created_count:
+        _prioritise_new_accounts()
     return outcome.summary()
+
+
+def _prioritise_new_accounts() -> None:
+    """Accounts the sync just created have no priority yet: evaluate them now rather than
+    at the next quarterly review (a new customer in onboarding is P1 from day one). Known
+    accounts keep theirs until the quarterly review, as the handbook asks ("reviewed and
+    updated quarterly")."""
+    from portfolio.models import Account
+    from prioritization.models import ReviewCause
+    from prioritization.tasks import reevaluate_accounts
+
+    ids = list(Account.objects.filter(priority__isnull=True).values_list("pk", flat=True))
+    if ids:
+        reevaluate_accounts.delay(ids, cause=ReviewCause.SYNC)
 
 
 @shared_task(name="portfolio.salesforce_writeback_sweep")

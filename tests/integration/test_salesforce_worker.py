@@ -11,6 +11,7 @@ from integrations.models import SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, Region
 from portfolio.sync import LOCK_KEY, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
+from prioritization.models import PriorityDecision
 
 pytestmark = pytest.mark.worker
 
@@ -39,6 +40,12 @@ def test_the_sync_task_runs_on_a_real_worker(celery_worker, fake_salesforce):
     run = SyncRun.objects.get()
     assert run.trigger == "schedule" and run.status == SyncStatus.SUCCEEDED
     assert "portfolio.sync_salesforce" in worker.output()
+    # The new accounts are prioritised by a follow-up task on the same worker.
+    deadline = time.monotonic() + 60
+    while Account.objects.filter(priority__isnull=True).exists():
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(0.2)
+    assert PriorityDecision.objects.filter(cause="sync").count() == 12
     assert fake_salesforce.session_id not in worker.output()
 
 
