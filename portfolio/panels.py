@@ -182,6 +182,14 @@ def open_triage_count(accounts: QuerySet[Account]) -> int | None:
     return open_issue_count(accounts)
 
 
+def quarterly_review_changes(tam, *, limit: int = 50) -> list:
+    """The TAM's priority changes since the latest quarterly review, the list the review
+    notifies each TAM with (2 queries)."""
+    from prioritization.selectors import changes_for_tam
+
+    return list(changes_for_tam(tam)[:limit])
+
+
 # --- Account page --------------------------------------------------------------------------
 
 
@@ -193,11 +201,10 @@ def account_panels(request: HttpRequest, account: Account) -> dict:
         from triage.panels import account_panel_context as triage_context
 
         context.update(triage_context(request, account))
+        # Several apps' forms share this page; each form sets its own prefixed `auto_id`
+        # (id_health_*, id_triage_*, id_exception_*), so ids stay unique after htmx
+        # re-renders them too.
         context["triage_panels"] = True
-        # Several apps' forms share this page: keep their element ids (and so each label's
-        # `for`) unique.
-        context["health_form"].auto_id = "id_health_%s"
-        context["open_issue_form"].auto_id = "id_triage_%s"
     if template_exists("engagement/account_panel.html"):
         # The engagement panel (checklist, project, cadence, success plan, personas, ...)
         # costs about as much as the rest of the page together, so the page loads it with
@@ -220,7 +227,7 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
         flowchart = charts.us_enterprise_flowchart(decision.trace, decision.priority)
     return {
         **panel,
-        "form": ExceptionRequestForm(auto_id="id_exception_%s"),
+        "form": ExceptionRequestForm(),
         "priority_model": model,
         "flowchart": flowchart,
     }

@@ -74,6 +74,11 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
     p1_target = panels.p1_target(accounts)
     renewals = selectors.renewals_by_month(accounts, today=today)
     health_series = panels.health_mix_series(accounts, figures=figures, today=today)
+    # A TAM's dashboard (their own, or one a manager opened) lists the latest quarterly
+    # review's changes to that book; a manager's team-wide home does not.
+    review_tam = (
+        owner if owner is not None else (request.user if role_of(request.user) == "tam" else None)
+    )
     context = {
         **table,
         "owner": owner,
@@ -86,6 +91,9 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         "p1_target": p1_target,
         "p1_pct": round(100 * figures["p1"] / figures["count"]) if figures["count"] else 0,
         "changes": panels.changes_since(accounts, since=since),
+        "review_changes": (
+            panels.quarterly_review_changes(review_tam) if review_tam is not None else None
+        ),
         "triage_open": panels.open_triage_count(accounts),
         "book_chart": charts.book_vs_target(figures["book_arr"], target),
         "priority_chart": charts.priority_mix(

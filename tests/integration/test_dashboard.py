@@ -231,8 +231,8 @@ def test_dashboard_query_count_does_not_grow(client, tam, n, django_assert_max_n
     cache.set(LAST_SEEN_KEY.format(tam.pk), {"previous": None, "latest": earlier})
     # session, user, groups, regions, rule sets (cadence, x2), table count + page, figures,
     # renewals by month, health history, changes since the last visit, P1 target (rule
-    # sets + groups), open triage issues.
-    with django_assert_max_num_queries(15):
+    # sets + groups), open triage issues, the latest quarterly review + its changes.
+    with django_assert_max_num_queries(17):
         response = client.get("/", {"sort": "health"})
     assert response.status_code == 200
     # session, user, groups, regions, rule sets (cadence), table count + page.
@@ -293,3 +293,38 @@ def test_health_mix_over_time_uses_the_history(client, tam):
     assert series[:-1] == expected
     assert len(expected) >= 2
     assert "Health mix over time" in response.content.decode()
+
+
+def test_the_tam_dashboard_lists_the_latest_quarterly_review_changes(client, tam, team, manager):
+    from prioritization.models import ReviewCause
+    from prioritization.services import priorities_reevaluate
+
+    # Onboarding started and not complete: the review makes this P2 account a P1.
+    moved = AccountFactory(
+        tam=tam,
+        name="Moved By Review Inc",
+        priority=2,
+        onboarding_started=timezone.localdate() - dt.timedelta(days=10),
+        onboarding_completed=None,
+    )
+    priorities_reevaluate(cause=ReviewCause.QUARTERLY_REVIEW)
+    moved.refresh_from_db()
+    assert moved.priority == 1
+
+    client.force_login(tam)
+    html = client.get("/").content.decode()
+    section = html.split("Priority changes since the last quarterly review", 1)[1]
+    assert "Moved By Review Inc" in section.split("</section>", 1)[0]
+    assert "P2 &rarr; " in section and "<strong>P1</strong>" in section
+
+    # The manager sees the same list on that TAM's dashboard, not on their team home.
+    client.force_login(manager)
+    assert (
+        "Moved By Review Inc"
+        in client.get(f"/tam/{tam.pk}/")
+        .content.decode()
+        .split("Priority changes since the last quarterly review", 1)[1]
+    )
+    assert (
+        "Priority changes since the last quarterly review" not in client.get("/").content.decode()
+    )
