@@ -34,9 +34,13 @@ run: install
 test: install
 	$(PY) bin/test.py $(ARGS)
 
+# The pure rules are type-checked strictly enough to keep them Django-free and exact.
+TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 
 format: install
 	$(VENV)/bin/ruff format .
