@@ -12,20 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
-    Case,
     Count,
-    DateTimeField,
-    ExpressionWrapper,
-    F,
-    IntegerField,
     Max,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -50,6 +41,7 @@ from portfolio.models import (
     Opportunity,
     SuccessPlan,
 )
+from portfolio.selectors import with_cadence
 
 # --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
 
@@ -73,60 +65,16 @@ def expectations_for(account: Account) -> dict[str, Any]:
     return out
 
 
-def cadence_days_expression() -> Case:
-    """SQL for each account's expected cadence in days: its rule set's `p1/p2_cadence_days`,
-    else the handbook default (P1 30, P2 90); NULL for P3/P4. One query for the rule sets."""
-    from prioritization.models import RuleSet
-
-    whens = []
-    for region_id, segment, p1, p2 in RuleSet.objects.values_list(
-        "region_id", "segment", "p1_cadence_days", "p2_cadence_days"
-    ):
-        for priority, days in ((1, p1), (2, p2)):
-            if days:
-                whens.append(
-                    When(region_id=region_id, segment=segment, priority=priority, then=Value(days))
-                )
-    for priority, days in rules.DEFAULT_CADENCE_DAYS.items():
-        whens.append(When(priority=priority, then=Value(days)))
-    return Case(*whens, default=None, output_field=IntegerField())
-
-
-def accounts_with_cadence(accounts: QuerySet[Account], *, now: dt.datetime) -> QuerySet[Account]:
-    """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue` (a P1/P2 account
-    whose last cadence call is older than its cadence, or that never had one)."""
-    last = (
-        Activity.objects.filter(account=OuterRef("pk"), kind=ActivityKind.CADENCE_CALL)
-        .order_by("-occurred_at")
-        .values("occurred_at")[:1]
-    )
-    qs = accounts.annotate(
-        cadence_days=cadence_days_expression(), last_cadence_at=Subquery(last)
-    ).annotate(
-        next_cadence_at=ExpressionWrapper(
-            F("last_cadence_at") + F("cadence_days") * Value(dt.timedelta(days=1)),
-            output_field=DateTimeField(),
-        )
-    )
-    return qs.annotate(
-        cadence_overdue=Case(
-            When(cadence_days__isnull=True, then=Value(False)),
-            When(last_cadence_at__isnull=True, then=Value(True)),
-            When(next_cadence_at__lt=now, then=Value(True)),
-            default=Value(False),
-        )
-    )
-
-
 def overdue_cadence_for_tams(
     tams: Iterable[AbstractBaseUser] | QuerySet, *, now: dt.datetime | None = None
 ) -> dict[int, int]:
     """Overdue cadence calls per TAM id (0 for a TAM with none), for the dashboard and the
-    team view. Two queries whatever the number of TAMs and accounts."""
+    team view. One query whatever the number of TAMs and accounts; the cadence is
+    `portfolio.selectors.with_cadence`'s."""
     now = now or timezone.now()
     ids = [t.pk for t in tams]
     rows = (
-        accounts_with_cadence(Account.objects.filter(tam_id__in=ids), now=now)
+        with_cadence(Account.objects.filter(tam_id__in=ids), now=now)
         .filter(cadence_overdue=True)
         .order_by()
         .values("tam_id")

@@ -100,7 +100,7 @@ def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None)
     with no cadence call within its cadence (the rule set's `p1/p2_cadence_days`, else the
     handbook default), including one that never had a call.
 
-    The definition of `engagement.selectors.accounts_with_cadence`, in plain SQL: built
+    The one definition of the cadence (engagement's selectors use it too), in plain SQL: built
     with ORM expressions (one CASE branch per rule set, subqueries repeated wherever an
     annotation is referenced) it cost 30-90 ms of Python per query, more than the whole
     page may take. Used on querysets whose base table is portfolio_account."""
