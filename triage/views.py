@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -224,7 +225,12 @@ def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     context = account_panel_context(request, account, health_form=None if ok else form)
     context["health_saved"] = ok
     if request.htmx:
-        return render(request, "triage/account_panel.html#health_panel", context)
+        response = render(request, "triage/account_panel.html#health_panel", context)
+        if ok:
+            # The page header's health badge follows (out-of-band swap, no reload).
+            badge = {"account": account, "oob": True}
+            response.write(render_to_string("portfolio/_health_badge.html", badge, request))
+        return response
     if ok:
         return redirect(reverse("triage:account", args=[account.salesforce_id]))
     context["signals_form"] = HealthSignalsForm(instance=selectors.health_signals_of(account))

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.factories import AccountFactory, ActivityFactory, OpportunityFactory, UserFactory
 
@@ -132,6 +133,8 @@ def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screensh
     screenshot(page, "08-account-trace")
     screenshot(page, "08b-priority-panel", locator=page.locator("section.priority-panel"))
 
+    header_badge = page.locator(".account-head #account-health-badge")
+    assert header_badge.inner_text() == "Green"
     panel = page.locator(".health-panel")
     panel.get_by_label("Health colour").select_option("amber")
     panel.get_by_label("Reason (required when you differ from the suggestion)").fill(
@@ -140,6 +143,9 @@ def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screensh
     panel.get_by_role("button", name="Set health colour").click()
     page.get_by_text("Health colour saved.").wait_for()
     assert page.locator(".health-panel h2 .badge", has_text="Amber").is_visible()
+    # The header badge follows without a reload (out-of-band swap of the htmx response).
+    expect(header_badge).to_have_text("Amber")
+    assert "health-amber" in header_badge.get_attribute("class")
     screenshot(page, "09-account-health-set")
     account.refresh_from_db()
     assert account.health == "amber"

@@ -4,6 +4,7 @@ activity form (htmx and plain POST), scoping, and a fixed query count."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -60,6 +61,12 @@ def test_account_page_shows_facts_engagement_and_timeline(client, tam):
     assert f'hx-get="{engagement}" hx-trigger="load"' in html
     assert f'<a href="{engagement}">' in html
     assert 'for="id_activity_subject"' in html  # labelled form fields
+    # Each app's form prefixes its own ids, so the page has no duplicates.
+    for prefixed in ("id_health_colour", "id_triage_colour", "id_exception_reason"):
+        assert f'id="{prefixed}"' in html
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    assert '<span id="account-health-badge" class="badge health-amber">Amber</span>' in html
 
 
 def test_other_tams_account_is_404(client, tam):

@@ -143,6 +143,8 @@ def test_htmx_form_error_keeps_what_the_user_typed(client, tam):
     assert "short</textarea>" in html
     assert 'value="2030-01-31"' in html
     assert '<option value="2" selected>' in html
+    # The same unique ids as on the account page, which carries other apps' forms too.
+    assert 'id="id_exception_reason"' in html and 'id="id_reason"' not in html
     assert not PriorityException.objects.exists()
 
 

@@ -180,11 +180,18 @@ def test_health_panel_keeps_typed_input_on_error(client, tam, account):
     html = response.content.decode()
     assert "Say why" in html and 'value="2099-01-01"' in html
     assert 'value="green" selected' in html
+    # The re-rendered form keeps the account page's unique ids.
+    assert 'id="id_health_colour"' in html and 'id="id_colour"' not in html
+    assert "hx-swap-oob" not in html  # nothing saved: the header badge stays
     response = client.post(
         url, {"colour": "green", "override_reason": "Signed a 3-year deal."}, **HX
     )
     html = response.content.decode()
     assert "Health colour saved" in html and "differs" in html
+    # The page header's badge follows without a reload (htmx out-of-band swap).
+    assert (
+        '<span id="account-health-badge" class="badge health-green" hx-swap-oob="true">Green</span>'
+    ) in html
     account.refresh_from_db()
     assert account.health == "green"
     page = client.get(reverse("triage:account", args=[account.salesforce_id]))
@@ -209,7 +216,9 @@ def test_open_issue_from_the_account_panel(client, tam, account):
     client.force_login(tam)
     url = reverse("triage:issue_open", args=[account.salesforce_id])
     response = client.post(url, {"colour": "red", "reason": "Cancelling"}, **HX)
-    assert "churn class" in response.content.decode()
+    html = response.content.decode()
+    assert "churn class" in html
+    assert 'id="id_triage_colour"' in html and 'id="id_colour"' not in html  # unique ids
     response = client.post(url, {"colour": "amber", "reason": "Worried"}, **HX)
     assert "Amber" in response.content.decode()
     assert TriageIssue.objects.filter(account=account, status="open").count() == 1
