@@ -16,6 +16,7 @@ from engagement.models import (
     ObjectiveStatus,
     ProjectTemplate,
 )
+from engagement.services import EGROUP_FIELDS
 from portfolio.models import ActivityKind, Contact, Persona
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -31,6 +32,14 @@ class PanelIds:
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
         super().__init__(*args, **kwargs)
+
+
+def _not_blank(value: str, message: str) -> str:
+    """The value without surrounding spaces; `message` as the error if nothing is left."""
+    value = value.strip()
+    if not value:
+        raise forms.ValidationError(message)
+    return value
 
 
 def _not_future(value):
@@ -91,10 +100,7 @@ class CadenceForm(PanelIds, forms.Form):
         return _not_future(self.cleaned_data["occurred_at"])
 
     def clean_subject(self):
-        subject = self.cleaned_data["subject"].strip()
-        if not subject:
-            raise forms.ValidationError("Give the call a subject.")
-        return subject
+        return _not_blank(self.cleaned_data["subject"], "Give the call a subject.")
 
 
 class ObjectiveForm(PanelIds, forms.Form):
@@ -104,10 +110,7 @@ class ObjectiveForm(PanelIds, forms.Form):
     due_date = forms.DateField(required=False, widget=DATE)
 
     def clean_title(self):
-        title = self.cleaned_data["title"].strip()
-        if not title:
-            raise forms.ValidationError("Describe the objective.")
-        return title
+        return _not_blank(self.cleaned_data["title"], "Describe the objective.")
 
 
 class ObjectiveStatusForm(PanelIds, forms.Form):
@@ -122,10 +125,7 @@ class TaskForm(PanelIds, forms.Form):
     due_date = forms.DateField(required=False, widget=DATE)
 
     def clean_title(self):
-        title = self.cleaned_data["title"].strip()
-        if not title:
-            raise forms.ValidationError("Describe the task.")
-        return title
+        return _not_blank(self.cleaned_data["title"], "Describe the task.")
 
 
 class PersonaForm(PanelIds, forms.Form):
@@ -204,20 +204,7 @@ class EGroupBriefForm(PanelIds, forms.ModelForm):
 
     class Meta:
         model = EGroupBrief
-        fields = [
-            "egroup_member",
-            "who",
-            "what",
-            "where",
-            "when",
-            "why",
-            "gitlab_outcome",
-            "customer_outcome",
-            "asks",
-            "agenda",
-            "topics",
-            "links",
-        ]
+        fields = list(EGROUP_FIELDS)
         widgets = {
             "when": DATETIME_LOCAL,
             **{

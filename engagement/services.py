@@ -760,6 +760,7 @@ def egroup_brief_save(
     return brief
 
 
+# The brief's fields the TAM edits; `engagement.forms.EGroupBriefForm` shows the same.
 EGROUP_FIELDS = (
     "egroup_member",
     "who",
