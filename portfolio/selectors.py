@@ -81,13 +81,14 @@ RENEWAL_WINDOW_DAYS = 90
 
 def _cadence_days_sql() -> str:
     """SQL for the account's expected cadence in days (NULL for P3/P4): its rule set's
-    `p1/p2_cadence_days`, else the handbook default (`engagement.rules`)."""
+    `p1/p2_cadence_days`, else (none, or 0) the handbook default (`engagement.rules`), as
+    the account page's expectations read it."""
     from engagement.rules import DEFAULT_CADENCE_DAYS
     from prioritization.models import RuleSet
 
     rs = RuleSet._meta.db_table
     branches = " ".join(
-        f"WHEN {p} THEN COALESCE((SELECT rs.p{p}_cadence_days FROM {rs} rs "
+        f"WHEN {p} THEN COALESCE((SELECT NULLIF(rs.p{p}_cadence_days, 0) FROM {rs} rs "
         f'WHERE rs.region_id = "portfolio_account"."region_id" '
         f'AND rs.segment = "portfolio_account"."segment"), {int(DEFAULT_CADENCE_DAYS[p])})'
         for p in (1, 2)
