@@ -1,8 +1,7 @@
 """What the portfolio pages show from the other apps (prioritization, triage, engagement)
 and from the Salesforce history (`portfolio.AccountEvent`, written by a trigger).
 
-An app whose panel template does not exist yet simply contributes nothing. Every
-function runs a fixed number of queries whatever the size of the book.
+Every function runs a fixed number of queries whatever the size of the book.
 """
 
 from __future__ import annotations
@@ -10,30 +9,27 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from functools import cache
 
 from django.db import connection
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 
 from portfolio import charts
 from portfolio.models import Account, AccountEvent, Health
+from prioritization.forms import ExceptionRequestForm
+from prioritization.selectors import (
+    account_priority_panel,
+    changes_for_tam,
+    p1_balance,
+    pending_exceptions_for_manager,
+)
+from triage.panels import account_panel_context as triage_panel_context
+from triage.selectors import open_issue_count
 
 # "Target about 1/3 of a book at P1" (DESIGN.md, us_enterprise), used when no rule set
 # says otherwise.
 DEFAULT_P1_TARGET_SHARE = 1 / 3
 HISTORY_MONTHS = 6
-
-
-@cache
-def template_exists(name: str) -> bool:
-    try:
-        get_template(name)
-    except TemplateDoesNotExist:
-        return False
-    return True
 
 
 # --- Dashboard -----------------------------------------------------------------------------
@@ -173,20 +169,14 @@ def changes_since(
     return changes[:limit]
 
 
-def open_triage_count(accounts: QuerySet[Account]) -> int | None:
-    """Open triage issues of the book (None until the triage app is there)."""
-    try:
-        from triage.selectors import open_issue_count
-    except ImportError:
-        return None
+def open_triage_count(accounts: QuerySet[Account]) -> int:
+    """Open triage issues of the book."""
     return open_issue_count(accounts)
 
 
 def quarterly_review_changes(tam, *, limit: int = 50) -> list:
     """The TAM's priority changes since the latest quarterly review, the list the review
     notifies each TAM with (2 queries)."""
-    from prioritization.selectors import changes_for_tam
-
     return list(changes_for_tam(tam)[:limit])
 
 
@@ -194,31 +184,20 @@ def quarterly_review_changes(tam, *, limit: int = 50) -> list:
 
 
 def account_panels(request: HttpRequest, account: Account) -> dict:
-    """Context for the account page's priority, health, triage and engagement panels."""
-    context: dict = {}
-    context.update(_priority_panel(request, account))
-    if template_exists("triage/account_panel.html"):
-        from triage.panels import account_panel_context as triage_context
+    """Context for the account page's priority, health and triage panels. The engagement
+    panel (checklist, project, cadence, success plan, personas, ...) costs about as much
+    as the rest of the page together, so the page loads it with htmx right after it shows
+    (hx-trigger="load"); without JS it is a link.
 
-        context.update(triage_context(request, account))
-        # Several apps' forms share this page; each form sets its own prefixed `auto_id`
-        # (id_health_*, id_triage_*, id_exception_*), so ids stay unique after htmx
-        # re-renders them too.
-        context["triage_panels"] = True
-    if template_exists("engagement/account_panel.html"):
-        # The engagement panel (checklist, project, cadence, success plan, personas, ...)
-        # costs about as much as the rest of the page together, so the page loads it with
-        # htmx right after it shows (hx-trigger="load"); without JS it is a link.
-        context["engagement_lazy"] = True
-    return context
+    Several apps' forms share this page; each form sets its own prefixed `auto_id`
+    (id_health_*, id_triage_*, id_exception_*), so ids stay unique after htmx re-renders
+    them too."""
+    return {**_priority_panel(request, account), **triage_panel_context(request, account)}
 
 
 def _priority_panel(request: HttpRequest, account: Account) -> dict:
     """The stored decision with its trace (the flowchart for us_enterprise), the
     exceptions and the request form, from the prioritization app (4 queries)."""
-    from prioritization.forms import ExceptionRequestForm
-    from prioritization.selectors import account_priority_panel
-
     panel = account_priority_panel(request.user, account)
     decision = panel["decision"]
     model = decision.model if decision else (panel["ruleset"].model if panel["ruleset"] else "")
@@ -238,8 +217,6 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
 
 def team_panels(request: HttpRequest, tams: list) -> dict:
     """Pending exception approvals and the P1 balance per TAM (3 queries)."""
-    from prioritization.selectors import p1_balance, pending_exceptions_for_manager
-
     balance = p1_balance(tams)
     by_tam: dict[int, list] = defaultdict(list)
     for row in balance:

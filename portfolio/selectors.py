@@ -30,7 +30,6 @@ from portfolio.models import (
     Account,
     Activity,
     ActivityKind,
-    Contact,
     Health,
     Opportunity,
     Priority,
@@ -276,10 +275,6 @@ def account_timeline(account: Account, *, limit: int = 25) -> list[Activity]:
 
 def account_open_opportunities(account: Account, *, limit: int = 20) -> list[Opportunity]:
     return list(account.opportunities.filter(is_closed=False).order_by("close_date")[:limit])
-
-
-def account_contacts(account: Account, *, limit: int = 50) -> list[Contact]:
-    return list(account.contacts.order_by("name")[:limit])
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:

@@ -252,8 +252,6 @@ def _account_context(request: HttpRequest, account: Account) -> dict:
         today=timezone.localdate(),
         opportunities=selectors.account_open_opportunities(account),
         history=selectors.account_history(account, limit=20),
-        # The engagement panel lists contacts by persona; otherwise this page does.
-        contacts=[] if context.get("engagement_lazy") else selectors.account_contacts(account),
     )
     return context
 
