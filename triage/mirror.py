@@ -122,7 +122,11 @@ def triage_issue_push(*, issue_id: int, ensure_labels: bool = True) -> str:
 
 
 def _push_notes(issue: TriageIssue, *, iid: int) -> None:
-    pending = list(issue.updates.filter(gitlab_note_id__isnull=True).order_by("created_at"))
+    pending = list(
+        issue.updates.filter(gitlab_note_id__isnull=True)
+        .select_related("author")
+        .order_by("created_at")
+    )
     if not pending:
         return
     existing = {
@@ -139,6 +143,8 @@ def _push_notes(issue: TriageIssue, *, iid: int) -> None:
                 f"{update.body}\n\n{NOTE_MARKER.format(update.pk)}"
             )
             note_id = gl.triage_note_add(iid=iid, body=body)
+        # One row per note, right after GitLab took it: a crash between two notes must not
+        # post the first one again (the marker lookup above is the second guard).
         TriageUpdate.objects.filter(pk=update.pk).update(gitlab_note_id=note_id)
 
 
