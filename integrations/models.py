@@ -59,6 +59,9 @@ class SyncCursor(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     object_name = models.CharField(max_length=80)
     position = models.DateTimeField(null=True, blank=True)
+    # Indexes and foreign keys a bulk first load set aside (portfolio/sync/bulkload.py),
+    # kept here until they are rebuilt so that a killed load cannot lose them.
+    deferred_ddl = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -49,6 +49,7 @@ from django.utils import timezone
 from integrations import salesforce
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Region
+from portfolio.sync import bulkload
 from portfolio.sync.objects import (
     OBJECTS,
     ObjectSpec,
@@ -124,7 +125,9 @@ def sync_salesforce(
         logger.info("Salesforce sync skipped: another run holds the lock")
         return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
     try:
-        # We hold the lock, so any run still marked running died with its worker.
+        # We hold the lock, so any run still marked running died with its worker, and
+        # whatever its bulk load had set aside is rebuilt before anything else happens.
+        restored = bulkload.restore_all(Source.SALESFORCE)
         SyncRun.objects.filter(source=Source.SALESFORCE, status=SyncStatus.RUNNING).update(
             status=SyncStatus.FAILED,
             finished_at=timezone.now(),
@@ -135,16 +138,39 @@ def sync_salesforce(
             source=Source.SALESFORCE, started_at=timezone.now(), trigger=trigger
         )
         details: dict[str, Any] = {"objects": {}}
+        if restored:
+            details["restored_after_stopped_run"] = restored
         try:
             with pghistory.context(sync_run=run.pk, source="salesforce"):
                 ctx = SyncContext(
                     regions={code.upper(): code for code in _region_codes()},
                     open_quarantine=_open_quarantine(),
                 )
-                for spec in OBJECTS:
-                    details["objects"][spec.name] = _sync_object(
-                        client, run, spec, ctx, full=full, progress=progress
-                    )
+                cursors = {
+                    spec.name: SyncCursor.objects.get_or_create(
+                        source=Source.SALESFORCE, object_name=spec.name
+                    )[0]
+                    for spec in OBJECTS
+                }
+                queries = [
+                    (spec.name, soql_for(spec, None if full else cursors[spec.name].position))
+                    for spec in OBJECTS
+                ]
+                # One fetching thread runs ahead through every object, so the next object's
+                # first pages arrive while this one's indexes are being rebuilt.
+                stream = _prefetched(_pages_of(client, queries), depth=PREFETCH_PAGES)
+                try:
+                    for spec in OBJECTS:
+                        details["objects"][spec.name] = _sync_object(
+                            run,
+                            spec,
+                            ctx,
+                            cursors[spec.name],
+                            _pages_for(stream, spec.name),
+                            progress=progress,
+                        )
+                finally:
+                    stream.close()
                 started = time.perf_counter()
                 details["links"] = _resolve_links()
                 ctx.timings["links"] = time.perf_counter() - started
@@ -192,8 +218,33 @@ def _finish(run: SyncRun, status: str, details: dict, client: Any, error: str = 
 
 _DONE = object()
 
+# Pages fetched ahead of the one being stored: 6 x 2,000 records, about 25 MB at most.
+PREFETCH_PAGES = 6
 
-def _prefetched(pages: Iterator[salesforce.Page], depth: int = 2) -> Iterator[salesforce.Page]:
+
+def _pages_of(
+    client: salesforce.SalesforceClient, queries: list[tuple[str, str]]
+) -> Iterator[tuple[str, salesforce.Page | None]]:
+    """Each object's pages in turn, each object ending with a `None` page."""
+    for name, soql in queries:
+        for page in client.query_pages(soql):
+            yield name, page
+        yield name, None
+
+
+def _pages_for(
+    stream: Iterator[tuple[str, salesforce.Page | None]], name: str
+) -> Iterator[salesforce.Page]:
+    """The pages of one object, taken from the stream of all of them."""
+    for obj, page in stream:
+        if obj != name:  # pragma: no cover - the objects are synced in the order fetched
+            raise RuntimeError(f"expected {name} pages, got {obj}")
+        if page is None:
+            return
+        yield page
+
+
+def _prefetched(pages: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """Fetch the next pages in a background thread while the caller stores the current one,
     so the network and PostgreSQL work overlap. A fetch error is raised in the caller; if the
     caller stops early, the fetching thread stops at its next page."""
@@ -234,35 +285,45 @@ def _prefetched(pages: Iterator[salesforce.Page], depth: int = 2) -> Iterator[sa
 
 
 def _sync_object(
-    client: salesforce.SalesforceClient,
     run: SyncRun,
     spec: ObjectSpec,
     ctx: SyncContext,
+    cursor: SyncCursor,
+    pages: Iterator[salesforce.Page],
     *,
-    full: bool,
     progress: Progress | None,
-) -> dict[str, int]:
-    cursor, _ = SyncCursor.objects.get_or_create(source=Source.SALESFORCE, object_name=spec.name)
+) -> dict[str, Any]:
     _create_stage(spec)
-    since = None if full else cursor.position
     totals = _BatchResult()
     done = 0
     batch_size = max(1, settings.SALESFORCE_BATCH_SIZE)
     buffer: list[dict] = []
     total = 0
+    set_aside: list[str] | None = None  # decided on the first page, when the total is known
+    bulk: dict[str, Any] = {}
     started = time.monotonic()
-    for page in _prefetched(client.query_pages(soql_for(spec, since))):
-        total = page.total_size
-        buffer.extend(page.records)
-        while len(buffer) >= batch_size:
-            _store(run, spec, ctx, cursor, buffer[:batch_size], totals)
-            done += min(batch_size, len(buffer))
-            buffer = buffer[batch_size:]
-            if progress:
-                progress(spec.name, done, total)
-    if buffer:
-        _store(run, spec, ctx, cursor, buffer, totals)
-        done += len(buffer)
+    try:
+        for page in pages:
+            total = page.total_size
+            if set_aside is None:
+                set_aside = _set_aside_for_bulk_load(spec, cursor, total)
+            buffer.extend(page.records)
+            while len(buffer) >= batch_size:
+                _store(run, spec, ctx, cursor, buffer[:batch_size], totals)
+                done += min(batch_size, len(buffer))
+                buffer = buffer[batch_size:]
+                if progress:
+                    progress(spec.name, done, total)
+        if buffer:
+            _store(run, spec, ctx, cursor, buffer, totals)
+            done += len(buffer)
+    finally:
+        if cursor.deferred_ddl:  # rebuilt whether the load finished or failed
+            rebuild_started = time.perf_counter()
+            bulk = {"set_aside": set_aside, **bulkload.restore(cursor)}
+            ctx.timings["rebuild"] = ctx.timings.get("rebuild", 0.0) + (
+                time.perf_counter() - rebuild_started
+            )
     if progress:
         progress(spec.name, done, total)
     logger.info(
@@ -275,13 +336,21 @@ def _sync_object(
         totals.unchanged,
         totals.quarantined,
     )
-    return {
+    counts = {
         "fetched": done,
         "created": totals.created,
         "updated": totals.updated,
         "unchanged": totals.unchanged,
         "quarantined": totals.quarantined,
     }
+    return {**counts, "bulk_load": bulk} if bulk else counts
+
+
+def _set_aside_for_bulk_load(spec: ObjectSpec, cursor: SyncCursor, total: int) -> list[str]:
+    """Many records into an empty table: load it as `pg_restore` would (bulkload.py)."""
+    if total < settings.SALESFORCE_BULK_LOAD_MIN or spec.model._base_manager.exists():
+        return []
+    return bulkload.set_aside(cursor, spec.model._meta.db_table)
 
 
 def _store(

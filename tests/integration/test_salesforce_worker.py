@@ -12,6 +12,7 @@ from portfolio.models import Account, Region
 from portfolio.sync import LOCK_KEY, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
 from prioritization.models import PriorityDecision
+from tests.dbschema import schema_of
 
 pytestmark = pytest.mark.worker
 
@@ -63,11 +64,23 @@ def _wait_until_postgres_drops_the_dead_session(timeout: float = 20) -> None:
     raise AssertionError("the killed worker's database session still holds the sync lock")
 
 
-def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, fake_salesforce):
+@pytest.mark.parametrize("bulk", [False, True], ids=["batches", "bulk-load"])
+def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(
+    celery_worker, fake_salesforce, bulk
+):
+    """Also when the worker dies during a bulk first load, with the table's indexes and
+    foreign keys set aside: the next run rebuilds them before it syncs."""
     seed_accounts(fake_salesforce, 60)
     fake_salesforce.page_size = 5
     fake_salesforce.delay = 0.15  # 12 pages: the run takes a couple of seconds
-    worker = celery_worker({**fake_salesforce.worker_env(), "SALESFORCE_BATCH_SIZE": "5"})
+    before = schema_of("portfolio_account")
+    worker = celery_worker(
+        {
+            **fake_salesforce.worker_env(),
+            "SALESFORCE_BATCH_SIZE": "5",
+            "SALESFORCE_BULK_LOAD_MIN": "10" if bulk else "1000",
+        }
+    )
 
     sync_task.delay()
     deadline = time.monotonic() + 60
@@ -83,6 +96,11 @@ def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, f
     cursor = SyncCursor.objects.get(object_name="Account").position
     assert cursor is not None
     assert SyncRun.objects.get().status == SyncStatus.RUNNING  # died without finishing
+    set_aside = SyncCursor.objects.get(object_name="Account").deferred_ddl
+    assert bool(set_aside) is bulk
+    assert (
+        schema_of("portfolio_account") != before
+    ) is bulk  # the dead load's indexes are still aside
 
     fake_salesforce.delay = 0
     fake_salesforce.requests.clear()
@@ -96,31 +114,8 @@ def test_a_killed_worker_loses_nothing_and_the_next_run_resumes(celery_worker, f
     assert run.created_count == 60 - stored
     dead = SyncRun.objects.exclude(pk=run.pk).get()
     assert dead.status == SyncStatus.FAILED and "worker stopped" in dead.error
-
-
-def test_manage_py_sync_salesforce_needs_only_the_connection_variables(
-    transactional_db, fake_salesforce
-):
-    """DESIGN.md: "nothing else needs setting for `manage.py sync_salesforce` to run"."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT, worker_environment
-
-    seed_accounts(fake_salesforce, 7)
-    for password in (False, True):
-        env = worker_environment(fake_salesforce.worker_env(password=password))
-        done = subprocess.run(
-            [sys.executable, "manage.py", "sync_salesforce"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        lines = done.stdout.strip().splitlines()
-        assert len(lines) == 1 and "succeeded" in lines[0]
-    assert Account.objects.count() == 7
-    assert fake_salesforce.logins == 1  # the password run logged in over SOAP
-    assert list(SyncRun.objects.values_list("created_count", flat=True).order_by("pk")) == [7, 0]
+    assert schema_of("portfolio_account") == before
+    restored = run.details.get("restored_after_stopped_run", {})
+    assert sorted(restored.get("Account", {}).get("rebuilt", [])) == sorted(
+        item["name"] for item in set_aside
+    )

@@ -1,0 +1,134 @@
+"""A first full load into an empty table, loaded the way `pg_restore` loads.
+
+PostgreSQL's manual ("Populating a Database"): "the fastest method is to create the table,
+bulk load the table's data using COPY, then create any indexes needed for the table" and
+"it might be faster to drop foreign key constraints, load the data, and re-create the
+constraints", since a foreign key checks each new row one query at a time, where re-adding
+it checks all of them in one.
+
+So when a sync is about to store many records into an empty table, the table's secondary
+indexes and foreign keys are set aside first and rebuilt once the object is loaded. What
+stays in place is what the load itself relies on: the primary key and every unique index
+(`ON CONFLICT (salesforce_id)` needs its own, and no duplicate may slip in meanwhile).
+
+The batches still commit one by one, so a killed worker loses nothing of the load. The
+definitions set aside are committed with the drops, on the object's SyncCursor; whoever
+comes next restores them: the same run when the object is loaded (or fails), the next run
+before it syncs anything if the worker died, and `migrate` before it touches the schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+
+from integrations.models import SyncCursor
+
+logger = logging.getLogger(__name__)
+
+INDEX, FOREIGN_KEY = "index", "foreign key"
+
+
+def set_aside(cursor: SyncCursor, table: str) -> list[str]:
+    """Drop the secondary indexes and foreign keys of `table`, recording their definitions
+    on `cursor` in the same transaction. Returns the names set aside."""
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute(
+            """
+            SELECT %(index)s, ic.relname, pg_get_indexdef(i.indexrelid)
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = %(table)s::regclass AND NOT i.indisprimary
+              AND NOT i.indisunique AND i.indisvalid
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
+                              AND k.conrelid = i.indrelid)
+            UNION ALL
+            SELECT %(fk)s, k.conname, pg_get_constraintdef(k.oid)
+            FROM pg_constraint k
+            WHERE k.conrelid = %(table)s::regclass AND k.contype = 'f' AND k.convalidated
+            ORDER BY 1, 2
+            """,
+            {"index": INDEX, "fk": FOREIGN_KEY, "table": table},
+        )
+        deferred = [
+            {"kind": kind, "table": table, "name": name, "definition": definition}
+            for kind, name, definition in c.fetchall()
+        ]
+        if not deferred:
+            return []
+        SyncCursor.objects.filter(pk=cursor.pk).update(deferred_ddl=deferred)
+        cursor.deferred_ddl = deferred
+        quote = connection.ops.quote_name
+        for item in deferred:
+            if item["kind"] == INDEX:
+                c.execute(f"DROP INDEX {quote(item['name'])}")
+            else:
+                c.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(item['name'])}")
+    logger.info("Bulk load of %s: set aside %s", table, ", ".join(i["name"] for i in deferred))
+    return [item["name"] for item in deferred]
+
+
+def restore(cursor: SyncCursor) -> dict[str, Any]:
+    """Rebuild what `set_aside` dropped, then forget it. Idempotent: what exists already is
+    left alone. A foreign key whose rows no longer all match is added `NOT VALID` (checked
+    for every new write, not for the old rows) and reported, so the load is never lost
+    over it. Returns what was done, for the run's details."""
+    deferred = list(cursor.deferred_ddl or [])
+    if not deferred:
+        return {}
+    started = time.perf_counter()
+    problems: list[str] = []
+    quote = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as c:
+        for item in deferred:
+            if item["kind"] == INDEX:
+                c.execute("SELECT to_regclass(%s) IS NULL", [item["name"]])
+                if c.fetchone()[0]:
+                    c.execute(item["definition"])
+                continue
+            table, name = quote(item["table"]), quote(item["name"])
+            c.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = %s "
+                "AND conrelid = %s::regclass)",
+                [item["name"], item["table"]],
+            )
+            if not c.fetchone()[0]:
+                continue
+            c.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {item['definition']} NOT VALID")
+            try:
+                with transaction.atomic():
+                    c.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
+            except DatabaseError as exc:
+                message = str(exc).splitlines()[0]
+                problems.append(f"{item['name']}: {message}")
+                logger.error(
+                    "Bulk load of %s: foreign key %s left NOT VALID: %s",
+                    item["table"],
+                    item["name"],
+                    message,
+                )
+        SyncCursor.objects.filter(pk=cursor.pk).update(deferred_ddl=[])
+        cursor.deferred_ddl = []
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("Bulk load: rebuilt %d indexes and constraints in %.2fs", len(deferred), seconds)
+    return {
+        "rebuilt": [item["name"] for item in deferred],
+        "seconds": seconds,
+        "problems": problems,
+    }
+
+
+def restore_all(source: str) -> dict[str, dict[str, Any]]:
+    """Restore what a dead run left set aside, for every object of `source`. Call it only
+    while holding the source's sync lock (no live run is loading)."""
+    done = {}
+    for cursor in SyncCursor.objects.filter(source=source).exclude(deferred_ddl=[]):
+        done[cursor.object_name] = restore(cursor)
+        logger.warning(
+            "Restored the indexes and constraints a stopped %s load of %s had set aside",
+            source,
+            cursor.object_name,
+        )
+    return done

@@ -1,0 +1,149 @@
+"""A first load into an empty table sets its secondary indexes and foreign keys aside and
+rebuilds them (portfolio/sync/bulkload.py), against the fake over real HTTPS."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
+from portfolio.models import Account, AccountEvent, Opportunity, Region
+from portfolio.sync import bulkload, sync_salesforce
+from tests.dbschema import schema_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TABLES = ("portfolio_account", "portfolio_opportunity")
+
+
+def schema() -> dict[str, tuple[list, list]]:
+    return schema_of(*TABLES)
+
+
+@pytest.fixture
+def small_pages(fake_salesforce, settings):
+    """Bulk loads from 5 records on, in pages and batches of 4."""
+    settings.SALESFORCE_BULK_LOAD_MIN = 5
+    fake_salesforce.page_size = 4
+    settings.SALESFORCE_BATCH_SIZE = 4
+    return fake_salesforce
+
+
+def seed(fake, accounts: int = 12) -> None:
+    # Transactional tests flush the regions the data migration seeded.
+    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
+    owner = fake.add("User", Name="Ada Exec", Email="ada@example.com")
+    tam = fake.add("User", Name="Tom Tam", Email="tom@example.com")
+    parent = fake.add(
+        "Account",
+        Name="Parent Corp",
+        OwnerId=owner["Id"],
+        Technical_Account_Manager__c=tam["Id"],
+        ARR__c=900000.0,
+        Region__c="EMEA",
+        Sales_Segment__c="Enterprise",
+    )
+    for i in range(accounts - 1):
+        child = fake.add(
+            "Account",
+            Name=f"Child {i:02d}",
+            ParentId=parent["Id"],
+            OwnerId=owner["Id"],
+            ARR__c=1000.0 * (i + 1),
+            Region__c="EMEA",
+            Sales_Segment__c="Commercial",
+        )
+        fake.add("Opportunity", AccountId=child["Id"], Name=f"Renewal {i:02d}", Amount=10.0)
+
+
+def test_a_large_first_load_sets_indexes_aside_and_rebuilds_them_exactly(small_pages):
+    seed(small_pages)
+    before = schema()
+
+    run = sync_salesforce().run
+
+    assert run.status == SyncStatus.SUCCEEDED
+    assert schema() == before  # every index and foreign key is back, validated
+    bulk = run.details["objects"]["Account"]["bulk_load"]
+    assert "portfolio_a_tam_id_4bba91_idx" in bulk["set_aside"]
+    assert "portfolio_account_region_id_9c567eb8_fk_portfolio_region_code" in bulk["set_aside"]
+    assert "account_salesforce_id_unique" not in bulk["set_aside"]  # ON CONFLICT needs it
+    assert sorted(bulk["rebuilt"]) == sorted(bulk["set_aside"]) and bulk["problems"] == []
+    assert "bulk_load" in run.details["objects"]["Opportunity"]
+    assert "bulk_load" not in run.details["objects"]["User"]  # 2 users: below the minimum
+    assert "rebuild" in run.details["timings_s"]
+    assert not SyncCursor.objects.exclude(deferred_ddl=[]).exists()
+    # The load itself is the same as without: links, counts and history.
+    assert Account.objects.count() == 12 and run.created_count == 2 + 12 + 11
+    parent = Account.objects.get(name="Parent Corp")
+    assert parent.owner.name == "Ada Exec" and parent.children.count() == 11
+    assert not Opportunity.objects.filter(account__isnull=True).exists()
+    assert AccountEvent.objects.filter(pgh_label="insert").count() == 12
+
+
+def test_small_loads_and_tables_with_rows_keep_their_indexes(fake_salesforce, settings):
+    seed(fake_salesforce)
+    run = sync_salesforce().run  # 12 accounts: below the default minimum of 5,000
+    assert all("bulk_load" not in counts for counts in run.details["objects"].values())
+
+    settings.SALESFORCE_BULK_LOAD_MIN = 1
+    for i in range(3):
+        fake_salesforce.add(
+            "Account", Name=f"Late {i}", Region__c="EMEA", Sales_Segment__c="Commercial"
+        )
+    run = sync_salesforce(full=True).run  # a full re-sync into tables that have rows
+    assert run.created_count == 3
+    assert all("bulk_load" not in counts for counts in run.details["objects"].values())
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_load_that_stops_halfway_still_rebuilds_what_it_set_aside(small_pages):
+    seed(small_pages)
+    before = schema()
+    seen: list[int] = []
+
+    def progress(name: str, done: int, total: int) -> None:
+        if name == "Account":
+            seen.append(len(schema()["portfolio_account"][0]))
+            if done >= 8:
+                raise Interrupted  # e.g. Ctrl-C in the command's progress bar
+
+    with pytest.raises(Interrupted):
+        sync_salesforce(progress=progress)
+
+    assert seen[0] < len(before["portfolio_account"][0])  # the indexes were set aside
+    assert schema() == before
+    assert Account.objects.count() == 8  # the committed batches stay
+    run = SyncRun.objects.get()
+    assert run.status == SyncStatus.FAILED and "Interrupted" in run.error
+    assert not SyncCursor.objects.exclude(deferred_ddl=[]).exists()
+
+
+def test_a_foreign_key_broken_meanwhile_comes_back_not_valid_and_is_reported():
+    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
+    cursor = SyncCursor.objects.create(source=Source.SALESFORCE, object_name="Account")
+    before = schema()
+
+    names = bulkload.set_aside(cursor, "portfolio_account")
+    assert SyncCursor.objects.get(pk=cursor.pk).deferred_ddl  # committed with the drops
+    # Nothing checks the region while its foreign key is aside.
+    Account.objects.create(
+        salesforce_id="001X", name="Orphan", region_id="NOWHERE", segment="Commercial"
+    )
+
+    done = bulkload.restore(cursor)
+
+    region_fk = "portfolio_account_region_id_9c567eb8_fk_portfolio_region_code"
+    assert sorted(done["rebuilt"]) == sorted(names)
+    assert len(done["problems"]) == 1 and done["problems"][0].startswith(region_fk)
+    after = schema()["portfolio_account"]
+    assert after[0] == before["portfolio_account"][0]  # every index is back
+    constraints = {name: valid for name, _, valid in after[1]}
+    assert constraints[region_fk] is False  # back, but NOT VALID for the old rows...
+    assert sum(1 for valid in constraints.values() if not valid) == 1
+    with pytest.raises(IntegrityError), transaction.atomic():  # ...and enforced for new ones
+        Account.objects.filter(salesforce_id="001X").update(region_id="ELSEWHERE")
+    assert bulkload.restore(SyncCursor.objects.get(pk=cursor.pk)) == {}  # nothing left
