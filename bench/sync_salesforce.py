@@ -11,7 +11,7 @@ Generates the accounts (with 500 users as owners and TAMs) and opportunities in 
   (c) an unchanged re-sync (incremental: nothing changed since the cursor);
   (d) an incremental sync after 1% of accounts and opportunities changed.
 
-(a) and (b) are measured in alternating rounds (--rounds, 3 by default; each (b) into
+(a) and (b) are measured in alternating rounds (--rounds, 5 by default; each (b) into
 emptied tables) and their medians compared. Prints each time and the ratios b/a and c/a
 (aims: b/a <= 2, c/a < 0.3). Uses a scratch
 database of its own (test_<name>_bench_salesforce, migrated, dropped at the end) on the
@@ -159,7 +159,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--opportunities", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (a) and (b)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of (a) and (b)")
     args = parser.parse_args()
 
     from portfolio.models import Account, Opportunity

@@ -159,6 +159,9 @@ def sync_salesforce(
                 # One fetching thread runs ahead through every object, so the next object's
                 # first pages arrive while this one's indexes are being rebuilt.
                 stream = _prefetched(_pages_of(client, queries), depth=PREFETCH_PAGES)
+                # An object's indexes are rebuilt in the background while the next object
+                # loads, started once that one has set its own aside.
+                rebuilds: list[tuple[str, bulkload.Rebuild]] = []
                 try:
                     for spec in OBJECTS:
                         details["objects"][spec.name] = _sync_object(
@@ -168,9 +171,18 @@ def sync_salesforce(
                             cursors[spec.name],
                             _pages_for(stream, spec.name),
                             progress=progress,
+                            after_first_page=rebuilds[-1][1].start if rebuilds else None,
                         )
+                        if cursors[spec.name].deferred_ddl:
+                            rebuilds.append((spec.name, bulkload.Rebuild(cursors[spec.name])))
                 finally:
                     stream.close()
+                    for name, rebuild in rebuilds:
+                        done = rebuild.wait()
+                        details["objects"][name]["bulk_load"].update(done)
+                        ctx.timings["rebuild"] = ctx.timings.get("rebuild", 0.0) + done.get(
+                            "seconds", 0.0
+                        )
                 started = time.perf_counter()
                 details["links"] = _resolve_links()
                 ctx.timings["links"] = time.perf_counter() - started
@@ -218,8 +230,8 @@ def _finish(run: SyncRun, status: str, details: dict, client: Any, error: str = 
 
 _DONE = object()
 
-# Pages fetched ahead of the one being stored: 6 x 2,000 records, about 25 MB at most.
-PREFETCH_PAGES = 6
+# Pages fetched ahead of the one being stored: 12 x 2,000 records, about 40 MB at most.
+PREFETCH_PAGES = 12
 
 
 def _pages_of(
@@ -292,7 +304,11 @@ def _sync_object(
     pages: Iterator[salesforce.Page],
     *,
     progress: Progress | None,
+    after_first_page: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    """Load one object's pages batch by batch. A bulk load (bulkload.py) that fails is
+    rebuilt here; one that succeeds is left to the caller to rebuild (`deferred_ddl` set
+    on the cursor)."""
     _create_stage(spec)
     totals = _BatchResult()
     done = 0
@@ -300,30 +316,31 @@ def _sync_object(
     buffer: list[dict] = []
     total = 0
     set_aside: list[str] | None = None  # decided on the first page, when the total is known
-    bulk: dict[str, Any] = {}
+    bulk_load = False
+    loaded = False
     started = time.monotonic()
     try:
         for page in pages:
             total = page.total_size
             if set_aside is None:
                 set_aside = _set_aside_for_bulk_load(spec, cursor, total)
+                bulk_load = bool(set_aside)
+                if after_first_page:
+                    after_first_page()
             buffer.extend(page.records)
             while len(buffer) >= batch_size:
-                _store(run, spec, ctx, cursor, buffer[:batch_size], totals)
+                _store(run, spec, ctx, cursor, buffer[:batch_size], totals, expect_new=bulk_load)
                 done += min(batch_size, len(buffer))
                 buffer = buffer[batch_size:]
                 if progress:
                     progress(spec.name, done, total)
         if buffer:
-            _store(run, spec, ctx, cursor, buffer, totals)
+            _store(run, spec, ctx, cursor, buffer, totals, expect_new=bulk_load)
             done += len(buffer)
+        loaded = True
     finally:
-        if cursor.deferred_ddl:  # rebuilt whether the load finished or failed
-            rebuild_started = time.perf_counter()
-            bulk = {"set_aside": set_aside, **bulkload.restore(cursor)}
-            ctx.timings["rebuild"] = ctx.timings.get("rebuild", 0.0) + (
-                time.perf_counter() - rebuild_started
-            )
+        if cursor.deferred_ddl and not loaded:
+            bulkload.restore(cursor)  # before the error goes on
     if progress:
         progress(spec.name, done, total)
     logger.info(
@@ -343,7 +360,7 @@ def _sync_object(
         "unchanged": totals.unchanged,
         "quarantined": totals.quarantined,
     }
-    return {**counts, "bulk_load": bulk} if bulk else counts
+    return {**counts, "bulk_load": {"set_aside": set_aside}} if bulk_load else counts
 
 
 def _set_aside_for_bulk_load(spec: ObjectSpec, cursor: SyncCursor, total: int) -> list[str]:
@@ -360,6 +377,8 @@ def _store(
     cursor: SyncCursor,
     records: list[dict],
     totals: _BatchResult,
+    *,
+    expect_new: bool = False,
 ) -> None:
     """Validate, upsert, quarantine, advance the cursor and the counts: one transaction."""
     rows: dict[str, tuple] = {}
@@ -393,7 +412,7 @@ def _store(
             # a crash can only lose whole recent batches, which the next run fetches again.
             with connection.cursor() as c:
                 c.execute("SET LOCAL synchronous_commit = off")
-        _upsert_isolating(spec, list(rows.values()), raw, result, rejects)
+        _upsert_isolating(spec, list(rows.values()), raw, result, rejects, expect_new=expect_new)
         now = timezone.now()
         if result.stored_ids and ctx.open_quarantine.get(spec.name, True):
             QuarantinedRecord.objects.filter(
@@ -428,6 +447,8 @@ def _upsert_isolating(
     raw: dict[str, dict],
     result: _BatchResult,
     rejects: list[tuple[dict, str, str]],
+    *,
+    expect_new: bool,
 ) -> None:
     """Upsert the rows; if the database refuses the batch, split it until the refused
     record is alone, and quarantine that one with the database's reason."""
@@ -435,7 +456,7 @@ def _upsert_isolating(
         return
     try:
         with transaction.atomic():
-            created, updated = _upsert(spec, rows)
+            created, updated = _upsert(spec, rows, expect_new=expect_new)
     except (DatabaseError, psycopg.Error) as exc:
         if len(rows) == 1:
             sid = rows[0][0]
@@ -444,8 +465,8 @@ def _upsert_isolating(
             rejects.append((_payload(raw[sid]), sid, reason))
             return
         middle = len(rows) // 2
-        _upsert_isolating(spec, rows[:middle], raw, result, rejects)
-        _upsert_isolating(spec, rows[middle:], raw, result, rejects)
+        _upsert_isolating(spec, rows[:middle], raw, result, rejects, expect_new=expect_new)
+        _upsert_isolating(spec, rows[middle:], raw, result, rejects, expect_new=expect_new)
         return
     result.created += created
     result.updated += updated

@@ -20,10 +20,11 @@ before it syncs anything if the worker died, and `migrate` before it touches the
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from integrations.models import SyncCursor
 
@@ -118,6 +119,46 @@ def restore(cursor: SyncCursor) -> dict[str, Any]:
         "seconds": seconds,
         "problems": problems,
     }
+
+
+class Rebuild:
+    """`restore(cursor)` on a database connection of its own, so that the next object
+    loads while this one's indexes are built: neither needs a lock the other holds, as
+    long as the next object has set its own indexes aside first (dropping a foreign key
+    locks the table it references)."""
+
+    def __init__(self, cursor: SyncCursor) -> None:
+        self.cursor = cursor
+        self.result: dict[str, Any] = {}
+        self._thread: threading.Thread | None = None
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if connection.in_atomic_block:
+            # The caller's transaction holds the locks (and the rows) another connection
+            # would wait for: rebuild here, in it.
+            self.result = restore(self.cursor)
+            return
+        self._thread = threading.Thread(target=self._run, name="bulk-load-rebuild", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = restore(self.cursor)
+        except Exception as exc:  # the definitions stay on the cursor for the next run
+            logger.exception("Bulk load: rebuilding %s failed", self.cursor.object_name)
+            self.result = {"error": f"{type(exc).__name__}: {exc} (the next run rebuilds)"}
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def wait(self) -> dict[str, Any]:
+        self.start()
+        if self._thread is not None:
+            self._thread.join()
+        return self.result
 
 
 def restore_all(source: str) -> dict[str, dict[str, Any]]:

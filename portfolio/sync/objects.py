@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED, Model
 from django.utils import timezone
 
@@ -32,7 +33,8 @@ class ObjectSpec:
     fields: Callable[[], list[str]]
     columns: list[tuple[str, str]]  # staging table: (column, SQL type)
     parse: Callable[[dict, SyncContext], tuple]
-    upsert_sql: Callable[[], str]
+    # (INSERT ... SELECT from the staging table, its ON CONFLICT clause, parameters)
+    upsert_sql: Callable[[], tuple[str, str, list[Any]]]
 
 
 def _defaults(model: type[Model], given: Iterable[str]) -> tuple[list[str], list[Any]]:
@@ -75,7 +77,7 @@ def _account_id_of(salesforce_id: str) -> str:
     )
 
 
-def _account_upsert() -> tuple[str, list[Any]]:
+def _account_upsert() -> tuple[str, str, list[Any]]:
     sql, _, params = _insert_sql(
         table="portfolio_account",
         stage="sf_stage_account",
@@ -142,7 +144,7 @@ def _account_upsert() -> tuple[str, list[Any]]:
         "synced_at = EXCLUDED.synced_at",
         "updated_at = EXCLUDED.updated_at",
     ]
-    return sql + _on_conflict(sets, plain), params
+    return sql, _on_conflict(sets, plain), params
 
 
 def _on_conflict(sets: list[str], compared: list[str]) -> str:
@@ -157,7 +159,7 @@ def _on_conflict(sets: list[str], compared: list[str]) -> str:
     )
 
 
-def _opportunity_upsert() -> tuple[str, list[Any]]:
+def _opportunity_upsert() -> tuple[str, str, list[Any]]:
     sql, _, params = _insert_sql(
         table="portfolio_opportunity",
         stage="sf_stage_opportunity",
@@ -192,10 +194,10 @@ def _opportunity_upsert() -> tuple[str, list[Any]]:
         "salesforce_modstamp = EXCLUDED.salesforce_modstamp",
         "synced_at = EXCLUDED.synced_at",
     ]
-    return sql + _on_conflict(sets, plain), params
+    return sql, _on_conflict(sets, plain), params
 
 
-def _user_upsert() -> tuple[str, list[Any]]:
+def _user_upsert() -> tuple[str, str, list[Any]]:
     sql, _, params = _insert_sql(
         table="portfolio_salesforceuser",
         stage="sf_stage_user",
@@ -211,7 +213,7 @@ def _user_upsert() -> tuple[str, list[Any]]:
     sets = [f"{c} = EXCLUDED.{c}" for c in plain] + [
         "salesforce_modstamp = EXCLUDED.salesforce_modstamp"
     ]
-    return sql + _on_conflict(sets, plain), params
+    return sql, _on_conflict(sets, plain), params
 
 
 OBJECTS: list[ObjectSpec] = [
@@ -293,10 +295,13 @@ def _create_stage(spec: ObjectSpec) -> None:
         )
 
 
-def _upsert(spec: ObjectSpec, rows: list[tuple]) -> tuple[int, int]:
+def _upsert(spec: ObjectSpec, rows: list[tuple], *, expect_new: bool = False) -> tuple[int, int]:
+    """Store the rows; returns (created, updated). `expect_new` (a bulk load into a table
+    that was empty) first tries a plain INSERT, which skips the per-row conflict check of
+    ON CONFLICT; a record already stored by this load makes it fall back to the upsert."""
     stage = f"sf_stage_{spec.name.lower()}"
     columns = ", ".join(name for name, _ in spec.columns)
-    sql, params = spec.upsert_sql()
+    insert, on_conflict, params = spec.upsert_sql()
     # Binary COPY: psycopg writes the typed values as they are, about twice as fast as
     # formatting them as text (bench/sync_salesforce.py).
     types = [sql_type.split("(")[0] for _, sql_type in spec.columns]
@@ -306,7 +311,15 @@ def _upsert(spec: ObjectSpec, rows: list[tuple]) -> tuple[int, int]:
             copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(sql, params)
+        if expect_new:
+            try:
+                with transaction.atomic():
+                    cursor.execute(insert, params)
+                return cursor.rowcount, 0
+            except IntegrityError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                    raise
+        cursor.execute(insert + on_conflict, params)
         inserted = [flag for (flag,) in cursor.fetchall()]
     created = sum(1 for flag in inserted if flag)
     return created, len(inserted) - created

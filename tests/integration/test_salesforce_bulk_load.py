@@ -3,12 +3,16 @@ rebuilds them (portfolio/sync/bulkload.py), against the fake over real HTTPS."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.db import IntegrityError, transaction
 
 from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, AccountEvent, Opportunity, Region
-from portfolio.sync import bulkload, sync_salesforce
+from portfolio.sync import OBJECTS, bulkload, sync_salesforce
+from portfolio.sync.objects import _create_stage, _upsert
+from portfolio.sync.records import SyncContext
 from tests.dbschema import schema_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +151,31 @@ def test_a_foreign_key_broken_meanwhile_comes_back_not_valid_and_is_reported():
     with pytest.raises(IntegrityError), transaction.atomic():  # ...and enforced for new ones
         Account.objects.filter(salesforce_id="001X").update(region_id="ELSEWHERE")
     assert bulkload.restore(SyncCursor.objects.get(pk=cursor.pk)) == {}  # nothing left
+
+
+def test_a_bulk_batch_meeting_a_record_already_stored_falls_back_to_the_upsert():
+    """The plain INSERT of a bulk load cannot meet a stored record, unless Salesforce sends
+    one twice: then that batch alone is upserted instead."""
+    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
+    ctx = SyncContext(regions={"EMEA": "EMEA"})
+    spec = next(spec for spec in OBJECTS if spec.name == "Account")
+
+    def row(salesforce_id: str, arr: float) -> tuple:
+        record = {
+            "Id": salesforce_id,
+            "Name": f"Account {salesforce_id}",
+            "ARR__c": Decimal(arr),
+            "Region__c": "EMEA",
+            "Sales_Segment__c": "Commercial",
+            "SystemModstamp": "2026-11-23T10:00:00.000+0000",
+        }
+        return spec.parse(record, ctx)
+
+    _create_stage(spec)
+    assert _upsert(spec, [row("001A", 1), row("001B", 2)], expect_new=True) == (2, 0)
+    assert _upsert(spec, [row("001B", 3), row("001C", 4)], expect_new=True) == (1, 1)
+    assert dict(Account.objects.values_list("salesforce_id", "arr")) == {
+        "001A": Decimal(1),
+        "001B": Decimal(3),
+        "001C": Decimal(4),
+    }
