@@ -48,6 +48,34 @@ class SyncRun(models.Model):
             return None
         return self.finished_at - self.started_at
 
+    @property
+    def bulk_load_notes(self) -> list[tuple[str, bool]]:
+        """What bulk first loads (portfolio/sync/bulkload.py) did to the schema, for the
+        runs page: (text, whether an admin must act)."""
+        notes = []
+        for name, done in (self.details.get("restored_after_stopped_run") or {}).items():
+            count = len(done.get("rebuilt", []))
+            notes.append(
+                (f"{name}: rebuilt {count} indexes and keys a stopped load set aside", False)
+            )
+        for name, counts in (self.details.get("objects") or {}).items():
+            bulk = counts.get("bulk_load") if isinstance(counts, dict) else None
+            if not bulk:
+                continue
+            count, seconds = len(bulk.get("rebuilt", [])), bulk.get("seconds", 0.0)
+            notes.append(
+                (
+                    f"{name}: loaded in bulk, {count} indexes and keys rebuilt in {seconds:.1f} s",
+                    False,
+                )
+            )
+            notes += [
+                (f"{name}: foreign key left NOT VALID: {p}", True) for p in bulk.get("problems", [])
+            ]
+            if bulk.get("error"):
+                notes.append((f"{name}: rebuilding failed: {bulk['error']}", True))
+        return notes
+
 
 class SyncCursor(models.Model):
     """How far a source's incremental sync got, per object (e.g. Account SystemModstamp).

@@ -116,3 +116,35 @@ def test_demo_runs_are_made_once(client, manager):
     assert QuarantinedRecord.objects.count() == 2
     client.force_login(manager)
     assert "Nimbus Freight" in client.get(URL).content.decode()
+
+
+def test_bulk_loads_show_what_they_rebuilt_and_what_needs_an_admin(client, manager):
+    now = timezone.now()
+    SyncRun.objects.create(
+        source="salesforce",
+        started_at=now,
+        finished_at=now,
+        status=SyncStatus.SUCCEEDED,
+        details={
+            "restored_after_stopped_run": {"Opportunity": {"rebuilt": ["a", "b"]}},
+            "objects": {
+                "User": {"fetched": 2},
+                "Account": {
+                    "fetched": 9000,
+                    "bulk_load": {
+                        "set_aside": ["i1", "i2", "fk"],
+                        "rebuilt": ["i1", "i2", "fk"],
+                        "seconds": 1.24,
+                        "problems": ["fk: insert or update violates foreign key constraint"],
+                    },
+                },
+            },
+        },
+    )
+    client.force_login(manager)
+
+    html = client.get(URL).content.decode()
+
+    assert "Opportunity: rebuilt 2 indexes and keys a stopped load set aside" in html
+    assert "Account: loaded in bulk, 3 indexes and keys rebuilt in 1.2 s" in html
+    assert '<div class="errors">Account: foreign key left NOT VALID: fk: insert' in html
