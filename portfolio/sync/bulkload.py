@@ -14,7 +14,8 @@ stays in place is what the load itself relies on: the primary key and every uniq
 The batches still commit one by one, so a killed worker loses nothing of the load. The
 definitions set aside are committed with the drops, on the object's SyncCursor; whoever
 comes next restores them: the same run when the object is loaded (or fails), the next run
-before it syncs anything if the worker died, and `migrate` before it touches the schema.
+before it syncs anything if the worker died, and `migrate` before it touches the schema
+(`before_migrate`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
 from integrations.models import SyncCursor
 
@@ -173,3 +174,36 @@ def restore_all(source: str) -> dict[str, dict[str, Any]]:
             cursor.object_name,
         )
     return done
+
+
+def before_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """`pre_migrate` receiver: a migration must find the indexes and keys it expects, so
+    whatever a killed bulk load left aside is rebuilt first. Not while a sync is running
+    (it rebuilds its own at the end), and not before the cursor table has its column."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    from portfolio.sync import LOCK_KEY  # the package imports this module
+
+    with connection.cursor() as c:
+        c.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = 'deferred_ddl'",
+            [SyncCursor._meta.db_table],
+        )
+        if c.fetchone() is None:
+            return
+        if not SyncCursor.objects.exclude(deferred_ddl=[]).exists():
+            return
+        c.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        if not c.fetchone()[0]:
+            logger.warning("migrate: a Salesforce sync is loading; it rebuilds its indexes")
+            return
+        try:
+            for source in (
+                SyncCursor.objects.exclude(deferred_ddl=[])
+                .values_list("source", flat=True)
+                .distinct()
+            ):
+                restore_all(source)
+        finally:
+            c.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import IntegrityError, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
 
 from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, AccountEvent, Opportunity, Region
-from portfolio.sync import OBJECTS, bulkload, sync_salesforce
+from portfolio.sync import LOCK_KEY, OBJECTS, bulkload, sync_salesforce
 from portfolio.sync.objects import _create_stage, _upsert
 from portfolio.sync.records import SyncContext
 from tests.dbschema import schema_of
@@ -179,3 +181,19 @@ def test_a_bulk_batch_meeting_a_record_already_stored_falls_back_to_the_upsert()
         "001B": Decimal(3),
         "001C": Decimal(4),
     }
+
+
+def test_migrate_first_rebuilds_what_a_killed_load_left_aside_unless_a_sync_runs():
+    cursor = SyncCursor.objects.create(source=Source.SALESFORCE, object_name="Account")
+    before = schema()
+    bulkload.set_aside(cursor, "portfolio_account")  # as a worker killed mid-load leaves it
+
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])  # a sync is loading
+        call_command("migrate", verbosity=0)
+        assert schema() != before
+
+    call_command("migrate", verbosity=0)
+
+    assert schema() == before
+    assert SyncCursor.objects.get(pk=cursor.pk).deferred_ddl == []
