@@ -26,7 +26,6 @@ SEED = 20261122
 DEMO_PASSWORD = "portfolio-demo"
 TOP_LEVEL_ACCOUNTS = 1180
 PARENTS = 110  # top-level TAM-assigned accounts that get children
-ALIGNMENT_THRESHOLD = {"enterprise": 100_000, "commercial": 50_000, "public_sector": 100_000}
 
 REGIONS = ["US-WEST", "US-EAST", "EMEA", "APAC", "LATAM"]
 REGION_WEIGHTS = [22, 25, 28, 12, 13]
@@ -237,7 +236,9 @@ def _baseline_priority(acc: dict) -> int:
     return 1 if acc["arr"] >= 300_000 else 2
 
 
-def generate(as_of: dt.date, seed: int = SEED) -> DemoData:
+def generate(as_of: dt.date, *, alignment_threshold: dict[str, int], seed: int = SEED) -> DemoData:
+    """`alignment_threshold`: USD ARR per segment below which an account gets no TAM
+    (settings.TAM_ALIGNMENT_THRESHOLD_USD)."""
     rng = random.Random(seed)
     data = DemoData(users=_users(rng), teams=list(TEAMS))
     ae_names = [(f, la) for f in FIRST for la in LAST]
@@ -285,7 +286,7 @@ def generate(as_of: dt.date, seed: int = SEED) -> DemoData:
     top: list[dict] = []
     for arr, region, segment, name in drafts:
         n_account += 1
-        assigned = arr >= ALIGNMENT_THRESHOLD[segment]
+        assigned = arr >= alignment_threshold[segment]
         tam = None
         if assigned:
             tam = min(cover[(region, segment)], key=lambda t: book[t])

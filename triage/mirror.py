@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations import gitlab as gl
+from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from triage import labels as triage_labels
 from triage import services
@@ -166,23 +167,21 @@ def triage_gitlab_sync(
     if reason:
         logger.info(reason)
         return SyncResult(run=None, message=reason)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
-        if not cursor.fetchone()[0]:
+    with advisory_lock(SYNC_LOCK_KEY) as held:
+        if not held:
             return SyncResult(run=None, message="Another GitLab sync is running; skipped.")
-    run = SyncRun.objects.create(source=Source.GITLAB, started_at=timezone.now(), trigger=trigger)
-    try:
-        _sync(run, progress=progress)
-    except Exception as exc:
-        run.status = SyncStatus.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"
-        run.finished_at = timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
-        logger.exception("GitLab triage sync %s failed", run.pk)
-        raise
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+        run = SyncRun.objects.create(
+            source=Source.GITLAB, started_at=timezone.now(), trigger=trigger
+        )
+        try:
+            _sync(run, progress=progress)
+        except Exception as exc:
+            run.status = SyncStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+            logger.exception("GitLab triage sync %s failed", run.pk)
+            raise
     return SyncResult(run=run, message=summary_line(run))
 
 

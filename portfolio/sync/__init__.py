@@ -47,6 +47,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from integrations import salesforce
+from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Region
 from portfolio.sync import bulkload
@@ -103,17 +104,6 @@ class _BatchResult:
     stored_ids: list[str] = field(default_factory=list)
 
 
-def _try_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
-
-
 def sync_salesforce(
     *, trigger: str = "manual", full: bool = False, progress: Progress | None = None
 ) -> SyncOutcome:
@@ -121,10 +111,10 @@ def sync_salesforce(
     no run when another sync holds the lock. Raises ImproperlyConfigured when Salesforce is
     not configured; a Salesforce failure ends the run `failed` with the error recorded."""
     client = salesforce.client()  # ImproperlyConfigured before any run row is written
-    if not _try_lock():
-        logger.info("Salesforce sync skipped: another run holds the lock")
-        return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
-    try:
+    with advisory_lock(LOCK_KEY) as held:
+        if not held:
+            logger.info("Salesforce sync skipped: another run holds the lock")
+            return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
         # We hold the lock, so any run still marked running died with its worker, and
         # whatever its bulk load had set aside is rebuilt before anything else happens.
         restored = bulkload.restore_all(Source.SALESFORCE)
@@ -201,8 +191,6 @@ def sync_salesforce(
             )
             _finish(run, status, details, client)
         return SyncOutcome(run=run)
-    finally:
-        _unlock()
 
 
 def _open_quarantine() -> dict[str, bool]:
@@ -256,7 +244,7 @@ def _pages_for(
         yield page
 
 
-def _prefetched(pages: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+def _prefetched(pages: Iterator[Any], depth: int) -> Iterator[Any]:
     """Fetch the next pages in a background thread while the caller stores the current one,
     so the network and PostgreSQL work overlap. A fetch error is raised in the caller; if the
     caller stops early, the fetching thread stops at its next page."""

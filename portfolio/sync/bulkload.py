@@ -27,7 +27,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
-from integrations.models import SyncCursor
+from integrations.locks import advisory_lock
+from integrations.models import Source, SyncCursor
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +179,8 @@ def restore_all(source: str) -> dict[str, dict[str, Any]]:
 
 def before_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """`pre_migrate` receiver: a migration must find the indexes and keys it expects, so
-    whatever a killed bulk load left aside is rebuilt first. Not while a sync is running
-    (it rebuilds its own at the end), and not before the cursor table has its column."""
+    whatever a killed Salesforce bulk load left aside is rebuilt first. Not while a sync is
+    running (it rebuilds its own at the end), nor before the cursor table has its column."""
     if using != DEFAULT_DB_ALIAS:
         return
     from portfolio.sync import LOCK_KEY  # the package imports this module
@@ -192,18 +193,14 @@ def before_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
         )
         if c.fetchone() is None:
             return
-        if not SyncCursor.objects.exclude(deferred_ddl=[]).exists():
+        if (
+            not SyncCursor.objects.filter(source=Source.SALESFORCE)
+            .exclude(deferred_ddl=[])
+            .exists()
+        ):
             return
-        c.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        if not c.fetchone()[0]:
+    with advisory_lock(LOCK_KEY) as held:
+        if not held:
             logger.warning("migrate: a Salesforce sync is loading; it rebuilds its indexes")
             return
-        try:
-            for source in (
-                SyncCursor.objects.exclude(deferred_ddl=[])
-                .values_list("source", flat=True)
-                .distinct()
-            ):
-                restore_all(source)
-        finally:
-            c.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        restore_all(Source.SALESFORCE)

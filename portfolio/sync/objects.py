@@ -56,7 +56,7 @@ def _defaults(model: type[Model], given: Iterable[str]) -> tuple[list[str], list
 
 def _insert_sql(
     *, table: str, stage: str, select: dict[str, str], model: type[Model], joins: str = ""
-) -> tuple[str, list[str], list[Any]]:
+) -> tuple[str, list[Any]]:
     extra_cols, extra_values = _defaults(model, select)
     cols = [*select, *extra_cols]
     exprs = [*select.values(), *(["%s"] * len(extra_cols))]
@@ -64,7 +64,7 @@ def _insert_sql(
         f"INSERT INTO {table} AS t ({', '.join(cols)}) "
         f"SELECT {', '.join(exprs)} FROM {stage} s {joins} "
     )
-    return sql, cols, extra_values
+    return sql, extra_values
 
 
 def _account_id_of(salesforce_id: str) -> str:
@@ -78,7 +78,7 @@ def _account_id_of(salesforce_id: str) -> str:
 
 
 def _account_upsert() -> tuple[str, str, list[Any]]:
-    sql, _, params = _insert_sql(
+    sql, params = _insert_sql(
         table="portfolio_account",
         stage="sf_stage_account",
         model=Account,
@@ -160,7 +160,7 @@ def _on_conflict(sets: list[str], compared: list[str]) -> str:
 
 
 def _opportunity_upsert() -> tuple[str, str, list[Any]]:
-    sql, _, params = _insert_sql(
+    sql, params = _insert_sql(
         table="portfolio_opportunity",
         stage="sf_stage_opportunity",
         model=Opportunity,
@@ -198,7 +198,7 @@ def _opportunity_upsert() -> tuple[str, str, list[Any]]:
 
 
 def _user_upsert() -> tuple[str, str, list[Any]]:
-    sql, _, params = _insert_sql(
+    sql, params = _insert_sql(
         table="portfolio_salesforceuser",
         stage="sf_stage_user",
         model=SalesforceUser,

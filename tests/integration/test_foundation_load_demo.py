@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Q, Sum
@@ -163,8 +164,9 @@ def check_opportunities_contacts_and_activities():
 
 
 def test_generation_is_deterministic():
-    a = demo_data.generate(dt.date(2026, 11, 22))
-    b = demo_data.generate(dt.date(2026, 11, 22))
+    thresholds = settings.TAM_ALIGNMENT_THRESHOLD_USD
+    a = demo_data.generate(dt.date(2026, 11, 22), alignment_threshold=thresholds)
+    b = demo_data.generate(dt.date(2026, 11, 22), alignment_threshold=thresholds)
     assert a.accounts == b.accounts
     assert a.activities == b.activities
 

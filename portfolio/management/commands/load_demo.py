@@ -15,6 +15,7 @@ import sys
 import time
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -71,7 +72,7 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         as_of = timezone.localdate()
-        data = demo_data.generate(as_of)
+        data = demo_data.generate(as_of, alignment_threshold=settings.TAM_ALIGNMENT_THRESHOLD_USD)
         hooks = [] if no_apps else _demo_hooks()
         steps = ["users", "accounts", "opportunities", "contacts", "activities"]
         steps += [f"{app}.demo" for app, _ in hooks]
