@@ -162,10 +162,11 @@ def project_path_for(name: str, salesforce_id: str) -> str:
 # --- Cadence and EBRs --------------------------------------------------------------------
 
 # Documented defaults used when no rule set gives a number (tam-account-engagement.md):
-# "Pr1: TAM-led onboarding, monthly cadence call (as minimum)"; Commercial engagement
-# guidelines: P2 "Frequency: Quarterly or semi-annual meetings"; P1 "Executive Business
-# Reviews: 1-2 per year".
-DEFAULT_CADENCE_DAYS: dict[int, int] = {1: 30, 2: 90}
+# "Pr1: TAM-led onboarding, monthly cadence call (as minimum)"; "Pr2: 60 day call
+# cadence, EBR, renewal touch point" (a Commercial rule set carries its own "Quarterly or
+# semi-annual meetings", 90 days); P1 "Executive Business Reviews: 1-2 per year".
+# The one cadence default: the dashboard, team view, account page and health score read it.
+DEFAULT_CADENCE_DAYS: dict[int, int] = {1: 30, 2: 60}
 DEFAULT_EBRS_PER_YEAR: dict[int, str] = {1: "1-2", 2: "TAM discretion"}
 
 

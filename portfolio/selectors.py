@@ -78,21 +78,22 @@ def user_can_see_account(user: AbstractBaseUser | AnonymousUser, account: Accoun
 RENEWAL_WINDOW_DAYS = 90
 
 
-def _cadence_days_sql() -> str:
-    """SQL for the account's expected cadence in days (NULL for P3/P4): its rule set's
+def cadence_days_sql(table: str = '"portfolio_account"') -> str:
+    """SQL for an account's expected cadence in days (NULL for P3/P4): its rule set's
     `p1/p2_cadence_days`, else (none, or 0) the handbook default (`engagement.rules`), as
-    the account page's expectations read it."""
+    the account page's expectations read it. `table`: the account table's name or alias
+    in the query it goes into."""
     from engagement.rules import DEFAULT_CADENCE_DAYS
     from prioritization.models import RuleSet
 
     rs = RuleSet._meta.db_table
     branches = " ".join(
         f"WHEN {p} THEN COALESCE((SELECT NULLIF(rs.p{p}_cadence_days, 0) FROM {rs} rs "
-        f'WHERE rs.region_id = "portfolio_account"."region_id" '
-        f'AND rs.segment = "portfolio_account"."segment"), {int(DEFAULT_CADENCE_DAYS[p])})'
+        f'WHERE rs.region_id = {table}."region_id" '
+        f'AND rs.segment = {table}."segment"), {int(DEFAULT_CADENCE_DAYS[p])})'
         for p in (1, 2)
     )
-    return f'(CASE "portfolio_account"."priority" {branches} END)'
+    return f'(CASE {table}."priority" {branches} END)'
 
 
 def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None) -> QuerySet:
@@ -105,7 +106,7 @@ def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None)
     annotation is referenced) it cost 30-90 ms of Python per query, more than the whole
     page may take. Used on querysets whose base table is portfolio_account."""
     now = now or timezone.now()
-    days = _cadence_days_sql()
+    days = cadence_days_sql()
     activity = Activity._meta.db_table
     overdue = (
         f"(CASE WHEN {days} IS NULL THEN false ELSE NOT EXISTS (SELECT 1 FROM {activity} a "
@@ -209,9 +210,6 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
     Two queries: the TAMs, then one GROUP BY over their accounts. The last cadence call of
     each account comes from one grouped scan of the activities joined in (a hash join),
     not a lookup per account: an admin's view covers every account of the company."""
-    from engagement.rules import DEFAULT_CADENCE_DAYS
-    from prioritization.models import RuleSet
-
     tams = list(tams_for_user(user).order_by("last_name", "first_name", "username"))
     ids = [t.pk for t in tams]
     account, activity = Account._meta.db_table, Activity._meta.db_table
@@ -225,13 +223,8 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
             GROUP BY account_id
         ), rows AS (
             SELECT b.tam_id, b.arr, b.priority, b.health, lc.at AS last_call,
-                   CASE b.priority
-                       WHEN 1 THEN coalesce(rs.p1_cadence_days, %(p1)s)
-                       WHEN 2 THEN coalesce(rs.p2_cadence_days, %(p2)s)
-                   END AS cadence_days
+                   {cadence_days_sql("b")} AS cadence_days
             FROM book b
-            LEFT JOIN {RuleSet._meta.db_table} rs
-                   ON rs.region_id = b.region_id AND rs.segment = b.segment
             LEFT JOIN last_call lc ON lc.account_id = b.id
         )
         SELECT tam_id, count(*), coalesce(sum(arr), 0),
@@ -248,8 +241,6 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
     params = {
         "ids": ids,
         "kind": ActivityKind.CADENCE_CALL.value,
-        "p1": DEFAULT_CADENCE_DAYS[1],
-        "p2": DEFAULT_CADENCE_DAYS[2],
         "now": timezone.now(),
     }
     with connection.cursor() as cursor:

@@ -15,10 +15,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from portfolio.models import Account, Activity, ActivityKind, Health, Team
+from portfolio.selectors import cadence_days_sql
 from portfolio.services import salesforce_writeback_enqueue
 from triage import health
 from triage import labels as triage_labels
@@ -42,8 +44,6 @@ AT_RISK = health.AT_RISK
 HEALTHY = frozenset({Health.GREEN.value, Health.YELLOW.value})
 # Window over which cadence attendance is read from the cadence calls held.
 CADENCE_WINDOW_DAYS = 180
-# "Pr1: ... monthly cadence call (as minimum)"; "Pr2: 60 day call cadence".
-CADENCE_DAYS: dict[int, int] = {1: 30, 2: 60}
 TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
     name for name in health.SIGNAL_NAMES if name not in ("nps", "ebrs_last_12_months", "onboarding")
 )
@@ -58,7 +58,8 @@ def signals_for_accounts(
     """The health signals of each account, in three queries whatever the batch size.
 
     From data: NPS (Account.nps), EBRs in the last 12 months and cadence calls held in
-    the last 180 days against the P1/P2 cadence (Activity), onboarding
+    the last 180 days against the account's expected cadence (`cadence_days_sql`: rule
+    set, else handbook), onboarding
     (Account.onboarding_*). From the TAM: every other signal (HealthSignals); the TAM's
     cadence attendance, when given, overrides the data."""
     now = now or timezone.now()
@@ -68,8 +69,10 @@ def signals_for_accounts(
         row["account_id"]: row
         for row in Activity.objects.filter(account_id__in=ids)
         .order_by()
-        .values("account_id")
+        # Joining the account (its priority) brings in what the expected cadence reads.
+        .values("account_id", "account__priority")
         .annotate(
+            cadence_days=RawSQL(cadence_days_sql(), (), output_field=IntegerField()),
             ebrs=Count(
                 "pk",
                 filter=Q(kind=ActivityKind.EBR, occurred_at__gte=now - dt.timedelta(days=365)),
@@ -98,7 +101,7 @@ def signals_for_accounts(
         # Read attendance from the calls only where Portfolio tracks the account's cadence
         # calls at all; an account with none logged ever is unknown, not "absent".
         if not data.get("cadence_attendance") and activity["cadence_ever"]:
-            cadence_days = CADENCE_DAYS.get(account.priority or 0)
+            cadence_days = activity["cadence_days"]
             expected = CADENCE_WINDOW_DAYS // cadence_days if cadence_days else 0
             data["cadence_attendance"] = health.cadence_attendance_from_calls(
                 held=activity["cadence"], expected=expected
@@ -699,7 +702,10 @@ def triage_issues_refresh_from_accounts() -> int:
     stale = list(
         TriageIssue.objects.filter(status=IssueStatus.OPEN)
         .filter(
-            ~Q(renewal_date=F("account__renewal_date"))
+            # Not `~Q(renewal_date=F(...))`: Django makes that true when both are NULL,
+            # which re-pushed every issue of an account without a renewal date.
+            Q(renewal_date__lt=F("account__renewal_date"))
+            | Q(renewal_date__gt=F("account__renewal_date"))
             | Q(renewal_date__isnull=True, account__renewal_date__isnull=False)
             | Q(renewal_date__isnull=False, account__renewal_date__isnull=True)
             | ~Q(region=F("account__region_id"))

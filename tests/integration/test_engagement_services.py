@@ -190,7 +190,7 @@ def test_overdue_cadence_for_tams_in_two_queries(tam, django_assert_max_num_quer
         p2_cadence_days=45
     )
     assert selectors.overdue_cadence_for_tams([other])[other.pk] == 2
-    # 0 days means "no number set": the handbook default (P2: 90 days) applies again.
+    # 0 days means "no number set": the handbook default (P2: 60 days) applies again.
     RuleSet.objects.filter(region_id=quarterly.region_id, segment=quarterly.segment).update(
         p2_cadence_days=0
     )

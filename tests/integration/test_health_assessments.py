@@ -288,3 +288,22 @@ def test_the_automatic_run_is_set_based(tam):
         return len(ctx.captured_queries)
 
     assert run(3) == run(30)
+
+
+def test_open_issues_follow_their_accounts_renewal_date_and_only_when_it_changes(account):
+    account.renewal_date = None
+    account.save(update_fields=["renewal_date"])
+    issue = services.triage_issue_open(
+        account=account, user=account.tam, colour="amber", reason="Champion is leaving."
+    )
+    TriageIssue.objects.filter(pk=issue.pk).update(needs_push=False)
+
+    assert services.triage_issues_refresh_from_accounts() == 0  # both without a date
+
+    account.renewal_date = dt.date(2027, 3, 31)
+    account.save(update_fields=["renewal_date"])
+    assert services.triage_issues_refresh_from_accounts() == 1
+    issue.refresh_from_db()
+    assert issue.renewal_date == dt.date(2027, 3, 31) and issue.needs_push
+    TriageIssue.objects.filter(pk=issue.pk).update(needs_push=False)
+    assert services.triage_issues_refresh_from_accounts() == 0  # nothing changed since

@@ -72,3 +72,22 @@ def test_team_view_query_count_does_not_grow(
         response = client.get(reverse("portfolio:team"))
     assert response.status_code == 200
     assert sum(row["count"] for row in response.context["rows"]) == 4 * (n // 4)
+
+
+def test_overdue_counts_match_the_dashboard_when_a_rule_set_says_0_days(manager, tam, team):
+    """0 days in a rule set means "no number": the handbook's 30 days, on both pages."""
+    from portfolio.models import Account
+    from portfolio.selectors import team_workload, with_cadence
+    from prioritization.models import RuleSet
+
+    account = AccountFactory(tam=tam, priority=1)
+    ActivityFactory(
+        account=account, kind="cadence_call", occurred_at=timezone.now() - dt.timedelta(days=3)
+    )
+    RuleSet.objects.filter(region_id=account.region_id, segment=account.segment).update(
+        p1_cadence_days=0
+    )
+
+    row = next(r for r in team_workload(manager) if r["tam"].pk == tam.pk)
+    assert row["overdue"] == 0
+    assert not with_cadence(Account.objects.filter(pk=account.pk)).get().cadence_overdue
