@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import gitlab as gl
 from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
+from integrations.services import sync_run_start
 from triage import labels as triage_labels
 from triage import services
 from triage.models import (
@@ -170,9 +171,7 @@ def triage_gitlab_sync(
     with advisory_lock(SYNC_LOCK_KEY) as held:
         if not held:
             return SyncResult(run=None, message="Another GitLab sync is running; skipped.")
-        run = SyncRun.objects.create(
-            source=Source.GITLAB, started_at=timezone.now(), trigger=trigger
-        )
+        run = sync_run_start(source=Source.GITLAB, trigger=trigger)
         try:
             _sync(run, progress=progress)
         except Exception as exc:

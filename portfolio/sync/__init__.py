@@ -49,6 +49,7 @@ from django.utils import timezone
 from integrations import salesforce
 from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
+from integrations.services import sync_run_start
 from portfolio.models import Region
 from portfolio.sync import bulkload
 from portfolio.sync.objects import (
@@ -115,18 +116,10 @@ def sync_salesforce(
         if not held:
             logger.info("Salesforce sync skipped: another run holds the lock")
             return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
-        # We hold the lock, so any run still marked running died with its worker, and
-        # whatever its bulk load had set aside is rebuilt before anything else happens.
+        # We hold the lock: whatever a dead run's bulk load had set aside is rebuilt before
+        # anything else happens (and the dead run is marked failed).
         restored = bulkload.restore_all(Source.SALESFORCE)
-        SyncRun.objects.filter(source=Source.SALESFORCE, status=SyncStatus.RUNNING).update(
-            status=SyncStatus.FAILED,
-            finished_at=timezone.now(),
-            error="The worker stopped before the run finished; the next run resumed from "
-            "the last committed batch.",
-        )
-        run = SyncRun.objects.create(
-            source=Source.SALESFORCE, started_at=timezone.now(), trigger=trigger
-        )
+        run = sync_run_start(source=Source.SALESFORCE, trigger=trigger)
         details: dict[str, Any] = {"objects": {}}
         if restored:
             details["restored_after_stopped_run"] = restored

@@ -296,3 +296,16 @@ def test_a_gitlab_change_that_cannot_apply_is_quarantined_and_the_run_goes_on(
     assert record.source == "gitlab" and "Cannot apply" in record.reason
     second.refresh_from_db()
     assert not second.is_new  # the other change still applied
+
+
+@pytest.mark.django_db
+def test_a_run_left_running_by_a_dead_worker_is_marked_failed(fake_gitlab):  # noqa: F811
+    from django.utils import timezone
+
+    dead = SyncRun.objects.create(source="gitlab", started_at=timezone.now(), trigger="schedule")
+
+    result = mirror.triage_gitlab_sync(trigger="test")
+
+    assert result.run.status == "succeeded"
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "worker stopped" in dead.error
