@@ -53,6 +53,10 @@ def engagement_expectations_for(account: Account) -> dict[str, Any]:
     {"priority", "label", "onboarding", "call_frequency", "cadence_days", "success_plan",
     "ebrs_per_year", "qa_channel", "note", "ruleset"} (empty strings / None where the
     rule set says nothing; P3/P4 carry only the handbook's definition in "note")."""
+    return _expectations(account, ruleset_for(region=account.region_id, segment=account.segment))
+
+
+def _expectations(account: Account, ruleset: RuleSet | None) -> dict[str, Any]:
     priority = account.priority
     out: dict[str, Any] = {
         "priority": priority,
@@ -66,7 +70,6 @@ def engagement_expectations_for(account: Account) -> dict[str, Any]:
         "note": P3_P4_EXPECTATIONS.get(priority or 0, ""),
         "ruleset": None,
     }
-    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
     if ruleset is None or priority not in (1, 2):
         return out
     for name in (
@@ -339,7 +342,7 @@ def account_priority_panel(
         "ruleset": ruleset,
         "decision": decision,
         "flow": priority_flow(decision, ruleset),
-        "expectations": engagement_expectations_for(account),
+        "expectations": _expectations(account, ruleset),
         "exceptions": exceptions,
         "pending_exception": next((e for e in exceptions if e.status == "pending"), None),
         "is_emea_proposal": bool(ruleset and ruleset.model == "emea_enterprise"),

@@ -97,17 +97,18 @@ def pending(request: HttpRequest) -> HttpResponse:
 @require_POST
 @vary_on_headers("HX-Request")
 def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    exception = get_object_or_404(
-        PriorityException.objects.select_related("account", "requested_by", "account__tam"),
-        pk=pk,
-        account__in=accounts_for_user(request.user),
-    )
+    rows = PriorityException.objects.select_related(
+        "account", "requested_by", "account__tam", "account_executive"
+    ).filter(account__in=accounts_for_user(request.user))
+    exception = get_object_or_404(rows, pk=pk)
     form = ExceptionDecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     service = priority_exception_approve if decision == "approve" else priority_exception_reject
     error = ""
     try:
-        exception = service(exception=exception, manager=request.user, note=note)
+        service(exception=exception, manager=request.user, note=note)
+        # Read again: an approval re-evaluated the account's priority in SQL.
+        exception = rows.get(pk=pk)
     except PermissionDenied as exc:
         if not request.htmx:
             raise

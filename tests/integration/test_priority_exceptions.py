@@ -210,3 +210,15 @@ def test_pending_page_lists_requests_with_fixed_queries(
         response = client.get(reverse("prioritization:pending"))
     assert response.status_code == 200
     assert response.content.decode().count("Approve</button>") == 5
+
+
+def test_the_row_shown_after_approval_has_the_new_priority(client, team, manager, tam):
+    account = AccountFactory(tam=tam, priority=3)
+    exception = request_p1(account, tam)
+    client.force_login(manager)
+
+    response = client.post(
+        reverse("prioritization:exception_approve", args=[exception.pk]), HTTP_HX_REQUEST="true"
+    )
+
+    assert "now P1" in response.content.decode()
