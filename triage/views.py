@@ -69,6 +69,7 @@ def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
     issue = selectors.issue_for_user(request.user, issue_id)
     kind = request.POST.get("board", "colours")
     kind = kind if kind in BOARDS else "colours"
+    region = request.POST.get("region", "")  # the board's filter, kept after the move
     form = MoveForm(request.POST)
     if form.is_valid():
         try:
@@ -77,13 +78,16 @@ def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
             apply_errors(form, exc)
     if form.is_valid() and not form.errors:
         if request.htmx:
-            response = render(request, "triage/board.html#board", _board_context(request, kind))
+            context = _board_context(request, kind, region=region)
+            response = render(request, "triage/board.html#board", context)
             return reswap(retarget(response, "#board"), "outerHTML")
-        return redirect(reverse(f"triage:board_{kind}"))
+        url = reverse(f"triage:board_{kind}")
+        return redirect(f"{url}?region={region}" if region else url)
     issue.move_form = form
     if request.htmx:
-        return render(request, "triage/board.html#card", {"issue": issue, "kind": kind})
-    full = _board_context(request, kind)
+        context = {"issue": issue, "kind": kind, "region": region}
+        return render(request, "triage/board.html#card", context)
+    full = _board_context(request, kind, region=region)
     for column in full["columns"]:
         for card in column.issues:
             if card.pk == issue.pk:

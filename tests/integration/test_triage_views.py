@@ -360,3 +360,22 @@ def test_health_evaluate_api_rejects_bad_values_per_field(client, tam):
 def test_health_evaluate_api_needs_authentication():
     response = Client().post("/api/v1/health/evaluate", "{}", content_type="application/json")
     assert response.status_code in (401, 403)
+
+
+def test_a_card_offers_its_own_colour_and_a_move_keeps_the_region_filter(client, tam, issue):
+    client.force_login(tam)
+    region = issue.account.region_id
+    html = client.get(reverse("triage:board_colours"), {"region": region}).content.decode()
+    assert f'id="move-colour-{issue.pk}"' in html
+    card = html[html.index(f'id="move-colour-{issue.pk}"') :]
+    assert card.index('value="amber" selected') < card.index("</select>")
+    assert 'value="red" selected' not in card[: card.index("</select>")]
+    assert f'name="region" value="{region}"' in html
+
+    url = reverse("triage:issue_move", args=[issue.pk])
+    move = {"colour": "red", "reason": "Worse", "churn_class": "E&A", "region": region}
+    response = client.post(url, move, **HX)
+    assert f'name="region" value="{region}"' in response.content.decode()  # re-rendered
+
+    response = client.post(url, {"colour": "amber", "reason": "Better", "region": region})
+    assert response.status_code == 302 and response["Location"].endswith(f"?region={region}")
