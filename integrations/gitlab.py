@@ -14,6 +14,7 @@ Sections below: the client (shared), then each app's operations.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import gitlab
@@ -436,7 +437,13 @@ def collaboration_issues_open(*, project_id: int) -> list[dict]:
 
 
 def current_username() -> str:
-    """The username of the token's user (Portfolio's bot account)."""
+    """The username of the token's user (Portfolio's bot account). Asked once per GitLab
+    and token for the life of the process (the hourly issue sync asks for every account)."""
+    return _token_username(settings.GITLAB_URL, settings.GITLAB_TOKEN)
+
+
+@functools.lru_cache(maxsize=8)
+def _token_username(url: str, token: str) -> str:
     gl = client()
     try:
         gl.auth()

@@ -344,3 +344,14 @@ def test_a_create_racing_another_attempt_uses_the_project_it_made(
     project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.CREATED and project.gitlab_id == existing["id"]
     assert len(_projects_named(fake_gitlab, "acme-rockets-inc")) == 1
+
+
+def test_the_bot_user_is_asked_for_once_not_per_account_synced(fake_gitlab, account, tam):  # noqa: F811
+    services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    fake_gitlab.state.requests.clear()
+
+    for _ in range(3):
+        services.customer_issues_sync(account_id=account.pk)
+
+    asked = [path for method, path in fake_gitlab.state.requests if path.endswith("/user")]
+    assert len(asked) <= 1
