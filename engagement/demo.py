@@ -65,7 +65,9 @@ def populate(*, stdout=None) -> None:
         projects = _projects(engaged, now)
         _customer_issues(projects, now)
         planned = _success_plans(accounts, now)
-        changed = success_plan_refresh(account_ids=planned)
+        # Every TAM account, not just those given objectives: the others' generated state
+        # must become "none" too, or the panel and the priority would disagree.
+        changed = success_plan_refresh(account_ids=[a.pk for a in accounts])
         reevaluated = _reevaluate_priorities(changed)
     if stdout is not None:
         stdout.write(

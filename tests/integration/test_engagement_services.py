@@ -308,3 +308,14 @@ def test_demo_populate_is_deterministic_and_idempotent(tam):
     )
     project = CollaborationProject.objects.select_related("account").first()
     assert project.account.collaboration_project_url == project.web_url
+
+
+def test_demo_leaves_no_tam_account_with_a_plan_state_its_objectives_do_not_show(tam):
+    """The generated book gives accounts a success-plan state; the demo objectives decide
+    it, so the account panel and the priority trace read the same state."""
+    accounts = [AccountFactory(tam=tam, success_plan="full") for _ in range(12)]
+    demo.populate()
+    with_objectives = set(SuccessObjective.objects.values_list("account_id", flat=True))
+    for account in Account.objects.filter(pk__in=[a.pk for a in accounts]):
+        if account.pk not in with_objectives:
+            assert account.success_plan == "none"
