@@ -64,15 +64,9 @@ __all__ = [
     "SalesforceResourceNotFound",
     "client",
     "describe",
-    "is_enabled",
 ]
 
 RETRY_AFTER_MAX_SECONDS = 300.0
-
-
-def is_enabled() -> bool:
-    """The sync is on when a session id or a username is set (DESIGN.md)."""
-    return bool(settings.SALESFORCE_SESSION_ID or settings.SALESFORCE_USERNAME)
 
 
 def _check_settings() -> str:

@@ -222,11 +222,6 @@ class Account(models.Model):
         """A child account without a TAM of its own (Pr3 in the handbook)."""
         return bool(self.parent_id or self.parent_salesforce_id) and self.tam_id is None
 
-    @property
-    def lam_seat_gap(self) -> bool:
-        """EMEA: "LAM seat gap" - fewer licensed seats than the landed addressable market."""
-        return bool(self.lam and self.licensed_seats is not None and self.licensed_seats < self.lam)
-
 
 class Opportunity(models.Model):
     salesforce_id = models.CharField(max_length=18)

@@ -67,10 +67,6 @@ def tams_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
     return User.objects.none()
 
 
-def user_can_see_account(user: AbstractBaseUser | AnonymousUser, account: Account) -> bool:
-    return accounts_for_user(user).filter(pk=account.pk).exists()
-
-
 # --- Pages: dashboard, accounts table, account page, team view ---------------------------
 # Every function below takes an already scoped queryset or checks scope itself, and runs a
 # fixed number of queries whatever the size of the book.

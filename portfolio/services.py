@@ -182,10 +182,7 @@ def salesforce_writeback_push(*, account_ids: list[int] | None = None) -> Writeb
                 continue
             try:
                 client.update_account(account.salesforce_id, changes)
-            except (
-                salesforce.SalesforceMalformedRequest,
-                salesforce.SalesforceResourceNotFound,
-            ) as exc:
+            except salesforce.REFUSED as exc:
                 logger.warning(
                     "Salesforce refused the write-back of %s: %s", account.salesforce_id, exc
                 )

@@ -120,10 +120,6 @@ class HealthResult:
     score: float | None
     reasons: tuple[Reason, ...]
 
-    @property
-    def at_risk(self) -> bool:
-        return self.colour in AT_RISK
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "colour": self.colour,

@@ -4,8 +4,6 @@ Every function runs a fixed number of queries whatever the size of the book. Pan
 other pages (the dashboard and account page include them):
 
 - `health_panel(account)`: current colour, suggested vs chosen, reasons, history;
-- `open_issue_for_account(account)`: the account's open triage issue or None;
-- `open_issue_counts_by_tam(tam_ids)`: {tam id: open issues};
 - `open_issue_count(accounts)`: open issues of a (scoped) account queryset;
 - `health_changes_since(accounts, since=...)`: colour changes, newest first.
 """
@@ -13,12 +11,11 @@ other pages (the dashboard and account page include them):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from portfolio.models import Account, Health, Region, Team
@@ -91,10 +88,6 @@ def health_panel(account: Account, *, history: int = 10) -> dict:
     }
 
 
-def open_issue_for_account(account: Account) -> TriageIssue | None:
-    return TriageIssue.objects.filter(account=account, status=IssueStatus.OPEN).first()
-
-
 def triage_panel(account: Account) -> dict:
     """The account's open triage issue (with team and last updates) and closed ones."""
     issues = list(
@@ -118,16 +111,6 @@ def triage_panel(account: Account) -> dict:
 
 def open_issue_count(accounts: QuerySet[Account]) -> int:
     return TriageIssue.objects.filter(account__in=accounts, status=IssueStatus.OPEN).count()
-
-
-def open_issue_counts_by_tam(tam_ids: Iterable[int]) -> dict[int, int]:
-    rows = (
-        TriageIssue.objects.filter(account__tam_id__in=list(tam_ids), status=IssueStatus.OPEN)
-        .order_by()
-        .values("account__tam_id")
-        .annotate(n=Count("pk"))
-    )
-    return {row["account__tam_id"]: row["n"] for row in rows}
 
 
 def health_changes_since(

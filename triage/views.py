@@ -112,7 +112,6 @@ def _issue_context(issue, **forms) -> dict:
             ),
             "update_form": UpdateForm(),
             "team_form": TeamMemberForm(),
-            "move_form": MoveForm(initial={"colour": issue.colour}),
         }
     )
     context.update(forms)

@@ -356,7 +356,3 @@ FLOWS: dict[str, tuple[str, ...]] = {
     ),
     "flat_p1": ("flat_p1", "p2_exception"),
 }
-
-
-def question(rule_id: str, params: Params) -> str:
-    return RULES[rule_id].question_for(params)
