@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from portfolio.models import Account, Health, Region, Team
+from portfolio.models import Account, Health, Team
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
 from triage import labels as triage_labels
@@ -271,7 +271,6 @@ def agenda(
         "unassigned_renewals": list(
             unassigned.select_related("region").order_by("renewal_date", "-arr")[:100]
         ),
-        "regions": list(Region.objects.values_list("code", flat=True)),
         "check_ok": not missing and not mismatched,
         "fix_count": len(missing) + len(mismatched),
     }

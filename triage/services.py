@@ -237,11 +237,6 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
     summary.changed_colour += len(changed)
 
 
-def health_evaluate_account(account: Account) -> health.HealthResult:
-    """The suggestion for one account right now (nothing stored)."""
-    return health.evaluate(signals_for_accounts([account])[account.pk])
-
-
 @transaction.atomic
 def health_colour_set(
     *,
@@ -264,12 +259,10 @@ def health_colour_set(
     account = Account.objects.select_for_update().get(pk=account.pk)
     old = _current_assessments([account.pk]).get(account.pk)
     if old is None:
-        result = health_evaluate_account(account)
+        account_signals = signals_for_accounts([account])[account.pk]
+        result = health.evaluate(account_signals)
         suggested, score = result.colour or "", result.score
-        reasons, signals = (
-            result.as_dict()["reasons"],
-            asdict(signals_for_accounts([account])[account.pk]),
-        )
+        reasons, signals = result.as_dict()["reasons"], asdict(account_signals)
     else:
         suggested, score = old.suggested_colour, old.score
         reasons, signals = old.reasons, old.signals

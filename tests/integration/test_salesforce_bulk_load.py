@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
-from portfolio.models import Account, AccountEvent, Opportunity, Region
+from portfolio.models import Account, AccountEvent, Opportunity
 from portfolio.sync import LOCK_KEY, OBJECTS, bulkload, sync_salesforce
 from portfolio.sync.objects import _create_stage, _upsert
 from portfolio.sync.records import SyncContext
@@ -36,8 +36,6 @@ def small_pages(fake_salesforce, settings):
 
 
 def seed(fake, accounts: int = 12) -> None:
-    # Transactional tests flush the regions the data migration seeded.
-    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
     owner = fake.add("User", Name="Ada Exec", Email="ada@example.com")
     tam = fake.add("User", Name="Tom Tam", Email="tom@example.com")
     parent = fake.add(
@@ -129,7 +127,6 @@ def test_a_load_that_stops_halfway_still_rebuilds_what_it_set_aside(small_pages)
 
 
 def test_a_foreign_key_broken_meanwhile_comes_back_not_valid_and_is_reported():
-    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
     cursor = SyncCursor.objects.create(source=Source.SALESFORCE, object_name="Account")
     before = schema()
 
@@ -158,7 +155,6 @@ def test_a_foreign_key_broken_meanwhile_comes_back_not_valid_and_is_reported():
 def test_a_bulk_batch_meeting_a_record_already_stored_falls_back_to_the_upsert():
     """The plain INSERT of a bulk load cannot meet a stored record, unless Salesforce sends
     one twice: then that batch alone is upserted instead."""
-    Region.objects.get_or_create(code="EMEA", defaults={"name": "EMEA"})
     ctx = SyncContext(regions={"EMEA": "EMEA"})
     spec = next(spec for spec in OBJECTS if spec.name == "Account")
 
