@@ -8,6 +8,8 @@ from django.db import models
 class Source(models.TextChoices):
     SALESFORCE = "salesforce", "Salesforce"
     GITLAB = "gitlab", "GitLab"
+    # Portfolio -> Salesforce: one run per write-back sweep (portfolio/writeback.py).
+    SALESFORCE_WRITEBACK = "salesforce_writeback", "Salesforce write-back"
 
 
 class SyncStatus(models.TextChoices):
@@ -15,6 +17,11 @@ class SyncStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
     FAILED = "failed", "Failed"
+    # Another run of the source held its lock: nothing was done, the row says so.
+    SKIPPED = "skipped", "Skipped"
+    # A write-back sweep that would change too much stopped before writing anything and
+    # waits for an admin's confirmation (the mass-change brake).
+    NEEDS_CONFIRMATION = "needs_confirmation", "Needs confirmation"
 
 
 class SyncRun(models.Model):
