@@ -20,11 +20,13 @@ Secrets: session ids, passwords and tokens are never logged or put in exception 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -53,9 +55,11 @@ ERRORS: tuple[type[BaseException], ...] = (SalesforceError, requests.RequestExce
 REFUSED: tuple[type[BaseException], ...] = (SalesforceMalformedRequest, SalesforceResourceNotFound)
 
 __all__ = [
+    "COLLECTION_LIMIT",
     "ERRORS",
     "Page",
     "REFUSED",
+    "RecordResult",
     "SalesforceAuthenticationFailed",
     "SalesforceClient",
     "SalesforceError",
@@ -67,6 +71,12 @@ __all__ = [
 ]
 
 RETRY_AFTER_MAX_SECONDS = 300.0
+
+# sObject Collections take at most 200 records per request (Salesforce REST API guide,
+# "Update Records Using sObject Collections").
+COLLECTION_LIMIT = 200
+# Per-record status codes that are transient: the same update may succeed when sent again.
+RETRYABLE_RECORD_ERRORS = frozenset({"UNABLE_TO_LOCK_ROW"})
 
 
 def _check_settings() -> str:
@@ -115,6 +125,54 @@ class Page:
 
     records: list[dict[str, Any]]
     total_size: int
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """What Salesforce answered for one record of a batched write."""
+
+    salesforce_id: str
+    success: bool
+    error_code: str = ""  # Salesforce statusCode, e.g. "ENTITY_IS_DELETED"
+    message: str = ""
+    retryable: bool = False  # a transient per-record error (e.g. UNABLE_TO_LOCK_ROW)
+
+
+def _json_value(value: Any) -> Any:
+    """JSON for values requests cannot encode (Decimal keeps its digits as a number)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _save_result(salesforce_id: str, answer: dict[str, Any]) -> RecordResult:
+    """One SaveResult `{"id", "success", "errors": [{"statusCode", "message", "fields"}]}`."""
+    if answer.get("success"):
+        return RecordResult(salesforce_id=salesforce_id, success=True)
+    errors = answer.get("errors") or [{}]
+    codes = [str(e.get("statusCode", "")) for e in errors]
+    return RecordResult(
+        salesforce_id=salesforce_id,
+        success=False,
+        error_code=codes[0],
+        message="; ".join(str(e.get("message", "")) for e in errors),
+        retryable=all(code in RETRYABLE_RECORD_ERRORS for code in codes),
+    )
+
+
+def _check_records(records: list[dict[str, Any]]) -> list[str]:
+    """The records' ids; raises ValueError for a record without "Id" or a repeated Id."""
+    ids = []
+    for position, record in enumerate(records):
+        record_id = record.get("Id")
+        if not record_id:
+            raise ValueError(f"record {position} has no Id")
+        ids.append(str(record_id))
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same Id appears twice in one batch")
+    return ids
 
 
 def _error_code(exc: SalesforceError) -> str:
@@ -266,6 +324,53 @@ class SalesforceClient:
     def update_account(self, salesforce_id: str, fields: dict[str, Any]) -> None:
         """PATCH these fields of one Account (idempotent: sending twice changes nothing)."""
         self._call("update Account", lambda: self.sf.Account.update(salesforce_id, fields))
+
+    def update_collection(self, sobject: str, records: list[dict[str, Any]]) -> list[RecordResult]:
+        """PATCH composite/sobjects with allOrNone=false; each record has "Id" plus the fields
+        to set (None clears). At most COLLECTION_LIMIT records. Results in the records' order.
+
+        One record's failure (deleted, refused by validation, row locked) does not stop the
+        others; it comes back as a failed RecordResult, `retryable` for transient codes such
+        as UNABLE_TO_LOCK_ROW (sending the same batch again is harmless: updates are
+        idempotent). A whole-request 4xx (INVALID_FIELD, malformed JSON) raises; 5xx,
+        429 and dropped connections are retried like any call."""
+        if len(records) > COLLECTION_LIMIT:
+            raise ValueError(
+                f"{len(records)} records: sObject Collections take at most {COLLECTION_LIMIT}"
+            )
+        ids = _check_records(records)
+        if not records:
+            return []
+        body = {
+            "allOrNone": False,
+            "records": [
+                {
+                    "attributes": {"type": sobject},
+                    "id": record_id,
+                    **{k: v for k, v in record.items() if k != "Id"},
+                }
+                for record_id, record in zip(ids, records, strict=True)
+            ],
+        }
+        # Serialised here, not with json=: requests cannot encode Decimal.
+        data = json.dumps(body, default=_json_value)
+        answers = self._call(
+            f"update {sobject} collection",
+            lambda: self.sf.restful("composite/sobjects", method="PATCH", data=data),
+        )
+        if not isinstance(answers, list) or len(answers) != len(ids):
+            raise SalesforceGeneralError(
+                "composite/sobjects",
+                200,
+                f"update {sobject} collection",
+                f"expected {len(ids)} SaveResults, got "
+                f"{len(answers) if isinstance(answers, list) else type(answers).__name__}",
+            )
+        # A failed SaveResult may carry no id: results are matched by position (Salesforce
+        # returns them in request order).
+        return [
+            _save_result(record_id, answer) for record_id, answer in zip(ids, answers, strict=True)
+        ]
 
     def api_usage(self) -> str:
         """`used/total` from the last Sforce-Limit-Info header, or '' if none was seen."""

@@ -239,6 +239,15 @@ class FakeSalesforce:
         self.logins = 0
         self.requests: list[tuple[str, str]] = []
         self.patches: list[tuple[str, str, dict]] = []
+        # One entry per write request that reached an endpoint: (api, number of records),
+        # api in {"sobject", "collection", "bulk2"} (bulk2: counted at the CSV upload).
+        self.write_requests: list[tuple[str, int]] = []
+        self.deleted: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
+        self.refusals: dict[str, tuple[str, str]] = {}
+        self.locked: set[str] = set()
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.bulk_delay = 0.0
+        self.drops: deque[int] = deque()  # per pending drop: query responses to let through
         self.failures: deque[tuple[int, str, float | None]] = deque()
         self.timeouts: deque[float] = deque()
         self.delay = 0.0
@@ -317,6 +326,11 @@ class FakeSalesforce:
     def get(self, obj: str, record_id: str) -> dict[str, Any]:
         return self.objects[obj][record_id]
 
+    def delete(self, obj: str, record_id: str) -> None:
+        """Delete a record as a Salesforce user would: writes to it get ENTITY_IS_DELETED."""
+        with self.lock:
+            self.deleted[obj][record_id] = self.objects[obj].pop(record_id)
+
     # --- switches ---------------------------------------------------------------------
     def fail_next(
         self,
@@ -352,6 +366,29 @@ class FakeSalesforce:
         """Let `count` more REST requests through, then invalidate every session (mid-run)."""
         with self.lock:
             self.expire_countdown = count
+
+    def refuse_records(self, refusals: dict[str, tuple[str, str]]) -> None:
+        """Refuse every write to these records with `(statusCode, message)`, e.g.
+        `{id: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Health needs a reason")}`, on every
+        write API (a validation rule)."""
+        with self.lock:
+            self.refusals.update(refusals)
+
+    def lock_rows_next(self, ids: list[str]) -> None:
+        """The next write to each of these records fails once with UNABLE_TO_LOCK_ROW."""
+        with self.lock:
+            self.locked.update(ids)
+
+    def drop_next(self, count: int = 1, *, after: int = 0) -> None:
+        """The next `count` query responses (first pages or query_more), after letting
+        `after` more through, send their headers with a Content-Length and only half the
+        body, then close the connection (a connection dropped mid-response)."""
+        with self.lock:
+            self.drops.extend([after] + [0] * (count - 1))
+
+    def write_calls(self, api: str | None = None) -> int:
+        """How many write requests (of one api: sobject, collection, bulk2) were answered."""
+        return sum(1 for kind, _ in self.write_requests if api is None or kind == api)
 
     def pause(self) -> None:
         self._gate.clear()
@@ -500,19 +537,106 @@ class FakeSalesforce:
                 out[rel] = nested
         return out
 
-    def patch(self, obj: str, record_id: str, body: dict[str, Any]) -> None:
+    def check_fields(self, obj: str, body: dict[str, Any]) -> None:
         for name in body:
             if name not in SCHEMA[obj] or name in ("Id", "SystemModstamp"):
                 raise SoqlError(
                     "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj}"
                 )
+
+    def patch(self, obj: str, record_id: str, body: dict[str, Any]) -> None:
+        """The single-record PATCH: KeyError for a missing record, SoqlError for a bad
+        field or a refused record."""
+        self.check_fields(obj, body)
         with self.lock:
-            record = self.objects[obj].get(record_id)
-            if record is None:
+            if record_id not in self.objects[obj]:
                 raise KeyError(record_id)
+            error = self.record_error(obj, record_id)
+            if error is not None:
+                raise SoqlError(error[0], error[1])
+            self._apply(obj, record_id, body)
+
+    def record_error(
+        self, obj: str, record_id: Any, *, consume: bool = True
+    ) -> tuple[str, str, list[str]] | None:
+        """Why Salesforce would refuse an update of this record, as (statusCode, message,
+        fields), or None. `consume` uses up a one-off row lock."""
+        if not isinstance(record_id, str) or not record_id:
+            return ("MISSING_ARGUMENT", "Id not specified in an update call", [])
+        if not re.fullmatch(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?", record_id) or (
+            not record_id.startswith(ID_PREFIX[obj])
+        ):
+            return ("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {record_id}", ["Id"])
+        if record_id in self.deleted[obj]:
+            return ("ENTITY_IS_DELETED", "entity is deleted", [])
+        if record_id not in self.objects[obj]:
+            return ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        if record_id in self.refusals:
+            code, message = self.refusals[record_id]
+            return (code, message, [])
+        if record_id in self.locked:
+            if consume:
+                self.locked.discard(record_id)
+            return (
+                "UNABLE_TO_LOCK_ROW",
+                f"unable to obtain exclusive access to this record or 1 records: {record_id}",
+                [],
+            )
+        return None
+
+    def _apply(self, obj: str, record_id: str, body: dict[str, Any]) -> None:
+        with self.lock:
+            record = self.objects[obj][record_id]
             record.update(body)
             record["SystemModstamp"] = self.tick()
             self.patches.append((obj, record_id, body))
+
+    def update_collection(self, payload: Any) -> list[dict[str, Any]]:
+        """`PATCH composite/sobjects`: SaveResults in request order; SoqlError (400) for a
+        request Salesforce refuses as a whole."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+            raise SoqlError("JSON_PARSER_ERROR", "records: expected a list of sObjects")
+        records = payload["records"]
+        if len(records) > 200:
+            raise SoqlError(
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
+        all_or_none = bool(payload.get("allOrNone", False))
+        plan = []
+        for record in records:
+            obj = ((record or {}).get("attributes") or {}).get("type")
+            if obj not in SCHEMA:
+                raise SoqlError("INVALID_TYPE", "Must send a concrete entity type.")
+            fields = {k: v for k, v in record.items() if k not in ("attributes", "id", "Id")}
+            self.check_fields(obj, fields)
+            plan.append((obj, record.get("id") or record.get("Id"), fields))
+        with self.lock:
+            errors = [self.record_error(obj, rid, consume=not all_or_none) for obj, rid, _ in plan]
+            if all_or_none and any(errors):
+                rolled = (
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because "
+                    "not all records were valid and the request was using AllOrNone "
+                    "header",
+                    [],
+                )
+                errors = [self.record_error(obj, rid) or rolled for obj, rid, _ in plan]
+            results = []
+            for (obj, rid, fields), error in zip(plan, errors, strict=True):
+                if error is None:
+                    self._apply(obj, rid, fields)
+                    results.append({"id": rid, "success": True, "errors": []})
+                    continue
+                code, message, names = error
+                result: dict[str, Any] = {
+                    "success": False,
+                    "errors": [{"statusCode": code, "message": message, "fields": names}],
+                }
+                if rid in self.objects[obj]:
+                    result = {"id": rid, **result}  # no id for a record that is not there
+                results.append(result)
+        return results
 
     def login(self, body: str) -> str | None:
         username = re.search(r"<(?:\w+:)?username>(.*?)</(?:\w+:)?username>", body, re.DOTALL)
@@ -630,15 +754,20 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
 
         def do_PATCH(self) -> None:  # noqa: N802
             body = self._body()
+            path = urlsplit(self.path).path
+            if re.fullmatch(rf"/services/data/{API_VERSION_RE}/composite/sobjects/?", path):
+                self._collection(body)
+                return
             m = re.fullmatch(
-                rf"/services/data/{API_VERSION_RE}/sobjects/(?P<obj>\w+)/(?P<id>\w+)",
-                urlsplit(self.path).path,
+                rf"/services/data/{API_VERSION_RE}/sobjects/(?P<obj>\w+)/(?P<id>\w+)", path
             )
             if not m or m["obj"] not in SCHEMA:
                 self._error(404, "NOT_FOUND", "The requested resource does not exist")
                 return
             if not self._rest_preamble():
                 return
+            with fake.lock:
+                fake.write_requests.append(("sobject", 1))
             try:
                 data = json.loads(body or b"{}")
                 fake.patch(m["obj"], m["id"], data)
@@ -652,6 +781,26 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
                 self._error(404, "NOT_FOUND", "The requested resource does not exist")
                 return
             self._send(204, b"", "application/json", {})
+
+        def _collection(self, body: bytes) -> None:
+            if not self._rest_preamble():
+                return
+            try:
+                payload = json.loads(body or b"{}")
+            except json.JSONDecodeError:
+                self._error(400, "JSON_PARSER_ERROR", "Cannot parse the request body")
+                return
+            records = payload.get("records") if isinstance(payload, dict) else None
+            with fake.lock:
+                fake.write_requests.append(
+                    ("collection", len(records) if isinstance(records, list) else 0)
+                )
+            try:
+                results = fake.update_collection(payload)
+            except SoqlError as exc:
+                self._error(400, exc.code, exc.message)
+                return
+            self._json(200, results)
 
         def do_POST(self) -> None:  # noqa: N802
             body = self._body().decode("utf-8", "replace")
