@@ -20,6 +20,8 @@ Secrets: session ids, passwords and tokens are never logged or put in exception 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import random
@@ -55,6 +57,8 @@ ERRORS: tuple[type[BaseException], ...] = (SalesforceError, requests.RequestExce
 REFUSED: tuple[type[BaseException], ...] = (SalesforceMalformedRequest, SalesforceResourceNotFound)
 
 __all__ = [
+    "BULK_MAX_BYTES",
+    "BulkJobFailed",
     "COLLECTION_LIMIT",
     "ERRORS",
     "Page",
@@ -77,6 +81,11 @@ RETRY_AFTER_MAX_SECONDS = 300.0
 COLLECTION_LIMIT = 200
 # Per-record status codes that are transient: the same update may succeed when sent again.
 RETRYABLE_RECORD_ERRORS = frozenset({"UNABLE_TO_LOCK_ROW"})
+# Bulk API 2.0 takes up to 150 MB of (base64-encoded) CSV per job; stay well below it.
+BULK_MAX_BYTES = 100_000_000
+# Bulk API 2.0's way to set a field to null in CSV (an empty cell leaves the field alone).
+BULK_NULL = "#N/A"
+BULK_PENDING_STATES = frozenset({"Open", "UploadComplete", "InProgress"})
 
 
 def _check_settings() -> str:
@@ -173,6 +182,58 @@ def _check_records(records: list[dict[str, Any]]) -> list[str]:
     if len(set(ids)) != len(ids):
         raise ValueError("the same Id appears twice in one batch")
     return ids
+
+
+class BulkJobFailed(SalesforceError):
+    """A Bulk API 2.0 job ended Failed or Aborted; `state` and `error_message` say why.
+    Records it processed before stopping may have been updated (updates are idempotent:
+    submitting them all again is safe)."""
+
+    def __init__(self, job_id: str, state: str, error_message: str) -> None:
+        super().__init__(f"jobs/ingest/{job_id}", 200, "bulk update", error_message)
+        self.job_id = job_id
+        self.state = state
+        self.error_message = error_message
+
+    def __str__(self) -> str:
+        return f"Bulk API job {self.job_id} {self.state}: {self.error_message}"
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return BULK_NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _bulk_csv(records: list[dict[str, Any]]) -> bytes:
+    """The upload CSV: Id first, then every field any record sets. A record without a
+    column gets an empty cell, which Bulk API leaves unchanged; None is written #N/A."""
+    columns = ["Id"] + sorted({k for record in records for k in record if k != "Id"})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow(["" if c not in record else _csv_value(record[c]) for c in columns])
+    return out.getvalue().encode("utf-8")
+
+
+def _bulk_error(text: str) -> tuple[str, str]:
+    """`sf__Error` is `STATUS_CODE:message:fields` (fields `--` when none)."""
+    code, sep, rest = text.partition(":")
+    if not sep or not code.replace("_", "").isalnum() or code.upper() != code:
+        return "", text
+    message, sep, fields = rest.rpartition(":")
+    if not sep or (fields != "--" and " " in fields):
+        message = rest
+    return code, message
+
+
+def _bulk_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def _error_code(exc: SalesforceError) -> str:
@@ -371,6 +432,117 @@ class SalesforceClient:
         return [
             _save_result(record_id, answer) for record_id, answer in zip(ids, answers, strict=True)
         ]
+
+    def _bulk_csv_get(self, name: str, path: str) -> str:
+        """GET a Bulk API result CSV (not JSON, so not through `restful`)."""
+        url = self.sf.base_url + path
+        response = self._call(
+            name,
+            lambda: self.sf._call_salesforce("GET", url, name=path, headers={"Accept": "text/csv"}),
+        )
+        return response.content.decode("utf-8-sig")
+
+    def bulk_update_submit(self, sobject: str, records: list[dict[str, Any]]) -> str:
+        """Create a Bulk API 2.0 ingest job (operation update), upload the CSV, mark it
+        UploadComplete; return the job id. Each record has "Id" plus the fields to set
+        (None clears, written `#N/A`). Poll `bulk_update_results(job_id)` for the outcome.
+
+        Each of the three calls has the retry policy. If the upload or the close fails
+        for good, the job is aborted (best effort) and the error raised: submitting the
+        same records again is safe."""
+        _check_records(records)
+        if not records:
+            raise ValueError("no records to submit")
+        data = _bulk_csv(records)
+        if len(data) > BULK_MAX_BYTES:
+            raise ValueError(f"{len(data)} bytes of CSV: split the records into more jobs")
+        job = self._call(
+            f"bulk update {sobject} create",
+            lambda: self.sf.restful(
+                "jobs/ingest",
+                method="POST",
+                data=json.dumps(
+                    {
+                        "object": sobject,
+                        "operation": "update",
+                        "contentType": "CSV",
+                        "columnDelimiter": "COMMA",
+                        "lineEnding": "LF",
+                    }
+                ),
+            ),
+        )
+        job_id = str(job["id"])
+        upload_url = f"{self.sf.base_url}jobs/ingest/{job_id}/batches"
+        try:
+            self._call(
+                f"bulk update {sobject} upload",
+                lambda: self.sf._call_salesforce(
+                    "PUT",
+                    upload_url,
+                    name=f"jobs/ingest/{job_id}/batches",
+                    data=data,
+                    headers={"Content-Type": "text/csv"},
+                ),
+            )
+            self._set_job_state(job_id, "UploadComplete")
+        except Exception:
+            try:
+                self._set_job_state(job_id, "Aborted")
+            except ERRORS as exc:
+                logger.warning("Could not abort Bulk API job %s (%s)", job_id, describe(exc))
+            raise
+        return job_id
+
+    def _set_job_state(self, job_id: str, state: str) -> None:
+        body = json.dumps({"state": state})
+        self._call(
+            f"bulk job {state}",
+            lambda: self.sf.restful(f"jobs/ingest/{job_id}", method="PATCH", data=body),
+        )
+
+    def bulk_update_results(self, job_id: str) -> list[RecordResult] | None:
+        """None while the job is not finished (Open, UploadComplete, InProgress); once
+        JobComplete, one RecordResult per record: successfulResults, failedResults (error
+        code and message from `sf__Error`) and unprocessedrecords (failed, retryable).
+        Bulk API does not keep the upload's order: match results by `salesforce_id`.
+        Raises BulkJobFailed for a Failed or Aborted job, with the job's errorMessage."""
+        job = self._call("bulk job info", lambda: self.sf.restful(f"jobs/ingest/{job_id}"))
+        state = str(job.get("state", ""))
+        if state in BULK_PENDING_STATES:
+            return None
+        if state != "JobComplete":
+            raise BulkJobFailed(job_id, state, str(job.get("errorMessage") or ""))
+        base = f"jobs/ingest/{job_id}"
+        results = []
+        for row in _bulk_rows(self._bulk_csv_get("bulk successes", f"{base}/successfulResults/")):
+            results.append(
+                RecordResult(salesforce_id=row.get("sf__Id") or row.get("Id", ""), success=True)
+            )
+        for row in _bulk_rows(self._bulk_csv_get("bulk failures", f"{base}/failedResults/")):
+            code, message = _bulk_error(row.get("sf__Error", ""))
+            results.append(
+                RecordResult(
+                    salesforce_id=row.get("Id") or row.get("sf__Id", ""),
+                    success=False,
+                    error_code=code,
+                    message=message,
+                    retryable=code in RETRYABLE_RECORD_ERRORS,
+                )
+            )
+        for row in _bulk_rows(
+            self._bulk_csv_get("bulk unprocessed", f"{base}/unprocessedrecords/")
+        ):
+            results.append(
+                RecordResult(
+                    salesforce_id=row.get("Id", ""),
+                    success=False,
+                    error_code="UNPROCESSED",
+                    message="the job did not process this record",
+                    retryable=True,
+                )
+            )
+        return results
 
     def api_usage(self) -> str:
         """`used/total` from the last Sforce-Limit-Info header, or '' if none was seen."""

@@ -28,6 +28,8 @@ The TLS certificate comes from a throwaway `trustme` CA; clients trust it throug
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import secrets
@@ -638,6 +640,134 @@ class FakeSalesforce:
                 results.append(result)
         return results
 
+    # --- Bulk API 2.0 ingest ---------------------------------------------------------
+    def _job_info(self, job: dict[str, Any]) -> dict[str, Any]:
+        return dict(job["info"])
+
+    def bulk_create(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or payload.get("object") not in SCHEMA:
+            raise SoqlError(
+                "INVALIDENTITY",
+                f"Entity '{(payload or {}).get('object')}' is not supported by the Bulk API.",
+            )
+        if payload.get("operation") != "update":
+            raise SoqlError("INVALIDJOB", "The fake supports only the update operation.")
+        if payload.get("contentType", "CSV") != "CSV":
+            raise SoqlError("INVALIDJOB", "contentType must be CSV")
+        with self.lock:
+            self._serial += 1
+            job_id = f"750{self._serial:012d}AAA"
+            now = format_datetime(self.clock)
+            info = {
+                "id": job_id,
+                "operation": "update",
+                "object": payload["object"],
+                "createdById": "005000000000001AAA",
+                "createdDate": now,
+                "systemModstamp": now,
+                "state": "Open",
+                "concurrencyMode": "Parallel",
+                "contentType": "CSV",
+                "apiVersion": float(self.version),
+                "contentUrl": f"services/data/v{self.version}/jobs/ingest/{job_id}/batches",
+                "lineEnding": payload.get("lineEnding", "LF"),
+                "columnDelimiter": payload.get("columnDelimiter", "COMMA"),
+            }
+            self.jobs[job_id] = {"info": info, "csv": None, "complete_at": 0.0}
+            return self._job_info(self.jobs[job_id])
+
+    def bulk_upload(self, job_id: str, text: str) -> int:
+        with self.lock:
+            job = self.jobs[job_id]
+            if job["info"]["state"] != "Open" or job["csv"] is not None:
+                raise SoqlError(
+                    "INVALIDJOBSTATE", "Data can be uploaded only once, to an Open job."
+                )
+            job["csv"] = text
+            return max(len(list(csv.reader(io.StringIO(text)))) - 1, 0)
+
+    def bulk_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        with self.lock:
+            job = self.jobs[job_id]
+            current = job["info"]["state"]
+            if state == "UploadComplete" and current == "Open":
+                if job["csv"] is None:
+                    raise SoqlError("INVALIDJOBSTATE", "No data was uploaded to this job.")
+                job["complete_at"] = time.monotonic() + self.bulk_delay
+            elif not (state == "Aborted" and current in ("Open", "UploadComplete", "InProgress")):
+                raise SoqlError("INVALIDJOBSTATE", f"Cannot move a {current} job to {state}.")
+            job["info"]["state"] = state
+            return self._job_info(job)
+
+    def bulk_info(self, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            job = self.jobs[job_id]
+            if job["info"]["state"] in ("UploadComplete", "InProgress"):
+                if time.monotonic() >= job["complete_at"]:
+                    self._bulk_process(job)
+                else:
+                    job["info"]["state"] = "InProgress"
+            return self._job_info(job)
+
+    def _bulk_process(self, job: dict[str, Any]) -> None:
+        info = job["info"]
+        obj = info["object"]
+        rows = list(csv.DictReader(io.StringIO(job["csv"])))
+        columns = list(csv.reader(io.StringIO(job["csv"])))[0] if rows else ["Id"]
+        job.update(columns=columns, successes=[], failures=[], unprocessed=[])
+        bad = [c for c in columns if c != "Id" and (c not in SCHEMA[obj] or c == "SystemModstamp")]
+        if bad or "Id" not in columns:
+            info["state"] = "Failed"
+            info["errorMessage"] = (
+                f"InvalidBatch : Field name not found : {bad[0]}"
+                if bad
+                else "InvalidBatch : Field name not provided: Id"
+            )
+            job["unprocessed"] = rows
+            info.update(numberRecordsProcessed=0, numberRecordsFailed=0)
+            return
+        for row in rows:
+            record_id = row["Id"]
+            error = self.record_error(obj, record_id)
+            if error is not None:
+                job["failures"].append((record_id, row, error))
+                continue
+            current = self.objects[obj][record_id]
+            fields = {
+                name: _from_csv(value, current.get(name))
+                for name, value in row.items()
+                if name != "Id" and value != ""
+            }
+            self._apply(obj, record_id, fields)
+            job["successes"].append((record_id, row))
+        info["state"] = "JobComplete"
+        info.update(numberRecordsProcessed=len(rows), numberRecordsFailed=len(job["failures"]))
+
+    def bulk_results(self, job_id: str, kind: str) -> str:
+        with self.lock:
+            job = self.jobs[job_id]
+            if job["info"]["state"] not in ("JobComplete", "Failed", "Aborted"):
+                raise SoqlError("INVALIDJOBSTATE", "The job is not finished.")
+            columns = job.get("columns") or ["Id"]
+            out = io.StringIO()
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            if kind == "successfulResults":
+                writer.writerow(["sf__Id", "sf__Created", *columns])
+                # Bulk API does not keep the upload's order; neither does the fake.
+                for record_id, row in reversed(job.get("successes", [])):
+                    writer.writerow([record_id, "false", *(row[c] for c in columns)])
+            elif kind == "failedResults":
+                writer.writerow(["sf__Id", "sf__Error", *columns])
+                for record_id, row, (code, message, names) in reversed(job.get("failures", [])):
+                    known = record_id in self.objects[job["info"]["object"]]
+                    error = f"{code}:{message}:{','.join(names) or '--'}"
+                    writer.writerow([record_id if known else "", error, *(row[c] for c in columns)])
+            else:
+                writer.writerow(columns)
+                for row in job.get("unprocessed", []):
+                    writer.writerow([row[c] for c in columns])
+            return out.getvalue()
+
     def login(self, body: str) -> str | None:
         username = re.search(r"<(?:\w+:)?username>(.*?)</(?:\w+:)?username>", body, re.DOTALL)
         password = re.search(r"<(?:\w+:)?password>(.*?)</(?:\w+:)?password>", body, re.DOTALL)
@@ -651,6 +781,23 @@ class FakeSalesforce:
             self.sessions.add(session_id)
             self.logins += 1
         return session_id
+
+
+def _from_csv(value: str, current: Any) -> Any:
+    """A Bulk API CSV cell as the fake stores it: #N/A is null; numbers and booleans keep
+    the type the record had."""
+    if value == "#N/A":
+        return None
+    try:
+        if isinstance(current, bool):
+            return value.lower() == "true"
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+    except ValueError:
+        pass
+    return value
 
 
 def _sort_key(value: Any) -> tuple:
@@ -736,6 +883,17 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
                 rf"/services/data/{API_VERSION_RE}/(?:query|queryAll)/(?P<loc>01g\w+)-(?P<off>\d+)",
                 parts.path,
             )
+            job = re.fullmatch(
+                rf"/services/data/{API_VERSION_RE}/jobs/ingest/(?P<id>\w+)"
+                r"(?:/(?P<kind>successfulResults|failedResults|unprocessedrecords))?/?",
+                parts.path,
+            )
+            if job and job["kind"]:
+                self._bulk(lambda: fake.bulk_results(job["id"], job["kind"]), "csv")
+                return
+            if job:
+                self._bulk(lambda: fake.bulk_info(job["id"]))
+                return
             if not (m or more):
                 self._drain_and_404()
                 return
@@ -757,6 +915,10 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             if re.fullmatch(rf"/services/data/{API_VERSION_RE}/composite/sobjects/?", path):
                 self._collection(body)
+                return
+            job = re.fullmatch(rf"/services/data/{API_VERSION_RE}/jobs/ingest/(?P<id>\w+)/?", path)
+            if job:
+                self._bulk(lambda: fake.bulk_set_state(job["id"], json.loads(body)["state"]))
                 return
             m = re.fullmatch(
                 rf"/services/data/{API_VERSION_RE}/sobjects/(?P<obj>\w+)/(?P<id>\w+)", path
@@ -802,7 +964,53 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
                 return
             self._json(200, results)
 
+        def do_PUT(self) -> None:  # noqa: N802
+            body = self._body().decode("utf-8", "replace")
+            job = re.fullmatch(
+                rf"/services/data/{API_VERSION_RE}/jobs/ingest/(?P<id>\w+)/batches/?",
+                urlsplit(self.path).path,
+            )
+            if not job:
+                self._error(404, "NOT_FOUND", "The requested resource does not exist")
+                return
+            if not self._rest_preamble():
+                return
+            try:
+                rows = fake.bulk_upload(job["id"], body)
+            except KeyError:
+                self._error(404, "NOT_FOUND", "The requested resource does not exist")
+                return
+            except SoqlError as exc:
+                self._error(400, exc.code, exc.message)
+                return
+            with fake.lock:
+                fake.write_requests.append(("bulk2", rows))
+            self._send(201, b"", "text/plain", {})
+
+        def _bulk(self, answer: Any, content_type: str = "json") -> None:
+            """Preamble, then `answer()` as JSON (or CSV); KeyError is an unknown job."""
+            if not self._rest_preamble():
+                return
+            try:
+                payload = answer()
+            except KeyError:
+                self._error(404, "NOT_FOUND", "The requested resource does not exist")
+                return
+            except (SoqlError, json.JSONDecodeError, TypeError) as exc:
+                code = getattr(exc, "code", "JSON_PARSER_ERROR")
+                self._error(400, code, getattr(exc, "message", str(exc)))
+                return
+            if content_type == "csv":
+                self._send(200, payload.encode(), "text/csv", {})
+            else:
+                self._json(200, payload)
+
         def do_POST(self) -> None:  # noqa: N802
+            path = urlsplit(self.path).path
+            if re.fullmatch(rf"/services/data/{API_VERSION_RE}/jobs/ingest/?", path):
+                raw = self._body()
+                self._bulk(lambda: fake.bulk_create(json.loads(raw or b"{}")))
+                return
             body = self._body().decode("utf-8", "replace")
             if not re.fullmatch(r"/services/Soap/u/\d+\.\d", urlsplit(self.path).path):
                 self._error(404, "NOT_FOUND", "The requested resource does not exist")

@@ -3,6 +3,7 @@ fake over real HTTPS, with the real simple-salesforce client."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -153,3 +154,86 @@ def test_a_collection_update_logs_in_again_when_the_session_expires(
 def test_an_empty_collection_sends_nothing(fake_salesforce):
     assert salesforce.client().update_collection("Account", []) == []
     assert collection_posts(fake_salesforce) == 0
+
+
+# --- Bulk API 2.0 ----------------------------------------------------------------------
+
+
+def wait_for(client, job_id, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while (results := client.bulk_update_results(job_id)) is None:
+        assert time.monotonic() < deadline, "the job never finished"
+        time.sleep(0.05)
+    return results
+
+
+def test_bulk_update_reports_failures_and_clears_none_after_the_job_runs(fake_salesforce, accounts):
+    deleted, refused, locked, *fine = accounts
+    fake_salesforce.delete("Account", deleted)
+    fake_salesforce.refuse_records({refused: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "No: why")})
+    fake_salesforce.lock_rows_next([locked])
+    fake_salesforce.bulk_delay = 0.4
+    records = [
+        {"Id": fine[0], "Health_Score__c": None, "CSM_Priority__c": 1},
+        # No CSM_Priority__c: an empty cell, which Bulk API leaves unchanged.
+        {"Id": fine[1], "Health_Score__c": 'Red, "very"'},
+        {"Id": fine[2], "Health_Score__c": "Amber", "CSM_Priority__c": Decimal("2")},
+        {"Id": deleted, "Health_Score__c": "Red"},
+        {"Id": refused, "Health_Score__c": "Red"},
+        {"Id": locked, "Health_Score__c": "Red"},
+    ]
+    client = salesforce.client()
+
+    job_id = client.bulk_update_submit("Account", records)
+
+    assert client.bulk_update_results(job_id) is None  # still InProgress
+    assert fake_salesforce.get("Account", fine[1])["Health_Score__c"] == "Green"
+    results = wait_for(client, job_id)
+    by_id = {r.salesforce_id: r for r in results}
+    assert sorted(by_id) == sorted(accounts) and len(results) == 6
+    assert all(by_id[i].success for i in fine)
+    assert (by_id[deleted].error_code, by_id[deleted].message) == (
+        "ENTITY_IS_DELETED",
+        "entity is deleted",
+    )
+    assert (by_id[refused].error_code, by_id[refused].message) == (
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "No: why",
+    )
+    assert not by_id[refused].retryable and not by_id[deleted].retryable
+    assert by_id[locked].error_code == "UNABLE_TO_LOCK_ROW" and by_id[locked].retryable
+    first, second, third = (fake_salesforce.get("Account", i) for i in fine)
+    assert first["Health_Score__c"] is None and first["CSM_Priority__c"] == 1
+    assert second["Health_Score__c"] == 'Red, "very"' and second["CSM_Priority__c"] == 3
+    assert third["Health_Score__c"] == "Amber" and third["CSM_Priority__c"] == 2
+    assert fake_salesforce.get("Account", refused)["Health_Score__c"] == "Green"
+    assert sorted(i for _, i, _ in fake_salesforce.patches) == sorted(fine)
+    assert fake_salesforce.write_requests == [("bulk2", 6)]
+    # The null went over the wire as Bulk API's #N/A, not as an empty cell.
+    assert fake_salesforce.jobs[job_id]["csv"].splitlines()[1] == f"{fine[0]},1,#N/A"
+
+
+def test_bulk_update_retries_a_503_and_a_relogin(fake_salesforce, accounts, settings):
+    fake_salesforce.use_password_auth(settings)
+    client = salesforce.client()
+    fake_salesforce.fail_next(503, 1)
+    job_id = client.bulk_update_submit("Account", [{"Id": accounts[0], "Health_Score__c": "Red"}])
+    fake_salesforce.expire_sessions()
+    (result,) = wait_for(client, job_id)
+    assert result.success and client.retries == 1 and client.relogins == 1
+    assert fake_salesforce.get("Account", accounts[0])["Health_Score__c"] == "Red"
+
+
+def test_a_failed_bulk_job_raises_with_its_error_message(fake_salesforce, accounts):
+    client = salesforce.client()
+    job_id = client.bulk_update_submit("Account", [{"Id": accounts[0], "Nope__c": "x"}])
+    with pytest.raises(salesforce.BulkJobFailed, match="Field name not found : Nope__c") as info:
+        client.bulk_update_results(job_id)
+    assert info.value.state == "Failed" and isinstance(info.value, salesforce.SalesforceError)
+    assert fake_salesforce.patches == []
+
+
+def test_bulk_update_refuses_records_without_ids_before_sending(fake_salesforce):
+    with pytest.raises(ValueError, match="no Id"):
+        salesforce.client().bulk_update_submit("Account", [{"Health_Score__c": "Red"}])
+    assert fake_salesforce.jobs == {}
