@@ -7,12 +7,17 @@ Connection, from settings (DESIGN.md "Salesforce"):
   such as `acme.my`, or the full `https://...` URL of a login host.
 
 Retry policy (DESIGN.md "Sync rules"): 429, `REQUEST_LIMIT_EXCEEDED` (403), 5xx,
-connection errors and timeouts are retried up to `SALESFORCE_MAX_RETRIES` times with full
-jitter exponential backoff (`SALESFORCE_BACKOFF_SECONDS` doubling, capped at
-`SALESFORCE_BACKOFF_MAX_SECONDS`); a `Retry-After` header is honoured. 400 (e.g.
-`MALFORMED_QUERY`), 404 and other 403s are raised at once. 401 `INVALID_SESSION_ID` with
-password auth logs in again and repeats the call once; with a fixed session id it is raised
-with a message saying what to do.
+connection errors (including one dropped mid-response) and timeouts are retried up to
+`SALESFORCE_MAX_RETRIES` times with full jitter exponential backoff
+(`SALESFORCE_BACKOFF_SECONDS` doubling, capped at `SALESFORCE_BACKOFF_MAX_SECONDS`); a
+`Retry-After` header is honoured. 400 (e.g. `MALFORMED_QUERY`), 404 and other 403s are
+raised at once. 401 `INVALID_SESSION_ID` with password auth logs in again and repeats the
+call once; with a fixed session id it is raised with a message saying what to do.
+
+Batched writes (DESIGN.md "Sync rules": sObject Collections, Bulk 2.0 for large sweeps):
+`update_collection` PATCHes up to `COLLECTION_LIMIT` records in one call; the
+`bulk_update_submit` / `bulk_update_results` pair runs a Bulk API 2.0 update job. Both
+answer one `RecordResult` per record; a per-record failure is a result, not an exception.
 
 Secrets: session ids, passwords and tokens are never logged or put in exception messages
 (simple-salesforce's own DEBUG logging of URLs is silenced in settings.LOGGING).
@@ -33,6 +38,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from simple_salesforce import Salesforce
@@ -52,7 +58,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Everything a Salesforce call may raise once retries are exhausted; callers catch this.
-ERRORS: tuple[type[BaseException], ...] = (SalesforceError, requests.RequestException)
+ERRORS: tuple[type[BaseException], ...] = (
+    SalesforceError,
+    requests.RequestException,
+    urllib3.exceptions.ProtocolError,
+)
 # Salesforce refused one record (bad value, deleted record): retrying cannot help.
 REFUSED: tuple[type[BaseException], ...] = (SalesforceMalformedRequest, SalesforceResourceNotFound)
 
@@ -253,8 +263,16 @@ def describe(exc: BaseException) -> str:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """429, REQUEST_LIMIT_EXCEEDED, 5xx, connection errors and timeouts are transient."""
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+    """429, REQUEST_LIMIT_EXCEEDED, 5xx, connection errors and timeouts are transient, and
+    so is a connection dropped mid-response (requests' ChunkedEncodingError, or urllib3's
+    ProtocolError when it escapes unwrapped)."""
+    if isinstance(
+        exc,
+        requests.Timeout
+        | requests.ConnectionError
+        | requests.exceptions.ChunkedEncodingError
+        | urllib3.exceptions.ProtocolError,
+    ):
         return True
     if isinstance(exc, SalesforceRefusedRequest):
         return _error_code(exc) == "REQUEST_LIMIT_EXCEEDED"

@@ -10,6 +10,20 @@ It speaks the documented shapes simple-salesforce relies on:
   Relationship fields (`Owner.Email`, `Account.Name`, `Technical_Account_Manager__r.Email`)
   are nested objects with their own `attributes`, or null.
 - `PATCH /services/data/vXX.X/sobjects/<Obj>/<Id>` (204; bumps `SystemModstamp`).
+- `PATCH /services/data/vXX.X/composite/sobjects` (sObject Collections update): 200 with a
+  SaveResult per record in request order, `{"id", "success", "errors": [{"statusCode",
+  "message", "fields"}]}` (no `id` for a record that is not there); per-record
+  `MALFORMED_ID`, `INVALID_CROSS_REFERENCE_KEY` (no such record), `ENTITY_IS_DELETED`
+  (`delete()`d), refusals and row locks; `allOrNone: true` rolls all back. Whole-request
+  400s: more than 200 records (`EXCEEDED_ID_LIMIT`), an unknown field (`INVALID_FIELD`),
+  bad JSON (`JSON_PARSER_ERROR`).
+- Bulk API 2.0 ingest, operation update: `POST jobs/ingest`, `PUT jobs/ingest/<id>/batches`
+  (CSV, once), `PATCH jobs/ingest/<id>` (`UploadComplete` / `Aborted`), `GET
+  jobs/ingest/<id>` (InProgress, then JobComplete `bulk_delay` seconds after the upload
+  completes, when the updates are applied; Failed with `errorMessage` for an unknown
+  column), `GET .../successfulResults/`, `failedResults/` (`sf__Error` as
+  `CODE:message:fields`), `unprocessedrecords/`, in no particular order. `#N/A` nulls a
+  field, an empty cell leaves it alone.
 - `POST /services/Soap/u/XX.X`: the partner SOAP `login` (username + password + token),
   answering `sessionId` and `serverUrl` as simple_salesforce.login.soap_login parses them.
 - `Sforce-Limit-Info: api-usage=used/limit` on every REST answer.
@@ -20,7 +34,12 @@ It speaks the documented shapes simple-salesforce relies on:
 Switches for failure tests: `fail_next(status, count, error_code=..., retry_after=...)`,
 `timeout_next(count, seconds)` (answers late, so the client times out), `expire_sessions()`
 (the next REST call gets 401), `expire_sessions_after(n)`, `pause()` / `resume()` (hold
-every request), `delay`.
+every request), `delay`, `drop_next(count, after=0)` (a query response cut off mid-body;
+`dropped` lists their paths), `refuse_records({id: (statusCode, message)})` and
+`lock_rows_next(ids)` (UNABLE_TO_LOCK_ROW once) for every write API, `delete(obj, id)`,
+`bulk_delay`. Every successful record write lands in `patches`; `write_requests` lists
+`(api, n_records)` per write request answered (api: sobject, collection, bulk2) and
+`write_calls(api)` counts them.
 
 The TLS certificate comes from a throwaway `trustme` CA; clients trust it through
 `REQUESTS_CA_BUNDLE` (the `fake_salesforce` fixture sets it).
@@ -137,6 +156,10 @@ _SOQL_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _COND_RE = re.compile(r"^\s*(?P<field>[\w.]+)\s*(?P<op>>=|<=|!=|=|>|<)\s*(?P<value>.+?)\s*$")
+# `Id IN ('a', 'b')`: how the write-back reads a chunk's current values.
+_IN_RE = re.compile(
+    r"^\s*(?P<field>[\w.]+)\s+IN\s*\((?P<values>.*)\)\s*$", re.IGNORECASE | re.DOTALL
+)
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -174,6 +197,12 @@ def parse_soql(text: str) -> Soql:
     where = []
     if match["where"]:
         for part in re.split(r"\s+AND\s+", match["where"], flags=re.IGNORECASE):
+            within = _IN_RE.match(part)
+            if within:
+                _check_field(obj, within["field"])
+                values = [_literal(v.strip()) for v in within["values"].split(",") if v.strip()]
+                where.append(Condition(within["field"], "IN", frozenset(values)))
+                continue
             cond = _COND_RE.match(part)
             if not cond:
                 raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{part.strip()}'")
@@ -250,6 +279,7 @@ class FakeSalesforce:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.bulk_delay = 0.0
         self.drops: deque[int] = deque()  # per pending drop: query responses to let through
+        self.dropped: list[str] = []  # paths of the responses cut short
         self.failures: deque[tuple[int, str, float | None]] = deque()
         self.timeouts: deque[float] = deque()
         self.delay = 0.0
@@ -456,7 +486,17 @@ class FakeSalesforce:
     def run_query(self, soql: str) -> dict[str, Any]:
         parsed = parse_soql(soql)
         with self.lock:
-            rows = [r for r in self.objects[parsed.obj].values() if self._matches(r, parsed)]
+            by_id = [c for c in parsed.where if c.field == "Id" and c.op == "IN"]
+            scan = (
+                [
+                    self.objects[parsed.obj][i]
+                    for i in by_id[0].value
+                    if i in self.objects[parsed.obj]
+                ]
+                if by_id
+                else self.objects[parsed.obj].values()
+            )
+            rows = [r for r in scan if self._matches(r, parsed)]
         for name, descending in reversed(parsed.order):
             rows.sort(
                 key=lambda r, n=name: _sort_key(self._value(parsed.obj, r, n)), reverse=descending
@@ -493,6 +533,8 @@ class FakeSalesforce:
             right = cond.value
             if cond.op == "=":
                 ok = left == right
+            elif cond.op == "IN":
+                ok = left in right
             elif cond.op == "!=":
                 ok = left != right
             elif left is None or right is None:
@@ -908,7 +950,27 @@ def _make_handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             except SoqlError as exc:
                 self._error(400, exc.code, exc.message)
                 return
+            with fake.lock:
+                drop = bool(fake.drops) and fake.drops[0] == 0
+                if drop:
+                    fake.drops.popleft()
+                    fake.dropped.append(self.path)
+                elif fake.drops:
+                    fake.drops[0] -= 1
+            if drop:
+                self._drop(json.dumps(payload).encode())
+                return
             self._json(200, payload)
+
+        def _drop(self, body: bytes) -> None:
+            """Headers promising the whole body, half of it, then the connection closes."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
 
         def do_PATCH(self) -> None:  # noqa: N802
             body = self._body()
@@ -1077,7 +1139,9 @@ def fake_salesforce(salesforce_ca, settings, monkeypatch, tmp_path) -> Iterator[
     - `fake_salesforce.use_password_auth(settings)` switches to username/password (SOAP login).
     - `fake_salesforce.worker_env()` is the environment for a subprocess (celery_worker,
       manage.py) to reach the fake with the same settings.
-    - Failure switches: `fail_next`, `timeout_next`, `expire_sessions`, `pause`/`resume`.
+    - Failure switches: `fail_next`, `timeout_next`, `expire_sessions`, `pause`/`resume`,
+      `drop_next`, `refuse_records`, `lock_rows_next`; batched writes are counted in
+      `write_requests` / `write_calls(api)`.
     """
     fake = FakeSalesforce(salesforce_ca).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.write_ca(tmp_path / "salesforce-ca.pem")))

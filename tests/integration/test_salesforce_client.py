@@ -6,6 +6,7 @@ import logging
 import time
 
 import pytest
+import urllib3.exceptions
 from django.core.exceptions import ImproperlyConfigured
 
 from integrations import salesforce
@@ -208,3 +209,41 @@ def test_fake_enforces_the_api_limit(org):
     with pytest.raises(salesforce.SalesforceError) as info:
         client.count(COUNT)
     assert info.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_a_connection_dropped_mid_response_is_retried(org):
+    org.drop_next(1)
+    client = salesforce.client()
+    assert client.count(COUNT) == 3
+    assert client.retries == 1 and len(org.dropped) == 1
+    assert requests_to_query(org) == 2
+
+
+def test_a_bare_urllib3_protocol_error_is_retried_and_caught_as_an_error():
+    exc = urllib3.exceptions.ProtocolError("Connection broken", ConnectionResetError())
+    assert salesforce.is_retryable(exc)
+    assert isinstance(exc, salesforce.ERRORS)
+    attempts = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise exc
+        return "ok"
+
+    policy = salesforce.RetryPolicy(
+        max_retries=2, backoff=0.0, backoff_max=0.0, sleep=lambda s: None
+    )
+    assert policy.run("query", flaky, salesforce._TimeoutSession(1.0)) == "ok"
+    assert policy.retries == 1
+
+
+@pytest.mark.django_db
+def test_sync_survives_a_connection_dropped_mid_page(org):
+    org.page_size = 1
+    org.drop_next(1, after=2)
+    run = sync_salesforce().run
+    assert run.status == SyncStatus.SUCCEEDED
+    assert Account.objects.count() == 3
+    assert run.details["retries"] == 1
+    assert len(org.dropped) == 1 and "/query/01g" in org.dropped[0]  # a query_more page
