@@ -453,10 +453,12 @@ class SalesforceClient:
 
     def _bulk_csv_get(self, name: str, path: str) -> str:
         """GET a Bulk API result CSV (not JSON, so not through `restful`)."""
-        url = self.sf.base_url + path
+        # The URL is built inside the call: a re-login may move the instance.
         response = self._call(
             name,
-            lambda: self.sf._call_salesforce("GET", url, name=path, headers={"Accept": "text/csv"}),
+            lambda: self.sf._call_salesforce(
+                "GET", self.sf.base_url + path, name=path, headers={"Accept": "text/csv"}
+            ),
         )
         return response.content.decode("utf-8-sig")
 
@@ -491,14 +493,14 @@ class SalesforceClient:
             ),
         )
         job_id = str(job["id"])
-        upload_url = f"{self.sf.base_url}jobs/ingest/{job_id}/batches"
+        upload_path = f"jobs/ingest/{job_id}/batches"
         try:
             self._call(
                 f"bulk update {sobject} upload",
                 lambda: self.sf._call_salesforce(
                     "PUT",
-                    upload_url,
-                    name=f"jobs/ingest/{job_id}/batches",
+                    self.sf.base_url + upload_path,
+                    name=upload_path,
                     data=data,
                     headers={"Content-Type": "text/csv"},
                 ),
