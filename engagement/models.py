@@ -95,9 +95,14 @@ class ProjectStatus(models.TextChoices):
 class CollaborationProject(models.Model):
     """The customer's collaboration project in GitLab (one per account).
 
-    `path` is fixed when the project is requested and is the idempotency key: every retry
-    looks the project up by path in the pre-sales and account-management groups before
-    creating it."""
+    `path` (the name's slug and a suffix of the Salesforce id) is fixed when the project
+    is requested; with the account's marker in the project's description it is the
+    idempotency key: every retry looks the project up by path and by marker in the
+    pre-sales and account-management groups before creating it.
+
+    `conflict_with` is the other account's project when GitLab showed the two tangled (a
+    project at this account's path carrying the other's marker): both rows carry the
+    error in `last_error` until the failed one is provisioned."""
 
     account = models.OneToOneField(
         Account, on_delete=models.CASCADE, related_name="collaboration_project"
@@ -113,6 +118,9 @@ class CollaborationProject(models.Model):
     welcome_issue_iid = models.PositiveIntegerField(null=True, blank=True)
     welcome_issue_url = models.URLField(blank=True, default="")
     last_error = models.TextField(blank=True, default="")
+    conflict_with = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

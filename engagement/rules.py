@@ -8,6 +8,7 @@ build the inputs from the database and store or show the results.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -148,15 +149,40 @@ def steps_for(kind: str, segment: str) -> tuple[StepDef, ...]:
     return tuple(COMMERCIAL_STEPS.get(step.key, step) for step in steps)
 
 
-def project_path_for(name: str, salesforce_id: str) -> str:
-    """The collaboration project's path: the account name as a GitLab path slug.
+def project_suffix(salesforce_id: str) -> str:
+    """A short stable suffix from the Salesforce id: 8 hex digits of its SHA-256.
 
-    The path is the idempotency key of project creation ("look up by path before
-    creating"), so it is derived only from the account and never changes between retries.
-    An empty slug (a name of symbols only) falls back to the Salesforce id."""
+    Hashed, not cut from the id: GitLab paths are case-insensitive and 15-character
+    Salesforce ids differ by case alone, so a lowercased piece of the id could collide."""
+    return hashlib.sha256(salesforce_id.encode()).hexdigest()[:8]
+
+
+def project_path_for(name: str, salesforce_id: str) -> str:
+    """The collaboration project's path: the account name as a GitLab path slug, then
+    the account's `project_suffix`.
+
+    Two accounts whose names slug alike (`Zephyr Aerospace LLC`, `ZEPHYR AEROSPACE LLC.`)
+    get different paths, so neither ever finds the other's project at its own path. The
+    path is derived only from the account and never changes between retries. An empty
+    slug (a name of symbols only) falls back to the Salesforce id."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80].strip("-")
-    return slug or salesforce_id.lower()
+    return f"{slug or salesforce_id.lower()}-{project_suffix(salesforce_id)}"
+
+
+def project_name_for(name: str) -> str:
+    """The collaboration project's name: the account name within GitLab's rule for
+    project names (letters, digits, emoji, '_', '.', '+', dashes and spaces, starting
+    with a letter, digit, emoji or '_'); any other character becomes a space."""
+    cleaned = re.sub(r"[^\w\-\u2010-\u2015+. ]+", " ", name)
+    cleaned = re.sub(r"^[^\w]+", "", re.sub(r"\s+", " ", cleaned)).strip()
+    return cleaned[:200].strip() or "Customer"
+
+
+def project_alternative_name_for(name: str, salesforce_id: str) -> str:
+    """The name used when another project of the group already has `project_name_for`
+    (GitLab wants names unique in a group): the name and the account's suffix."""
+    return f"{project_name_for(name)} {project_suffix(salesforce_id)}"
 
 
 # --- Cadence and EBRs --------------------------------------------------------------------

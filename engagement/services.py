@@ -197,26 +197,39 @@ def collaboration_project_request(
     if not gl.is_enabled():
         raise ValidationError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN.")
     project = CollaborationProject.objects.select_for_update().filter(account=account).first()
+    path = rules.project_path_for(account.name, account.salesforce_id)
     if project is None:
         project = CollaborationProject.objects.create(
-            account=account,
-            template=template,
-            path=rules.project_path_for(account.name, account.salesforce_id),
-            requested_by=user,
+            account=account, template=template, path=path, requested_by=user
         )
     elif project.gitlab_id is None:
-        # A retry: the path stays, the template may be corrected.
+        # A retry: the template may be corrected. The path is worked out again: a request
+        # made before paths carried the account's suffix gets one (the lookup by marker
+        # still finds a project a lost attempt made).
         project.template = template
+        project.path = path
         project.status = ProjectStatus.REQUESTED
         project.last_error = ""
         project.requested_by = user
         project.requested_at = timezone.now()
         project.save(
-            update_fields=["template", "status", "last_error", "requested_by", "requested_at"]
+            update_fields=[
+                "template",
+                "path",
+                "status",
+                "last_error",
+                "requested_by",
+                "requested_at",
+            ]
         )
-    elif project.status == ProjectStatus.CREATED and project.welcome_issue_iid is None:
+    elif project.status == ProjectStatus.FAILED or (
+        project.status == ProjectStatus.CREATED and project.welcome_issue_iid is None
+    ):
+        # The project exists in GitLab (its template import or welcome issue is what is
+        # missing): provision it again as it is.
         project.status = ProjectStatus.REQUESTED
-        project.save(update_fields=["status"])
+        project.last_error = ""
+        project.save(update_fields=["status", "last_error"])
     else:
         raise ValidationError("The collaboration project already exists.")
     pk = project.pk
@@ -231,23 +244,57 @@ def collaboration_project_request(
 
 
 def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
-    """Create the project in GitLab from its template (or find it), ensure the "Welcome to
-    GitLab" issue, and record the URL on the account. Safe to run twice.
+    """Create the project in GitLab from its template (or find it), wait for GitLab to
+    finish importing the template, ensure the "Welcome to GitLab" issue, and record the
+    URL on the account. Safe to run twice.
 
     "There is a preloaded issue for this in the project template" (tam-account-
-    engagement.md): the template normally brings the issue; it is created when it did not.
+    engagement.md): the template brings the issue once its import has finished; it is
+    created only when the finished import did not bring it.
+
+    A project is the account's by its marker, not its name: one found for this account
+    that carries another account's marker (or is already recorded for another account)
+    is not linked; both accounts' projects show the error (`_project_conflict`).
 
     A refusal that needs a person (a template project that does not exist) marks the
-    project `failed` with GitLab's message and returns; a transient failure is recorded and
-    re-raised (`CollaborationProjectError.transient`) for the task to retry."""
+    project `failed` with GitLab's message and returns; a transient failure, or an import
+    still running (`pending`), is recorded and re-raised
+    (`CollaborationProjectError.transient`) for the task to retry."""
     project = CollaborationProject.objects.select_related("account").get(pk=project_id)
     if project.status not in (ProjectStatus.REQUESTED, ProjectStatus.FAILED):
         return project
     account = project.account
     try:
-        found = gl.collaboration_project_create(
-            name=account.name, path=project.path, template=project.template
+        if project.gitlab_id is not None:
+            found = gl.collaboration_project_get(
+                project_id=project.gitlab_id, salesforce_id=account.salesforce_id
+            )
+        else:
+            found = gl.collaboration_project_create(
+                name=rules.project_name_for(account.name),
+                alternative_name=rules.project_alternative_name_for(
+                    account.name, account.salesforce_id
+                ),
+                path=project.path,
+                template=project.template,
+                salesforce_id=account.salesforce_id,
+                description=f"Collaboration project of {account.name} (Portfolio).",
+            )
+        other = (
+            CollaborationProject.objects.filter(gitlab_id=found["id"])
+            .exclude(pk=project.pk)
+            .select_related("account")
+            .first()
         )
+        if other is not None:
+            raise gl.CollaborationProjectConflict(
+                f"The GitLab project {found['path_with_namespace']} is already the project of "
+                f"account {other.account.name} ({other.account.salesforce_id}); it was not "
+                "linked to this account.",
+                project=found,
+                owner_salesforce_id=other.account.salesforce_id,
+            )
+        gl.collaboration_project_ready(project_id=found["id"])
         welcome = gl.collaboration_welcome_issue_ensure(
             project_id=found["id"],
             title=WELCOME_ISSUE_TITLE,
@@ -255,6 +302,9 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
         )
     except ImproperlyConfigured as exc:
         _project_error(project, gl.CollaborationProjectError(str(exc)))
+        return project
+    except gl.CollaborationProjectConflict as exc:
+        _project_conflict(project, exc)
         return project
     except gl.CollaborationProjectError as exc:
         _project_error(project, exc)
@@ -271,10 +321,15 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
         project.welcome_issue_url = welcome["web_url"]
         project.status = ProjectStatus.TRANSFERRED if post_sales else ProjectStatus.CREATED
         project.last_error = ""
+        project.conflict_with = None
         project.created_at = project.created_at or now
         if post_sales:
             project.transferred_at = project.transferred_at or now
         project.save()
+        # The other account's project no longer needs to show the conflict with this one.
+        CollaborationProject.objects.filter(conflict_with=project).update(
+            conflict_with=None, last_error=""
+        )
         account.collaboration_project_url = found["web_url"]
         account.save(update_fields=["collaboration_project_url", "updated_at"])
         for key in ("sa_create_project", "confirm_project", "confirm_template"):
@@ -307,6 +362,41 @@ def _project_error(project: CollaborationProject, exc: gl.CollaborationProjectEr
     CollaborationProject.objects.filter(pk=project.pk, status=before).update(
         status=project.status, last_error=project.last_error
     )
+
+
+def _project_conflict(project: CollaborationProject, exc: gl.CollaborationProjectConflict) -> None:
+    """The project found for this account is another account's (its marker, or our own
+    record, says so) or nobody's: this request fails, and the other account's project,
+    when Portfolio has one, shows the conflict too. Neither is linked to the other.
+
+    "The customer's collaboration project" is one per account (tam-account-engagement.md);
+    a project shared by two customers would show one customer's plan to the other."""
+    account = project.account
+    found = exc.project["path_with_namespace"]
+    other = None
+    if exc.owner_salesforce_id:
+        other = (
+            CollaborationProject.objects.select_related("account")
+            .filter(account__salesforce_id=exc.owner_salesforce_id)
+            .exclude(pk=project.pk)
+            .first()
+        )
+    fix = (
+        "Check both accounts' projects in GitLab (the marker is in the project description), "
+        "then retry."
+    )
+    with transaction.atomic():
+        _project_error(project, gl.CollaborationProjectError(f"{exc.message} {fix}"))
+        CollaborationProject.objects.filter(pk=project.pk).update(conflict_with=other)
+        project.conflict_with = other
+        if other is not None:
+            other.last_error = (
+                f"Account {account.name} ({account.salesforce_id}) found this account's GitLab "
+                f"project {found} where its own project should be ({project.path}); it was "
+                f"not linked to it. {fix}"
+            )
+            other.conflict_with = project
+            other.save(update_fields=["last_error", "conflict_with"])
 
 
 def collaboration_project_give_up(*, project_id: int, message: str) -> None:

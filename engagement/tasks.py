@@ -1,9 +1,12 @@
 """Celery tasks of the engagement app: one per outward step. They take ids, call a
 service, and own their retry policy: transient GitLab failures (5xx, 429, timeouts) are
-retried with jittered backoff; refusals that need a person are recorded on the project
-and not retried. Every service they call is safe to run twice."""
+retried with jittered backoff; a template import still running is waited for the same
+way, for longer; refusals that need a person are recorded on the project and not
+retried. Every service they call is safe to run twice."""
 
 from __future__ import annotations
+
+import random
 
 from celery import shared_task
 
@@ -11,15 +14,27 @@ from engagement import services
 from integrations.gitlab import CollaborationProjectError
 
 MAX_RETRIES = 5
+# GitLab exports the template before importing it: minutes on a busy instance. 14 waits
+# of 5 s doubling up to 5 min: about 45 minutes in all before the project is marked
+# failed (the TAM's retry picks the same project up again).
+IMPORT_MAX_RETRIES = 14
+
+
+def retry_countdown(retries: int) -> float:
+    """Seconds before the next attempt: 5 s doubling, at most 5 min, with 20% jitter."""
+    return min(300, 5 * 2**retries) * random.uniform(0.8, 1.0)
 
 
 def _retry_or_give_up(task, exc: CollaborationProjectError, project_id: int) -> None:
     if not exc.transient:
         return
-    if task.request.retries >= MAX_RETRIES:
+    limit = IMPORT_MAX_RETRIES if exc.pending else MAX_RETRIES
+    if task.request.retries >= limit:
         services.collaboration_project_give_up(project_id=project_id, message=exc.message)
         return
-    raise task.retry(exc=exc, countdown=min(300, 5 * 2**task.request.retries))
+    # max_retries given here: the task's default (Celery's 3) would end the retries early
+    # with the project left "requested".
+    raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries), max_retries=limit)
 
 
 @shared_task(bind=True, name="engagement.collaboration_project_create", acks_late=True)

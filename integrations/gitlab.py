@@ -5,8 +5,12 @@ Retry policy:
   a throttled request was not processed, so even a POST is safe to send again.
 - 5xx, connection errors and timeouts: retried with jittered exponential backoff by the
   HTTP session for reads and updates (GET/PUT/DELETE are idempotent in GitLab's API).
-  A create (POST) is never blindly re-sent: callers look the object up by a marker
-  before creating, so a retried task never makes a second issue or project.
+  A create (POST) is never blindly re-sent by the session. Creates of objects that have
+  a natural key (labels by name, boards by name, board lists by label, milestones by
+  title) are retried here by `_create_retrying`: before each new attempt the object is
+  looked up by that key, so a create whose answer was lost is found, not made twice (a
+  409 "already exists" on the retry means the lost one was stored). Issues and projects
+  carry a marker instead and are looked up by it before creating; the task retries them.
 - 400/401/403/404: not retried; raised as python-gitlab's exceptions.
 
 Sections below: the client (shared), then each app's operations.
@@ -16,6 +20,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import gitlab
 import requests
@@ -79,6 +88,39 @@ def client() -> gitlab.Gitlab:
     )
 
 
+T = TypeVar("T")
+
+
+def _transient(exc: Exception) -> bool:
+    """5xx, 429 and no answer at all (connection error, timeout) may pass on a retry."""
+    code = getattr(exc, "response_code", None)
+    return code is None or code == 429 or code >= 500
+
+
+def _create_retrying(create: Callable[[], T], find: Callable[[], T | None]) -> T:
+    """Create an object that has a natural key, retrying a 5xx / no answer like the
+    session retries reads: jittered exponential backoff, GITLAB_MAX_RETRIES attempts.
+
+    Before each retry `find` looks the object up by its key: when the failed attempt was
+    stored after all (a proxy's 502 after GitLab committed), it is used, never created
+    twice. A 4xx is GitLab's answer and is raised (the caller decides what 409 means)."""
+    attempts = settings.GITLAB_MAX_RETRIES + 1
+    for attempt in range(attempts):
+        if attempt:
+            found = find()
+            if found is not None:
+                return found
+        try:
+            return create()
+        except (GitLabError, requests.RequestException) as exc:
+            if not _transient(exc) or attempt == attempts - 1:
+                raise
+            delay = min(30.0, 0.2 * 2**attempt) * (0.7 + random.random() * 0.6)
+            logger.warning("GitLab create failed (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def required_setting(name: str) -> str:
     """A GITLAB_* setting that an operation cannot do without."""
     value = getattr(settings, name, "")
@@ -111,11 +153,21 @@ def triage_labels_ensure(labels: dict[str, str]) -> int:
     for name, colour in labels.items():
         if name in existing:
             continue
+
+        def find(name: str = name) -> bool | None:
+            # Labels are unique by name: one found now was made by a lost attempt.
+            return any(label.name == name for label in project.labels.list(search=name)) or None
+
         try:
-            owner.labels.create({"name": name, "color": colour})
+            _create_retrying(
+                lambda name=name, colour=colour: owner.labels.create(
+                    {"name": name, "color": colour}
+                ),
+                find,
+            )
             created += 1
         except GitLabCreateError as exc:
-            if exc.response_code != 409:  # made by someone else meanwhile
+            if exc.response_code != 409:  # made meanwhile (or by a retried lost attempt)
                 raise
     return created
 
@@ -130,36 +182,78 @@ def triage_boards_ensure(boards: dict[str, tuple[str, ...]]) -> int:
     for name, list_labels in boards.items():
         board = existing.get(name)
         if board is None:
-            board = project.boards.create({"name": name})
+            # Board names are not unique in GitLab: a blind re-send would make a second
+            # board, so a retry looks for the one a lost attempt made first.
+            board = _create_retrying(
+                lambda name=name: project.boards.create({"name": name}),
+                lambda name=name: next(
+                    (b for b in project.boards.list(iterator=True) if b.name == name), None
+                ),
+            )
             created += 1
-        have = {item.label["name"] for item in board.lists.list(iterator=True) if item.label}
         for label_name in list_labels:
-            if label_name in have or label_name not in labels:
+            if label_name not in labels:
                 continue
+            if _board_list_has(board, label_name):
+                continue
+
+            def find(board=board, label_name: str = label_name) -> bool | None:
+                return _board_list_has(board, label_name) or None
+
             try:
-                board.lists.create({"label_id": labels[label_name]})
+                _create_retrying(
+                    lambda board=board, label_name=label_name: board.lists.create(
+                        {"label_id": labels[label_name]}
+                    ),
+                    find,
+                )
                 created += 1
             except GitLabCreateError as exc:
-                if exc.response_code != 409:
+                if exc.response_code != 409:  # the list exists already
                     raise
     return created
 
 
-def triage_milestone_ensure(title: str, *, start_date: str, due_date: str) -> int:
-    """The id of the project milestone `title`, created when missing."""
-    project = _triage_project()
-    for milestone in project.milestones.list(title=title, iterator=True):
+def _board_list_has(board, label_name: str) -> bool:
+    return any(
+        item.label and item.label["name"] == label_name for item in board.lists.list(iterator=True)
+    )
+
+
+def _milestone_find(project, title: str, *, ancestors: str = "include_ancestors") -> int | None:
+    """The id of the milestone `title` of the project or of its group and the group's
+    ancestors (`include_ancestors`, GitLab 16.7+; older versions spell it
+    `include_parent_milestones` and ignore the new name)."""
+    for milestone in project.milestones.list(title=title, iterator=True, **{ancestors: "true"}):
         if milestone.title == title:
             return milestone.id
+    return None
+
+
+def triage_milestone_ensure(title: str, *, start_date: str, due_date: str) -> int:
+    """The id of the milestone `title`: the project's, or a group milestone of the
+    project's group or its ancestors (GitLab refuses a project milestone whose title a
+    group milestone uses), created in the project when neither exists."""
+    project = _triage_project()
+    found = _milestone_find(project, title)
+    if found is not None:
+        return found
     try:
-        return project.milestones.create(
-            {"title": title, "start_date": start_date, "due_date": due_date}
-        ).id
+        return _create_retrying(
+            lambda: (
+                project.milestones.create(
+                    {"title": title, "start_date": start_date, "due_date": due_date}
+                ).id
+            ),
+            lambda: _milestone_find(project, title),
+        )
     except GitLabCreateError:
-        # Created meanwhile (or by a create whose answer was lost): look it up again.
-        for milestone in project.milestones.list(title=title, iterator=True):
-            if milestone.title == title:
-                return milestone.id
+        # Refused: created meanwhile, or a group milestone with this title that a GitLab
+        # older than 16.7 did not list (it knows only include_parent_milestones).
+        for spelling in ("include_ancestors", "include_parent_milestones"):
+            found = _milestone_find(project, title, ancestors=spelling)
+            if found is not None:
+                return found
         raise
 
 
@@ -257,29 +351,60 @@ def _issue_dict(attrs: dict) -> dict:
 # Customer collaboration projects: created in GITLAB_PRESALES_GROUP from the Enterprise or
 # Commercial custom project template, moved to GITLAB_ACCOUNT_MANAGEMENT_GROUP once the
 # customer has paid, with the preloaded "Welcome to GitLab" issue; and the customer's open
-# questions (issues and their notes). The project path is the idempotency key: every
-# operation looks the project up by path before creating it.
+# questions (issues and their notes).
+#
+# A project belongs to an account by its marker, not its name: the description carries
+# `<!-- portfolio:account:<Salesforce id> -->`. Every operation looks the project up by
+# its path (which ends in a suffix of the Salesforce id, so two accounts never share one)
+# and by the marker before creating it; a project found there with another account's
+# marker, or none, is a conflict, never linked.
+
+PROJECT_MARKER = "<!-- portfolio:account:{} -->"
+PROJECT_MARKER_RE = re.compile(r"<!-- portfolio:account:([A-Za-z0-9]+) -->")
+# import_status of a project whose template import is still running
+IMPORT_RUNNING = ("scheduled", "started", "regeneration_in_progress")
+
+
+def project_marker(salesforce_id: str) -> str:
+    return PROJECT_MARKER.format(salesforce_id)
 
 
 class CollaborationProjectError(Exception):
     """A collaboration-project operation GitLab refused or could not do.
 
-    `transient` is True for what a retry may fix (5xx, 429, timeouts, connection errors);
-    False for what needs a person (a template project that does not exist, a refused
-    transfer)."""
+    `transient` is True for what a retry may fix (5xx, 429, timeouts, connection errors,
+    a template import still running); False for what needs a person (a template project
+    that does not exist, a refused transfer). `pending` marks a template import still
+    running: the task waits longer for it than for a failure."""
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False, pending: bool = False) -> None:
         super().__init__(message)
         self.message = message
-        self.transient = transient
+        self.transient = transient or pending
+        self.pending = pending
+
+
+class CollaborationProjectConflict(CollaborationProjectError):
+    """The project found for an account belongs to another account (it carries that
+    account's marker) or to none (no marker: not made by Portfolio). Never linked; needs
+    a person. `project` is the project found, `owner_salesforce_id` its marker (or None)."""
+
+    def __init__(self, message: str, *, project: dict, owner_salesforce_id: str | None) -> None:
+        super().__init__(message)
+        self.project = project
+        self.owner_salesforce_id = owner_salesforce_id
 
 
 def _gitlab_failure(action: str, exc: Exception) -> CollaborationProjectError:
     code = getattr(exc, "response_code", None)
-    transient = code is None or code == 429 or code >= 500
     detail = getattr(exc, "error_message", None) or str(exc)
     where = f"GitLab answered {code}" if code else "GitLab could not be reached"
-    return CollaborationProjectError(f"{action}: {where}: {detail}", transient=transient)
+    return CollaborationProjectError(f"{action}: {where}: {detail}", transient=_transient(exc))
+
+
+def _marker_of(description: str | None) -> str | None:
+    match = PROJECT_MARKER_RE.search(description or "")
+    return match.group(1) if match else None
 
 
 def _project_dict(attrs: dict) -> dict:
@@ -288,37 +413,116 @@ def _project_dict(attrs: dict) -> dict:
         "path_with_namespace": attrs["path_with_namespace"],
         "web_url": attrs.get("web_url", ""),
         "namespace": (attrs.get("namespace") or {}).get("full_path", ""),
+        "description": attrs.get("description") or "",
+        "marker": _marker_of(attrs.get("description")),
     }
 
 
-def collaboration_project_find(path: str) -> dict | None:
-    """The project `path` in the account-management or the pre-sales group, or None.
+def _owned(found: dict, salesforce_id: str) -> dict:
+    """`found` if it carries the account's marker; else a CollaborationProjectConflict."""
+    if found["marker"] == salesforce_id:
+        return found
+    if found["marker"]:
+        whose = f"carries the marker of another account (Salesforce id {found['marker']})"
+    else:
+        whose = "carries no Portfolio account marker (it was not made for this account)"
+    raise CollaborationProjectConflict(
+        f"The GitLab project {found['path_with_namespace']} {whose}; it was not linked to "
+        f"this account (Salesforce id {salesforce_id}).",
+        project=found,
+        owner_salesforce_id=found["marker"],
+    )
 
-    Post-sales first: a project that was moved is found where it now lives."""
+
+def collaboration_project_find(*, path: str, salesforce_id: str) -> dict | None:
+    """The account's project: at `path` in the account-management or the pre-sales group
+    (post-sales first: a moved project is found where it now lives), else the one project
+    of those groups that carries the account's marker (a renamed or moved one). None when
+    there is none. A project at `path` that is not the account's raises
+    CollaborationProjectConflict; two projects with its marker, a CollaborationProjectError."""
     gl = client()
     groups = [
         required_setting("GITLAB_ACCOUNT_MANAGEMENT_GROUP"),
         required_setting("GITLAB_PRESALES_GROUP"),
     ]
-    for group in groups:
-        try:
-            return _project_dict(gl.projects.get(f"{group}/{path}").attributes)
-        except GitLabGetError as exc:
-            if exc.response_code != 404:
-                raise _gitlab_failure("Looking up the project", exc) from exc
-        except (GitLabError, requests.RequestException) as exc:
-            raise _gitlab_failure("Looking up the project", exc) from exc
-    return None
+    try:
+        for group in groups:
+            try:
+                attrs = gl.projects.get(f"{group}/{path}").attributes
+            except GitLabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+                continue
+            return _owned(_project_dict(attrs), salesforce_id)
+        # GitLab's project search matches the description too (case-insensitively: the
+        # exact marker is compared here).
+        matches = [
+            _project_dict(found.attributes)
+            for group in groups
+            for found in gl.groups.get(group, lazy=True).projects.list(
+                search=salesforce_id, iterator=True
+            )
+            if _marker_of(found.attributes.get("description")) == salesforce_id
+        ]
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Looking up the project", exc) from exc
+    if len(matches) > 1:
+        paths = ", ".join(m["path_with_namespace"] for m in matches)
+        raise CollaborationProjectError(
+            f"Several GitLab projects carry this account's marker ({paths}): keep one (remove "
+            "the marker from the others' description), then retry."
+        )
+    return matches[0] if matches else None
 
 
-def collaboration_project_create(*, name: str, path: str, template: str) -> dict:
-    """Create the customer project in the pre-sales group from the custom template
-    (`enterprise` or `commercial`), unless a project with this path already exists.
+def collaboration_project_get(*, project_id: int, salesforce_id: str) -> dict:
+    """The project recorded for the account, read by id. One made before projects carried
+    a marker gets the account's marker now; one with another account's marker raises
+    CollaborationProjectConflict."""
+    gl = client()
+    try:
+        project = gl.projects.get(project_id)
+        found = _project_dict(project.attributes)
+        if found["marker"] is None:
+            description = f"{found['description']}\n\n{project_marker(salesforce_id)}".strip()
+            gl.projects.update(project_id, {"description": description})
+            found = {**found, "description": description, "marker": salesforce_id}
+    except (GitLabError, requests.RequestException) as exc:
+        raise _gitlab_failure("Reading the project", exc) from exc
+    return _owned(found, salesforce_id)
 
-    Returns the project (id, path_with_namespace, web_url, namespace) and whether it was
-    created. A create whose answer was lost (a 502 after GitLab stored it) is found by
-    the lookup of the next attempt, never sent twice."""
-    found = collaboration_project_find(path)
+
+def _taken(exc: Exception, field: str) -> bool:
+    """GitLab's 400 "<field> has already been taken" on a project create."""
+    message = getattr(exc, "error_message", None)
+    if getattr(exc, "response_code", None) != 400:
+        return False
+    if isinstance(message, dict):
+        return any(
+            key.split(".")[-1] == field and "taken" in str(value) for key, value in message.items()
+        )
+    return field in str(message) and "taken" in str(message)
+
+
+def collaboration_project_create(
+    *,
+    name: str,
+    alternative_name: str,
+    path: str,
+    template: str,
+    salesforce_id: str,
+    description: str,
+) -> dict:
+    """Create the account's project in the pre-sales group from the custom template
+    (`enterprise` or `commercial`), unless `collaboration_project_find` finds it.
+
+    The description carries the account's marker. GitLab wants project names unique in a
+    group: when another project already has `name`, `alternative_name` is used. Returns
+    the project (id, path_with_namespace, web_url, namespace) and whether it was created.
+    A create whose answer was lost (a 502 after GitLab stored it) is found by the lookup
+    of the next attempt, never sent twice. GitLab imports the template afterwards, in the
+    background: see `collaboration_project_ready`."""
+    found = collaboration_project_find(path=path, salesforce_id=salesforce_id)
     if found:
         return {**found, "created": False}
     setting = {
@@ -343,26 +547,59 @@ def collaboration_project_create(*, name: str, path: str, template: str) -> dict
         group = gl.groups.get(presales)
     except (GitLabError, requests.RequestException) as exc:
         raise _gitlab_failure(f"Reading the pre-sales group {presales!r}", exc) from exc
+    data = {
+        "name": name,
+        "path": path,
+        "namespace_id": group.id,
+        "description": f"{description}\n\n{project_marker(salesforce_id)}",
+        "use_custom_template": True,
+        "template_project_id": template_project.id,
+        "group_with_project_templates_id": template_project.namespace["id"],
+        "visibility": "private",
+    }
+    for attempt_name in (name, alternative_name):
+        try:
+            project = gl.projects.create({**data, "name": attempt_name})
+        except (GitLabError, requests.RequestException) as exc:
+            if _taken(exc, "path"):
+                # Made meanwhile by a concurrent attempt: use it if it is the account's.
+                again = collaboration_project_find(path=path, salesforce_id=salesforce_id)
+                if again:
+                    return {**again, "created": False}
+            if _taken(exc, "name") and attempt_name != alternative_name:
+                continue  # another account's project has this name in the group
+            raise _gitlab_failure("Creating the project from the template", exc) from exc
+        return {**_project_dict(project.attributes), "created": True}
+    raise AssertionError("unreachable")
+
+
+def collaboration_project_ready(*, project_id: int) -> None:
+    """Return once GitLab has finished importing the template into the project.
+
+    Creating from a custom template only schedules the import (`import_status` goes
+    scheduled -> started -> finished): until it finished, the template's issues (the
+    preloaded "Welcome to GitLab") are not there. Still running: a pending, transient
+    CollaborationProjectError (the task retries later); failed: a permanent one with
+    GitLab's import error."""
+    gl = client()
     try:
-        project = gl.projects.create(
-            {
-                "name": name,
-                "path": path,
-                "namespace_id": group.id,
-                "use_custom_template": True,
-                "template_project_id": template_project.id,
-                "group_with_project_templates_id": template_project.namespace["id"],
-                "visibility": "private",
-            }
-        )
+        status = gl.projects.get(project_id, lazy=True).imports.get()
     except (GitLabError, requests.RequestException) as exc:
-        # Made meanwhile by a concurrent attempt ("path has already been taken"): use it.
-        if getattr(exc, "response_code", None) == 400 and "taken" in str(exc):
-            again = collaboration_project_find(path)
-            if again:
-                return {**again, "created": False}
-        raise _gitlab_failure("Creating the project from the template", exc) from exc
-    return {**_project_dict(project.attributes), "created": True}
+        raise _gitlab_failure("Reading the project's import status", exc) from exc
+    state = status.attributes.get("import_status") or "none"
+    if state in ("none", "finished"):
+        return
+    if state in IMPORT_RUNNING:
+        raise CollaborationProjectError(
+            f"GitLab is still importing the template into the project (import {state}); "
+            "checking again shortly",
+            pending=True,
+        )
+    error = status.attributes.get("import_error") or "no detail given"
+    raise CollaborationProjectError(
+        f"GitLab could not import the template into the project (import {state}: {error}). "
+        "Delete the project in GitLab, check the template, then retry."
+    )
 
 
 def collaboration_project_transfer(*, project_id: int) -> dict:

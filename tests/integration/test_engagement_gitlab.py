@@ -10,19 +10,21 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from engagement import services
+from engagement import rules, services
 from engagement.models import CollaborationProject, CustomerIssue, Engagement, ProjectStatus
-from integrations.gitlab import CollaborationProjectError
+from integrations.gitlab import CollaborationProjectError, project_marker
 from tests.factories import AccountFactory, OpportunityFactory
 from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
 
 PRESALES = "customer-success/pre-sales"
 ACCOUNT_MANAGEMENT = "customer-success/account-management"
+ACME_ID = "0015g00000AcmeRAAV"
+ACME = rules.project_path_for("Acme Rockets, Inc.", ACME_ID)  # acme-rockets-inc-<suffix>
 
 
 @pytest.fixture
 def account(tam):
-    return AccountFactory(tam=tam, name="Acme Rockets, Inc.")
+    return AccountFactory(tam=tam, name="Acme Rockets, Inc.", salesforce_id=ACME_ID)
 
 
 def _request(account, user, template="enterprise", callbacks=None) -> CollaborationProject:
@@ -47,11 +49,11 @@ def test_project_is_created_in_presales_from_the_template_with_the_welcome_issue
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         project = _request(account, tam)
     assert len(callbacks) == 1  # the creation task, enqueued on commit
-    assert project.status == ProjectStatus.REQUESTED and project.path == "acme-rockets-inc"
+    assert project.status == ProjectStatus.REQUESTED and project.path == ACME
 
     project = services.collaboration_project_provision(project_id=project.pk)
 
-    created = fake_gitlab.project_by_path(f"{PRESALES}/acme-rockets-inc")
+    created = fake_gitlab.project_by_path(f"{PRESALES}/{ACME}")
     template = fake_gitlab.project_by_path("customer-success/templates/enterprise-template")
     assert created["created_from_template_id"] == template["id"]
     # The template brought the preloaded issue: it is used, not duplicated.
@@ -99,11 +101,11 @@ def test_a_create_whose_answer_was_lost_is_found_on_retry_not_duplicated(
     assert caught.value.transient
     project.refresh_from_db()
     assert project.status == ProjectStatus.REQUESTED and "retrying" in project.last_error
-    assert len(_projects_named(fake_gitlab, "acme-rockets-inc")) == 1
+    assert len(_projects_named(fake_gitlab, ACME)) == 1
 
     project = services.collaboration_project_provision(project_id=project.pk)  # the retry
     assert project.status == ProjectStatus.CREATED and project.last_error == ""
-    assert len(_projects_named(fake_gitlab, "acme-rockets-inc")) == 1
+    assert len(_projects_named(fake_gitlab, ACME)) == 1
     assert len(_issues(fake_gitlab, project.gitlab_id)) == 1
 
 
@@ -117,7 +119,7 @@ def test_a_missing_template_project_fails_clearly_and_can_be_retried(
     project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.FAILED
     assert "no-such-template" in project.last_error and "does not exist" in project.last_error
-    assert not _projects_named(fake_gitlab, "acme-rockets-inc")
+    assert not _projects_named(fake_gitlab, ACME)
     account.refresh_from_db()
     assert account.collaboration_project_url == ""
 
@@ -159,9 +161,9 @@ def test_project_moves_to_account_management_when_the_customer_has_paid(
     project = services.collaboration_project_move(project_id=project.pk)
 
     moved = fake_gitlab.state.projects[project.gitlab_id]
-    assert moved["path_with_namespace"] == f"{ACCOUNT_MANAGEMENT}/acme-rockets-inc"
+    assert moved["path_with_namespace"] == f"{ACCOUNT_MANAGEMENT}/{ACME}"
     assert project.status == ProjectStatus.TRANSFERRED and project.in_post_sales
-    assert project.welcome_issue_url.endswith(f"{ACCOUNT_MANAGEMENT}/acme-rockets-inc/-/issues/1")
+    assert project.welcome_issue_url.endswith(f"{ACCOUNT_MANAGEMENT}/{ACME}/-/issues/1")
     account.refresh_from_db()
     assert account.collaboration_project_url == moved["web_url"]
     engagement.refresh_from_db()
@@ -183,7 +185,7 @@ def test_a_paid_customer_project_is_moved_straight_after_creation(
     assert project.status == ProjectStatus.TRANSFER_REQUESTED
     assert len(callbacks) == 2  # creation task + transfer task
     services.collaboration_project_move(project_id=project.pk)
-    assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/acme-rockets-inc")
+    assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/{ACME}")
 
 
 def test_a_transfer_gitlab_refuses_is_recorded_and_can_be_retried(
@@ -194,7 +196,7 @@ def test_a_transfer_gitlab_refuses_is_recorded_and_can_be_retried(
     project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
     OpportunityFactory(account=account, is_won=True, is_closed=True)
     # Someone already has a project with this path in account management: GitLab refuses.
-    blocker = fake_gitlab.add_project(f"{ACCOUNT_MANAGEMENT}/acme-rockets-inc")
+    blocker = fake_gitlab.add_project(f"{ACCOUNT_MANAGEMENT}/{ACME}")
     services.collaboration_project_transfer_request(account=account, user=tam)
     project = services.collaboration_project_move(project_id=project.pk)
     assert project.status == ProjectStatus.TRANSFER_FAILED
@@ -220,7 +222,7 @@ def test_a_transfer_whose_answer_was_lost_is_recognised_as_done(
     fake_gitlab.fail_after_commit(1)  # the PUT is applied, the answer is a 502
     project = services.collaboration_project_move(project_id=project.pk)
     assert project.status == ProjectStatus.TRANSFERRED
-    assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/acme-rockets-inc")
+    assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/{ACME}")
 
 
 def test_paid_projects_are_moved_in_one_set_based_pass(
@@ -337,13 +339,15 @@ def test_a_create_racing_another_attempt_uses_the_project_it_made(
     account,
     tam,
 ):
-    """Another attempt created the project between our lookup and our create: GitLab
-    answers "has already been taken" and the existing project is used, not an error."""
-    existing = fake_gitlab.add_project(f"{PRESALES}/acme-rockets-inc")
-    fake_gitlab.fail_next(404, count=2)  # both lookups miss, as if it did not exist yet
+    """Another attempt created the project but the lookups by path missed it: the lookup
+    by the account's marker finds it, and it is used, not made a second time."""
+    existing = fake_gitlab.add_project(
+        f"{PRESALES}/{ACME}", description=f"Made meanwhile {project_marker(ACME_ID)}"
+    )
+    fake_gitlab.fail_next(404, count=2)  # both lookups by path miss
     project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.CREATED and project.gitlab_id == existing["id"]
-    assert len(_projects_named(fake_gitlab, "acme-rockets-inc")) == 1
+    assert len(_projects_named(fake_gitlab, ACME)) == 1
 
 
 def test_the_bot_user_is_asked_for_once_not_per_account_synced(fake_gitlab, account, tam):  # noqa: F811

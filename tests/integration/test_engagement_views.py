@@ -10,7 +10,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import services
+from engagement import rules, services
 from engagement.models import (
     CollaborationProject,
     Disengagement,
@@ -157,7 +157,8 @@ def test_project_request_enqueues_and_polls_then_shows_a_missing_template_clearl
     polled = client.get(url("section", account, "project") + "?poll=1", **HTMX)
     assert "eng-changed" in polled.headers["HX-Trigger"]  # done: the checklist reloads
     html = polled.content.decode()
-    assert "customer-success/pre-sales/globex" in html and "Welcome to GitLab #1" in html
+    path = rules.project_path_for(account.name, account.salesforce_id)  # globex-<suffix>
+    assert f"customer-success/pre-sales/{path}" in html and "Welcome to GitLab #1" in html
     assert "remains in pre-sales" in html  # no won opportunity yet
 
 
@@ -172,7 +173,8 @@ def test_a_refused_transfer_shows_gitlabs_message_and_a_retry(
     )
     services.collaboration_project_provision(project_id=project.pk)
     OpportunityFactory(account=account, is_won=True, is_closed=True)
-    fake_gitlab.add_project("customer-success/account-management/globex")
+    path = rules.project_path_for(account.name, account.salesforce_id)
+    fake_gitlab.add_project(f"customer-success/account-management/{path}")
     client.force_login(tam)
     html = client.post(url("project_transfer", account), **HTMX).content.decode()
     assert "Moving the project to account management" in html

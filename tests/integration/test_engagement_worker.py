@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from engagement import services
+from engagement import rules, services
 from engagement.models import CollaborationProject, ProjectStatus
 from tests.factories import AccountFactory
 from tests.fakes.gitlab import (
@@ -45,8 +45,9 @@ def test_a_real_worker_creates_the_collaboration_project(celery_worker, fake_git
             break
         time.sleep(0.3)
     assert project.status == ProjectStatus.CREATED, worker.output()
-    assert fake_gitlab.project_by_path("customer-success/pre-sales/umbrella-corp")
+    path = rules.project_path_for("Umbrella Corp", account.salesforce_id)  # umbrella-corp-<suffix>
+    assert fake_gitlab.project_by_path(f"customer-success/pre-sales/{path}")
     account.refresh_from_db()
-    assert account.collaboration_project_url.endswith("/customer-success/pre-sales/umbrella-corp")
+    assert account.collaboration_project_url.endswith(f"/customer-success/pre-sales/{path}")
     assert "engagement.collaboration_project_create" in worker.output()
     assert CollaborationProject.objects.count() == 1

@@ -50,10 +50,29 @@ def test_commercial_accounts_have_the_tam_create_the_project_and_the_ae_hold_the
     assert rules.steps_for("upgrade", "commercial") == rules.UPGRADE_STEPS
 
 
-def test_project_path_is_a_stable_slug():
-    assert rules.project_path_for("Acme Rockets, Inc.", "001X") == "acme-rockets-inc"
-    assert rules.project_path_for("Société Générale", "001X") == "societe-generale"
-    assert rules.project_path_for("???", "001ABC") == "001abc"
+def test_project_path_is_a_stable_slug_with_the_accounts_suffix():
+    suffix = rules.project_suffix("001X")
+    assert len(suffix) == 8 and suffix == rules.project_suffix("001X")  # stable
+    assert rules.project_path_for("Acme Rockets, Inc.", "001X") == f"acme-rockets-inc-{suffix}"
+    assert rules.project_path_for("Société Générale", "001X") == f"societe-generale-{suffix}"
+    assert rules.project_path_for("???", "001ABC") == f"001abc-{rules.project_suffix('001ABC')}"
+
+
+def test_names_that_slug_alike_get_different_paths():
+    # Salesforce 15-character ids may differ by case alone; GitLab paths ignore case.
+    one = rules.project_path_for("Zephyr Aerospace LLC", "0015g00000ZephAA")
+    two = rules.project_path_for("ZEPHYR AEROSPACE LLC.", "0015g00000ZEPHAA")
+    assert one.startswith("zephyr-aerospace-llc-") and two.startswith("zephyr-aerospace-llc-")
+    assert one.lower() != two.lower()
+
+
+def test_project_name_keeps_to_gitlabs_name_rule():
+    assert rules.project_name_for("Acme Rockets, Inc.") == "Acme Rockets Inc."
+    assert rules.project_name_for("AT&T (EMEA)") == "AT T EMEA"
+    assert rules.project_name_for("...") == "Customer"
+    assert (
+        rules.project_alternative_name_for("AT&T", "001X") == f"AT T {rules.project_suffix('001X')}"
+    )
 
 
 # --- Cadence and EBRs -------------------------------------------------------------------
