@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("integrations/sync-runs/writeback/", include("portfolio.writeback_views")),
     path("integrations/", include("integrations.urls")),
     path("priority/", include("prioritization.urls")),
     path("triage/", include("triage.urls")),

@@ -15,6 +15,7 @@ from portfolio.models import (
     Region,
     SalesforceUser,
     Team,
+    WritebackOrigin,
 )
 from portfolio.services import salesforce_writeback_enqueue
 
@@ -85,8 +86,15 @@ class AccountAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         with pghistory.context(user=request.user.pk):
             super().save_model(request, obj, form, change)
-        if {"tam", "health", "priority"} & set(form.changed_data):
-            salesforce_writeback_enqueue(account_ids=[obj.pk])
+        changed = [name for name in ("tam", "health", "priority") if name in form.changed_data]
+        if changed:
+            salesforce_writeback_enqueue(
+                account_ids=[obj.pk],
+                fields=changed,
+                origin=WritebackOrigin.ADMIN_EDIT,
+                detail=f"Edited in Django admin by {request.user.get_username()}",
+                user=request.user,
+            )
 
 
 @admin.register(Opportunity)

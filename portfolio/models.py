@@ -223,6 +223,115 @@ class Account(models.Model):
         return bool(self.parent_id or self.parent_salesforce_id) and self.tam_id is None
 
 
+class WritebackField(models.TextChoices):
+    """The fields Portfolio writes back to Salesforce (DESIGN.md: "Written back:
+    Technical_Account_Manager__c, Health_Score__c, CSM_Priority__c")."""
+
+    TAM = "tam", "TAM"
+    HEALTH = "health", "Health"
+    PRIORITY = "priority", "Priority"
+
+
+class WritebackOrigin(models.TextChoices):
+    """Where a change Portfolio wants to write came from."""
+
+    TAM_ASSIGNMENT = "tam_assignment", "TAM assigned in Portfolio"
+    HEALTH_ASSESSMENT = "health_assessment", "Health colour set or assessed"
+    PRIORITY_DECISION = "priority_decision", "Priority decided"
+    ADMIN_EDIT = "admin_edit", "Edited in Django admin"
+    CONFLICT_RESOLVED = "conflict_resolved", "Admin chose Portfolio's value in a conflict"
+    BEFORE_UPGRADE = "before_upgrade", "Waiting when the per-field write-back was installed"
+
+
+class WritebackStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be written"
+    SENT = "sent", "Written to Salesforce"
+    IN_SYNC = "in_sync", "Salesforce already had it"
+    CONFLICT = "conflict", "Conflict: Salesforce changed it meanwhile"
+    REFUSED = "refused", "Refused by Salesforce"
+    DISCARDED = "discarded", "Not written (Salesforce's value kept)"
+
+    @classmethod
+    def open(cls) -> list[str]:
+        """The states a person may have to act on."""
+        return [cls.PENDING, cls.CONFLICT, cls.REFUSED]
+
+
+class SalesforceWriteback(models.Model):
+    """One field of one account that Portfolio decided and wants in Salesforce.
+
+    Keeps, per field: the value last read from Salesforce when Portfolio decided
+    (`base_value`), the value Portfolio wants (`value`) and where the change came from
+    (`origin`, `origin_detail`, `changed_by`). Values are in Portfolio's terms, as in the
+    account's `salesforce_*` columns: the Salesforce User Id of the TAM, the health colour
+    (`green`), the priority as text (`1`); "" is none. A row exists only because Portfolio
+    changed something: the sync never writes one, so an unmatched Salesforce user is never
+    a reason to write.
+    """
+
+    # The (account, field) constraint's index serves the foreign key.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="writebacks", db_index=False
+    )
+    field = models.CharField(max_length=10, choices=WritebackField.choices)
+    base_value = models.CharField(
+        "Salesforce's value when Portfolio decided", max_length=18, blank=True, default=""
+    )
+    value = models.CharField("Portfolio's value", max_length=18, blank=True, default="")
+    origin = models.CharField(max_length=20, choices=WritebackOrigin.choices)
+    origin_detail = models.CharField(max_length=255, blank=True, default="")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=12, choices=WritebackStatus.choices, default=WritebackStatus.PENDING
+    )
+    # In a conflict: what Salesforce had when the write-back looked.
+    salesforce_value = models.CharField(max_length=18, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The write-back run that last handled it; while that run waits for confirmation (the
+    # mass-change brake) the row is held by it and other sweeps leave it alone.
+    run = models.ForeignKey(
+        "integrations.SyncRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="writebacks",
+    )
+    # An admin confirmed this write (a mass change the brake held, or Portfolio's value in
+    # a conflict): the brake does not stop it again. `confirmed_by` is empty when it was
+    # confirmed on the command line.
+    confirmed = models.BooleanField(default=False)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "field"], name="one_writeback_per_field")
+        ]
+        indexes = [
+            # The sweep reads pending rows in account order; pages list the open ones.
+            models.Index(
+                fields=["account"],
+                name="writeback_pending",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["status", "-decided_at"],
+                name="writeback_open",
+                condition=models.Q(status__in=["pending", "conflict", "refused"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.field}: {self.base_value!r} -> {self.value!r}"
+
+
 class Opportunity(models.Model):
     salesforce_id = models.CharField(max_length=18)
     # The (account, is_closed, close_date) index serves the foreign key.

@@ -14,8 +14,8 @@ from django.db import connection
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
-from portfolio import charts
-from portfolio.models import Account, AccountEvent, Health
+from portfolio import charts, writeback
+from portfolio.models import Account, AccountEvent, Health, WritebackStatus
 from prioritization.forms import ExceptionRequestForm
 from prioritization.selectors import (
     account_priority_panel,
@@ -192,7 +192,18 @@ def account_panels(request: HttpRequest, account: Account) -> dict:
     Several apps' forms share this page; each form sets its own prefixed `auto_id`
     (id_health_*, id_triage_*, id_exception_*), so ids stay unique after htmx re-renders
     them too."""
-    return {**_priority_panel(request, account), **triage_panel_context(request, account)}
+    return {
+        **_priority_panel(request, account),
+        **triage_panel_context(request, account),
+        "account_writebacks": _writeback_panel(account),
+    }
+
+
+def _writeback_panel(account: Account) -> list:
+    """What Portfolio decided for this account and has not written to Salesforce yet:
+    pending, in conflict, refused (at most one row a field; 1-2 queries)."""
+    rows = account.writebacks.filter(status__in=WritebackStatus.open()).select_related("run")
+    return writeback.label_rows(list(rows.order_by("field")))
 
 
 def _priority_panel(request: HttpRequest, account: Account) -> dict:

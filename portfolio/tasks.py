@@ -7,6 +7,9 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from integrations.models import SyncRun
+from portfolio import writeback
+
 logger = logging.getLogger(__name__)
 
 SALESFORCE_OFF = "Salesforce is not configured (SALESFORCE_ENABLED is False); nothing to do."
@@ -14,20 +17,56 @@ SALESFORCE_OFF = "Salesforce is not configured (SALESFORCE_ENABLED is False); no
 
 @shared_task(
     name="portfolio.salesforce_writeback",
+    bind=True,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
     retry_jitter=True,
     max_retries=5,
 )
-def salesforce_writeback(*, account_ids: list[int]) -> str:
-    """Push TAM / health / priority of these accounts where they differ from Salesforce."""
+def salesforce_writeback(self, *, account_ids: list[int]) -> str:
+    """Write back what Portfolio just decided for these accounts (portfolio.writeback).
+    When another sweep holds the lock, try again in a minute (that sweep may not cover
+    these changes); the 15-minute sweep is the backstop either way."""
     if not settings.SALESFORCE_ENABLED:
         logger.info(SALESFORCE_OFF)
         return SALESFORCE_OFF
-    from portfolio.services import salesforce_writeback_push
-
-    result = salesforce_writeback_push(account_ids=account_ids)
+    result = writeback.writeback_push(account_ids=account_ids, trigger="change")
+    if result.skipped:
+        raise self.retry(countdown=60, max_retries=10)
+    _continue(result)
     return result.summary()
+
+
+@shared_task(name="portfolio.salesforce_writeback_sweep")
+def salesforce_writeback_sweep() -> str:
+    """Periodic sweep: write every pending change (catches changes whose enqueued task was
+    lost, or made while Salesforce or the broker was down)."""
+    if not settings.SALESFORCE_ENABLED:
+        logger.info(SALESFORCE_OFF)
+        return SALESFORCE_OFF
+    result = writeback.writeback_push(trigger="schedule")
+    _continue(result)
+    return result.summary()
+
+
+@shared_task(name="portfolio.salesforce_writeback_confirmed")
+def salesforce_writeback_confirmed(*, run_id: int) -> str:
+    """Write the mass change an admin confirmed (the rows the brake held in `run_id`)."""
+    if not settings.SALESFORCE_ENABLED:
+        logger.info(SALESFORCE_OFF)
+        return SALESFORCE_OFF
+    run = SyncRun.objects.get(pk=run_id)
+    result = writeback.writeback_push(confirm_run=run, trigger="confirmed")
+    if result.more:
+        salesforce_writeback_confirmed.delay(run_id=run_id)
+    return result.summary()
+
+
+def _continue(result: writeback.WritebackResult) -> None:
+    """A sweep that stopped at its time budget hands the rest to a new task, so no task
+    comes near its time limit or the broker's visibility timeout."""
+    if result.more:
+        salesforce_writeback_sweep.delay()
 
 
 @shared_task(name="portfolio.sync_salesforce")
@@ -57,15 +96,3 @@ def _prioritise_new_accounts() -> None:
     ids = list(Account.objects.filter(priority__isnull=True).values_list("pk", flat=True))
     if ids:
         reevaluate_accounts.delay(ids, cause=ReviewCause.SYNC)
-
-
-@shared_task(name="portfolio.salesforce_writeback_sweep")
-def salesforce_writeback_sweep() -> str:
-    """Periodic sweep: push every account whose TAM/health/priority differs from Salesforce
-    (catches changes whose enqueued task was lost, or made while Salesforce was down)."""
-    if not settings.SALESFORCE_ENABLED:
-        logger.info(SALESFORCE_OFF)
-        return SALESFORCE_OFF
-    from portfolio.services import salesforce_writeback_push
-
-    return salesforce_writeback_push(account_ids=None).summary()

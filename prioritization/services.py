@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portfolio.models import Account, SalesforceUser
+from portfolio.models import Account, SalesforceUser, WritebackOrigin
 from portfolio.services import salesforce_writeback_enqueue
 from prioritization.facts import arr_ranks, build_facts, ids_filter, model_mapping
 from prioritization.models import (
@@ -211,7 +211,13 @@ def priorities_reevaluate(
                 exceptions_expired=result.exceptions_expired,
             )
             # CSM_Priority__c goes back to Salesforce once this commits.
-            salesforce_writeback_enqueue(account_ids=result.changed_account_ids)
+            salesforce_writeback_enqueue(
+                account_ids=result.changed_account_ids,
+                fields=["priority"],
+                origin=WritebackOrigin.PRIORITY_DECISION,
+                detail=f"Priority review {result.review_id} ({cause})",
+                user=actor,
+            )
     except _DryRun:
         result.review_id = None
     result.seconds = time.monotonic() - started

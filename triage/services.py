@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from portfolio.models import Account, Activity, ActivityKind, Health, Team
+from portfolio.models import Account, Activity, ActivityKind, Health, Team, WritebackOrigin
 from portfolio.selectors import cadence_days_sql
 from portfolio.services import salesforce_writeback_enqueue
 from triage import health
@@ -320,7 +320,7 @@ def _accounts_recolour(
     for account, _old, new in changes:
         account.health = new
     Account.objects.bulk_update([a for a, _, _ in changes], ["health"])
-    _salesforce_writeback([a.pk for a, _, _ in changes])
+    _salesforce_writeback([a.pk for a, _, _ in changes], actor=actor, reason=reason)
     open_issues = {
         i.account_id: i
         for i in TriageIssue.objects.filter(
@@ -349,9 +349,17 @@ def _accounts_recolour(
             )
 
 
-def _salesforce_writeback(account_ids: list[int]) -> None:
+def _salesforce_writeback(
+    account_ids: list[int], *, actor: AbstractBaseUser | None, reason: str
+) -> None:
     """ "The chosen colour is written back to Salesforce (Health_Score__c)"."""
-    salesforce_writeback_enqueue(account_ids=account_ids)
+    salesforce_writeback_enqueue(
+        account_ids=account_ids,
+        fields=["health"],
+        origin=WritebackOrigin.HEALTH_ASSESSMENT,
+        detail=reason,
+        user=actor,
+    )
 
 
 def _reason_text(account: Account) -> str:

@@ -21,7 +21,7 @@ from engagement.models import (
     SuccessObjective,
 )
 from portfolio.models import Account, Activity, ActivityKind, SalesforceUser
-from portfolio.services import salesforce_writeback_push
+from portfolio.writeback import writeback_confirm, writeback_push
 from prioritization.models import RuleSet
 from tests.factories import AccountFactory, ActivityFactory, ContactFactory, UserFactory
 from tests.fakes.salesforce import fake_salesforce, salesforce_ca  # noqa: F401 - fixtures
@@ -62,7 +62,7 @@ def test_tam_assignment_is_written_back_to_salesforce(
     assert step.done_by == admin and step.done_at is not None
     assert Activity.objects.filter(account=account, subject__startswith="TAM assigned").exists()
 
-    salesforce_writeback_push(account_ids=[account.pk])
+    writeback_push(account_ids=[account.pk])
     assert (
         fake_salesforce.get("Account", record["Id"])["Technical_Account_Manager__c"]
         == (sf_user["Id"])
@@ -83,7 +83,12 @@ def test_tam_assignment_is_written_back_to_salesforce(
             follow_up_summary="Support for how-to; SAL for workflow advice in writing.",
         )
     assert len(callbacks) == 1
-    salesforce_writeback_push(account_ids=[account.pk])
+    # Clearing a Salesforce value waits for an admin's confirmation (the brake).
+    held = writeback_push(account_ids=[account.pk])
+    assert held.held
+    assert fake_salesforce.get("Account", record["Id"])["Technical_Account_Manager__c"]
+    writeback_confirm(run_id=held.run.pk, user=admin)
+    writeback_push(confirm_run=held.run)
     assert not fake_salesforce.get("Account", record["Id"])["Technical_Account_Manager__c"]
     engagement.refresh_from_db()
     assert engagement.ended_at is not None

@@ -243,18 +243,18 @@ def test_chosen_colour_is_written_back_to_salesforce(
     fake_salesforce,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):
-    from portfolio.services import salesforce_writeback_push
+    from portfolio.writeback import writeback_push
 
     record = fake_salesforce.add("Account", Name=account.name, Health_Score__c="Green")
     account.salesforce_id = record["Id"]
-    account.health = "green"
+    account.health = account.salesforce_health = "green"  # as a sync leaves it
     account.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.health_colour_set(
             account=account, user=account.tam, colour="amber", reason="Champion left."
         )
     assert callbacks  # the write-back (and nothing else runs in this test)
-    salesforce_writeback_push(account_ids=[account.pk])
+    writeback_push(account_ids=[account.pk])
     assert fake_salesforce.get("Account", record["Id"])["Health_Score__c"] == "Amber"
 
 

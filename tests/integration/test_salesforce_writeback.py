@@ -1,43 +1,49 @@
-"""Write-back of TAM, health and priority to Salesforce: idempotent, merged with pulls."""
+"""Write-back of TAM, health and priority to Salesforce: only what Portfolio decided, never
+over a change made in Salesforce, never a mass change without an admin, in batches."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
-from portfolio.models import Account
-from portfolio.services import (
-    salesforce_writeback_enqueue,
-    salesforce_writeback_pending,
-    salesforce_writeback_push,
-)
+from integrations.locks import advisory_lock
+from integrations.models import Source, SyncStatus
+from portfolio import writeback
+from portfolio.models import Account, SalesforceWriteback, WritebackOrigin, WritebackStatus
+from portfolio.services import salesforce_writeback_enqueue
 from portfolio.sync import sync_salesforce
 from portfolio.tasks import SALESFORCE_OFF, salesforce_writeback, salesforce_writeback_sweep
+from prioritization.models import ReviewCause
+from prioritization.services import priorities_reevaluate
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
+TAM = "Technical_Account_Manager__c"
+
+
+def _account(fake, name, **fields):
+    values = {
+        "Name": name,
+        "ARR__c": 200000.0,
+        "Region__c": "US-WEST",
+        "Sales_Segment__c": "Enterprise",
+        "Health_Score__c": "Green",
+        "CSM_Priority__c": 2,
+    }
+    values.update(fields)
+    return fake.add("Account", **values)
+
 
 @pytest.fixture
 def synced(fake_salesforce):
-    """Two accounts pulled from the fake, one TAM matched by email."""
+    """Two accounts pulled from the fake, their TAM matched by email."""
     tam = factories.UserFactory(role="TAM", email="tess@example.com")
     other = factories.UserFactory(role="TAM", email="otto@example.com")
     sf_tam = fake_salesforce.add("User", Name="Tess", Email="tess@example.com")
     sf_other = fake_salesforce.add("User", Name="Otto", Email="otto@example.com")
-    records = [
-        fake_salesforce.add(
-            "Account",
-            Name=f"Acme {i}",
-            ARR__c=200000.0,
-            Region__c="US-WEST",
-            Sales_Segment__c="Enterprise",
-            Technical_Account_Manager__c=sf_tam["Id"],
-            Health_Score__c="Green",
-            CSM_Priority__c=2,
-        )
-        for i in range(2)
-    ]
+    records = [_account(fake_salesforce, f"Acme {i}", **{TAM: sf_tam["Id"]}) for i in range(2)]
     sync_salesforce()
     return {
         "tam": tam,
@@ -49,131 +55,305 @@ def synced(fake_salesforce):
     }
 
 
-def test_nothing_is_pending_right_after_a_pull(synced, fake_salesforce):
-    fake_salesforce.add(
-        "Account", Name="Blank", ARR__c=1.0, Region__c="EMEA", Sales_Segment__c="Commercial"
-    )  # no TAM, no health, no priority on either side
-    sync_salesforce()
-    assert Account.objects.count() == 3
-    assert not salesforce_writeback_pending().exists()
-    result = salesforce_writeback_push(account_ids=[a.pk for a in synced["accounts"]])
-    assert (result.pushed, result.in_sync) == (0, 2)
+def _decide(account, *, origin=WritebackOrigin.HEALTH_ASSESSMENT, **changes):
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.save(update_fields=list(changes))
+    fields = ["tam" if name == "tam" else name for name in changes]
+    return salesforce_writeback_enqueue(account_ids=[account.pk], fields=fields, origin=origin)
 
 
-def test_changed_fields_are_pushed_once(synced, fake_salesforce):
-    account = synced["accounts"][0]
-    account.health = "red"
-    account.priority = 1
-    account.tam = synced["other"]
-    account.save(update_fields=["health", "priority", "tam"])
-
-    result = salesforce_writeback_push(account_ids=[account.pk])
-
-    assert result.pushed == 1
-    assert fake_salesforce.patches == [
-        (
-            "Account",
-            account.salesforce_id,
-            {
-                "Technical_Account_Manager__c": synced["sf_other"]["Id"],
-                "Health_Score__c": "Red",
-                "CSM_Priority__c": 1,
-            },
-        )
+def test_a_first_sync_with_unmatched_users_writes_no_tam(fake_salesforce, settings):
+    """Issue 11: the sync stores tam = NULL for a Salesforce TAM with no Portfolio login;
+    that is not a change, so neither the sweep nor the follow-up prioritisation clears it."""
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 1000
+    sf_users = [
+        fake_salesforce.add("User", Name=f"U{i}", Email=f"u{i}@corp.example") for i in range(3)
     ]
-    record = fake_salesforce.get("Account", account.salesforce_id)
-    assert (record["Health_Score__c"], record["CSM_Priority__c"]) == ("Red", 1)
-    # A retried task sends nothing twice.
-    again = salesforce_writeback_push(account_ids=[account.pk])
-    assert (again.pushed, again.in_sync) == (0, 1)
-    assert len(fake_salesforce.patches) == 1
-    # The next pull sees our own write as unchanged.
-    run = sync_salesforce().run
-    assert run.updated_count == 0
-    account.refresh_from_db()
-    assert (account.health, account.priority, account.tam) == ("red", 1, synced["other"])
+    records = [
+        _account(
+            fake_salesforce, f"Customer {i}", **{TAM: sf_users[i % 3]["Id"]}, CSM_Priority__c=None
+        )
+        for i in range(30)
+    ]
+    sync_salesforce()
+    assert Account.objects.filter(tam__isnull=True).count() == 30
+    assert not SalesforceWriteback.objects.exists()
 
+    result = writeback.writeback_push()
+    assert result.run is None and fake_salesforce.write_calls() == 0
 
-def test_only_the_changed_field_is_sent(synced, fake_salesforce):
-    account = synced["accounts"][1]
-    account.health = "amber"
-    account.save(update_fields=["health"])
-    salesforce_writeback_push(account_ids=[account.pk])
-    assert fake_salesforce.patches[-1][2] == {"Health_Score__c": "Amber"}
-
-
-def test_removing_the_tam_clears_it_in_salesforce(synced, fake_salesforce):
-    account = synced["accounts"][0]
-    account.tam = None
-    account.save(update_fields=["tam"])
-    salesforce_writeback_push(account_ids=[account.pk])
-    assert (
-        fake_salesforce.get("Account", account.salesforce_id)["Technical_Account_Manager__c"]
-        is None
+    # The sync task's follow-up: new accounts get a priority, which is a decision to write.
+    priorities_reevaluate(
+        account_ids=list(Account.objects.values_list("pk", flat=True)), cause=ReviewCause.SYNC
     )
+    result = writeback.writeback_push()
+    assert result.sent == 30
+    assert {tuple(sorted(body)) for _, _, body in fake_salesforce.patches} == {("CSM_Priority__c",)}
+    for record in records:
+        assert fake_salesforce.get("Account", record["Id"])[TAM] == record[TAM]
 
 
-def test_a_pending_local_change_survives_a_pull_and_salesforce_changes_are_taken(
-    synced, fake_salesforce
+def test_only_the_decided_fields_are_written_once(synced, fake_salesforce):
+    account = synced["accounts"][0]
+    _decide(account, health="red")
+    result = writeback.writeback_push(account_ids=[account.pk])
+
+    assert (result.sent, result.records) == (1, 1)
+    assert fake_salesforce.patches == [
+        ("Account", account.salesforce_id, {"Health_Score__c": "Red"})
+    ]
+    row = SalesforceWriteback.objects.get(account=account)
+    assert (row.field, row.base_value, row.value, row.status) == ("health", "green", "red", "sent")
+    assert row.origin == WritebackOrigin.HEALTH_ASSESSMENT
+    assert result.run.source == Source.SALESFORCE_WRITEBACK
+    assert (result.run.status, result.run.updated_count) == (SyncStatus.SUCCEEDED, 1)
+    # A retried task sends nothing twice, and the next pull sees our own write as unchanged.
+    assert writeback.writeback_push(account_ids=[account.pk]).run is None
+    assert sync_salesforce().run.updated_count == 0
+    account.refresh_from_db()
+    assert (account.health, account.salesforce_health) == ("red", "red")
+
+
+def test_a_tam_assigned_in_portfolio_is_written_with_its_salesforce_user(synced, fake_salesforce):
+    account = synced["accounts"][1]
+    _decide(account, origin=WritebackOrigin.TAM_ASSIGNMENT, tam=synced["other"])
+    writeback.writeback_push()
+    assert fake_salesforce.patches == [
+        ("Account", account.salesforce_id, {TAM: synced["sf_other"]["Id"]})
+    ]
+
+
+def test_a_tam_without_a_salesforce_user_is_refused_with_the_reason(synced, fake_salesforce):
+    stranger = factories.UserFactory(role="TAM", email="nobody@example.com")
+    account = synced["accounts"][0]
+    assert _decide(account, origin=WritebackOrigin.TAM_ASSIGNMENT, tam=stranger) == 0
+    row = SalesforceWriteback.objects.get(account=account)
+    assert row.status == WritebackStatus.REFUSED and "no Salesforce user" in row.error
+    writeback.writeback_push()
+    assert fake_salesforce.write_calls() == 0
+
+
+def test_going_back_to_salesforces_value_writes_nothing(synced, fake_salesforce):
+    account = synced["accounts"][0]
+    _decide(account, health="red")
+    _decide(account, health="green")
+    assert SalesforceWriteback.objects.get(account=account).status == WritebackStatus.IN_SYNC
+    writeback.writeback_push()
+    assert fake_salesforce.write_calls() == 0
+
+
+def test_a_change_made_in_salesforce_meanwhile_is_a_conflict_not_overwritten(
+    synced, fake_salesforce, client, django_capture_on_commit_callbacks
 ):
     mine, theirs = synced["accounts"]
-    mine.health = "red"
-    mine.save(update_fields=["health"])  # not pushed yet
-    fake_salesforce.update("Account", mine.salesforce_id, Health_Score__c="Yellow", ARR__c=1.0)
-    fake_salesforce.update("Account", theirs.salesforce_id, Health_Score__c="Amber")
-
+    _decide(mine, health="red")
+    _decide(theirs, health="amber")
+    # Salesforce changes both after Portfolio decided: one pulled by a sync, one not yet.
+    fake_salesforce.update("Account", mine.salesforce_id, Health_Score__c="Yellow")
     sync_salesforce()
-
-    mine.refresh_from_db()
-    theirs.refresh_from_db()
-    assert (mine.health, mine.salesforce_health, mine.arr) == ("red", "yellow", 1)
-    assert theirs.health == "amber"  # no local change: Salesforce's new value is taken
-    salesforce_writeback_push(account_ids=[mine.pk, theirs.pk])
-    assert fake_salesforce.patches == [("Account", mine.salesforce_id, {"Health_Score__c": "Red"})]
-
-
-def test_transient_failures_are_retried_and_refusals_reported(synced, fake_salesforce):
-    for account in synced["accounts"]:
-        account.priority = 4
-        account.save(update_fields=["priority"])
-    del fake_salesforce.objects["Account"][synced["accounts"][0].salesforce_id]  # deleted in SF
-    fake_salesforce.fail_next(503, 1)
-
-    result = salesforce_writeback_push(account_ids=[a.pk for a in synced["accounts"]])
-
-    assert result.failed == [synced["accounts"][0].salesforce_id]
-    assert result.pushed == 1
-    assert (
-        fake_salesforce.get("Account", synced["accounts"][1].salesforce_id)["CSM_Priority__c"] == 4
+    fake_salesforce.update(
+        "Account", theirs.salesforce_id, Health_Score__c="Green", CSM_Priority__c=3
     )
+    fake_salesforce.update("Account", theirs.salesforce_id, Health_Score__c="Yellow")
+
+    result = writeback.writeback_push()
+
+    assert fake_salesforce.write_calls() == 0
+    assert result.conflicts == 2 and result.run.status == SyncStatus.COMPLETED_WITH_ERRORS
+    rows = {r.account_id: r for r in SalesforceWriteback.objects.all()}
+    assert (rows[mine.pk].status, rows[mine.pk].salesforce_value) == ("conflict", "yellow")
+    assert (rows[theirs.pk].status, rows[theirs.pk].salesforce_value) == ("conflict", "yellow")
+    mine.refresh_from_db()
+    assert (mine.health, mine.salesforce_health) == ("red", "yellow")
+
+    # The account page and the write-back page show both values; an admin settles them.
+    admin = factories.UserFactory(role="Admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    page = client.get(f"/account/{mine.salesforce_id}/").content.decode()
+    assert "Conflict" in page and "Yellow" in page and "Red" in page
+    page = client.get("/integrations/sync-runs/writeback/").content.decode()
+    assert mine.name in page and theirs.name in page
+
+    response = client.post(
+        f"/integrations/sync-runs/writeback/{rows[mine.pk].pk}/resolve", {"keep": "salesforce"}
+    )
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.health == "yellow"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            f"/integrations/sync-runs/writeback/{rows[theirs.pk].pk}/resolve", {"keep": "portfolio"}
+        )
+    assert response.status_code == 302 and len(callbacks) == 1  # the push, on commit
+    writeback.writeback_push()
+    assert fake_salesforce.patches == [
+        ("Account", theirs.salesforce_id, {"Health_Score__c": "Amber"})
+    ]
+    assert fake_salesforce.write_calls() == 1
 
 
-def test_sweep_pushes_every_pending_account(synced, fake_salesforce):
-    Account.objects.update(priority=1)  # a bulk change, no enqueue
-    assert salesforce_writeback_pending().count() == 2
-    assert salesforce_writeback_sweep() == "2 account(s) pushed to Salesforce, 0 already in sync"
-    assert not salesforce_writeback_pending().exists()
+def test_the_brake_stops_a_mass_change_until_an_admin_confirms(
+    fake_salesforce, settings, client, capsys
+):
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 3
+    records = [_account(fake_salesforce, f"Book {i:02d}") for i in range(40)]
+    sync_salesforce()
+    accounts = list(Account.objects.order_by("pk"))
+    for account in accounts[:6]:  # 6 of 40 = 15% > 5%
+        account.priority = 1
+    Account.objects.bulk_update(accounts[:6], ["priority"])
+    salesforce_writeback_enqueue(
+        account_ids=[a.pk for a in accounts[:6]], fields=["priority"], origin="priority_decision"
+    )
+    call_command("salesforce_writeback", "--dry-run")
+    out = capsys.readouterr().out
+    assert "CSM_Priority__c: 6 to send (0 clearing)" in out and "brake would stop" in out
+
+    result = writeback.writeback_push()
+
+    assert result.held and fake_salesforce.write_calls() == 0
+    run = result.run
+    assert run.status == SyncStatus.NEEDS_CONFIRMATION
+    assert run.details["brake"]["fields"]["priority"] == {"changes": 6, "clears": 0}
+    assert len(run.details["brake"]["sample"]) == 6
+    # Another sweep leaves the held rows alone.
+    assert writeback.writeback_push().run is None
+
+    admin = factories.UserFactory(role="Admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    page = client.get("/integrations/sync-runs/writeback/").content.decode()
+    assert "Needs confirmation" in page and "6" in page
+    response = client.post(f"/integrations/sync-runs/writeback/runs/{run.pk}/confirm")
+    assert response.status_code == 302
+    writeback.writeback_push(confirm_run=run)
+    assert fake_salesforce.write_calls("collection") == 1
+    assert sorted(i for _, i, _ in fake_salesforce.patches) == sorted(r["Id"] for r in records[:6])
+    run.refresh_from_db()
+    assert run.details["decided_by"] == admin.get_username()
+
+
+def test_clearing_a_value_always_waits_for_confirmation(synced, fake_salesforce, capsys):
+    account = synced["accounts"][0]
+    _decide(account, origin=WritebackOrigin.TAM_ASSIGNMENT, tam=None)
+    result = writeback.writeback_push()
+    assert result.held and result.run.details["brake"]["fields"]["tam"]["clears"] == 1
+    assert fake_salesforce.write_calls() == 0
+
+    call_command("salesforce_writeback", "--confirm", str(result.run.pk))
+    assert fake_salesforce.get("Account", account.salesforce_id)[TAM] is None
+    assert "1 change(s) confirmed" in capsys.readouterr().out
+
+
+def test_a_declined_mass_change_is_never_written(synced, fake_salesforce):
+    account = synced["accounts"][0]
+    _decide(account, origin=WritebackOrigin.TAM_ASSIGNMENT, tam=None)
+    run = writeback.writeback_push().run
+    writeback.writeback_cancel(run_id=run.pk, user=None)
+    assert writeback.writeback_push().run is None
+    row = SalesforceWriteback.objects.get(account=account)
+    assert row.status == WritebackStatus.DISCARDED and "declined" in row.error
+    with pytest.raises(ValueError, match="already cancelled"):
+        writeback.writeback_confirm(run_id=run.pk, user=None)
+
+
+def test_writes_go_in_collections_of_200_with_per_record_results(fake_salesforce, settings):
+    settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10_000
+    records = [_account(fake_salesforce, f"Bulk {i:03d}") for i in range(450)]
+    sync_salesforce()
+    Account.objects.update(health="amber")
+    ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
+    salesforce_writeback_enqueue(account_ids=ids, fields=["health"], origin="health_assessment")
+    deleted, invalid, locked = records[0]["Id"], records[1]["Id"], records[2]["Id"]
+    del fake_salesforce.objects["Account"][deleted]
+    fake_salesforce.refuse_records(
+        {invalid: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Needs a reason")}
+    )
+    fake_salesforce.lock_rows_next([locked])
+
+    result = writeback.writeback_push()
+
+    assert fake_salesforce.write_calls("collection") == 3  # 200 + 200 + 49
+    assert fake_salesforce.write_calls("sobject") == 0
+    assert (result.sent, result.refused, result.retrying) == (447, 2, 1)
+    rows = {
+        r.account.salesforce_id: r for r in SalesforceWriteback.objects.select_related("account")
+    }
+    assert rows[deleted].status == "refused" and "no Account" in rows[deleted].error
+    assert rows[invalid].status == "refused"
+    assert rows[invalid].error == "FIELD_CUSTOM_VALIDATION_EXCEPTION: Needs a reason"
+    assert rows[locked].status == "pending" and "UNABLE_TO_LOCK_ROW" in rows[locked].error
+    run = result.run
+    assert (run.status, run.updated_count, run.quarantined_count) == (
+        SyncStatus.COMPLETED_WITH_ERRORS,
+        447,
+        2,
+    )
+    # The locked row goes on the next sweep; the refused ones are not retried.
+    again = writeback.writeback_push()
+    assert (again.sent, again.refused) == (1, 0)
+    assert fake_salesforce.write_calls("collection") == 4
+
+
+def test_one_sweep_at_a_time_and_a_skipped_sweep_leaves_a_row(synced):
+    _decide(synced["accounts"][0], health="red")
+    with transaction.atomic():
+        pass
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [writeback.LOCK_KEY])
+        result = writeback.writeback_push()
+    finally:
+        other.close()
+    assert result.skipped
+    assert result.run.status == SyncStatus.SKIPPED and "held the lock" in result.run.error
+    with advisory_lock(writeback.LOCK_KEY) as held:
+        assert held  # released with the other connection
+
+
+def test_a_sweep_past_its_budget_leaves_the_rest_to_the_next_task(fake_salesforce, settings):
+    settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10_000
+    for i in range(250):
+        _account(fake_salesforce, f"Slow {i:03d}")
+    sync_salesforce()
+    Account.objects.update(priority=1)
+    ids = list(Account.objects.values_list("pk", flat=True))
+    salesforce_writeback_enqueue(account_ids=ids, fields=["priority"], origin="priority_decision")
+    first = writeback.writeback_push(budget_seconds=0)
+    assert first.more and first.sent == 200
+    second = writeback.writeback_push(budget_seconds=0)
+    assert not second.more and second.sent == 50
 
 
 def test_enqueue_runs_on_commit_only(synced, django_capture_on_commit_callbacks):
     ids = [a.pk for a in synced["accounts"]]
+    Account.objects.filter(pk__in=ids).update(health="red")
     with django_capture_on_commit_callbacks() as callbacks:
-        salesforce_writeback_enqueue(account_ids=ids)
+        salesforce_writeback_enqueue(account_ids=ids, fields=["health"], origin="health_assessment")
     assert len(callbacks) == 1
     with (
         django_capture_on_commit_callbacks() as callbacks,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        salesforce_writeback_enqueue(account_ids=ids)
+        Account.objects.filter(pk__in=ids).update(health="amber")
+        salesforce_writeback_enqueue(account_ids=ids, fields=["health"], origin="health_assessment")
         raise RuntimeError("rolled back")
     assert callbacks == []
+    assert set(SalesforceWriteback.objects.values_list("value", flat=True)) == {"red"}
 
 
 def test_switched_off_salesforce_is_a_no_op(settings, django_capture_on_commit_callbacks):
     settings.SALESFORCE_ENABLED = False
     with django_capture_on_commit_callbacks() as callbacks:
-        salesforce_writeback_enqueue(account_ids=[1])
+        assert (
+            salesforce_writeback_enqueue(account_ids=[1], fields=["tam"], origin="admin_edit") == 0
+        )
     assert callbacks == []
     assert salesforce_writeback(account_ids=[1]) == SALESFORCE_OFF
     assert salesforce_writeback_sweep() == SALESFORCE_OFF

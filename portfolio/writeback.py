@@ -1,0 +1,875 @@
+"""Portfolio -> Salesforce: write back only what Portfolio decided.
+
+DESIGN.md "Sync rules": "Per written-back field Portfolio keeps the last value read from
+Salesforce and the value it wants; it pushes a field only when Portfolio itself changed it
+since that read. It never clears or overwrites a Salesforce value it did not change (an
+unmatched Salesforce user is not a change). If Salesforce changed the field meanwhile, that
+is a conflict, shown, not overwritten. A sweep that would change more than a configured
+share of accounts for one field, or clear any, stops and waits for an admin's
+confirmation. Writes go in batches (sObject Collections, Bulk 2.0 for large sweeps), each
+batch's result recorded as it returns."
+
+How, in this module:
+- `writeback_record` is called by the services that change a TAM, a health colour or a
+  priority, naming the field and the origin. It stores one `SalesforceWriteback` row per
+  (account, field): Salesforce's value last read (the account's `salesforce_*` column) as
+  `base_value`, Portfolio's value as `value`. Nothing else creates rows: the sync only
+  reads, so a Salesforce TAM with no Portfolio login can never be "pending".
+- `writeback_push` (the task, the sweep and `manage.py salesforce_writeback`) takes the
+  pending rows under an advisory lock (one sweep at a time), in a `SyncRun` of source
+  `salesforce_writeback`:
+  1. set-based, without calling Salesforce: a row whose value Salesforce already has is
+     `in_sync`; a row whose base differs from what the sync read since is a `conflict`;
+  2. the brake: more than `SALESFORCE_WRITEBACK_BRAKE_SHARE` of the accounts for one field
+     (and more than `SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES`), or any clearing, holds the
+     rows in a run marked `needs_confirmation`, and nothing is written until an admin
+     confirms (`writeback_confirm`);
+  3. chunk by chunk (`CHUNK` accounts): the chunk's current values are read from
+     Salesforce (a conflict is caught even when the sync has not run since), what is still
+     Portfolio's to write goes in one sObject Collections call (or a Bulk API 2.0 job for
+     large sweeps), and the per-record results are committed with the run's counts in one
+     transaction before the next chunk, so a killed worker re-sends at most the chunk it
+     was in (and the re-read finds those values already there).
+  A record Salesforce refuses is `refused` with its error and not retried until Portfolio
+  changes the field again; a transient per-record error (`UNABLE_TO_LOCK_ROW`) is retried
+  by the next sweeps up to `SALESFORCE_WRITEBACK_MAX_ATTEMPTS` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from integrations import salesforce
+from integrations.locks import advisory_lock
+from integrations.models import Source, SyncRun, SyncStatus
+from integrations.services import sync_run_start
+from portfolio.models import (
+    Account,
+    SalesforceUser,
+    WritebackField,
+    WritebackOrigin,
+    WritebackStatus,
+)
+from portfolio.sync.records import HEALTH
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = zlib.crc32(b"portfolio.salesforce.writeback")
+# Accounts per chunk: one read query and one sObject Collections call (its limit is 200).
+CHUNK = 200
+SAMPLE_SIZE = 20
+
+# The account column holding what Salesforce last had for each field, in Portfolio's terms.
+LAST_READ = {
+    WritebackField.TAM: "salesforce_tam_id",
+    WritebackField.HEALTH: "salesforce_health",
+    WritebackField.PRIORITY: "salesforce_priority",
+}
+SETTING = {
+    WritebackField.TAM: "account_tam",
+    WritebackField.HEALTH: "account_health",
+    WritebackField.PRIORITY: "account_priority",
+}
+NO_SALESFORCE_USER = (
+    "The TAM has no Salesforce user, so Salesforce cannot be told: link the Portfolio user "
+    "to a Salesforce user with the same email (the next sync matches it), then assign again."
+)
+
+
+def salesforce_field(name: str) -> str:
+    """The Salesforce API name of a written-back field (every one is a setting)."""
+    return settings.SALESFORCE_FIELDS[SETTING[WritebackField(name)]]
+
+
+def to_salesforce(name: str, value: str) -> Any:
+    """Portfolio's stored value -> the value sent to Salesforce ("" clears the field)."""
+    if value == "":
+        return None
+    if name == WritebackField.HEALTH:
+        return value.capitalize()
+    if name == WritebackField.PRIORITY:
+        return int(value)
+    return value
+
+
+def from_salesforce(name: str, raw: Any) -> str:
+    """A value read from Salesforce -> Portfolio's terms, as the sync stores it."""
+    if raw is None or raw == "":
+        return ""
+    if name == WritebackField.HEALTH:
+        text = str(raw).strip()
+        return HEALTH.get(text) or HEALTH.get(text.lower()) or text.lower()
+    if name == WritebackField.PRIORITY:
+        text = str(raw).strip().upper().removeprefix("P")
+        try:
+            return str(int(float(text)))
+        except ValueError:
+            return text
+    return str(raw)
+
+
+def _last_read_sql(name: str, alias: str = "a") -> str:
+    column = f"{alias}.{LAST_READ[WritebackField(name)]}"
+    return f"coalesce({column}::text, '')"
+
+
+def _wanted_sql(name: str) -> str:
+    """Portfolio's value for the field, in Salesforce terms; NULL when it cannot be said
+    (a TAM with no Salesforce user)."""
+    if name == WritebackField.TAM:
+        # The TAM's Salesforce user: the one Salesforce already has when it is one of
+        # theirs (a person with two Salesforce users is no change), else their first.
+        return (
+            "CASE WHEN a.tam_id IS NULL THEN '' ELSE coalesce("
+            "(SELECT u.salesforce_id FROM portfolio_salesforceuser u WHERE u.user_id = a.tam_id "
+            "AND u.salesforce_id = a.salesforce_tam_id), "
+            "(SELECT u.salesforce_id FROM portfolio_salesforceuser u WHERE u.user_id = a.tam_id "
+            "ORDER BY u.id LIMIT 1)) END"
+        )
+    if name == WritebackField.HEALTH:
+        return "a.health"
+    return "coalesce(a.priority::text, '')"
+
+
+# --- recording what Portfolio decided ------------------------------------------------------
+
+
+def writeback_record(
+    *,
+    account_ids: Iterable[int],
+    fields: Iterable[str],
+    origin: str,
+    detail: str = "",
+    user: AbstractBaseUser | None = None,
+) -> int:
+    """Portfolio changed these fields of these accounts: record the values to write back,
+    and push them after the surrounding transaction commits.
+
+    Set-based (one statement per field). Each row keeps Salesforce's value last read as its
+    base. A value Salesforce already has is `in_sync` (nothing to send); a TAM whose user
+    has no Salesforce user is `refused` with the reason (Salesforce cannot be told).
+    Recording the same value twice changes nothing. Returns the number of rows now pending.
+    Does nothing when Salesforce is not configured.
+    """
+    ids = sorted({int(pk) for pk in account_ids})
+    names = [WritebackField(name) for name in dict.fromkeys(fields)]
+    if origin not in WritebackOrigin.values:
+        raise ValueError(f"Unknown write-back origin: {origin!r}")
+    if not ids or not names or not settings.SALESFORCE_ENABLED:
+        return 0
+    user_id = getattr(user, "pk", None)
+    pending = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name in names:
+            wanted, last = _wanted_sql(name), _last_read_sql(name)
+            cursor.execute(
+                f"""
+                INSERT INTO portfolio_salesforcewriteback AS t
+                    (account_id, field, base_value, value, origin, origin_detail,
+                     changed_by_id, status, salesforce_value, error, attempts, run_id,
+                     confirmed, confirmed_by_id, decided_at, sent_at, updated_at)
+                SELECT id, %s, last, coalesce(wanted, ''), %s, %s, %s,
+                       CASE WHEN wanted IS NULL THEN 'refused'
+                            WHEN wanted = last THEN 'in_sync' ELSE 'pending' END,
+                       '', CASE WHEN wanted IS NULL THEN %s ELSE '' END, 0, NULL, false,
+                       NULL, now(), NULL, now()
+                FROM (
+                    SELECT a.id, {wanted} AS wanted, {last} AS last
+                    FROM portfolio_account a
+                    WHERE a.id = ANY(%s) AND a.salesforce_id <> ''
+                ) s
+                ON CONFLICT (account_id, field) DO UPDATE SET
+                    base_value = EXCLUDED.base_value, value = EXCLUDED.value,
+                    origin = EXCLUDED.origin, origin_detail = EXCLUDED.origin_detail,
+                    changed_by_id = EXCLUDED.changed_by_id, status = EXCLUDED.status,
+                    salesforce_value = '', error = EXCLUDED.error, attempts = 0,
+                    run_id = NULL, confirmed = false, confirmed_by_id = NULL,
+                    decided_at = EXCLUDED.decided_at,
+                    sent_at = NULL, updated_at = EXCLUDED.updated_at
+                WHERE (t.value, t.status, t.base_value)
+                      IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.status, EXCLUDED.base_value)
+                RETURNING status = 'pending'
+                """,
+                [name.value, origin, detail[:255], user_id, NO_SALESFORCE_USER, ids],
+            )
+            pending += sum(1 for (is_pending,) in cursor.fetchall() if is_pending)
+        if pending:
+            _push_on_commit(ids)
+    return pending
+
+
+def _push_on_commit(ids: list[int]) -> None:
+    def _send() -> None:
+        from portfolio.tasks import salesforce_writeback
+
+        try:
+            salesforce_writeback.delay(account_ids=ids)
+        except Exception:  # the broker is down: the 15-minute sweep pushes the rows
+            logger.warning(
+                "Could not enqueue the Salesforce write-back of %d account(s); the periodic "
+                "sweep will push them.",
+                len(ids),
+            )
+
+    transaction.on_commit(_send)
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+@dataclass
+class WritebackResult:
+    """What one write-back run did (also kept in its SyncRun's counts and details)."""
+
+    run: SyncRun | None = None
+    sent: int = 0  # fields Salesforce acknowledged
+    records: int = 0  # accounts written
+    in_sync: int = 0
+    conflicts: int = 0
+    refused: int = 0
+    retrying: int = 0
+    calls: int = 0
+    held: bool = False
+    skipped: bool = False
+    more: bool = False  # stopped at its time budget; another sweep continues
+    fields: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "Salesforce write-back skipped: another sweep is running."
+        if self.held:
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(self.fields.items()))
+            return (
+                f"Salesforce write-back stopped before writing ({counts}): a mass change "
+                f"waits for an admin's confirmation (run {self.run.pk if self.run else '?'})."
+            )
+        text = (
+            f"{self.sent} field(s) of {self.records} account(s) written to Salesforce in "
+            f"{self.calls} call(s), {self.in_sync} already in sync"
+        )
+        for label, n in (
+            ("conflict(s)", self.conflicts),
+            ("refused", self.refused),
+            ("to retry", self.retrying),
+        ):
+            if n:
+                text += f", {n} {label}"
+        return text + (" (continued in another sweep)" if self.more else "")
+
+
+def _open_rows(*, account_ids: list[int] | None, confirm_run: SyncRun | None) -> QuerySet:
+    from portfolio.models import SalesforceWriteback
+
+    rows = SalesforceWriteback.objects.filter(status=WritebackStatus.PENDING)
+    if confirm_run is not None:
+        rows = rows.filter(run=confirm_run)
+    else:
+        # Rows a held run waits on stay with it until an admin confirms or cancels.
+        rows = rows.exclude(run__status=SyncStatus.NEEDS_CONFIRMATION, confirmed=False)
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=account_ids)
+    return rows
+
+
+def _classify_locally(rows: QuerySet, run: SyncRun) -> tuple[int, int]:
+    """Without calling Salesforce: rows whose value the last sync already read are in sync;
+    rows whose base differs from it are conflicts (Salesforce changed the field after
+    Portfolio decided). One statement; returns (in_sync, conflicts)."""
+    ids_sql, ids_params = rows.values("pk").query.sql_with_params()
+    last = " ".join(f"WHEN '{name.value}' THEN {_last_read_sql(name)}" for name in WritebackField)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH looked AS (
+                SELECT w.id, CASE w.field {last} END AS last
+                FROM portfolio_salesforcewriteback w
+                JOIN portfolio_account a ON a.id = w.account_id
+                WHERE w.id IN ({ids_sql})
+            )
+            UPDATE portfolio_salesforcewriteback w SET
+                status = CASE WHEN l.last = w.value THEN 'in_sync' ELSE 'conflict' END,
+                salesforce_value = CASE WHEN l.last = w.value THEN '' ELSE l.last END,
+                run_id = %s, updated_at = now()
+            FROM looked l
+            WHERE w.id = l.id AND (l.last = w.value OR l.last <> w.base_value)
+            RETURNING w.status
+            """,
+            [*ids_params, run.pk],
+        )
+        statuses = [status for (status,) in cursor.fetchall()]
+    return statuses.count("in_sync"), statuses.count("conflict")
+
+
+def _brake(rows: QuerySet) -> dict[str, Any] | None:
+    """What stops the sweep, or None when it may go on: for one field, more changes than
+    the brake's share of the book (and more than its minimum), or any clearing of a value
+    Salesforce has. Rows an admin confirmed do not count."""
+    unconfirmed = rows.filter(confirmed=False)
+    per_field = {
+        row["field"]: {"changes": row["changes"], "clears": row["clears"]}
+        for row in unconfirmed.order_by()
+        .values("field")
+        .annotate(changes=Count("pk"), clears=Count("pk", filter=Q(value="")))
+    }
+    if not per_field:
+        return None
+    book = Account.objects.exclude(salesforce_id="").count()
+    share = settings.SALESFORCE_WRITEBACK_BRAKE_SHARE
+    limit = max(settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES, int(share * book))
+    over = sorted(name for name, c in per_field.items() if c["clears"] > 0 or c["changes"] > limit)
+    if not over:
+        return None
+    # Clearings first: they are what an admin most needs to see.
+    sample = [
+        {
+            "account": w.account.name,
+            "salesforce_id": w.account.salesforce_id,
+            "field": w.field,
+            "from": w.base_value,
+            "to": w.value,
+            "origin": w.get_origin_display(),
+        }
+        for w in unconfirmed.select_related("account").order_by("value", "account_id")[:SAMPLE_SIZE]
+    ]
+    return {
+        "fields": per_field,
+        "over": over,
+        "book": book,
+        "share": share,
+        "limit": limit,
+        "sample": sample,
+    }
+
+
+@dataclass
+class _Row:
+    pk: int
+    account_id: int
+    salesforce_id: str
+    field: str
+    value: str
+    base_value: str
+    attempts: int
+
+
+@dataclass
+class _Outcome:
+    """What became of one row in a chunk."""
+
+    status: str
+    seen: str  # Salesforce's value now (after our write, for a sent row)
+    error: str = ""
+    attempts: int = 0
+
+
+def writeback_push(
+    *,
+    account_ids: Iterable[int] | None = None,
+    trigger: str = "schedule",
+    confirm_run: SyncRun | None = None,
+    budget_seconds: float | None = None,
+) -> WritebackResult:
+    """Write the pending rows (of these accounts, or all: the sweep) to Salesforce, as the
+    module docstring says. One sweep at a time: a second one leaves a `skipped` run and
+    returns. `confirm_run`: only the rows an admin confirmed in that held run. Stops after
+    the chunk that passes `budget_seconds` (`result.more`: the task enqueues the rest)."""
+    ids = sorted({int(pk) for pk in account_ids}) if account_ids is not None else None
+    if not _open_rows(account_ids=ids, confirm_run=confirm_run).exists():
+        return WritebackResult()
+    with advisory_lock(LOCK_KEY) as held:
+        if not held:
+            now = timezone.now()
+            run = SyncRun.objects.create(
+                source=Source.SALESFORCE_WRITEBACK,
+                status=SyncStatus.SKIPPED,
+                started_at=now,
+                finished_at=now,
+                trigger=trigger,
+                error="Another write-back sweep held the lock; it or the next sweep writes "
+                "these changes.",
+            )
+            return WritebackResult(run=run, skipped=True)
+        run = sync_run_start(source=Source.SALESFORCE_WRITEBACK, trigger=trigger)
+        result = WritebackResult(run=run)
+        if budget_seconds is None:
+            budget_seconds = settings.SALESFORCE_WRITEBACK_SWEEP_SECONDS
+        try:
+            _sweep(run, result, ids, confirm_run, time.monotonic() + budget_seconds)
+        except BaseException as exc:
+            _finish(run, result, error=exc)
+            raise
+        _finish(run, result)
+    logger.info("Salesforce write-back run %s: %s", run.pk, result.summary())
+    return result
+
+
+def _sweep(
+    run: SyncRun,
+    result: WritebackResult,
+    ids: list[int] | None,
+    confirm_run: SyncRun | None,
+    deadline: float,
+) -> None:
+    rows = _open_rows(account_ids=ids, confirm_run=confirm_run)
+    in_sync, conflicts = _classify_locally(rows, run)
+    result.in_sync += in_sync
+    result.conflicts += conflicts
+    SyncRun.objects.filter(pk=run.pk).update(unchanged_count=F("unchanged_count") + in_sync)
+    rows = _open_rows(account_ids=ids, confirm_run=confirm_run)
+    brake = _brake(rows)
+    if brake is not None:
+        held = rows.filter(confirmed=False).update(run=run)
+        result.held = True
+        result.fields = {name: c["changes"] for name, c in brake["fields"].items()}
+        run.details = {**run.details, "brake": brake, "held": held}
+        run.save(update_fields=["details"])
+        rows = rows.filter(confirmed=True)
+        if not rows.exists():
+            return
+    client = salesforce.client()
+    after = 0
+    while True:
+        chunk = _next_chunk(rows, after)
+        if not chunk:
+            return
+        after = chunk[-1].account_id
+        _write_chunk(client, run, result, chunk)
+        if time.monotonic() > deadline:
+            result.more = (
+                _open_rows(account_ids=ids, confirm_run=confirm_run)
+                .filter(account_id__gt=after)
+                .exists()
+            )
+            if result.more:
+                return
+
+
+def _next_chunk(rows: QuerySet, after: int) -> list[_Row]:
+    """The pending rows of the next CHUNK accounts after `after` (keyset, by account)."""
+    accounts = list(
+        rows.filter(account_id__gt=after)
+        .order_by("account_id")
+        .values_list("account_id", flat=True)
+        .distinct()[:CHUNK]
+    )
+    if not accounts:
+        return []
+    return [
+        _Row(*values)
+        for values in rows.filter(account_id__in=accounts)
+        .order_by("account_id", "field")
+        .values_list(
+            "pk", "account_id", "account__salesforce_id", "field", "value", "base_value", "attempts"
+        )
+    ]
+
+
+def _read_current(client: salesforce.SalesforceClient, chunk: list[_Row]) -> dict[str, dict]:
+    """The chunk's accounts as Salesforce has them now (one query)."""
+    names = [salesforce_field(name) for name in WritebackField]
+    ids = sorted({row.salesforce_id for row in chunk})
+    quoted = ", ".join("'" + sid.replace("'", "") + "'" for sid in ids)
+    soql = f"SELECT Id, {', '.join(names)} FROM Account WHERE Id IN ({quoted})"
+    current: dict[str, dict] = {}
+    for page in client.query_pages(soql):
+        for record in page.records:
+            current[str(record.get("Id"))] = record
+    return current
+
+
+def _write_chunk(
+    client: salesforce.SalesforceClient, run: SyncRun, result: WritebackResult, chunk: list[_Row]
+) -> None:
+    current = _read_current(client, chunk)
+    result.calls += 1
+    outcomes: dict[int, _Outcome] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    sending: dict[str, list[_Row]] = defaultdict(list)
+    for row in chunk:
+        record = current.get(row.salesforce_id) or _by_prefix(current, row.salesforce_id)
+        if record is None:
+            outcomes[row.pk] = _Outcome(
+                WritebackStatus.REFUSED,
+                row.base_value,
+                f"Salesforce has no Account {row.salesforce_id} (deleted or merged); nothing "
+                "was written.",
+                row.attempts + 1,
+            )
+            continue
+        seen = from_salesforce(row.field, record.get(salesforce_field(row.field)))
+        if seen == row.value:
+            outcomes[row.pk] = _Outcome(WritebackStatus.IN_SYNC, seen, attempts=row.attempts)
+        elif seen != row.base_value:
+            outcomes[row.pk] = _Outcome(WritebackStatus.CONFLICT, seen, attempts=row.attempts)
+        else:
+            payload = payloads.setdefault(row.salesforce_id, {"Id": row.salesforce_id})
+            payload[salesforce_field(row.field)] = to_salesforce(row.field, row.value)
+            sending[row.salesforce_id].append(row)
+    if payloads:
+        answers = client.update_collection("Account", list(payloads.values()))
+        result.calls += 1
+        for sid, answer in zip(payloads, answers, strict=True):
+            result.records += answer.success
+            for row in sending[sid]:
+                outcomes[row.pk] = _answer_outcome(row, answer)
+    _record_chunk(run, result, chunk, outcomes)
+
+
+def _by_prefix(current: dict[str, dict], salesforce_id: str) -> dict | None:
+    """Salesforce answers with 18-character Ids; an account stored with the 15-character
+    form is the same record."""
+    if len(salesforce_id) == 15:
+        for key, record in current.items():
+            if key[:15] == salesforce_id:
+                return record
+    return None
+
+
+def _answer_outcome(row: _Row, answer: salesforce.RecordResult) -> _Outcome:
+    attempts = row.attempts + 1
+    if answer.success:
+        return _Outcome(WritebackStatus.SENT, row.value, attempts=attempts)
+    error = f"{answer.error_code}: {answer.message}".strip(": ")
+    if answer.retryable and attempts < settings.SALESFORCE_WRITEBACK_MAX_ATTEMPTS:
+        return _Outcome(
+            WritebackStatus.PENDING,
+            row.base_value,
+            f"{error} (try {attempts} of {settings.SALESFORCE_WRITEBACK_MAX_ATTEMPTS})",
+            attempts,
+        )
+    return _Outcome(WritebackStatus.REFUSED, row.base_value, error, attempts)
+
+
+def _record_chunk(
+    run: SyncRun, result: WritebackResult, chunk: list[_Row], outcomes: dict[int, _Outcome]
+) -> None:
+    """One transaction per chunk: the rows' outcomes, Salesforce's values now on the
+    accounts (so the next pull sees our own write as unchanged), and the run's counts.
+
+    A row whose value Portfolio changed while the chunk was out keeps its new value and
+    stays pending, based on what Salesforce has now."""
+    by_field: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    values = []
+    for row in chunk:
+        outcome = outcomes[row.pk]
+        values.append(
+            (row.pk, row.value, outcome.status, outcome.seen, outcome.error, outcome.attempts)
+        )
+        by_field[row.field].append((row.account_id, outcome.seen))
+    counts = defaultdict(int)
+    for outcome in outcomes.values():
+        counts[outcome.status] += 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE portfolio_salesforcewriteback w SET
+                status = CASE WHEN w.value = v.value THEN v.status ELSE w.status END,
+                base_value = CASE WHEN w.value = v.value AND v.status <> 'conflict'
+                                  THEN w.base_value ELSE v.seen END,
+                salesforce_value = CASE WHEN v.status = 'conflict' THEN v.seen ELSE '' END,
+                error = CASE WHEN w.value = v.value THEN v.error ELSE w.error END,
+                attempts = v.attempts,
+                sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE w.sent_at END,
+                run_id = %s, updated_at = now()
+            FROM (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[],
+                                       %s::text[], %s::int[]))
+                 AS v(id, value, status, seen, error, attempts)
+            WHERE w.id = v.id
+            """,
+            [run.pk, *map(list, zip(*values, strict=True))],
+        )
+        for name, pairs in by_field.items():
+            column = LAST_READ[WritebackField(name)]
+            cast = "NULLIF(v.seen, '')::smallint" if name == WritebackField.PRIORITY else "v.seen"
+            ids, seen = zip(*pairs, strict=True)
+            cursor.execute(
+                f"""
+                UPDATE portfolio_account a SET {column} = {cast}
+                FROM unnest(%s::bigint[], %s::text[]) AS v(id, seen)
+                WHERE a.id = v.id AND a.{column} IS DISTINCT FROM {cast}
+                """,
+                [list(ids), list(seen)],
+            )
+        SyncRun.objects.filter(pk=run.pk).update(
+            updated_count=F("updated_count") + counts[WritebackStatus.SENT],
+            unchanged_count=F("unchanged_count") + counts[WritebackStatus.IN_SYNC],
+            quarantined_count=F("quarantined_count") + counts[WritebackStatus.REFUSED],
+        )
+    result.sent += counts[WritebackStatus.SENT]
+    result.in_sync += counts[WritebackStatus.IN_SYNC]
+    result.conflicts += counts[WritebackStatus.CONFLICT]
+    result.refused += counts[WritebackStatus.REFUSED]
+    result.retrying += counts[WritebackStatus.PENDING]
+    for row in chunk:
+        if outcomes[row.pk].status == WritebackStatus.SENT:
+            result.fields[row.field] = result.fields.get(row.field, 0) + 1
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, salesforce.SalesforceExpiredSession) and isinstance(exc.content, str):
+        return exc.content  # the guidance for the admin (integrations.salesforce)
+    if isinstance(exc, salesforce.ERRORS):
+        return f"Salesforce: {salesforce.describe(exc)}"
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _finish(run: SyncRun, result: WritebackResult, *, error: BaseException | None = None) -> None:
+    run.refresh_from_db(fields=["updated_count", "unchanged_count", "quarantined_count"])
+    if error is not None:
+        status = SyncStatus.FAILED
+        run.error = _error_text(error)
+    elif result.held:
+        status = SyncStatus.NEEDS_CONFIRMATION
+    elif result.refused or result.conflicts:
+        status = SyncStatus.COMPLETED_WITH_ERRORS
+    else:
+        status = SyncStatus.SUCCEEDED
+    run.status = status
+    run.finished_at = timezone.now()
+    run.details = {
+        **run.details,
+        "sent": result.sent,
+        "records": result.records,
+        "in_sync": result.in_sync,
+        "conflicts": result.conflicts,
+        "refused": result.refused,
+        "retrying": result.retrying,
+        "calls": result.calls,
+        "fields_sent": result.fields if not result.held else {},
+        "continued": result.more,
+    }
+    run.save(update_fields=["status", "finished_at", "error", "details"])
+
+
+# --- what an admin sees and decides --------------------------------------------------------
+
+
+def writeback_preview(*, account_ids: Iterable[int] | None = None) -> dict[str, Any]:
+    """What a sweep would send now, per field, without writing or calling Salesforce (the
+    `--dry-run`): counts of changes, clearings, values Salesforce already has and conflicts
+    against the last sync's read, a sample, and whether the brake would stop it."""
+    ids = sorted({int(pk) for pk in account_ids}) if account_ids is not None else None
+    rows = _open_rows(account_ids=ids, confirm_run=None)
+    ids_sql, ids_params = rows.values("pk").query.sql_with_params()
+    last = " ".join(f"WHEN '{name.value}' THEN {_last_read_sql(name)}" for name in WritebackField)
+    fields: dict[str, dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT field,
+                   count(*) FILTER (WHERE last <> value AND last = base_value),
+                   count(*) FILTER (WHERE last <> value AND last = base_value AND value = ''),
+                   count(*) FILTER (WHERE last = value),
+                   count(*) FILTER (WHERE last <> value AND last <> base_value)
+            FROM (
+                SELECT w.field, w.value, w.base_value, CASE w.field {last} END AS last
+                FROM portfolio_salesforcewriteback w
+                JOIN portfolio_account a ON a.id = w.account_id
+                WHERE w.id IN ({ids_sql})
+            ) s
+            GROUP BY field ORDER BY field
+            """,
+            ids_params,
+        )
+        for name, send, clears, in_sync, conflicts in cursor.fetchall():
+            fields[name] = {
+                "send": send,
+                "clears": clears,
+                "in_sync": in_sync,
+                "conflicts": conflicts,
+            }
+    sample = [
+        {
+            "account": w.account.name,
+            "salesforce_id": w.account.salesforce_id,
+            "field": salesforce_field(w.field),
+            "from": to_salesforce(w.field, w.base_value),
+            "to": to_salesforce(w.field, w.value),
+            "origin": w.get_origin_display(),
+        }
+        for w in rows.select_related("account").order_by("value", "account_id")[:SAMPLE_SIZE]
+    ]
+    brake = _brake(rows)
+    return {"fields": fields, "sample": sample, "brake": brake}
+
+
+def held_runs() -> QuerySet[SyncRun]:
+    """Write-back runs that stopped at the brake and wait for an admin."""
+    return SyncRun.objects.filter(
+        source=Source.SALESFORCE_WRITEBACK, status=SyncStatus.NEEDS_CONFIRMATION
+    ).exclude(details__has_key="decided_by")
+
+
+def _held_run(run_id: int) -> SyncRun:
+    run = SyncRun.objects.select_for_update().get(pk=run_id)
+    if run.source != Source.SALESFORCE_WRITEBACK or run.status != SyncStatus.NEEDS_CONFIRMATION:
+        raise ValueError(f"Run {run_id} is not a write-back waiting for confirmation.")
+    if "decided_by" in run.details:
+        raise ValueError(
+            f"Run {run_id} was already {run.details.get('decision')} by "
+            f"{run.details['decided_by']}."
+        )
+    return run
+
+
+def _decide(run: SyncRun, user: AbstractBaseUser | None, decision: str) -> None:
+    run.details = {
+        **run.details,
+        "decision": decision,
+        "decided_by": user.get_username() if user is not None else "command line",
+        "decided_at": timezone.now().isoformat(),
+    }
+    run.save(update_fields=["details"])
+
+
+@transaction.atomic
+def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
+    """An admin confirms a mass change the brake stopped: its rows are written by the next
+    push (enqueued on commit). Returns the number of rows confirmed."""
+    from portfolio.models import SalesforceWriteback
+
+    run = _held_run(run_id)
+    confirmed = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.PENDING).update(
+        confirmed=True, confirmed_by=user
+    )
+    _decide(run, user, "confirmed")
+    run_pk = run.pk
+
+    def _send() -> None:
+        from portfolio.tasks import salesforce_writeback_confirmed
+
+        try:
+            salesforce_writeback_confirmed.delay(run_id=run_pk)
+        except Exception:
+            logger.warning("Could not enqueue the confirmed write-back of run %s.", run_pk)
+
+    transaction.on_commit(_send)
+    return confirmed
+
+
+@transaction.atomic
+def writeback_cancel(*, run_id: int, user: AbstractBaseUser | None) -> int:
+    """An admin declines a mass change the brake stopped: nothing of it is written; each
+    row says so. Portfolio keeps its values, Salesforce keeps its own."""
+    from portfolio.models import SalesforceWriteback
+
+    run = _held_run(run_id)
+    who = user.get_username() if user is not None else "command line"
+    cancelled = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.PENDING).update(
+        status=WritebackStatus.DISCARDED,
+        error=f"Not written: {who} declined the mass change held by run {run.pk}.",
+    )
+    _decide(run, user, "cancelled")
+    return cancelled
+
+
+@transaction.atomic
+def writeback_resolve(*, writeback_id: int, keep: str, user: AbstractBaseUser) -> None:
+    """An admin settles a conflict. `keep="salesforce"`: Portfolio takes Salesforce's value
+    (the account's field and its last read), nothing is written. `keep="portfolio"`:
+    Portfolio's value is written over Salesforce's, by a push enqueued on commit."""
+    import pghistory
+
+    from portfolio.models import SalesforceWriteback
+
+    row = (
+        SalesforceWriteback.objects.select_for_update()
+        .select_related("account")
+        .get(pk=writeback_id)
+    )
+    if row.status != WritebackStatus.CONFLICT:
+        raise ValueError("This change is not in conflict any more.")
+    account = row.account
+    name = WritebackField(row.field)
+    seen = row.salesforce_value
+    if keep == "salesforce":
+        update: dict[str, Any] = {
+            LAST_READ[name]: int(seen) if name == "priority" and seen else seen
+        }
+        if name == WritebackField.TAM:
+            match = SalesforceUser.objects.filter(salesforce_id=seen).values("user_id").first()
+            update["tam_id"] = match["user_id"] if match else None
+        elif name == WritebackField.HEALTH:
+            update["health"] = seen
+        else:
+            update["priority"] = int(seen) if seen else None
+        with pghistory.context(user=user.pk, reason="Kept Salesforce's value in a conflict"):
+            Account.objects.filter(pk=account.pk).update(**update, updated_at=timezone.now())
+        row.status = WritebackStatus.DISCARDED
+        row.error = f"{user.get_username()} kept Salesforce's value ({seen or 'empty'})."
+        row.save(update_fields=["status", "error", "updated_at"])
+        return
+    if keep != "portfolio":
+        raise ValueError("keep must be 'salesforce' or 'portfolio'.")
+    row.base_value = seen
+    row.status = WritebackStatus.PENDING
+    row.salesforce_value = ""
+    row.error = ""
+    row.confirmed = True
+    row.confirmed_by = user
+    row.origin_detail = (
+        f"{user.get_username()} chose Portfolio's value over Salesforce's ({seen or 'empty'})"[:255]
+    )
+    row.save(
+        update_fields=[
+            "base_value",
+            "status",
+            "salesforce_value",
+            "error",
+            "confirmed",
+            "confirmed_by",
+            "origin_detail",
+            "updated_at",
+        ]
+    )
+    _push_on_commit([account.pk])
+
+
+def label_rows(rows: list) -> list:
+    """Give each row `labels` (base, value, salesforce) as people read them: "Amber",
+    "P1", the TAM's name; one query for the Salesforce users' names."""
+    user_ids = {
+        v
+        for row in rows
+        if row.field == WritebackField.TAM
+        for v in (row.base_value, row.value, row.salesforce_value)
+        if v
+    }
+    names = (
+        dict(
+            SalesforceUser.objects.filter(salesforce_id__in=user_ids).values_list(
+                "salesforce_id", "name"
+            )
+        )
+        if user_ids
+        else {}
+    )
+
+    def label(name: str, value: str) -> str:
+        if not value:
+            return "(empty)"
+        if name == WritebackField.HEALTH:
+            return value.capitalize()
+        if name == WritebackField.PRIORITY:
+            return f"P{value}"
+        return names.get(value, value)
+
+    for row in rows:
+        row.labels = {
+            "base": label(row.field, row.base_value),
+            "value": label(row.field, row.value),
+            "salesforce": label(row.field, row.salesforce_value),
+        }
+    return rows
