@@ -33,10 +33,23 @@ from engagement.models import (
     SuccessTask,
 )
 from integrations import gitlab as gl
-from portfolio.models import Account, Activity, ActivityKind, Contact, Opportunity, Persona
+from portfolio.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Opportunity,
+    Persona,
+    WritebackOrigin,
+)
 from portfolio.services import activity_log, salesforce_writeback_enqueue
 
 logger = logging.getLogger(__name__)
+
+
+def _who(user: AbstractBaseUser | None) -> str:
+    return user.get_username() if user is not None else "Portfolio"
+
 
 WELCOME_ISSUE_TITLE = "Welcome to GitLab"
 WELCOME_ISSUE_DESCRIPTION = (
@@ -141,8 +154,14 @@ def engagement_tam_assign(
             occurred_at=timezone.now(),
             subject=f"TAM assigned: {tam.get_full_name() or tam.get_username()}",
         )
+        salesforce_writeback_enqueue(
+            account_ids=[account.pk],
+            fields=["tam"],
+            origin=WritebackOrigin.TAM_ASSIGNMENT,
+            detail=f"Assigned from the engagement by {_who(user)}",
+            user=user,
+        )
     _step_complete(account_id=account.pk, key="tam_assign", user=user)
-    salesforce_writeback_enqueue(account_ids=[account.pk])
     return account
 
 
@@ -805,7 +824,13 @@ def disengagement_record(
     if account.tam_id is not None:
         account.tam = None
         account.save(update_fields=["tam", "updated_at"])
-        salesforce_writeback_enqueue(account_ids=[account.pk])
+        salesforce_writeback_enqueue(
+            account_ids=[account.pk],
+            fields=["tam"],
+            origin=WritebackOrigin.TAM_ASSIGNMENT,
+            detail=f"Disengaged ({record.get_reason_display()}) by {_who(user)}",
+            user=user,
+        )
     return record
 
 

@@ -1134,7 +1134,7 @@ def fake_salesforce(salesforce_ca, settings, monkeypatch, tmp_path) -> Iterator[
     - Write-backs land in `fake_salesforce.patches` ([(obj, id, body)]) and in the records.
       E.g. after your service changes a TAM and calls
       `portfolio.services.salesforce_writeback_enqueue`, run
-      `portfolio.services.salesforce_writeback_push(account_ids=[...])` in the test and
+      `portfolio.writeback.writeback_push(account_ids=[...])` in the test and
       assert on `fake_salesforce.get("Account", sf_id)["Technical_Account_Manager__c"]`.
     - `fake_salesforce.use_password_auth(settings)` switches to username/password (SOAP login).
     - `fake_salesforce.worker_env()` is the environment for a subprocess (celery_worker,
