@@ -110,6 +110,8 @@ MIDDLEWARE = [
     # Attaches the user and URL of a write request to the history of tracked models.
     "pghistory.middleware.HistoryMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Redis (the task queue) down: a clear 503 instead of a 500 (integrations/enqueue.py).
+    "integrations.enqueue.BrokerUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -227,14 +229,79 @@ REST_FRAMEWORK = {
 }
 
 # --- Celery ---------------------------------------------------------------------------
+# docs/failure-modes-celery.md says what each of these does when a worker, Redis or
+# PostgreSQL goes away.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# A task is acknowledged when it ends, so a worker killed mid-task leaves it in Redis's
+# "unacked" set, from which any worker puts it back on its queue once it is older than the
+# visibility timeout. Every task is therefore safe to run twice (DESIGN.md).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task that failed or hit its time limit is acknowledged (not redelivered for ever).
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
+# Lost broker connection: the acks of running late-ack tasks can no longer be sent and the
+# broker redelivers them, so the worker cancels them rather than run them twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE: str = _env("CELERY_TASK_DEFAULT_QUEUE", str, "portfolio")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Seconds after which a task a dead worker took is handed to another worker. Every task's
+# hard time limit stays below it (checked below), so a live worker's task is never
+# handed out twice; a killed worker's is picked up again within this many seconds.
+CELERY_VISIBILITY_TIMEOUT: int = _env("CELERY_VISIBILITY_TIMEOUT", int, 900)
+# Hard time limits (seconds): every task, and the known long ones (syncs, sweeps, runs over
+# every account). The soft limit, a tenth earlier, lets a task record why it stopped.
+CELERY_TASK_TIME_LIMIT: int = _env("CELERY_TASK_TIME_LIMIT", int, 300)
+CELERY_LONG_TASK_TIME_LIMIT: int = _env("CELERY_LONG_TASK_TIME_LIMIT", int, 780)
+for _name, _limit in (
+    ("CELERY_TASK_TIME_LIMIT", CELERY_TASK_TIME_LIMIT),
+    ("CELERY_LONG_TASK_TIME_LIMIT", CELERY_LONG_TASK_TIME_LIMIT),
+):
+    if not 0 < _limit < CELERY_VISIBILITY_TIMEOUT:
+        raise ImproperlyConfigured(
+            f"{_name} ({_limit} s) must be positive and below CELERY_VISIBILITY_TIMEOUT "
+            f"({CELERY_VISIBILITY_TIMEOUT} s), or a running task is handed to a second worker."
+        )
+
+
+def _soft(limit: int) -> int:
+    return limit - max(1, limit // 10)
+
+
+CELERY_TASK_SOFT_TIME_LIMIT = _soft(CELERY_TASK_TIME_LIMIT)
+# The known long tasks get CELERY_LONG_TASK_TIME_LIMIT; config/celery.py applies it, and
+# caps any task whose own limits would reach the visibility timeout.
+LONG_TASKS = (
+    "portfolio.sync_salesforce",
+    "portfolio.salesforce_writeback_sweep",
+    "portfolio.salesforce_writeback_confirmed",
+    "prioritization.tasks.reevaluate_priorities_quarterly",
+    "prioritization.tasks.reevaluate_accounts",
+    "triage.health_assess_all",
+    "triage.sync_gitlab",
+    "engagement.customer_issues_sync_all",
+    "engagement.collaboration_projects_transfer_paid",
+)
+LONG_TASK_LIMITS = {
+    "time_limit": CELERY_LONG_TASK_TIME_LIMIT,
+    "soft_time_limit": _soft(CELERY_LONG_TASK_TIME_LIMIT),
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Workers look for such tasks every few seconds (kombu's default: every 100 s).
+    "unacked_restore_interval": min(15, max(1, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+    # A Redis that is down or unreachable fails an enqueue in seconds, not minutes.
+    "socket_connect_timeout": 3,
+    "socket_timeout": 30,
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 3
+# The web subscribes to results of what it enqueues; with Redis down that must fail fast
+# (the default retries 20 times, a second apart, inside the request).
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Seeded into django-celery-beat by migrations; admins edit them in Django admin.

@@ -25,4 +25,31 @@ def sync_runs_page(*, source: str | None = None) -> dict[str, Any]:
         "quarantined_total": quarantine_qs.count(),
         "in_progress": any(run.status == SyncStatus.RUNNING for run in runs),
         "source": source or "",
+        "set_aside_warnings": set_aside_warnings(set_aside_indexes()),
     }
+
+
+def set_aside_indexes() -> dict[str, dict[str, Any]]:
+    """Indexes and foreign keys a bulk load set aside and has not rebuilt, per object."""
+    from portfolio.sync import bulkload
+
+    return bulkload.set_aside_now()
+
+
+def set_aside_warnings(set_aside: dict[str, dict[str, Any]]) -> list[str]:
+    """One sentence per object whose indexes are missing, for /healthz and the runs page."""
+    lines = []
+    for name, state in sorted(set_aside.items()):
+        names = ", ".join(state["missing"])
+        if state["loading"]:
+            lines.append(
+                f"{name}: {len(state['missing'])} indexes and foreign keys set aside while a "
+                f"bulk load runs ({names}); the load rebuilds them when it ends."
+            )
+        else:
+            lines.append(
+                f"{name}: {len(state['missing'])} indexes and foreign keys missing, left aside "
+                f"by a stopped bulk load ({names}); the periodic check rebuilds them within "
+                "a minute, or the next sync or worker start does."
+            )
+    return lines

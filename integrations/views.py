@@ -44,7 +44,9 @@ def _broker_ok() -> tuple[bool, str]:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer, 503 naming what is down."""
+    """200 when the database and the broker answer, 503 naming what is down. Indexes and
+    foreign keys set aside by a bulk load are listed while missing (status "degraded":
+    the web works, slower; the periodic check rebuilds them)."""
     db_ok, db_detail = _database_ok()
     broker_ok, broker_detail = _broker_ok()
     last_runs: dict[str, dict | None] = {}
@@ -69,10 +71,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
             if beat is None
             else {"hostname": beat.hostname, "seen_at": beat.seen_at.isoformat()}
         )
+    set_aside = selectors.set_aside_indexes() if db_ok else {}
+    warnings = selectors.set_aside_warnings(set_aside)
     down = [name for name, ok in (("database", db_ok), ("broker", broker_ok)) if not ok]
     body = {
-        "status": "ok" if not down else "down",
+        "status": "down" if down else ("degraded" if warnings else "ok"),
         "down": down,
+        "warnings": warnings,
+        "set_aside_indexes": set_aside,
         "database": db_detail,
         "broker": broker_detail,
         "last_sync": last_runs,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -22,12 +23,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
+from redis.exceptions import RedisError
 
 from portfolio import charts, panels, selectors
 from portfolio.forms import SORTS, AccountFilterForm, ActivityForm
 from portfolio.models import Account, Region
 from portfolio.roles import role_of
 from portfolio.services import activity_log
+
+logger = logging.getLogger(__name__)
 
 User = get_user_model()
 LAST_SEEN_KEY = "portfolio:last-seen:{}"
@@ -147,14 +151,22 @@ def _visit(user_id: int) -> dt.datetime | None:
     """Record a dashboard visit; return when the previous visit was (None on the first).
 
     Kept in the cache (Redis) keyed by user, so it costs no SQL and follows the user across
-    sessions and devices; losing it only loses the "since last visit" highlights."""
+    sessions and devices; losing it only loses the "since last visit" highlights, so with
+    Redis down the dashboard answers without them."""
     key = LAST_SEEN_KEY.format(user_id)
     now = timezone.now()
-    state = cache.get(key) or {}
+    try:
+        state = cache.get(key) or {}
+    except (RedisError, OSError) as exc:
+        logger.warning("Dashboard without last-visit highlights: cache unavailable (%s)", exc)
+        return None
     previous, latest = state.get("previous"), state.get("latest")
     if latest is None or now - latest > VISIT_GAP:
         previous = latest
-    cache.set(key, {"previous": previous, "latest": now}, timeout=60 * 60 * 24 * 90)
+    try:
+        cache.set(key, {"previous": previous, "latest": now}, timeout=60 * 60 * 24 * 90)
+    except (RedisError, OSError) as exc:
+        logger.warning("Dashboard visit not recorded: cache unavailable (%s)", exc)
     return previous
 
 

@@ -12,8 +12,13 @@ DESIGN.md "Sync rules", implemented here:
   reason a person can act on; a later run storing that record resolves the quarantine row.
   If the database still refuses a batch, it is split until the bad record is isolated.
 - One run per source at a time: a PostgreSQL session advisory lock. A second run does not
-  wait: it is skipped (the 15-minute schedule will come round again); a killed worker's
-  lock dies with its connection, and the next run resumes from the committed cursor.
+  wait: it is skipped, and leaves a `skipped` row saying so (the 15-minute schedule will
+  come round again); a killed worker's lock dies with its connection, its run is marked
+  failed by `integrations.services.sync_runs_reap` (worker start, every minute) or by the
+  next run, and the next run resumes from the committed cursor.
+- Losing PostgreSQL mid-run raises `DatabaseLost` (one line, no traceback) after the run
+  is marked failed on a fresh connection if the server answers again; if it does not, the
+  reaper marks it once the server is back.
 - TAM, health and priority are merged three ways with the values Salesforce last had
   (`salesforce_tam_id`, `salesforce_health`, `salesforce_priority`): Salesforce's new value
   is taken only when Portfolio had no change of its own waiting to be written back.
@@ -41,15 +46,16 @@ from typing import Any
 
 import pghistory
 import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from integrations import salesforce
 from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
-from integrations.services import sync_run_start
+from integrations.services import sync_run_skip, sync_run_start
 from portfolio.models import Region
 from portfolio.sync import bulkload
 from portfolio.sync.objects import (
@@ -62,7 +68,7 @@ from portfolio.sync.objects import (
 )
 from portfolio.sync.records import Rejected, SyncContext, _modstamp
 
-__all__ = ["LOCK_KEY", "OBJECTS", "SyncOutcome", "soql_for", "sync_salesforce"]
+__all__ = ["LOCK_KEY", "OBJECTS", "DatabaseLost", "SyncOutcome", "soql_for", "sync_salesforce"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,40 @@ Progress = Callable[[str, int, int], None]  # (object name, records done, total)
 
 # --- the run -------------------------------------------------------------------------------
 
+# Errors that mean the database session is gone (terminated, server down, network), not
+# that the database refused a record.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+class DatabaseLost(Exception):
+    """The sync lost its PostgreSQL connection; the message is one line for the operator."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a Salesforce failure stores in `SyncRun.error`: status and code, plus the
+    guidance the client attached to a fixed session that expired (401
+    INVALID_SESSION_ID: which setting to change). Never a body or header of Salesforce's."""
+    text = salesforce.describe(exc)
+    guidance = getattr(exc, "content", None)
+    if (
+        isinstance(exc, salesforce.SalesforceExpiredSession)
+        and not getattr(exc, "url", "")  # built by our client, not from a response
+        and isinstance(guidance, str)
+        and guidance
+    ):
+        text = f"{text}: {guidance}"
+    return text
+
 
 @dataclass
 class SyncOutcome:
@@ -80,6 +120,8 @@ class SyncOutcome:
 
     run: SyncRun | None
     skipped_reason: str = ""
+    # The `skipped` row left when another run held the lock.
+    skipped_run: SyncRun | None = None
 
     def summary(self) -> str:
         if self.run is None:
@@ -109,13 +151,32 @@ def sync_salesforce(
     *, trigger: str = "manual", full: bool = False, progress: Progress | None = None
 ) -> SyncOutcome:
     """Run one Salesforce sync (see the module docstring). Returns the finished SyncRun, or
-    no run when another sync holds the lock. Raises ImproperlyConfigured when Salesforce is
-    not configured; a Salesforce failure ends the run `failed` with the error recorded."""
+    no run (and a `skipped` row) when another sync holds the lock. Raises
+    ImproperlyConfigured when Salesforce is not configured, DatabaseLost when PostgreSQL
+    went away; a Salesforce failure ends the run `failed` with the error recorded."""
     client = salesforce.client()  # ImproperlyConfigured before any run row is written
+    try:
+        return _locked_run(client, trigger=trigger, full=full, progress=progress)
+    except CONNECTION_LOST as exc:
+        raise DatabaseLost(
+            f"Salesforce sync stopped: lost the connection to PostgreSQL ({_first_line(exc)}). "
+            "What was committed is kept and the next run resumes from it."
+        ) from None
+
+
+def _locked_run(
+    client: salesforce.SalesforceClient, *, trigger: str, full: bool, progress: Progress | None
+) -> SyncOutcome:
     with advisory_lock(LOCK_KEY) as held:
         if not held:
             logger.info("Salesforce sync skipped: another run holds the lock")
-            return SyncOutcome(run=None, skipped_reason="another Salesforce sync is running")
+            reason = "another Salesforce sync is running"
+            skipped = sync_run_skip(
+                source=Source.SALESFORCE,
+                trigger=trigger,
+                reason=f"Skipped: {reason}; nothing was done.",
+            )
+            return SyncOutcome(run=None, skipped_reason=reason, skipped_run=skipped)
         # We hold the lock: whatever a dead run's bulk load had set aside is rebuilt before
         # anything else happens (and the dead run is marked failed).
         restored = bulkload.restore_all(Source.SALESFORCE)
@@ -171,8 +232,23 @@ def sync_salesforce(
                 ctx.timings["links"] = time.perf_counter() - started
                 details["timings_s"] = {k: round(v, 3) for k, v in ctx.timings.items()}
         except salesforce.ERRORS as exc:
-            logger.warning("Salesforce sync run %s failed: %s", run.pk, salesforce.describe(exc))
-            _finish(run, SyncStatus.FAILED, details, client, error=salesforce.describe(exc))
+            error = failure_text(exc)
+            logger.warning("Salesforce sync run %s failed: %s", run.pk, error)
+            _finish(run, SyncStatus.FAILED, details, client, error=error)
+        except CONNECTION_LOST as exc:
+            _finish_after_connection_loss(run, details, client, exc)
+            raise
+        except SoftTimeLimitExceeded:
+            logger.error("Salesforce sync run %s stopped at its time limit", run.pk)
+            _finish(
+                run,
+                SyncStatus.FAILED,
+                details,
+                client,
+                error="Stopped at the task's time limit (CELERY_LONG_TASK_TIME_LIMIT); the "
+                "next run resumes from what was committed.",
+            )
+            raise
         except Exception as exc:
             logger.exception("Salesforce sync run %s failed", run.pk)
             _finish(run, SyncStatus.FAILED, details, client, error=f"{type(exc).__name__}: {exc}")
@@ -184,6 +260,21 @@ def sync_salesforce(
             )
             _finish(run, status, details, client)
         return SyncOutcome(run=run)
+
+
+def _finish_after_connection_loss(
+    run: SyncRun, details: dict, client: Any, exc: BaseException
+) -> None:
+    """The session is gone: drop it, and mark the run failed on a new one if PostgreSQL
+    answers; if it does not, the reaper marks it once it does (its session is gone)."""
+    message = f"Lost the connection to PostgreSQL: {_first_line(exc)}"
+    logger.error("Salesforce sync run %s failed: %s", run.pk, message)
+    connection.close()
+    try:
+        _finish(run, SyncStatus.FAILED, details, client, error=message)
+    except CONNECTION_LOST:
+        logger.error("Salesforce sync run %s: PostgreSQL still unreachable", run.pk)
+        connection.close()
 
 
 def _open_quarantine() -> dict[str, bool]:
@@ -438,6 +529,8 @@ def _upsert_isolating(
     try:
         with transaction.atomic():
             created, updated = _upsert(spec, rows, expect_new=expect_new)
+    except CONNECTION_LOST:
+        raise  # the session is gone: no record is to blame
     except (DatabaseError, psycopg.Error) as exc:
         if len(rows) == 1:
             sid = rows[0][0]

@@ -177,6 +177,49 @@ def restore_all(source: str) -> dict[str, dict[str, Any]]:
     return done
 
 
+def set_aside_now() -> dict[str, dict[str, Any]]:
+    """What bulk loads have set aside and not yet rebuilt, per object: the names, and
+    whether a sync holds the lock (`loading`: a live load, which rebuilds them itself) or
+    not (a stopped load: the periodic check and the next worker start rebuild them). For
+    /healthz and the sync-runs page; two queries, takes no lock."""
+    from portfolio.sync import LOCK_KEY  # the package imports this module
+
+    cursors = list(
+        SyncCursor.objects.filter(source=Source.SALESFORCE)
+        .exclude(deferred_ddl=[])
+        .values_list("object_name", "deferred_ddl")
+    )
+    if not cursors:
+        return {}
+    with connection.cursor() as c:
+        # A bigint advisory key shows in pg_locks as classid (high half) and objid (low).
+        c.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+            "classid = %s AND objid = %s AND objsubid = 1 AND granted)",
+            [(LOCK_KEY >> 32) & 0xFFFFFFFF, LOCK_KEY & 0xFFFFFFFF],
+        )
+        loading = bool(c.fetchone()[0])
+    return {
+        name: {"missing": [item["name"] for item in ddl or []], "loading": loading}
+        for name, ddl in cursors
+    }
+
+
+def restore_if_idle() -> dict[str, dict[str, Any]]:
+    """Rebuild what a stopped bulk load left aside, unless a sync is running (which then
+    rebuilds it itself). The periodic check and worker start call it; cheap when there is
+    nothing to do (one query, no lock)."""
+    from portfolio.sync import LOCK_KEY  # the package imports this module
+
+    if not SyncCursor.objects.filter(source=Source.SALESFORCE).exclude(deferred_ddl=[]).exists():
+        return {}
+    with advisory_lock(LOCK_KEY) as held:
+        if not held:
+            logger.info("Set-aside indexes: a Salesforce sync is loading; it rebuilds them")
+            return {}
+        return restore_all(Source.SALESFORCE)
+
+
 def before_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """`pre_migrate` receiver: a migration must find the indexes and keys it expects, so
     whatever a killed Salesforce bulk load left aside is rebuilt first. Not while a sync is

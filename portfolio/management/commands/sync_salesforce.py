@@ -1,8 +1,9 @@
 """`manage.py sync_salesforce`: pull User, Account and Opportunity from Salesforce now.
 
 A progress bar per object on a terminal, then one summary line. Exit status 1 when the run
-failed; 0 when it succeeded, completed with quarantined records, or was skipped because
-another sync holds the lock.
+failed (PostgreSQL lost: one line saying so, no traceback); 0 when it succeeded, completed
+with quarantined records, or was skipped because another sync holds the lock (a `skipped`
+row records it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from integrations.models import SyncStatus
-from portfolio.sync import sync_salesforce
+from portfolio.sync import CONNECTION_LOST, DatabaseLost, sync_salesforce
 
 
 class Command(BaseCommand):
@@ -49,6 +50,13 @@ class Command(BaseCommand):
 
         try:
             outcome = sync_salesforce(trigger="command", full=full, progress=progress)
+        except DatabaseLost as exc:
+            raise CommandError(str(exc)) from None
+        except CONNECTION_LOST as exc:  # before the run started (e.g. taking the lock)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"Salesforce sync not started: PostgreSQL unreachable ({first})."
+            ) from None
         finally:
             for bar in bars.values():
                 bar.close()
