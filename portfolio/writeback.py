@@ -69,6 +69,10 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"portfolio.salesforce.writeback")
 # Accounts per chunk: one read query and one sObject Collections call (its limit is 200).
 CHUNK = 200
+# Large sweeps (SALESFORCE_WRITEBACK_BULK_MIN): one read query per 400 accounts (its URL
+# stays well under Salesforce's 16 KB limit) and one Bulk API 2.0 job per 10,000 records.
+BULK_READ_CHUNK = 400
+BULK_JOB_SIZE = 10_000
 SAMPLE_SIZE = 20
 
 # The account column holding what Salesforce last had for each field, in Portfolio's terms.
@@ -439,13 +443,34 @@ def _sweep(
         if not rows.exists():
             return
     client = salesforce.client()
+    bulk = 0 < settings.SALESFORCE_WRITEBACK_BULK_MIN <= rows.count()
+    size = BULK_READ_CHUNK if bulk else CHUNK
     after = 0
     while True:
-        chunk = _next_chunk(rows, after)
-        if not chunk:
+        chunks: list[list[_Row]] = []
+        looked: list[_Looked] = []
+        records = 0
+        # One chunk for sObject Collections; chunks up to a job's size for Bulk API 2.0.
+        while not chunks or (bulk and records < BULK_JOB_SIZE):
+            chunk = _next_chunk(rows, after, size)
+            if not chunk:
+                break
+            after = chunk[-1].account_id
+            chunks.append(chunk)
+            looked.append(_look(client, result, chunk))
+            records += len(looked[-1].payloads)
+        if not chunks:
             return
-        after = chunk[-1].account_id
-        _write_chunk(client, run, result, chunk)
+        if bulk:
+            _send_bulk(client, result, looked)
+        else:
+            _send_collection(client, result, looked[0])
+        _record_chunk(
+            run,
+            result,
+            [row for chunk in chunks for row in chunk],
+            {pk: o for part in looked for pk, o in part.outcomes.items()},
+        )
         if time.monotonic() > deadline:
             result.more = (
                 _open_rows(account_ids=ids, confirm_run=confirm_run)
@@ -456,13 +481,13 @@ def _sweep(
                 return
 
 
-def _next_chunk(rows: QuerySet, after: int) -> list[_Row]:
-    """The pending rows of the next CHUNK accounts after `after` (keyset, by account)."""
+def _next_chunk(rows: QuerySet, after: int, size: int) -> list[_Row]:
+    """The pending rows of the next `size` accounts after `after` (keyset, by account)."""
     accounts = list(
         rows.filter(account_id__gt=after)
         .order_by("account_id")
         .values_list("account_id", flat=True)
-        .distinct()[:CHUNK]
+        .distinct()[:size]
     )
     if not accounts:
         return []
@@ -489,18 +514,26 @@ def _read_current(client: salesforce.SalesforceClient, chunk: list[_Row]) -> dic
     return current
 
 
-def _write_chunk(
-    client: salesforce.SalesforceClient, run: SyncRun, result: WritebackResult, chunk: list[_Row]
-) -> None:
+@dataclass
+class _Looked:
+    """A chunk after reading Salesforce's current values: the rows already settled (in
+    sync, conflict, gone) and the records still to write, one per account."""
+
+    outcomes: dict[int, _Outcome] = field(default_factory=dict)
+    payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sending: dict[str, list[_Row]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _look(
+    client: salesforce.SalesforceClient, result: WritebackResult, chunk: list[_Row]
+) -> _Looked:
     current = _read_current(client, chunk)
     result.calls += 1
-    outcomes: dict[int, _Outcome] = {}
-    payloads: dict[str, dict[str, Any]] = {}
-    sending: dict[str, list[_Row]] = defaultdict(list)
+    looked = _Looked()
     for row in chunk:
         record = current.get(row.salesforce_id) or _by_prefix(current, row.salesforce_id)
         if record is None:
-            outcomes[row.pk] = _Outcome(
+            looked.outcomes[row.pk] = _Outcome(
                 WritebackStatus.REFUSED,
                 row.base_value,
                 f"Salesforce has no Account {row.salesforce_id} (deleted or merged); nothing "
@@ -510,21 +543,66 @@ def _write_chunk(
             continue
         seen = from_salesforce(row.field, record.get(salesforce_field(row.field)))
         if seen == row.value:
-            outcomes[row.pk] = _Outcome(WritebackStatus.IN_SYNC, seen, attempts=row.attempts)
+            looked.outcomes[row.pk] = _Outcome(WritebackStatus.IN_SYNC, seen, attempts=row.attempts)
         elif seen != row.base_value:
-            outcomes[row.pk] = _Outcome(WritebackStatus.CONFLICT, seen, attempts=row.attempts)
+            looked.outcomes[row.pk] = _Outcome(
+                WritebackStatus.CONFLICT, seen, attempts=row.attempts
+            )
         else:
-            payload = payloads.setdefault(row.salesforce_id, {"Id": row.salesforce_id})
+            payload = looked.payloads.setdefault(row.salesforce_id, {"Id": row.salesforce_id})
             payload[salesforce_field(row.field)] = to_salesforce(row.field, row.value)
-            sending[row.salesforce_id].append(row)
-    if payloads:
-        answers = client.update_collection("Account", list(payloads.values()))
+            looked.sending[row.salesforce_id].append(row)
+    return looked
+
+
+def _settle(result: WritebackResult, looked: _Looked, answers: dict[str, Any]) -> None:
+    for sid, rows in looked.sending.items():
+        answer = answers.get(sid) or salesforce.RecordResult(
+            salesforce_id=sid,
+            success=False,
+            error_code="NO_RESULT",
+            message="Salesforce returned no result for this record",
+            retryable=True,
+        )
+        result.records += answer.success
+        for row in rows:
+            looked.outcomes[row.pk] = _answer_outcome(row, answer)
+
+
+def _send_collection(
+    client: salesforce.SalesforceClient, result: WritebackResult, looked: _Looked
+) -> None:
+    if not looked.payloads:
+        return
+    answers = client.update_collection("Account", list(looked.payloads.values()))
+    result.calls += 1
+    _settle(result, looked, dict(zip(looked.payloads, answers, strict=True)))
+
+
+def _send_bulk(
+    client: salesforce.SalesforceClient, result: WritebackResult, parts: list[_Looked]
+) -> None:
+    """One Bulk API 2.0 job for these chunks' records; waits for it to finish (polling
+    with a growing pause). Results come back unordered: matched by Id."""
+    records = [payload for part in parts for payload in part.payloads.values()]
+    if not records:
+        return
+    job_id = client.bulk_update_submit("Account", records)
+    result.calls += 3
+    pause = 0.2
+    while True:
+        answers = client.bulk_update_results(job_id)
         result.calls += 1
-        for sid, answer in zip(payloads, answers, strict=True):
-            result.records += answer.success
-            for row in sending[sid]:
-                outcomes[row.pk] = _answer_outcome(row, answer)
-    _record_chunk(run, result, chunk, outcomes)
+        if answers is not None:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 10.0)
+    result.calls += 3
+    by_id = {answer.salesforce_id: answer for answer in answers}
+    for answer in answers:  # Bulk results may carry the 18-character form of a 15 one
+        by_id.setdefault(answer.salesforce_id[:15], answer)
+    for part in parts:
+        _settle(result, part, {sid: by_id.get(sid) or by_id.get(sid[:15]) for sid in part.sending})
 
 
 def _by_prefix(current: dict[str, dict], salesforce_id: str) -> dict | None:

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from integrations.locks import advisory_lock
-from integrations.models import Source, SyncStatus
+from integrations.models import Source, SyncRun, SyncStatus
 from portfolio import writeback
 from portfolio.models import Account, SalesforceWriteback, WritebackOrigin, WritebackStatus
 from portfolio.services import salesforce_writeback_enqueue
@@ -357,3 +357,79 @@ def test_switched_off_salesforce_is_a_no_op(settings, django_capture_on_commit_c
     assert callbacks == []
     assert salesforce_writeback(account_ids=[1]) == SALESFORCE_OFF
     assert salesforce_writeback_sweep() == SALESFORCE_OFF
+
+
+def test_large_sweeps_go_through_bulk_api_jobs(fake_salesforce, settings):
+    settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10_000
+    settings.SALESFORCE_WRITEBACK_BULK_MIN = 100
+    records = [_account(fake_salesforce, f"Job {i:03d}") for i in range(300)]
+    sync_salesforce()
+    Account.objects.update(health="yellow", priority=1)
+    ids = list(Account.objects.values_list("pk", flat=True))
+    salesforce_writeback_enqueue(
+        account_ids=ids, fields=["health", "priority"], origin="health_assessment"
+    )
+    refused = records[5]["Id"]
+    fake_salesforce.refuse_records({refused: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "No")})
+    fake_salesforce.bulk_delay = 0.3  # the job is InProgress at the first poll
+
+    result = writeback.writeback_push()
+
+    assert (
+        fake_salesforce.write_calls("bulk2") == 1 and fake_salesforce.write_calls("collection") == 0
+    )
+    assert (result.records, result.sent, result.refused) == (299, 598, 2)
+    record = fake_salesforce.get("Account", records[0]["Id"])
+    assert (record["Health_Score__c"], record["CSM_Priority__c"]) == ("Yellow", 1)
+    row = SalesforceWriteback.objects.get(account__salesforce_id=refused, field="health")
+    assert row.status == "refused" and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in row.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_killed_mid_way_resends_at_most_one_chunk(fake_salesforce):
+    """SIGKILL of `manage.py salesforce_writeback` between chunks: what Salesforce
+    acknowledged was committed chunk by chunk, and the next sweep re-reads before it
+    writes, so nothing already written is sent again."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, worker_environment
+
+    records = [_account(fake_salesforce, f"Kill {i:03d}") for i in range(1000)]
+    sync_salesforce()
+    Account.objects.update(priority=1)
+    ids = list(Account.objects.values_list("pk", flat=True))
+    salesforce_writeback_enqueue(account_ids=ids, fields=["priority"], origin="priority_decision")
+    env = worker_environment(
+        {
+            **fake_salesforce.worker_env(),
+            "SALESFORCE_WRITEBACK_BRAKE_SHARE": "1",
+            "SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES": "100000",
+        }
+    )
+    fake_salesforce.delay = 0.15
+    command = [sys.executable, "manage.py", "salesforce_writeback"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while fake_salesforce.write_calls("collection") < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    sent_before = len(fake_salesforce.patches)
+    assert 400 <= sent_before < 1000
+    # The dead sweep left its run `running`; the next one marks it failed and goes on.
+    fake_salesforce.delay = 0
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    assert len(fake_salesforce.patches) <= 1000 + writeback.CHUNK
+    assert len({i for _, i, _ in fake_salesforce.patches}) == 1000
+    assert all(fake_salesforce.get("Account", r["Id"])["CSM_Priority__c"] == 1 for r in records)
+    assert set(SalesforceWriteback.objects.values_list("status", flat=True)) <= {"sent", "in_sync"}
+    dead, last = SyncRun.objects.filter(source=Source.SALESFORCE_WRITEBACK).order_by("pk")
+    assert dead.status == SyncStatus.FAILED and last.status == SyncStatus.SUCCEEDED
