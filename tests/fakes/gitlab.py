@@ -88,6 +88,9 @@ class FakeGitLab:
         self.state = FakeGitLabState()
         # Seconds a template import takes (scheduled for the first half, then started).
         self.import_delay = import_delay
+        # False: behave as GitLab before 16.7, which ignores the milestones API's
+        # include_ancestors and knows only include_parent_milestones.
+        self.knows_include_ancestors = True
         self.lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
@@ -772,6 +775,8 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
 
         def list_milestones(self, ref: str, *, query: dict, base: str, **_: Any):
             project = fake._find_project(ref)
+            if not fake.knows_include_ancestors:
+                query = {k: v for k, v in query.items() if k != "include_ancestors"}
             if "include_ancestors" in query and "include_parent_milestones" in query:
                 exclusive = "include_ancestors, include_parent_milestones are mutually exclusive"
                 raise ApiError(400, {"error": exclusive})

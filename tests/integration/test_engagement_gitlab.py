@@ -5,9 +5,11 @@ retries (including a create whose answer is lost), refusals that must stay retry
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from engagement import rules, services
@@ -359,3 +361,154 @@ def test_the_bot_user_is_asked_for_once_not_per_account_synced(fake_gitlab, acco
 
     asked = [path for method, path in fake_gitlab.state.requests if path.endswith("/user")]
     assert len(asked) <= 1
+
+
+# --- Issue 11: projects keyed by the account, the template's import, one welcome issue ---
+
+ZEPHYR_ID = "0015g00000ZephAAAA"
+ZEPHYR_CAPS_ID = "0015g00000ZEPHAAAA"
+
+
+def test_two_accounts_whose_names_slug_alike_each_get_their_own_project(fake_gitlab, tam):  # noqa: F811
+    first = AccountFactory(tam=tam, name="Zephyr Aerospace LLC", salesforce_id=ZEPHYR_ID)
+    second = AccountFactory(tam=tam, name="ZEPHYR AEROSPACE LLC.", salesforce_id=ZEPHYR_CAPS_ID)
+    # A third account with exactly the first one's name (a duplicate in Salesforce).
+    third = AccountFactory(tam=tam, name="Zephyr Aerospace LLC", salesforce_id="0015g00000Zeph3AAA")
+
+    projects = [
+        services.collaboration_project_provision(project_id=_request(acc, tam).pk)
+        for acc in (first, second, third)
+    ]
+
+    assert all(p.status == ProjectStatus.CREATED for p in projects)
+    assert len({p.gitlab_id for p in projects}) == 3
+    assert len({p.path_with_namespace.lower() for p in projects}) == 3
+    for project, acc in zip(projects, (first, second, third), strict=True):
+        remote = fake_gitlab.state.projects[project.gitlab_id]
+        assert project_marker(acc.salesforce_id) in remote["description"]
+        assert [i["title"] for i in _issues(fake_gitlab, project.gitlab_id)] == [
+            "Welcome to GitLab"
+        ]
+    names = [fake_gitlab.state.projects[p.gitlab_id]["name"] for p in projects]
+    assert names[0] == "Zephyr Aerospace LLC" and names[1] == "ZEPHYR AEROSPACE LLC."
+    assert names[2] == f"Zephyr Aerospace LLC {rules.project_suffix('0015g00000Zeph3AAA')}"
+    # Provisioning again finds each account's own project by path and marker.
+    for project in projects:
+        CollaborationProject.objects.filter(pk=project.pk).update(status=ProjectStatus.REQUESTED)
+        again = services.collaboration_project_provision(project_id=project.pk)
+        assert again.gitlab_id == project.gitlab_id
+    assert len(fake_gitlab.state.projects) == 3 + 3  # triage, two templates, three customers
+
+
+def test_a_project_carrying_another_accounts_marker_is_an_error_on_both_accounts(
+    fake_gitlab,  # noqa: F811
+    client,
+    tam,
+):
+    owner = AccountFactory(tam=tam, name="Zephyr Aerospace LLC", salesforce_id=ZEPHYR_ID)
+    other = AccountFactory(tam=tam, name="ZEPHYR AEROSPACE LLC.", salesforce_id=ZEPHYR_CAPS_ID)
+    owned = services.collaboration_project_provision(project_id=_request(owner, tam).pk)
+    # Someone moved the first customer's project in GitLab to where the second one's goes.
+    remote = fake_gitlab.state.projects[owned.gitlab_id]
+    tangled = fake_gitlab.add_project(
+        f"{PRESALES}/{rules.project_path_for(other.name, other.salesforce_id)}",
+        description=remote["description"],  # the first account's marker
+    )
+
+    project = services.collaboration_project_provision(project_id=_request(other, tam).pk)
+
+    assert project.status == ProjectStatus.FAILED and project.gitlab_id is None
+    assert tangled["path_with_namespace"] in project.last_error
+    assert ZEPHYR_ID in project.last_error
+    owned.refresh_from_db()
+    assert owned.status == ProjectStatus.CREATED  # its own project is fine
+    assert ZEPHYR_CAPS_ID in owned.last_error and tangled["path_with_namespace"] in owned.last_error
+    other.refresh_from_db()
+    assert other.collaboration_project_url == ""  # never linked
+    assert len(_issues(fake_gitlab, tangled["id"])) == 0  # nothing written to it
+
+    client.force_login(tam)
+    for acc in (owner, other):
+        html = client.get(
+            reverse("engagement:section", args=[acc.salesforce_id, "project"]),
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        assert 'role="alert"' in html and tangled["path_with_namespace"] in html
+
+    # Resolved in GitLab (the stray project removed): the retry creates the second
+    # account's own project and both errors clear.
+    del fake_gitlab.state.projects[tangled["id"]]
+    services.collaboration_project_request(account=other, template="enterprise", user=tam)
+    project = services.collaboration_project_provision(project_id=project.pk)
+    assert project.status == ProjectStatus.CREATED and project.gitlab_id != owned.gitlab_id
+    owned.refresh_from_db()
+    assert owned.last_error == "" and owned.conflict_with is None
+
+
+def test_a_project_recorded_for_another_account_is_not_linked_to_a_second(
+    fake_gitlab,  # noqa: F811
+    account,
+    tam,
+):
+    """Rows made before projects carried a marker may point two accounts at one project:
+    a second account is never linked to a project already recorded for another."""
+    first = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    second_account = AccountFactory(tam=tam, name="Acme Rockets")
+    second = _request(second_account, tam)
+    remote = fake_gitlab.state.projects[first.gitlab_id]
+    # The lookup finds the first account's project (its marker says it is this one's).
+    remote["description"] = project_marker(second_account.salesforce_id)
+    fake_gitlab.state.projects[first.gitlab_id]["path"] = second.path
+    fake_gitlab.state.projects[first.gitlab_id]["path_with_namespace"] = f"{PRESALES}/{second.path}"
+
+    second = services.collaboration_project_provision(project_id=second.pk)
+
+    assert second.status == ProjectStatus.FAILED and second.gitlab_id is None
+    assert "already the project of account" in second.last_error
+    first.refresh_from_db()
+    assert second_account.salesforce_id in first.last_error
+
+
+def test_the_templates_welcome_issue_is_used_once_its_import_has_finished(
+    fake_gitlab,  # noqa: F811
+    account,
+    tam,
+):
+    fake_gitlab.import_delay = 0.8  # GitLab imports the template in the background
+    project = _request(account, tam)
+
+    with pytest.raises(CollaborationProjectError) as caught:
+        services.collaboration_project_provision(project_id=project.pk)
+    assert caught.value.transient and caught.value.pending  # the task retries later
+    project.refresh_from_db()
+    assert project.status == ProjectStatus.REQUESTED
+    assert "still importing" in project.last_error and "(retrying)" in project.last_error
+    [remote] = _projects_named(fake_gitlab, ACME)
+    assert remote["import_status"] in ("scheduled", "started")
+    assert _issues(fake_gitlab, remote["id"]) == []  # nothing made while importing
+
+    time.sleep(0.9)
+    project = services.collaboration_project_provision(project_id=project.pk)
+
+    assert project.status == ProjectStatus.CREATED and project.last_error == ""
+    issues = _issues(fake_gitlab, remote["id"])
+    assert [i["title"] for i in issues] == ["Welcome to GitLab"]
+    assert "PLEASE-READ" in issues[0]["description"]  # the template's, not ours
+    assert project.welcome_issue_iid == issues[0]["iid"]
+    assert len(_projects_named(fake_gitlab, ACME)) == 1
+
+
+def test_a_failed_template_import_needs_a_person(fake_gitlab, account, tam):  # noqa: F811
+    fake_gitlab.import_delay = 60
+    project = _request(account, tam)
+    with pytest.raises(CollaborationProjectError):
+        services.collaboration_project_provision(project_id=project.pk)
+    [remote] = _projects_named(fake_gitlab, ACME)
+    fake_gitlab.state.imports.pop(remote["id"])
+    remote.update(import_status="failed", import_error="Template export timed out")
+
+    project = services.collaboration_project_provision(project_id=project.pk)
+
+    assert project.status == ProjectStatus.FAILED
+    assert "Template export timed out" in project.last_error
+    assert _issues(fake_gitlab, remote["id"]) == []

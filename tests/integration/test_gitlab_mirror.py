@@ -309,3 +309,89 @@ def test_a_run_left_running_by_a_dead_worker_is_marked_failed(fake_gitlab):  # n
     assert result.run.status == "succeeded"
     dead.refresh_from_db()
     assert dead.status == "failed" and "worker stopped" in dead.error
+
+
+# --- Issue 11: group milestones, 5xx on label/board creates ---
+
+
+@pytest.mark.django_db
+def test_the_quarters_group_milestone_is_used_and_the_push_does_not_fail(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    # The quarter's milestone was made in the triage project's group (as GitLab users do
+    # for every project of a group): GitLab refuses a project milestone of that title.
+    group = fake_gitlab.add_group_milestone("customer-success", "FY27-Q4")
+    issue = open_issue(account)
+
+    message = mirror.triage_issue_push(issue_id=issue.pk)
+
+    assert "created" in message
+    [remote] = remote_issues(fake_gitlab)
+    assert remote["milestone"]["id"] == group["id"] and remote["milestone"]["group_id"]
+    assert fake_gitlab.state.milestones[fake_gitlab.project_by_path(TRIAGE)["id"]] == []
+    # Every push of the quarter uses it, through the sync too.
+    later = factories.AccountFactory(
+        tam=account.tam, health="red", renewal_date=dt.date(2026, 12, 5)
+    )
+    second = open_issue(later, colour="red", churn_class="E&A")
+    result = mirror.triage_gitlab_sync(trigger="test")
+    assert result.run.status == "succeeded" and result.run.quarantined_count == 0
+    second.refresh_from_db()
+    pid = fake_gitlab.project_by_path(TRIAGE)["id"]
+    assert fake_gitlab.state.issues[pid][second.gitlab_iid]["milestone"]["id"] == group["id"]
+
+
+@pytest.mark.django_db
+def test_a_group_milestone_is_found_on_a_gitlab_older_than_16_7(fake_gitlab):  # noqa: F811
+    """GitLab before 16.7 ignores include_ancestors: the group milestone shows up only
+    with include_parent_milestones, after GitLab refused the project milestone."""
+    group = fake_gitlab.add_group_milestone("customer-success", "FY27-Q4")
+    fake_gitlab.knows_include_ancestors = False
+    milestone_id = gl.triage_milestone_ensure(
+        "FY27-Q4", start_date="2026-11-01", due_date="2027-01-31"
+    )
+    assert milestone_id == group["id"]
+
+
+@pytest.mark.django_db
+def test_5xx_on_label_and_board_creates_are_retried_not_the_end_of_the_run(
+    fake_gitlab,  # noqa: F811
+    account,
+):
+    open_issue(account)
+    fake_gitlab.fail_creates(503, count=2, kinds=("label",))
+    # A board GitLab stored while the proxy answered 502: retried, it must not be made
+    # twice (GitLab allows two boards of one name).
+    fake_gitlab.fail_creates(502, count=1, kinds=("board",), after_commit=True)
+    fake_gitlab.fail_creates(500, count=1, kinds=("board_list",))
+
+    result = mirror.triage_gitlab_sync(trigger="test")
+
+    assert result.run.status == "succeeded"
+    assert fake_gitlab.state.create_failures == []  # every injected failure was hit
+    group = fake_gitlab.group_by_path("customer-success")
+    names = [label["name"] for label in fake_gitlab.state.group_labels[group["id"]]]
+    assert sorted(names) == sorted(set(labels.ALL_LABELS))  # each once
+    boards = fake_gitlab.state.boards[fake_gitlab.project_by_path(TRIAGE)["id"]]
+    assert sorted(b["name"] for b in boards) == ["Colours", "Regions"]
+    colours = next(b for b in boards if b["name"] == "Colours")
+    assert [item["label"]["name"] for item in colours["lists"]] == [
+        "Red",
+        "Amber",
+        "Yellow",
+        "Green",
+    ]
+    assert len(remote_issues(fake_gitlab)) == 1
+
+
+@pytest.mark.django_db
+def test_a_label_create_whose_answer_was_lost_is_not_an_error(fake_gitlab):  # noqa: F811
+    fake_gitlab.fail_creates(502, count=1, kinds=("label",), after_commit=True)
+    made = gl.triage_labels_ensure({"Red": "#ff0000", "Amber": "#ffa500"})
+    group = fake_gitlab.group_by_path("customer-success")
+    assert sorted(label["name"] for label in fake_gitlab.state.group_labels[group["id"]]) == [
+        "Amber",
+        "Red",
+    ]
+    assert made == 2
