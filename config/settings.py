@@ -274,6 +274,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = _soft(CELERY_TASK_TIME_LIMIT)
 # caps any task whose own limits would reach the visibility timeout.
 LONG_TASKS = (
     "portfolio.sync_salesforce",
+    # The write-back of one change can carry a quarterly review's thousands of accounts.
+    "portfolio.salesforce_writeback",
     "portfolio.salesforce_writeback_sweep",
     "portfolio.salesforce_writeback_confirmed",
     "prioritization.tasks.reevaluate_priorities_quarterly",
@@ -339,6 +341,26 @@ SALESFORCE_MAX_RETRIES: int = _env("SALESFORCE_MAX_RETRIES", int, 5)
 # Retried calls wait a random time up to BACKOFF * 2**attempt (full jitter), capped at MAX.
 SALESFORCE_BACKOFF_SECONDS: float = _env("SALESFORCE_BACKOFF_SECONDS", float, 1.0)
 SALESFORCE_BACKOFF_MAX_SECONDS: float = _env("SALESFORCE_BACKOFF_MAX_SECONDS", float, 60.0)
+# Write-back (portfolio/writeback.py). The brake: a sweep that would change more than this
+# share of the accounts for one field (and more than BRAKE_MIN_CHANGES of them), or clear
+# any Salesforce value, stops before writing and waits for an admin's confirmation.
+SALESFORCE_WRITEBACK_BRAKE_SHARE: float = _env("SALESFORCE_WRITEBACK_BRAKE_SHARE", float, 0.05)
+SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES: int = _env(
+    "SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES", int, 20
+)
+# A sweep of at least this many records goes through Bulk API 2.0 jobs instead of sObject
+# Collections calls of 200 records (0 = never).
+SALESFORCE_WRITEBACK_BULK_MIN: int = _env("SALESFORCE_WRITEBACK_BULK_MIN", int, 5000)
+# A record Salesforce refuses with a transient error (UNABLE_TO_LOCK_ROW) is tried this many
+# times in all before it is marked refused.
+SALESFORCE_WRITEBACK_MAX_ATTEMPTS: int = _env("SALESFORCE_WRITEBACK_MAX_ATTEMPTS", int, 5)
+# One sweep stops after the chunk that passes this many seconds and enqueues the rest, so
+# no task comes near its time limit or the broker's visibility timeout.
+SALESFORCE_WRITEBACK_SWEEP_SECONDS: float = _env("SALESFORCE_WRITEBACK_SWEEP_SECONDS", float, 600.0)
+# ... and never past four fifths of the long tasks' soft time limit, whatever it is set to.
+SALESFORCE_WRITEBACK_SWEEP_SECONDS = min(
+    SALESFORCE_WRITEBACK_SWEEP_SECONDS, 0.8 * _soft(CELERY_LONG_TASK_TIME_LIMIT)
+)
 # Field names of the org; every one can be renamed for an org that differs.
 SALESFORCE_FIELDS: dict[str, str] = {
     "account_arr": _env("SALESFORCE_FIELD_ACCOUNT_ARR", str, "ARR__c"),

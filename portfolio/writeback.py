@@ -37,6 +37,7 @@ How, in this module:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import zlib
@@ -45,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -366,6 +368,7 @@ class _Row:
     value: str
     base_value: str
     attempts: int
+    last_read: str  # what the last sync read from Salesforce (the account's column)
 
 
 @dataclass
@@ -445,6 +448,10 @@ def _sweep(
     client = salesforce.client()
     bulk = 0 < settings.SALESFORCE_WRITEBACK_BULK_MIN <= rows.count()
     size = BULK_READ_CHUNK if bulk else CHUNK
+    changed = None
+    if bulk:
+        changed = _read_changed(client)
+        result.calls += 1
     after = 0
     while True:
         chunks: list[list[_Row]] = []
@@ -457,7 +464,7 @@ def _sweep(
                 break
             after = chunk[-1].account_id
             chunks.append(chunk)
-            looked.append(_look(client, result, chunk))
+            looked.append(_look(client, result, chunk, changed))
             records += len(looked[-1].payloads)
         if not chunks:
             return
@@ -482,23 +489,58 @@ def _sweep(
 
 
 def _next_chunk(rows: QuerySet, after: int, size: int) -> list[_Row]:
-    """The pending rows of the next `size` accounts after `after` (keyset, by account)."""
-    accounts = list(
+    """The pending rows of the next `size` accounts after `after` (keyset, by account;
+    one query: an account has at most one row a field)."""
+    limit = size * len(WritebackField)
+    found = list(
         rows.filter(account_id__gt=after)
-        .order_by("account_id")
-        .values_list("account_id", flat=True)
-        .distinct()[:size]
-    )
-    if not accounts:
-        return []
-    return [
-        _Row(*values)
-        for values in rows.filter(account_id__in=accounts)
         .order_by("account_id", "field")
         .values_list(
-            "pk", "account_id", "account__salesforce_id", "field", "value", "base_value", "attempts"
-        )
-    ]
+            "pk",
+            "account_id",
+            "account__salesforce_id",
+            "field",
+            "value",
+            "base_value",
+            "attempts",
+            "account__salesforce_tam_id",
+            "account__salesforce_health",
+            "account__salesforce_priority",
+        )[:limit]
+    )
+    accounts = list(dict.fromkeys(values[1] for values in found))[:size]
+    if len(found) == limit and len(accounts) > 1 and len(accounts) < size:
+        accounts.pop()  # the last account's rows may go on past the limit
+    keep = set(accounts)
+    chunk = []
+    for *values, tam, health, priority in found:
+        if values[1] in keep:
+            last = {"tam": tam, "health": health, "priority": priority}[values[3]]
+            chunk.append(_Row(*values, last_read="" if last is None else str(last)))
+    return chunk
+
+
+def _read_changed(client: salesforce.SalesforceClient) -> dict[str, dict] | None:
+    """For a large sweep: the accounts Salesforce changed since the last sync's cursor (the
+    only ones whose values can differ from what the sync read), in one paged query of the
+    written-back fields. None without a cursor: then each chunk is read by Id."""
+    from integrations.models import SyncCursor
+
+    cursor = (
+        SyncCursor.objects.filter(source=Source.SALESFORCE, object_name="Account")
+        .values_list("position", flat=True)
+        .first()
+    )
+    if cursor is None:
+        return None
+    names = [salesforce_field(name) for name in WritebackField]
+    stamp = cursor.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    soql = f"SELECT Id, {', '.join(names)} FROM Account WHERE SystemModstamp >= {stamp}"
+    changed: dict[str, dict] = {}
+    for page in client.query_pages(soql):
+        for record in page.records:
+            changed[str(record.get("Id"))] = record
+    return changed
 
 
 def _read_current(client: salesforce.SalesforceClient, chunk: list[_Row]) -> dict[str, dict]:
@@ -525,13 +567,23 @@ class _Looked:
 
 
 def _look(
-    client: salesforce.SalesforceClient, result: WritebackResult, chunk: list[_Row]
+    client: salesforce.SalesforceClient,
+    result: WritebackResult,
+    chunk: list[_Row],
+    changed: dict[str, dict] | None,
 ) -> _Looked:
-    current = _read_current(client, chunk)
-    result.calls += 1
+    """Salesforce's value of each row now: read by Id, or, in a large sweep, from what
+    changed since the last sync (an account absent from it still has what the sync read)."""
+    if changed is None:
+        current, exact = _read_current(client, chunk), True
+        result.calls += 1
+    else:
+        current, exact = changed, False
     looked = _Looked()
     for row in chunk:
         record = current.get(row.salesforce_id) or _by_prefix(current, row.salesforce_id)
+        if record is None and not exact:
+            record = {salesforce_field(row.field): to_salesforce(row.field, row.last_read)}
         if record is None:
             looked.outcomes[row.pk] = _Outcome(
                 WritebackStatus.REFUSED,
@@ -668,18 +720,10 @@ def _record_chunk(
             """,
             [run.pk, *map(list, zip(*values, strict=True))],
         )
-        for name, pairs in by_field.items():
-            column = LAST_READ[WritebackField(name)]
-            cast = "NULLIF(v.seen, '')::smallint" if name == WritebackField.PRIORITY else "v.seen"
-            ids, seen = zip(*pairs, strict=True)
-            cursor.execute(
-                f"""
-                UPDATE portfolio_account a SET {column} = {cast}
-                FROM unnest(%s::bigint[], %s::text[]) AS v(id, seen)
-                WHERE a.id = v.id AND a.{column} IS DISTINCT FROM {cast}
-                """,
-                [list(ids), list(seen)],
-            )
+        # Only the salesforce_* columns change: no history to write (and the trigger's
+        # join of transition tables would cost as much as the update itself).
+        with pgtrigger.ignore("portfolio.Account:update_update"):
+            _record_last_read(cursor, by_field)
         SyncRun.objects.filter(pk=run.pk).update(
             updated_count=F("updated_count") + counts[WritebackStatus.SENT],
             unchanged_count=F("unchanged_count") + counts[WritebackStatus.IN_SYNC],
@@ -693,6 +737,21 @@ def _record_chunk(
     for row in chunk:
         if outcomes[row.pk].status == WritebackStatus.SENT:
             result.fields[row.field] = result.fields.get(row.field, 0) + 1
+
+
+def _record_last_read(cursor: Any, by_field: dict[str, list[tuple[int, str]]]) -> None:
+    for name, pairs in by_field.items():
+        column = LAST_READ[WritebackField(name)]
+        cast = "NULLIF(v.seen, '')::smallint" if name == WritebackField.PRIORITY else "v.seen"
+        ids, seen = zip(*pairs, strict=True)
+        cursor.execute(
+            f"""
+            UPDATE portfolio_account a SET {column} = {cast}
+            FROM unnest(%s::bigint[], %s::text[]) AS v(id, seen)
+            WHERE a.id = v.id AND a.{column} IS DISTINCT FROM {cast}
+            """,
+            [list(ids), list(seen)],
+        )
 
 
 def _error_text(exc: BaseException) -> str:

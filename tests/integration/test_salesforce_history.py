@@ -7,7 +7,7 @@ from decimal import Decimal
 import pghistory
 import pytest
 
-from portfolio.models import Account
+from portfolio.models import Account, AccountEvent
 from portfolio.selectors import account_history
 from portfolio.sync import sync_salesforce
 from tests import factories
@@ -70,3 +70,26 @@ def test_history_limit_keeps_old_values_right(db):
         (Decimal(4), Decimal(5)),
     ]
     assert all(e.who == "system" for e in entries)
+
+
+def test_the_history_trigger_hashes_its_join_and_records_bulk_updates(db):
+    """A bulk UPDATE's history is one set-based INSERT whose join of the transition tables
+    must not be a nested loop (quadratic: 18 s for 8,000 rows); migration 0009 sets that
+    inside the trigger function. If pgtrigger ever re-creates the function, this fails."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'pgtrigger_update_update_71cb1'"
+        )
+        assert cursor.fetchone()[0] == ["enable_nestloop=off"]
+        accounts = factories.AccountFactory.create_batch(300, health="green")
+        cursor.execute(
+            "UPDATE portfolio_account SET health = 'red', salesforce_health = 'x' "
+            "WHERE id = ANY(%s)",
+            [[a.pk for a in accounts[:200]]],
+        )
+        cursor.execute("SHOW enable_nestloop")
+        assert cursor.fetchone()[0] == "on"  # only inside the trigger
+    changed = AccountEvent.objects.filter(pgh_label="update", health="red")
+    assert changed.count() == 200
