@@ -98,8 +98,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from portfolio.sync import sync_salesforce
     from portfolio import writeback
+    from portfolio.sync import sync_salesforce
 
     creation = connection.creation
     original_name = connection.settings_dict["NAME"]

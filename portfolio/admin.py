@@ -14,6 +14,7 @@ from portfolio.models import (
     Opportunity,
     Region,
     SalesforceUser,
+    SalesforceWriteback,
     Team,
     WritebackOrigin,
 )
@@ -120,3 +121,23 @@ class ActivityAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     raw_id_fields = ["account", "user"]
     date_hierarchy = "occurred_at"
+
+
+@admin.register(SalesforceWriteback)
+class SalesforceWritebackAdmin(admin.ModelAdmin):
+    """What Portfolio decided and has not written to Salesforce yet (read-only: conflicts
+    and mass changes are decided on the write-back page, where both values are shown)."""
+
+    list_display = ("account", "field", "base_value", "value", "status", "origin", "decided_at")
+    list_filter = ("status", "field", "origin")
+    list_select_related = ("account",)
+    search_fields = ("account__salesforce_id",)
+    ordering = ("-decided_at",)
+    show_full_result_count = False
+    readonly_fields = [f.name for f in SalesforceWriteback._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

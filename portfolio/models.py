@@ -244,7 +244,12 @@ class WritebackOrigin(models.TextChoices):
 
 
 class WritebackStatus(models.TextChoices):
+    """A row's state. A row written (`sent`) or found already in Salesforce (`in_sync`) is
+    deleted: nothing is left to do, and its run keeps the counts; the two values name
+    those outcomes in the runs and the code."""
+
     PENDING = "pending", "Waiting to be written"
+    HELD = "held", "Held for an admin's confirmation (a mass change)"
     SENT = "sent", "Written to Salesforce"
     IN_SYNC = "in_sync", "Salesforce already had it"
     CONFLICT = "conflict", "Conflict: Salesforce changed it meanwhile"
@@ -254,7 +259,7 @@ class WritebackStatus(models.TextChoices):
     @classmethod
     def open(cls) -> list[str]:
         """The states a person may have to act on."""
-        return [cls.PENDING, cls.CONFLICT, cls.REFUSED]
+        return [cls.PENDING, cls.HELD, cls.CONFLICT, cls.REFUSED]
 
 
 class SalesforceWriteback(models.Model):
@@ -307,7 +312,6 @@ class SalesforceWriteback(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -316,15 +320,17 @@ class SalesforceWriteback(models.Model):
         ]
         indexes = [
             # The sweep reads pending rows in account order; pages list the open ones.
+            # (account, field): the chunks' keyset order, read from the index and stopped
+            # at the chunk's end (a sort would read every pending row for each chunk).
             models.Index(
-                fields=["account"],
+                fields=["account", "field"],
                 name="writeback_pending",
                 condition=models.Q(status="pending"),
             ),
             models.Index(
                 fields=["status", "-decided_at"],
                 name="writeback_open",
-                condition=models.Q(status__in=["pending", "conflict", "refused"]),
+                condition=models.Q(status__in=["pending", "held", "conflict", "refused"]),
             ),
         ]
 

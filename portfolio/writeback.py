@@ -54,6 +54,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from integrations import salesforce
+from integrations.enqueue import enqueue_on_commit
 from integrations.locks import advisory_lock
 from integrations.models import Source, SyncRun, SyncStatus
 from integrations.services import sync_run_start
@@ -180,35 +181,39 @@ def writeback_record(
     with transaction.atomic(), connection.cursor() as cursor:
         for name in names:
             wanted, last = _wanted_sql(name), _last_read_sql(name)
+            # A value Salesforce already has is nothing to write: an open row for it (an
+            # earlier decision Portfolio went back on) is settled, none is made.
             cursor.execute(
                 f"""
-                INSERT INTO portfolio_salesforcewriteback AS t
-                    (account_id, field, base_value, value, origin, origin_detail,
-                     changed_by_id, status, salesforce_value, error, attempts, run_id,
-                     confirmed, confirmed_by_id, decided_at, sent_at, updated_at)
-                SELECT id, %s, last, coalesce(wanted, ''), %s, %s, %s,
-                       CASE WHEN wanted IS NULL THEN 'refused'
-                            WHEN wanted = last THEN 'in_sync' ELSE 'pending' END,
-                       '', CASE WHEN wanted IS NULL THEN %s ELSE '' END, 0, NULL, false,
-                       NULL, now(), NULL, now()
-                FROM (
+                WITH s AS (
                     SELECT a.id, {wanted} AS wanted, {last} AS last
                     FROM portfolio_account a
                     WHERE a.id = ANY(%s) AND a.salesforce_id <> ''
-                ) s
+                ), settled AS (
+                    DELETE FROM portfolio_salesforcewriteback w USING s
+                    WHERE w.account_id = s.id AND w.field = %s AND s.wanted = s.last
+                )
+                INSERT INTO portfolio_salesforcewriteback AS t
+                    (account_id, field, base_value, value, origin, origin_detail,
+                     changed_by_id, status, salesforce_value, error, attempts, run_id,
+                     confirmed, confirmed_by_id, decided_at, updated_at)
+                SELECT id, %s, last, coalesce(wanted, ''), %s, %s, %s,
+                       CASE WHEN wanted IS NULL THEN 'refused' ELSE 'pending' END,
+                       '', CASE WHEN wanted IS NULL THEN %s ELSE '' END, 0, NULL, false,
+                       NULL, now(), now()
+                FROM s WHERE wanted IS DISTINCT FROM last
                 ON CONFLICT (account_id, field) DO UPDATE SET
                     base_value = EXCLUDED.base_value, value = EXCLUDED.value,
                     origin = EXCLUDED.origin, origin_detail = EXCLUDED.origin_detail,
                     changed_by_id = EXCLUDED.changed_by_id, status = EXCLUDED.status,
                     salesforce_value = '', error = EXCLUDED.error, attempts = 0,
                     run_id = NULL, confirmed = false, confirmed_by_id = NULL,
-                    decided_at = EXCLUDED.decided_at,
-                    sent_at = NULL, updated_at = EXCLUDED.updated_at
+                    decided_at = EXCLUDED.decided_at, updated_at = EXCLUDED.updated_at
                 WHERE (t.value, t.status, t.base_value)
                       IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.status, EXCLUDED.base_value)
                 RETURNING status = 'pending'
                 """,
-                [name.value, origin, detail[:255], user_id, NO_SALESFORCE_USER, ids],
+                [ids, name.value, name.value, origin, detail[:255], user_id, NO_SALESFORCE_USER],
             )
             pending += sum(1 for (is_pending,) in cursor.fetchall() if is_pending)
         if pending:
@@ -217,19 +222,11 @@ def writeback_record(
 
 
 def _push_on_commit(ids: list[int]) -> None:
-    def _send() -> None:
-        from portfolio.tasks import salesforce_writeback
+    """The push task, after commit; with the broker down the 15-minute sweep pushes the
+    rows (enqueue_on_commit logs and never raises)."""
+    from portfolio.tasks import salesforce_writeback
 
-        try:
-            salesforce_writeback.delay(account_ids=ids)
-        except Exception:  # the broker is down: the 15-minute sweep pushes the rows
-            logger.warning(
-                "Could not enqueue the Salesforce write-back of %d account(s); the periodic "
-                "sweep will push them.",
-                len(ids),
-            )
-
-    transaction.on_commit(_send)
+    enqueue_on_commit(salesforce_writeback, account_ids=ids)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -281,41 +278,46 @@ def _open_rows(*, account_ids: list[int] | None, confirm_run: SyncRun | None) ->
     rows = SalesforceWriteback.objects.filter(status=WritebackStatus.PENDING)
     if confirm_run is not None:
         rows = rows.filter(run=confirm_run)
-    else:
-        # Rows a held run waits on stay with it until an admin confirms or cancels.
-        rows = rows.exclude(run__status=SyncStatus.NEEDS_CONFIRMATION, confirmed=False)
     if account_ids is not None:
         rows = rows.filter(account_id__in=account_ids)
     return rows
 
 
 def _classify_locally(rows: QuerySet, run: SyncRun) -> tuple[int, int]:
-    """Without calling Salesforce: rows whose value the last sync already read are in sync;
-    rows whose base differs from it are conflicts (Salesforce changed the field after
-    Portfolio decided). One statement; returns (in_sync, conflicts)."""
+    """Without calling Salesforce: rows whose value the last sync already read are settled
+    (deleted: nothing to write); rows whose base differs from it are conflicts (Salesforce
+    changed the field after Portfolio decided). Two statements; returns (in_sync,
+    conflicts)."""
     ids_sql, ids_params = rows.values("pk").query.sql_with_params()
     last = " ".join(f"WHEN '{name.value}' THEN {_last_read_sql(name)}" for name in WritebackField)
+    looked = f"""
+        SELECT w.id, CASE w.field {last} END AS last
+        FROM portfolio_salesforcewriteback w
+        JOIN portfolio_account a ON a.id = w.account_id
+        WHERE w.id IN ({ids_sql})
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH looked AS (
-                SELECT w.id, CASE w.field {last} END AS last
-                FROM portfolio_salesforcewriteback w
-                JOIN portfolio_account a ON a.id = w.account_id
-                WHERE w.id IN ({ids_sql})
-            )
+            WITH looked AS ({looked})
+            DELETE FROM portfolio_salesforcewriteback w USING looked l
+            WHERE w.id = l.id AND l.last = w.value
+            """,
+            ids_params,
+        )
+        in_sync = cursor.rowcount
+        cursor.execute(
+            f"""
+            WITH looked AS ({looked})
             UPDATE portfolio_salesforcewriteback w SET
-                status = CASE WHEN l.last = w.value THEN 'in_sync' ELSE 'conflict' END,
-                salesforce_value = CASE WHEN l.last = w.value THEN '' ELSE l.last END,
-                run_id = %s, updated_at = now()
+                status = 'conflict', salesforce_value = l.last, run_id = %s, updated_at = now()
             FROM looked l
-            WHERE w.id = l.id AND (l.last = w.value OR l.last <> w.base_value)
-            RETURNING w.status
+            WHERE w.id = l.id AND l.last <> w.value AND l.last <> w.base_value
             """,
             [*ids_params, run.pk],
         )
-        statuses = [status for (status,) in cursor.fetchall()]
-    return statuses.count("in_sync"), statuses.count("conflict")
+        conflicts = cursor.rowcount
+    return in_sync, conflicts
 
 
 def _brake(rows: QuerySet) -> dict[str, Any] | None:
@@ -437,7 +439,8 @@ def _sweep(
     rows = _open_rows(account_ids=ids, confirm_run=confirm_run)
     brake = _brake(rows)
     if brake is not None:
-        held = rows.filter(confirmed=False).update(run=run)
+        # Held rows leave the pending state until an admin confirms or cancels them.
+        held = rows.filter(confirmed=False).update(run=run, status=WritebackStatus.HELD)
         result.held = True
         result.fields = {name: c["changes"] for name, c in brake["fields"].items()}
         run.details = {**run.details, "brake": brake, "held": held}
@@ -447,6 +450,11 @@ def _sweep(
             return
     client = salesforce.client()
     bulk = 0 < settings.SALESFORCE_WRITEBACK_BULK_MIN <= rows.count()
+    if bulk:
+        # Rows just recorded in bulk have no statistics yet; without them the chunks'
+        # keyset query sorts every pending row for each chunk instead of reading the index.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE portfolio_salesforcewriteback")
     size = BULK_READ_CHUNK if bulk else CHUNK
     changed = None
     if bulk:
@@ -459,7 +467,7 @@ def _sweep(
         records = 0
         # One chunk for sObject Collections; chunks up to a job's size for Bulk API 2.0.
         while not chunks or (bulk and records < BULK_JOB_SIZE):
-            chunk = _next_chunk(rows, after, size)
+            chunk = _next_chunk(ids, confirm_run, after, size)
             if not chunk:
                 break
             after = chunk[-1].account_id
@@ -488,26 +496,35 @@ def _sweep(
                 return
 
 
-def _next_chunk(rows: QuerySet, after: int, size: int) -> list[_Row]:
-    """The pending rows of the next `size` accounts after `after` (keyset, by account;
-    one query: an account has at most one row a field)."""
+def _next_chunk(
+    ids: list[int] | None, confirm_run: SyncRun | None, after: int, size: int
+) -> list[_Row]:
+    """The pending rows of the next `size` accounts after `after`, in keyset order (one
+    query, read from the pending index and stopped at the limit: an account has at most
+    one row a field). `a.id > after` as well as `w.account_id > after`, so that the
+    account side of the join starts there too instead of at the first account."""
     limit = size * len(WritebackField)
-    found = list(
-        rows.filter(account_id__gt=after)
-        .order_by("account_id", "field")
-        .values_list(
-            "pk",
-            "account_id",
-            "account__salesforce_id",
-            "field",
-            "value",
-            "base_value",
-            "attempts",
-            "account__salesforce_tam_id",
-            "account__salesforce_health",
-            "account__salesforce_priority",
-        )[:limit]
-    )
+    where, params = ["w.status = 'pending'", "w.account_id > %s", "a.id > %s"], [after, after]
+    if confirm_run is not None:
+        where.append("w.run_id = %s")
+        params.append(confirm_run.pk)
+    if ids is not None:
+        where.append("w.account_id = ANY(%s)")
+        params.append(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT w.id, w.account_id, a.salesforce_id, w.field, w.value, w.base_value,
+                   w.attempts, a.salesforce_tam_id, a.salesforce_health, a.salesforce_priority
+            FROM portfolio_salesforcewriteback w
+            JOIN portfolio_account a ON a.id = w.account_id
+            WHERE {" AND ".join(where)}
+            ORDER BY w.account_id, w.field
+            LIMIT %s
+            """,
+            [*params, limit],
+        )
+        found = cursor.fetchall()
     accounts = list(dict.fromkeys(values[1] for values in found))[:size]
     if len(found) == limit and len(accounts) > 1 and len(accounts) < size:
         accounts.pop()  # the last account's rows may go on past the limit
@@ -702,8 +719,20 @@ def _record_chunk(
     for outcome in outcomes.values():
         counts[outcome.status] += 1
     with transaction.atomic(), connection.cursor() as cursor:
+        # Written or already there: nothing is left to do, the row goes (its run keeps the
+        # counts). A row whose value Portfolio changed while the chunk was out stays, on
+        # the base Salesforce has now.
         cursor.execute(
             """
+            WITH v AS (
+                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[],
+                                     %s::text[], %s::int[])
+                    AS v(id, value, status, seen, error, attempts)
+            ), settled AS (
+                DELETE FROM portfolio_salesforcewriteback w USING v
+                WHERE w.id = v.id AND w.value = v.value AND v.status IN ('sent', 'in_sync')
+                RETURNING w.id
+            )
             UPDATE portfolio_salesforcewriteback w SET
                 status = CASE WHEN w.value = v.value THEN v.status ELSE w.status END,
                 base_value = CASE WHEN w.value = v.value AND v.status <> 'conflict'
@@ -711,14 +740,11 @@ def _record_chunk(
                 salesforce_value = CASE WHEN v.status = 'conflict' THEN v.seen ELSE '' END,
                 error = CASE WHEN w.value = v.value THEN v.error ELSE w.error END,
                 attempts = v.attempts,
-                sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE w.sent_at END,
                 run_id = %s, updated_at = now()
-            FROM (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[],
-                                       %s::text[], %s::int[]))
-                 AS v(id, value, status, seen, error, attempts)
-            WHERE w.id = v.id
+            FROM v
+            WHERE w.id = v.id AND w.id NOT IN (SELECT id FROM settled)
             """,
-            [run.pk, *map(list, zip(*values, strict=True))],
+            [*map(list, zip(*values, strict=True)), run.pk],
         )
         # Only the salesforce_* columns change: no history to write (and the trigger's
         # join of transition tables would cost as much as the update itself).
@@ -878,21 +904,13 @@ def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
     from portfolio.models import SalesforceWriteback
 
     run = _held_run(run_id)
-    confirmed = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.PENDING).update(
-        confirmed=True, confirmed_by=user
+    confirmed = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.HELD).update(
+        status=WritebackStatus.PENDING, confirmed=True, confirmed_by=user
     )
     _decide(run, user, "confirmed")
-    run_pk = run.pk
+    from portfolio.tasks import salesforce_writeback_confirmed
 
-    def _send() -> None:
-        from portfolio.tasks import salesforce_writeback_confirmed
-
-        try:
-            salesforce_writeback_confirmed.delay(run_id=run_pk)
-        except Exception:
-            logger.warning("Could not enqueue the confirmed write-back of run %s.", run_pk)
-
-    transaction.on_commit(_send)
+    enqueue_on_commit(salesforce_writeback_confirmed, run_id=run.pk)
     return confirmed
 
 
@@ -904,7 +922,7 @@ def writeback_cancel(*, run_id: int, user: AbstractBaseUser | None) -> int:
 
     run = _held_run(run_id)
     who = user.get_username() if user is not None else "command line"
-    cancelled = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.PENDING).update(
+    cancelled = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.HELD).update(
         status=WritebackStatus.DISCARDED,
         error=f"Not written: {who} declined the mass change held by run {run.pk}.",
     )

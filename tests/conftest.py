@@ -170,6 +170,34 @@ def celery_worker(
     app.conf.task_default_queue = previous_queue
 
 
+@pytest.fixture
+def workers(transactional_db, django_db_serialized_rollback, tmp_path) -> Iterator:
+    """Like `celery_worker`, but the caller names the queue: a second worker must consume
+    the queue of the one that was killed, to pick its task up again."""
+    started: list[CeleryWorker] = []
+
+    def start(queue: str, extra_env: dict[str, str]) -> CeleryWorker:
+        env = worker_environment({"CELERY_TASK_DEFAULT_QUEUE": queue, **extra_env})
+        log = tmp_path / f"worker-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
+            + ["--pool", "solo", "--loglevel", "INFO", "--without-gossip"]
+            + ["--without-mingle", "--without-heartbeat", "-n", f"w{len(started)}@%h"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = CeleryWorker(process, queue, log)
+        started.append(worker)
+        _wait_for_ready(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 def _wait_for_ready(worker: CeleryWorker, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -28,7 +28,7 @@ from integrations.tasks import recover
 from portfolio.models import Account, Region
 from portfolio.sync import LOCK_KEY, bulkload, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
-from tests.conftest import ROOT, CeleryWorker, _wait_for_ready, worker_environment
+from tests.conftest import ROOT, worker_environment
 from tests.dbschema import schema_of
 
 
@@ -71,34 +71,6 @@ def other_connection() -> psycopg.Connection:
     params.pop("cursor_factory", None)
     params.pop("context", None)
     return psycopg.connect(**params, autocommit=True)
-
-
-@pytest.fixture
-def workers(transactional_db, django_db_serialized_rollback, tmp_path) -> Iterator:
-    """Like `celery_worker`, but the caller names the queue: a second worker must consume
-    the queue of the one that was killed, to pick its task up again."""
-    started: list[CeleryWorker] = []
-
-    def start(queue: str, extra_env: dict[str, str]) -> CeleryWorker:
-        env = worker_environment({"CELERY_TASK_DEFAULT_QUEUE": queue, **extra_env})
-        log = tmp_path / f"worker-{len(started)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
-            + ["--pool", "solo", "--loglevel", "INFO", "--without-gossip"]
-            + ["--without-mingle", "--without-heartbeat", "-n", f"w{len(started)}@%h"],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        worker = CeleryWorker(process, queue, log)
-        started.append(worker)
-        _wait_for_ready(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 # --- 5. a worker killed outright ---------------------------------------------------------
