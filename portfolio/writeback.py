@@ -57,7 +57,7 @@ from integrations import salesforce
 from integrations.enqueue import enqueue_on_commit
 from integrations.locks import advisory_lock
 from integrations.models import Source, SyncRun, SyncStatus
-from integrations.services import sync_run_start
+from integrations.services import sync_run_skip, sync_run_start
 from portfolio.models import (
     Account,
     SalesforceUser,
@@ -399,14 +399,10 @@ def writeback_push(
         return WritebackResult()
     with advisory_lock(LOCK_KEY) as held:
         if not held:
-            now = timezone.now()
-            run = SyncRun.objects.create(
+            run = sync_run_skip(
                 source=Source.SALESFORCE_WRITEBACK,
-                status=SyncStatus.SKIPPED,
-                started_at=now,
-                finished_at=now,
                 trigger=trigger,
-                error="Another write-back sweep held the lock; it or the next sweep writes "
+                reason="Another write-back sweep held the lock; it or the next sweep writes "
                 "these changes.",
             )
             return WritebackResult(run=run, skipped=True)

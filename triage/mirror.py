@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import gitlab as gl
 from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
-from integrations.services import sync_run_start
+from integrations.services import sync_run_skip, sync_run_start
 from triage import labels as triage_labels
 from triage import services
 from triage.models import (
@@ -170,7 +170,9 @@ def triage_gitlab_sync(
         return SyncResult(run=None, message=reason)
     with advisory_lock(SYNC_LOCK_KEY) as held:
         if not held:
-            return SyncResult(run=None, message="Another GitLab sync is running; skipped.")
+            message = "Another GitLab sync is running; skipped."
+            sync_run_skip(source=Source.GITLAB, trigger=trigger, reason=message)
+            return SyncResult(run=None, message=message)
         run = sync_run_start(source=Source.GITLAB, trigger=trigger)
         try:
             _sync(run, progress=progress)

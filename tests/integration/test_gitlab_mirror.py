@@ -395,3 +395,21 @@ def test_a_label_create_whose_answer_was_lost_is_not_an_error(fake_gitlab):  # n
         "Red",
     ]
     assert made == 2
+
+
+def test_a_sync_skipped_for_the_lock_leaves_a_skipped_row(db, fake_gitlab):  # noqa: F811
+    from django.db import connections
+
+    from integrations.models import Source, SyncStatus
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [mirror.SYNC_LOCK_KEY])
+        result = mirror.triage_gitlab_sync(trigger="second")
+    finally:
+        other.close()
+    assert result.run is None and "skipped" in result.message
+    run = SyncRun.objects.get(source=Source.GITLAB)
+    assert (run.status, run.trigger) == (SyncStatus.SKIPPED, "second")
+    assert "Another GitLab sync" in run.error
