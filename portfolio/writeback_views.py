@@ -62,29 +62,24 @@ def _require_admin(request: HttpRequest) -> None:
         raise PermissionDenied("Only admins decide what is written to Salesforce.")
 
 
-@login_required
-@require_POST
-def writeback_run_confirm(request: HttpRequest, run_id: int) -> HttpResponse:
-    _require_admin(request)
-    try:
-        count = writeback.writeback_confirm(run_id=run_id, user=request.user)
-    except ValueError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Run {run_id}: {count} change(s) confirmed; writing them now.")
-    return redirect("writeback:page")
+DECISIONS = {
+    "confirm": (writeback.writeback_confirm, "{count} change(s) confirmed; writing them now."),
+    "cancel": (writeback.writeback_cancel, "{count} change(s) will not be written."),
+}
 
 
 @login_required
 @require_POST
-def writeback_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+def writeback_run_decide(request: HttpRequest, run_id: int, decision: str) -> HttpResponse:
+    """An admin confirms or cancels a mass change the brake held."""
     _require_admin(request)
+    decide, done = DECISIONS[decision]
     try:
-        count = writeback.writeback_cancel(run_id=run_id, user=request.user)
+        count = decide(run_id=run_id, user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Run {run_id}: {count} change(s) will not be written.")
+        messages.success(request, f"Run {run_id}: " + done.format(count=count))
     return redirect("writeback:page")
 
 
@@ -120,7 +115,12 @@ def writeback_resolve(request: HttpRequest, writeback_id: int) -> HttpResponse:
 app_name = "writeback"
 urlpatterns = [
     path("", writeback_page, name="page"),
-    path("runs/<int:run_id>/confirm", writeback_run_confirm, name="confirm"),
-    path("runs/<int:run_id>/cancel", writeback_run_cancel, name="cancel"),
+    path(
+        "runs/<int:run_id>/confirm",
+        writeback_run_decide,
+        {"decision": "confirm"},
+        name="confirm",
+    ),
+    path("runs/<int:run_id>/cancel", writeback_run_decide, {"decision": "cancel"}, name="cancel"),
     path("<int:writeback_id>/resolve", writeback_resolve, name="resolve"),
 ]

@@ -491,3 +491,57 @@ def test_a_worker_killed_mid_sweep_is_redelivered_and_sends_at_most_one_chunk_ag
     assert all(fake_salesforce.get("Account", r["Id"])["CSM_Priority__c"] == 1 for r in records)
     runs = list(SyncRun.objects.filter(source=Source.SALESFORCE_WRITEBACK).order_by("pk"))
     assert runs[0].status == SyncStatus.FAILED and runs[-1].status == SyncStatus.SUCCEEDED
+
+
+def _conflicts(n, fake):
+    for i in range(n):
+        _account(fake, f"Conflict {i:03d}")
+    sync_salesforce()
+    accounts = list(Account.objects.filter(name__startswith="Conflict"))
+    for account in accounts:
+        account.health = "red"
+    Account.objects.bulk_update(accounts, ["health"])
+    salesforce_writeback_enqueue(
+        account_ids=[a.pk for a in accounts], fields=["health"], origin="health_assessment"
+    )
+    from portfolio.models import SalesforceWriteback as Row
+
+    Row.objects.filter(account__in=accounts).update(status="conflict", salesforce_value="amber")
+
+
+@pytest.mark.parametrize("size", [3, 60])
+def test_the_write_back_page_costs_the_same_whatever_the_size(
+    size, fake_salesforce, client, django_assert_max_num_queries
+):
+    _conflicts(size, fake_salesforce)
+    admin = factories.UserFactory(role="Admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    with django_assert_max_num_queries(14):
+        page = client.get("/integrations/sync-runs/writeback/")
+    assert page.status_code == 200
+    assert f"Conflicts ({size})" in page.content.decode()
+
+
+def test_only_admins_decide_and_tams_do_not_see_the_page(synced, client):
+    account = synced["accounts"][0]
+    _decide(account, origin=WritebackOrigin.TAM_ASSIGNMENT, tam=None)
+    run = writeback.writeback_push().run
+    row = SalesforceWriteback.objects.get(account=account)
+    client.force_login(synced["tam"])
+    assert client.get("/integrations/sync-runs/writeback/").status_code == 403
+    manager = factories.UserFactory(role="Manager")
+    team = factories.TeamFactory(manager=manager)
+    team.tams.add(synced["tam"])
+    client.force_login(manager)
+    page = client.get("/integrations/sync-runs/writeback/")
+    assert page.status_code == 200 and "Admins confirm" in page.content.decode()
+    assert (
+        client.post(f"/integrations/sync-runs/writeback/runs/{run.pk}/confirm").status_code == 403
+    )
+    assert client.post(f"/integrations/sync-runs/writeback/runs/{run.pk}/cancel").status_code == 403
+    response = client.post(
+        f"/integrations/sync-runs/writeback/{row.pk}/resolve", {"keep": "salesforce"}
+    )
+    assert response.status_code == 403
+    row.refresh_from_db()
+    assert row.status == WritebackStatus.HELD
