@@ -545,3 +545,14 @@ def test_only_admins_decide_and_tams_do_not_see_the_page(synced, client):
     assert response.status_code == 403
     row.refresh_from_db()
     assert row.status == WritebackStatus.HELD
+
+
+def test_healthz_says_a_mass_change_waits_for_an_admin(synced, client):
+    _decide(synced["accounts"][0], origin=WritebackOrigin.TAM_ASSIGNMENT, tam=None)
+    run = writeback.writeback_push().run
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded"
+    assert any(f"write-back run {run.pk}" in w for w in body["warnings"])
+    assert body["last_sync"]["salesforce_writeback"]["status"] == "needs_confirmation"
+    writeback.writeback_cancel(run_id=run.pk, user=None)
+    assert not any("write-back" in w for w in client.get("/healthz").json()["warnings"])
