@@ -19,17 +19,21 @@ How, in this module:
   pending rows under an advisory lock (one sweep at a time), in a `SyncRun` of source
   `salesforce_writeback`:
   1. set-based, without calling Salesforce: a row whose value Salesforce already has is
-     `in_sync`; a row whose base differs from what the sync read since is a `conflict`;
+     settled (deleted); a row whose base differs from what the sync read since is a
+     `conflict`;
   2. the brake: more than `SALESFORCE_WRITEBACK_BRAKE_SHARE` of the accounts for one field
-     (and more than `SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES`), or any clearing, holds the
-     rows in a run marked `needs_confirmation`, and nothing is written until an admin
-     confirms (`writeback_confirm`);
+     (and more than `SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES`), or any clearing, makes the
+     rows `held` by a run marked `needs_confirmation`, and nothing of them is written until
+     an admin confirms (`writeback_confirm`) or cancels (`writeback_cancel`);
   3. chunk by chunk (`CHUNK` accounts): the chunk's current values are read from
-     Salesforce (a conflict is caught even when the sync has not run since), what is still
-     Portfolio's to write goes in one sObject Collections call (or a Bulk API 2.0 job for
-     large sweeps), and the per-record results are committed with the run's counts in one
-     transaction before the next chunk, so a killed worker re-sends at most the chunk it
-     was in (and the re-read finds those values already there).
+     Salesforce by Id (a conflict is caught even when the sync has not run since), what is
+     still Portfolio's to write goes in one sObject Collections call, and the per-record
+     results are committed with the run's counts in one transaction before the next chunk,
+     so a killed worker re-sends at most the chunk it was in (and the re-read finds those
+     values already there). A large sweep (`SALESFORCE_WRITEBACK_BULK_MIN`) reads once
+     what Salesforce changed since the sync's cursor and writes Bulk API 2.0 jobs of
+     `BULK_JOB_SIZE` records, each job's results committed as it finishes.
+  Written rows are deleted: nothing is left to do, and the runs keep the counts.
   A record Salesforce refuses is `refused` with its error and not retried until Portfolio
   changes the field again; a transient per-record error (`UNABLE_TO_LOCK_ROW`) is retried
   by the next sweeps up to `SALESFORCE_WRITEBACK_MAX_ATTEMPTS` times.
@@ -165,8 +169,9 @@ def writeback_record(
     and push them after the surrounding transaction commits.
 
     Set-based (one statement per field). Each row keeps Salesforce's value last read as its
-    base. A value Salesforce already has is `in_sync` (nothing to send); a TAM whose user
-    has no Salesforce user is `refused` with the reason (Salesforce cannot be told).
+    base. A value Salesforce already has needs no row (an open one, for a decision
+    Portfolio went back on, is settled); a TAM whose user has no Salesforce user is
+    `refused` with the reason (Salesforce cannot be told).
     Recording the same value twice changes nothing. Returns the number of rows now pending.
     Does nothing when Salesforce is not configured.
     """
