@@ -91,6 +91,10 @@ def _pre_rules(facts: AccountFacts, params: Params, trace: _Trace) -> tuple[int,
     that is trialing a TAM-assigned digital customer." / "A new TAM-assigned customer coming
     on to GitLab will default to Pr1 until their onboarding enablement is complete."
 
+    Reading of the Public Sector exception: it is an exception to "not for the TAM-assigned
+    segment" (the only clause it can change), so with `digital_tam_trial` on a TAM-assigned
+    digital-only account is P4 as well; with it off a TAM-assigned account is never P4.
+
     Onboarding is "not complete" when it has started (on or before `as_of`) and has no
     completion date on or before `as_of`. `onboarding_max_days` (0 = no limit, the
     handbook's reading) lets an admin stop a forgotten completion date from pinning P1.
@@ -104,16 +108,20 @@ def _pre_rules(facts: AccountFacts, params: Params, trace: _Trace) -> tuple[int,
     ):
         return 3, "unmanaged_child"
 
-    trial = params.digital_tam_trial and facts.tam_assigned
-    digital = facts.digital_only and not trial
-    if facts.digital_only:
+    # Pr4 is "not for the TAM-assigned segment": a TAM-assigned account is never P4 unless
+    # its rule set runs the Public Sector trial, which puts TAM-assigned digital customers
+    # in Pr4 too (the exception is to "not for the TAM-assigned segment"; docs/rules.md).
+    digital = facts.digital_only and (not facts.tam_assigned or params.digital_tam_trial)
+    if not facts.digital_only:
+        evidence = "not digital-only"
+    elif not facts.tam_assigned:
+        evidence = "digital-only customer, no TAM assigned"
+    elif params.digital_tam_trial:
         evidence = (
-            "digital-only, but TAM-assigned in a segment trialing TAM-assigned digital customers"
-            if trial
-            else "digital-only customer"
+            "digital-only and TAM-assigned, in a segment trialing TAM-assigned digital customers"
         )
     else:
-        evidence = "not digital-only"
+        evidence = "digital-only, but TAM-assigned: Pr4 is not for the TAM-assigned segment"
     if trace.ask("digital_only", digital, evidence):
         return 4, "digital_only"
 

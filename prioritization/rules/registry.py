@@ -30,8 +30,13 @@ class RuleInfo:
     outcome: int  # the priority when the answer is yes
     source: str  # handbook page and section
     quote: str  # the handbook line
+    # (a boolean Params field, the question asked instead when it is on): a switch that
+    # changes what the rule asks, not only a number in it.
+    question_if: tuple[str, str] | None = None
 
     def question_for(self, params: Params) -> str:
+        if self.question_if is not None and getattr(params, self.question_if[0]):
+            return _question(self.question_if[1], params)
         return _question(self.question, params)
 
 
@@ -48,11 +53,16 @@ _RULES: tuple[RuleInfo, ...] = (
     RuleInfo(
         "digital_only",
         "pre",
-        "Digital-only customer (not TAM-assigned)?",
+        "Digital-only customer without a TAM?",
         4,
         f"{TAM_PAGE} · Customer Prioritization",
         "Pr4 is only for our digital customers and not for the TAM-assigned segment, with the "
         "exception of the Public Sector that is trialing a TAM-assigned digital customer",
+        question_if=(
+            "digital_tam_trial",
+            "Digital-only customer (TAM-assigned ones too: this segment trials TAM-assigned "
+            "digital customers)?",
+        ),
     ),
     RuleInfo(
         "onboarding_incomplete",

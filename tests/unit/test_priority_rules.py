@@ -78,13 +78,31 @@ def test_digital_only_is_p4(params):
     assert (decision.priority, decision.decided_by) == (4, "digital_only")
 
 
-def test_public_sector_trial_keeps_a_tam_assigned_digital_customer_out_of_p4():
-    """ "with the exception of the Public Sector that is trialing a TAM-assigned digital
-    customer" """
+@pytest.mark.parametrize("params", [US, EMEA, COM, FLAT])
+def test_a_tam_assigned_digital_only_account_is_not_p4(params):
+    """ "Pr4 is only for our digital customers and not for the TAM-assigned segment" """
+    decision = evaluate(replace(BASE, digital_only=True), params)
+    assert decision.priority in (1, 2)
+    digital = step(decision, "digital_only")
+    assert digital.answer is False
+    assert digital.question == "Digital-only customer without a TAM?"
+    assert digital.evidence == (
+        "digital-only, but TAM-assigned: Pr4 is not for the TAM-assigned segment"
+    )
+
+
+def test_public_sector_trial_puts_a_tam_assigned_digital_customer_in_p4():
+    """ "... not for the TAM-assigned segment, with the exception of the Public Sector that is
+    trialing a TAM-assigned digital customer" (reading: the exception is to "not for the
+    TAM-assigned segment", docs/rules.md) """
     trial = replace(US, digital_tam_trial=True)
-    assert evaluate(replace(BASE, digital_only=True), trial).priority == 2
+    decision = evaluate(replace(BASE, digital_only=True), trial)
+    assert (decision.priority, decision.decided_by) == (4, "digital_only")
+    assert step(decision, "digital_only").question.startswith(
+        "Digital-only customer (TAM-assigned ones too"
+    )
     assert evaluate(replace(BASE, digital_only=True, tam_assigned=False), trial).priority == 4
-    assert evaluate(replace(BASE, digital_only=True), US).priority == 4
+    assert evaluate(BASE, trial).priority == 2  # the trial touches digital customers only
 
 
 @pytest.mark.parametrize("params", [US, EMEA, COM])
