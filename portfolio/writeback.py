@@ -76,9 +76,7 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"portfolio.salesforce.writeback")
 # Accounts per chunk: one read query and one sObject Collections call (its limit is 200).
 CHUNK = 200
-# Large sweeps (SALESFORCE_WRITEBACK_BULK_MIN): one read query per 400 accounts (its URL
-# stays well under Salesforce's 16 KB limit) and one Bulk API 2.0 job per 10,000 records.
-BULK_READ_CHUNK = 400
+# Large sweeps (SALESFORCE_WRITEBACK_BULK_MIN): one Bulk API 2.0 job per 10,000 accounts.
 BULK_JOB_SIZE = 10_000
 SAMPLE_SIZE = 20
 
@@ -456,37 +454,25 @@ def _sweep(
         # keyset query sorts every pending row for each chunk instead of reading the index.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE portfolio_salesforcewriteback")
-    size = BULK_READ_CHUNK if bulk else CHUNK
+    # A large sweep reads no chunk by Id: its chunks are as big as its jobs.
+    size = BULK_JOB_SIZE if bulk else CHUNK
     changed = None
     if bulk:
         changed = _read_changed(client)
         result.calls += 1
     after = 0
     while True:
-        chunks: list[list[_Row]] = []
-        looked: list[_Looked] = []
-        records = 0
-        # One chunk for sObject Collections; chunks up to a job's size for Bulk API 2.0.
-        while not chunks or (bulk and records < BULK_JOB_SIZE):
-            chunk = _next_chunk(ids, confirm_run, after, size)
-            if not chunk:
-                break
-            after = chunk[-1].account_id
-            chunks.append(chunk)
-            looked.append(_look(client, result, chunk, changed))
-            records += len(looked[-1].payloads)
-        if not chunks:
+        # One chunk: one sObject Collections call, or one Bulk API 2.0 job.
+        chunk = _next_chunk(ids, confirm_run, after, size)
+        if not chunk:
             return
+        after = chunk[-1].account_id
+        looked = _look(client, result, chunk, changed)
         if bulk:
             _send_bulk(client, result, looked)
         else:
-            _send_collection(client, result, looked[0])
-        _record_chunk(
-            run,
-            result,
-            [row for chunk in chunks for row in chunk],
-            {pk: o for part in looked for pk, o in part.outcomes.items()},
-        )
+            _send_collection(client, result, looked)
+        _record_chunk(run, result, chunk, looked.outcomes)
         if time.monotonic() > deadline:
             result.more = (
                 _open_rows(account_ids=ids, confirm_run=confirm_run)
@@ -598,11 +584,15 @@ def _look(
     else:
         current, exact = changed, False
     looked = _Looked()
+    names = {name.value: salesforce_field(name) for name in WritebackField}
     for row in chunk:
+        name = names[row.field]
         record = current.get(row.salesforce_id) or _by_prefix(current, row.salesforce_id)
-        if record is None and not exact:
-            record = {salesforce_field(row.field): to_salesforce(row.field, row.last_read)}
-        if record is None:
+        if record is not None:
+            seen = from_salesforce(row.field, record.get(name))
+        elif not exact:
+            seen = row.last_read  # unchanged since the sync read it
+        else:
             looked.outcomes[row.pk] = _Outcome(
                 WritebackStatus.REFUSED,
                 row.base_value,
@@ -611,7 +601,6 @@ def _look(
                 row.attempts + 1,
             )
             continue
-        seen = from_salesforce(row.field, record.get(salesforce_field(row.field)))
         if seen == row.value:
             looked.outcomes[row.pk] = _Outcome(WritebackStatus.IN_SYNC, seen, attempts=row.attempts)
         elif seen != row.base_value:
@@ -620,7 +609,7 @@ def _look(
             )
         else:
             payload = looked.payloads.setdefault(row.salesforce_id, {"Id": row.salesforce_id})
-            payload[salesforce_field(row.field)] = to_salesforce(row.field, row.value)
+            payload[name] = to_salesforce(row.field, row.value)
             looked.sending[row.salesforce_id].append(row)
     return looked
 
@@ -650,11 +639,11 @@ def _send_collection(
 
 
 def _send_bulk(
-    client: salesforce.SalesforceClient, result: WritebackResult, parts: list[_Looked]
+    client: salesforce.SalesforceClient, result: WritebackResult, looked: _Looked
 ) -> None:
-    """One Bulk API 2.0 job for these chunks' records; waits for it to finish (polling
-    with a growing pause). Results come back unordered: matched by Id."""
-    records = [payload for part in parts for payload in part.payloads.values()]
+    """One Bulk API 2.0 job for the chunk's records; waits for it to finish (polling with a
+    growing pause). Results come back unordered: matched by Id."""
+    records = list(looked.payloads.values())
     if not records:
         return
     job_id = client.bulk_update_submit("Account", records)
@@ -671,8 +660,7 @@ def _send_bulk(
     by_id = {answer.salesforce_id: answer for answer in answers}
     for answer in answers:  # Bulk results may carry the 18-character form of a 15 one
         by_id.setdefault(answer.salesforce_id[:15], answer)
-    for part in parts:
-        _settle(result, part, {sid: by_id.get(sid) or by_id.get(sid[:15]) for sid in part.sending})
+    _settle(result, looked, {sid: by_id.get(sid) or by_id.get(sid[:15]) for sid in looked.sending})
 
 
 def _by_prefix(current: dict[str, dict], salesforce_id: str) -> dict | None:
