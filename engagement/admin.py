@@ -1,15 +1,20 @@
+from django import forms
 from django.contrib import admin
 
+from engagement.emails import template_syntax_error
 from engagement.models import (
     CollaborationProject,
     CustomerIssue,
     Disengagement,
     EGroupBrief,
+    EmailTemplate,
+    EmailTemplateVersion,
     Engagement,
     EngagementStep,
     SuccessObjective,
     SuccessTask,
 )
+from engagement.services import email_template_save
 
 
 class EngagementStepInline(admin.TabularInline):
@@ -67,3 +72,51 @@ class DisengagementAdmin(admin.ModelAdmin):
 class EGroupBriefAdmin(admin.ModelAdmin):
     list_display = ["account", "egroup_member", "when", "updated_at"]
     raw_id_fields = ["account", "updated_by"]
+
+
+class EmailTemplateVersionInline(admin.TabularInline):
+    """Every saved version, newest first: read-only history."""
+
+    model = EmailTemplateVersion
+    extra = 0
+    can_delete = False
+    fields = ["version", "saved_by", "saved_at", "origin", "subject", "body"]
+    readonly_fields = fields
+    ordering = ["-version"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = ["key", "position", "name", "origin", "source", "subject", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 24, "cols": 100})}
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("subject", "body"):
+            error = template_syntax_error(cleaned.get(name) or "")
+            if error:
+                self.add_error(name, f"Not a valid template: {error}")
+        return cleaned
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    """The email templates of the engagement panel. Each save is a new version
+    (`services.email_template_save`); the picker uses the latest."""
+
+    form = EmailTemplateForm
+    list_display = ["name", "origin", "version", "updated_by", "updated_at"]
+    list_filter = ["origin"]
+    readonly_fields = ["version", "updated_by", "updated_at"]
+    inlines = [EmailTemplateVersionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The key is how the code and the picker name a template: fixed once created.
+        return [*self.readonly_fields, "key"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        email_template_save(template=obj, user=request.user)

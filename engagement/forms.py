@@ -8,7 +8,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from engagement.emails import TEMPLATES
+from engagement.emails import picker_label, templates_for_picker
 from engagement.models import (
     Disengagement,
     EGroupBrief,
@@ -56,6 +56,9 @@ class EngagementStartForm(PanelIds, forms.Form):
 class StepForm(PanelIds, forms.Form):
     id_prefix = "step"
     done = forms.BooleanField(required=False)
+    # A step the TAM decides: completed as not needed, with why (`note`).
+    not_needed = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=200)
 
 
 class TamAssignForm(PanelIds, forms.Form):
@@ -131,10 +134,20 @@ class TaskForm(PanelIds, forms.Form):
 class PersonaForm(PanelIds, forms.Form):
     id_prefix = "persona"
     contact = forms.ModelChoiceField(queryset=Contact.objects.none())
-    persona = forms.ChoiceField(choices=[("", "No key persona"), *Persona.choices], required=False)
+    personas = forms.MultipleChoiceField(
+        label="Key personas",
+        choices=Persona.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick every persona that applies; none ticked clears them.",
+    )
 
     def __init__(self, *args, account=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+    """The key personas of one contact: "select the persona(s) that apply to them"
+    (csm-account-engagement.md). The ticked personas replace the contact's; none ticked
+    clears them."""
+
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
 
 
@@ -162,7 +175,9 @@ class DisengagementForm(PanelIds, forms.ModelForm):
 
 class EmailForm(PanelIds, forms.Form):
     id_prefix = "email"
-    template = forms.ChoiceField(choices=[(t.key, t.name) for t in TEMPLATES])
+    template = forms.ChoiceField(
+        help_text="Each template says whether it is the handbook's text or Portfolio's own.",
+    )
     contact = forms.ModelChoiceField(
         queryset=Contact.objects.none(), required=False, empty_label="(no contact)"
     )
@@ -179,6 +194,11 @@ class EmailForm(PanelIds, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        # The latest version of each template (admins edit them in Django admin).
+        self.templates = list(
+            templates_for_picker().only("key", "name", "origin", "source", "version")
+        )
+        self.fields["template"].choices = [(t.key, picker_label(t)) for t in self.templates]
         validator = forms.EmailField()
         for address in self.recipients():
             try:

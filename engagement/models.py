@@ -71,6 +71,10 @@ class EngagementStep(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     done_at = models.DateTimeField(null=True, blank=True)
+    # A step the TAM decides (the Commercial upgrade's customer project) may be completed
+    # as "not needed", with the why in `note`.
+    may_be_not_needed = models.BooleanField(default=False)
+    not_needed = models.BooleanField(default=False)
     note = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
@@ -291,3 +295,74 @@ class EGroupBrief(models.Model):
 
     def __str__(self) -> str:
         return f"E-Group brief for {self.account_id}"
+
+
+class EmailTemplateOrigin(models.TextChoices):
+    HANDBOOK = "handbook", "Handbook"
+    PORTFOLIO = "portfolio", "Portfolio"
+
+
+class EmailTemplate(models.Model):
+    """An email template of the panel's picker, in its latest version (admin-edited).
+
+    "The templates provided below can be used for certain outreach efforts to customers
+    to drive engagement" (csm-account-engagement.md, Email Templates). Only the initial
+    customer engagement is the handbook's text; the others are Portfolio's own, and
+    `origin` says which is which. Subject and body are Django template text filled with
+    `engagement.emails.merge_fields`. Every save goes through
+    `services.email_template_save`, which keeps each version (`EmailTemplateVersion`)."""
+
+    key = models.SlugField(max_length=40, unique=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the picker.")
+    name = models.CharField(max_length=120)
+    origin = models.CharField(
+        max_length=10,
+        choices=EmailTemplateOrigin.choices,
+        help_text="Handbook: the handbook's own text (quote where it is in Source). "
+        "Portfolio: text written for Portfolio (Source: the handbook line it serves).",
+    )
+    source = models.CharField(max_length=255, blank=True, default="")
+    subject = models.CharField(max_length=255)
+    body = models.TextField(
+        help_text="Merge fields: {{ customer }}, {{ contact_name }}, {{ tam_name }}, "
+        "{{ account_executive }}, {{ account_executive_email }}, {{ project_url }}, "
+        "{{ renewal_date }}, {{ plan }}, {{ downgrade_or_churn }}, {{ features_lost }}."
+    )
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailTemplateVersion(models.Model):
+    """One saved version of an email template: what it said, who saved it and when."""
+
+    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=120)
+    origin = models.CharField(max_length=10, choices=EmailTemplateOrigin.choices)
+    source = models.CharField(max_length=255, blank=True, default="")
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    saved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["template", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "version"], name="email_template_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} v{self.version}"

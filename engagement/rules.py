@@ -23,6 +23,9 @@ class StepDef:
     title: str
     who: str
     source: str
+    # The TAM decides whether the step applies: it can be completed as "not needed" with
+    # a note (the Commercial upgrade's customer project).
+    may_be_not_needed: bool = False
 
 
 # "Start a new customer engagement" (tam-account-engagement.md), plus the "Welcome to
@@ -137,16 +140,35 @@ COMMERCIAL_STEPS: dict[str, StepDef] = {
 }
 
 
+# The Commercial variant of the upgrade checklist's project step (tam-account-engagement.md,
+# Start a customer upgrade engagement): the TAM decides whether a project is worth having.
+COMMERCIAL_UPGRADE_STEPS: dict[str, StepDef] = {
+    "confirm_project": StepDef(
+        "confirm_project",
+        "Decide whether a customer project is beneficial; if so, confirm it exists or "
+        "create it (otherwise complete this step as not needed, with why)",
+        "Technical Account Manager",
+        "For Commercial accounts, the TAM will determine if it is beneficial to have a "
+        "customer project.",
+        may_be_not_needed=True,
+    ),
+}
+
+
 def steps_for(kind: str, segment: str) -> tuple[StepDef, ...]:
     """The checklist of an engagement: the handbook's steps for its kind, with the
-    Commercial variants of who creates the project and who schedules the welcome call.
+    Commercial variants of who creates the project and who schedules the welcome call,
+    and, on an upgrade, of whether a project is needed at all.
 
     "Somewhere between step 3 and step 7 ... a Solutions Architect should create a project
-    ... This typically only applies to Enterprise accounts." (tam-account-engagement.md)"""
+    ... This typically only applies to Enterprise accounts."; upgrade: "For Commercial
+    accounts, the TAM will determine if it is beneficial to have a customer project."
+    (tam-account-engagement.md)"""
     steps = STEPS_BY_KIND[kind]
     if segment != "commercial":
         return steps
-    return tuple(COMMERCIAL_STEPS.get(step.key, step) for step in steps)
+    variants = {**COMMERCIAL_STEPS, **(COMMERCIAL_UPGRADE_STEPS if kind == "upgrade" else {})}
+    return tuple(variants.get(step.key, step) for step in steps)
 
 
 def project_suffix(salesforce_id: str) -> str:

@@ -86,10 +86,12 @@ def overdue_cadence_for_tams(
 
 
 def missing_personas_q() -> Q:
-    """Accounts with no Development Lead or no Software Security Lead contact."""
-    return ~Q(pk__in=Contact.objects.filter(persona="development_lead").values("account_id")) | ~Q(
-        pk__in=Contact.objects.filter(persona="security_lead").values("account_id")
-    )
+    """Accounts with no Development Lead or no Software Security Lead contact (one contact
+    holding both personas covers both)."""
+    holders = Contact.personas.through.objects
+    return ~Q(
+        pk__in=holders.filter(keypersona_id="development_lead").values("contact__account_id")
+    ) | ~Q(pk__in=holders.filter(keypersona_id="security_lead").values("contact__account_id"))
 
 
 # --- The account panel --------------------------------------------------------------------
@@ -121,8 +123,13 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
             Prefetch("tasks", queryset=SuccessTask.objects.order_by("created_at", "id"))
         )
     )
-    contacts = list(Contact.objects.filter(account=account).order_by("name")[:200])
-    present = {c.persona for c in contacts if c.persona}
+    contacts = list(
+        Contact.objects.filter(account=account).prefetch_related("personas").order_by("name")[:200]
+    )
+    for contact in contacts:
+        contact.persona_keys = [p.key for p in contact.personas.all()]
+        contact.persona_labels = [str(p) for p in contact.personas.all()]
+    present = {key for c in contacts for key in c.persona_keys}
     missing = rules.missing_personas(present)
     issues = list(CustomerIssue.objects.filter(account=account))
     for issue in issues:
@@ -155,7 +162,7 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
         "success_plan_gap": (expectations["full_plan_required"] and derived_plan != "full"),
         "green_objectives": sum(1 for o in objectives if o.status == "green"),
         "contacts": contacts,
-        "persona_contacts": [c for c in contacts if c.persona],
+        "persona_contacts": [c for c in contacts if c.persona_keys],
         "missing_personas": [_persona_label(p) for p in missing],
         "personas_flagged": bool(missing),
         "customer_issues": issues,

@@ -23,6 +23,8 @@ from engagement.models import (
     CustomerIssue,
     Disengagement,
     EGroupBrief,
+    EmailTemplate,
+    EmailTemplateVersion,
     Engagement,
     EngagementKind,
     EngagementStage,
@@ -39,6 +41,7 @@ from portfolio.models import (
     ActivityKind,
     Contact,
     Opportunity,
+    KeyPersona,
     Persona,
     WritebackOrigin,
 )
@@ -106,6 +109,7 @@ def engagement_start(*, account: Account, kind: str, user: AbstractBaseUser | No
             done_at=now if already.get(step.key) else None,
             note="Already done when the engagement started" if already.get(step.key) else "",
         )
+            may_be_not_needed=step.may_be_not_needed,
         for i, step in enumerate(rules.steps_for(kind, account.segment), start=1)
     )
     return engagement
@@ -118,7 +122,45 @@ def engagement_step_set(
     step.done_at = timezone.now() if done else None
     step.done_by = user if done else None
     step.note = ""
-    step.save(update_fields=["done_at", "done_by", "note"])
+    step.not_needed = False
+    step.save(update_fields=["done_at", "done_by", "note", "not_needed"])
+    return step
+
+
+# When the TAM decides a Commercial upgrade needs no customer project, there is no project
+# whose template to verify either.
+NOT_NEEDED_FOLLOWS: dict[str, str] = {"confirm_project": "confirm_template"}
+
+
+@transaction.atomic
+def engagement_step_not_needed(
+    *, step: EngagementStep, user: AbstractBaseUser | None, note: str
+) -> EngagementStep:
+    """Complete a step the TAM decides as "not needed", with why.
+
+    "For Commercial accounts, the TAM will determine if it is beneficial to have a
+    customer project." (tam-account-engagement.md, Start a customer upgrade engagement):
+    the Commercial upgrade's project step may be completed without a project; the step
+    verifying the project's template is then not needed either."""
+    if not step.may_be_not_needed:
+        raise ValidationError("This step cannot be skipped: the handbook requires it.")
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": "Say why it is not needed."})
+    now = timezone.now()
+    step.done_at, step.done_by, step.not_needed = now, user, True
+    step.note = f"Not needed: {note}"[:255]
+    step.save(update_fields=["done_at", "done_by", "not_needed", "note"])
+    follows = NOT_NEEDED_FOLLOWS.get(step.key)
+    if follows:
+        EngagementStep.objects.filter(
+            engagement_id=step.engagement_id, key=follows, done_at__isnull=True
+        ).update(
+            done_at=now,
+            done_by=user,
+            not_needed=True,
+            note="Not needed: the TAM decided there is no customer project",
+        )
     return step
 
 
@@ -748,13 +790,19 @@ def success_task_set_done(*, task: SuccessTask, done: bool) -> SuccessTask:
 # --- Personas -----------------------------------------------------------------------------
 
 
-def contact_persona_set(*, contact: Contact, persona: str) -> Contact:
-    """Tag a contact with a key persona (Development Lead / Software Security Lead) or
-    clear it ("" )."""
-    if persona and persona not in Persona.values:
-        raise ValidationError({"persona": f"Unknown persona {persona!r}."})
-    contact.persona = persona
-    contact.save(update_fields=["persona"])
+@transaction.atomic
+def contact_personas_set(*, contact: Contact, personas: list[str]) -> Contact:
+    """Set the key personas a contact holds (Development Lead, Software Security Lead,
+    both, or none: an empty list clears them).
+
+    "edit the `GitLab Role` field and select the persona(s) that apply to them"
+    (csm-account-engagement.md, Capturing customer personas)."""
+    unknown = sorted(set(personas) - set(Persona.values))
+    if unknown:
+        raise ValidationError({"personas": f"Unknown persona {', '.join(map(repr, unknown))}."})
+    # The rows are seeded by a migration; a database flushed since (tests) gets them back.
+    KeyPersona.objects.bulk_create([KeyPersona(key=k) for k in personas], ignore_conflicts=True)
+    contact.personas.set(sorted(set(personas)))
     return contact
 
 
@@ -847,6 +895,49 @@ def email_send(
     cc: list[str] | None = None,
 ) -> Activity:
     """Send an email to the customer through Django's email backend and log it on the
+EMAIL_TEMPLATE_FIELDS = ("name", "origin", "source", "subject", "body")
+
+
+@transaction.atomic
+def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | None) -> EmailTemplate:
+    """Save an admin's edit of an email template as its next version.
+
+    The template row holds the latest version (the panel's picker uses it); every saved
+    version, the first (seeded) one included, stays in `EmailTemplateVersion` with who
+    saved it and when. A save that changes none of the text keeps the version."""
+    from engagement.emails import template_syntax_error
+
+    errors = {
+        name: f"Not a valid template: {error}"
+        for name in ("subject", "body")
+        if (error := template_syntax_error(getattr(template, name)))
+    }
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    if template.pk is None:
+        template.version = 1
+    else:
+        current = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+        unchanged = all(
+            getattr(current, f) == getattr(template, f) for f in EMAIL_TEMPLATE_FIELDS
+        ) and (template.key == current.key and template.position == current.position)
+        if unchanged:
+            return current
+        latest = current.versions.order_by("-version").values_list("version", flat=True).first()
+        template.version = max(current.version, latest or 0) + 1
+    template.updated_by = user  # type: ignore[assignment]
+    template.updated_at = now
+    template.save()
+    EmailTemplateVersion.objects.create(
+        template=template,
+        version=template.version,
+        saved_by=user,
+        saved_at=now,
+        **{f: getattr(template, f) for f in EMAIL_TEMPLATE_FIELDS},
+    )
+    return template
+
     timeline (an `email` activity). The message is sent first: a failed send logs nothing."""
     reply_to = [user.email] if getattr(user, "email", "") else []
     message = EmailMessage(subject=subject, body=body, to=to, cc=cc or [], reply_to=reply_to)

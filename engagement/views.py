@@ -212,6 +212,14 @@ def engagement_start(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     step = get_object_or_404(
+    if form.cleaned_data.get("not_needed"):
+        try:
+            services.engagement_step_not_needed(
+                step=step, user=request.user, note=form.cleaned_data.get("note") or ""
+            )
+        except ValidationError as exc:
+            return _respond(request, account, "checklist", message=_errors_of(exc), ok=False)
+        return _respond(request, account, "checklist", message="Marked as not needed.")
         EngagementStep, pk=step_id, engagement__account=account, engagement__ended_at=None
     )
     form = StepForm(request.POST)
@@ -364,8 +372,8 @@ def persona_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = PersonaForm(request.POST, account=account)
     if not form.is_valid():
         return _respond(request, account, "personas", forms={"persona": form}, ok=False)
-    services.contact_persona_set(
-        contact=form.cleaned_data["contact"], persona=form.cleaned_data["persona"]
+    services.contact_personas_set(
+        contact=form.cleaned_data["contact"], personas=form.cleaned_data["personas"]
     )
     return _respond(request, account, "personas")
 

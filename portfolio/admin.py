@@ -15,6 +15,7 @@ from portfolio.models import (
     Region,
     SalesforceUser,
     SalesforceWriteback,
+    SalesManager,
     Team,
     WritebackOrigin,
 )
@@ -109,10 +110,35 @@ class OpportunityAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["name", "account", "persona", "email"]
-    list_filter = ["persona"]
+    list_display = ["name", "account", "persona_list", "email"]
+    list_filter = ["personas"]
     search_fields = ["name", "email"]
     raw_id_fields = ["account"]
+    filter_horizontal = ["personas"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("personas")
+
+    @admin.display(description="personas")
+    def persona_list(self, obj: Contact) -> str:
+        return ", ".join(str(p) for p in obj.personas.all())
+
+
+@admin.register(SalesManager)
+class SalesManagerAdmin(admin.ModelAdmin):
+    """Regional Sales Management: who decides the EMEA Enterprise priority exceptions of
+    which regions (the user also needs the "Sales Management" group)."""
+
+    list_display = ["user", "region_list"]
+    raw_id_fields = ["user"]
+    filter_horizontal = ["regions"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").prefetch_related("regions")
+
+    @admin.display(description="regions")
+    def region_list(self, obj: SalesManager) -> str:
+        return ", ".join(r.code for r in obj.regions.all())
 
 
 @admin.register(Activity)

@@ -5,7 +5,8 @@ gives the same data; dates are offsets from `as_of` so renewals, onboarding and
 opportunities always sit in a realistic window around today.
 
 Shape (like a real TAM organisation):
-- 3 managers with a team each, 15 TAMs covering region x segment;
+- 3 managers with a team each, 15 TAMs covering region x segment, one EMEA sales manager
+  (Sales Management: decides the EMEA Enterprise priority exceptions);
 - ~1,180 top-level accounts with log-normal ARR (a few > 1M USD, many < 50k USD): the ones
   above the segment's alignment threshold are TAM-assigned, the smaller ones are
   digital-only (P4, no TAM);
@@ -72,7 +73,7 @@ class DemoUser:
     username: str
     first_name: str
     last_name: str
-    role: str  # TAM | Manager | Admin
+    role: str  # TAM | Manager | Admin | Sales Management
     salesforce_id: str = ""
 
     @property
@@ -134,7 +135,14 @@ def _users(rng: random.Random) -> list[DemoUser]:
         DemoUser(f"tam{i}", *names[10 + i], "TAM", salesforce_id=sfid("005", i))
         for i in range(1, 16)
     ]
+    # The regional Sales Management team EMEA Enterprise priority exceptions go to.
+    users += [DemoUser("sales1", *names[4], "Sales Management")]
     return users
+
+
+# Sales managers and the regions they cover ("Exceptions will be addressed to the
+# regional Sales Management team", tam-account-engagement.md, EMEA Enterprise).
+SALES_MANAGERS: dict[str, tuple[str, ...]] = {"sales1": ("EMEA",)}
 
 
 TEAMS = [
@@ -412,15 +420,20 @@ def _contacts(rng: random.Random, data: DemoData) -> None:
         for k in range(count):
             n += 1
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            persona = ""
+            personas: tuple[str, ...] = ()
             if not no_persona and k == 0:
-                persona = "development_lead"
+                personas = ("development_lead",)
+                # "select the persona(s) that apply to them": some development leads also
+                # own software security (chosen without drawing from rng, so the rest of
+                # the demo stays as it was).
+                if n % 7 == 0:
+                    personas = ("development_lead", "security_lead")
             elif not no_persona and k == 1 and rng.random() < 0.6:
-                persona = "security_lead"
+                personas = ("security_lead",)
             title = {
                 "development_lead": rng.choice(TITLES_DEV),
                 "security_lead": rng.choice(TITLES_SEC),
-            }.get(persona, rng.choice(TITLES_OTHER))
+            }.get(personas[0] if personas else "", rng.choice(TITLES_OTHER))
             data.contacts.append(
                 {
                     "salesforce_id": sfid("003", n),
@@ -428,7 +441,7 @@ def _contacts(rng: random.Random, data: DemoData) -> None:
                     "name": f"{first} {last}",
                     "email": f"{first}.{last}{n}@{domain}.example".lower(),
                     "title": title,
-                    "persona": persona,
+                    "personas": personas,
                 }
             )
 

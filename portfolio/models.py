@@ -73,6 +73,26 @@ class Team(models.Model):
         return self.name
 
 
+class SalesManager(models.Model):
+    """A member of a regional Sales Management team and the regions they cover.
+
+    "Exceptions will be addressed to the regional Sales Management team and documented"
+    (tam-account-engagement.md, EMEA Enterprise): a sales manager decides the priority
+    exceptions of EMEA Enterprise accounts in the regions they cover (the user is also in
+    the "Sales Management" group, `portfolio.roles.GROUP_SALES_MANAGEMENT`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sales_manager"
+    )
+    regions = models.ManyToManyField(Region, related_name="sales_managers")
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+
 class SalesforceUser(models.Model):
     """A Salesforce user (account executive or TAM), matched to a Portfolio user by email."""
 
@@ -382,13 +402,30 @@ class Persona(models.TextChoices):
     SECURITY_LEAD = "security_lead", "Software Security Lead"
 
 
+class KeyPersona(models.Model):
+    """One of the handbook's key personas (csm-account-engagement.md, Customer Personas),
+    a row per `Persona` value (seeded by a migration). Its primary key is the persona's
+    key, so `contact.personas.add("security_lead")` and
+    `Contact.objects.filter(personas="development_lead")` read as they should."""
+
+    key = models.CharField(max_length=20, primary_key=True, choices=Persona.choices)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.get_key_display()
+
+
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     salesforce_id = models.CharField(max_length=18, unique=True, null=True, blank=True)
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True, default="")
     title = models.CharField(max_length=200, blank=True, default="")
-    persona = models.CharField(max_length=20, choices=Persona.choices, blank=True, default="")
+    # "edit the `GitLab Role` field and select the persona(s) that apply to them"
+    # (csm-account-engagement.md): a contact may hold both key personas, or none.
+    personas = models.ManyToManyField(KeyPersona, blank=True, related_name="contacts")
 
     class Meta:
         ordering = ["name"]

@@ -1,4 +1,6 @@
-"""Roles are Django groups created by a data migration: TAM, Manager, Admin."""
+"""Roles are Django groups created by data migrations: TAM, Manager, Admin, and Sales
+Management (the regional Sales Management team that decides EMEA Enterprise priority
+exceptions; see `is_sales_manager`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,23 @@ Role = Literal["admin", "manager", "tam"]
 GROUP_TAM = "TAM"
 GROUP_MANAGER = "Manager"
 GROUP_ADMIN = "Admin"
+GROUP_SALES_MANAGEMENT = "Sales Management"
+
+
+def _group_names(user: AbstractBaseUser) -> set[str]:
+    names = getattr(user, "_portfolio_group_names", None)
+    if names is None:
+        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        user._portfolio_group_names = names  # type: ignore[attr-defined]
+    return names
+
+
+def is_sales_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """In the "Sales Management" group: "Exceptions will be addressed to the regional
+    Sales Management team" (tam-account-engagement.md, EMEA Enterprise). Which regions
+    they cover is `portfolio.models.SalesManager.regions`. This is not one of the
+    `role_of` levels: a sales manager may also be a manager, and sees no book for it."""
+    return user.is_authenticated and GROUP_SALES_MANAGEMENT in _group_names(user)  # type: ignore[arg-type]
 
 
 def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
@@ -22,10 +41,7 @@ def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
         return None
     if getattr(user, "is_superuser", False):
         return "admin"
-    names = getattr(user, "_portfolio_group_names", None)
-    if names is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-        user._portfolio_group_names = names  # type: ignore[union-attr]
+    names = _group_names(user)  # type: ignore[arg-type]
     if GROUP_ADMIN in names:
         return "admin"
     if GROUP_MANAGER in names:

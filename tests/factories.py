@@ -85,6 +85,15 @@ class ContactFactory(factory.django.DjangoModelFactory):
     name = factory.Faker("name")
     email = factory.Faker("email")
 
+    @factory.post_generation
+    def personas(self, create, extracted, **kwargs):
+        """`ContactFactory(personas=["development_lead", "security_lead"])`."""
+        if create and extracted:
+            pm.KeyPersona.objects.bulk_create(
+                [pm.KeyPersona(key=k) for k in extracted], ignore_conflicts=True
+            )
+            self.personas.set(extracted)
+
 
 class ActivityFactory(factory.django.DjangoModelFactory):
     class Meta:

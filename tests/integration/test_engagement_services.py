@@ -10,12 +10,14 @@ from io import StringIO
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
-from engagement import demo, emails, selectors, services
+from engagement import demo, emails, forms, selectors, services
 from engagement.models import (
     CollaborationProject,
     CustomerIssue,
+    EmailTemplate,
     Engagement,
     EngagementStep,
     SuccessObjective,
@@ -233,17 +235,59 @@ def test_personas_flag(tam):
     panel = selectors.account_engagement_panel(account)
     assert panel["personas_flagged"]
     assert panel["missing_personas"] == ["Development Lead", "Software Security Lead"]
-    services.contact_persona_set(contact=dev, persona="development_lead")
+    services.contact_personas_set(contact=dev, personas=["development_lead"])
     assert selectors.account_engagement_panel(account)["missing_personas"] == [
         "Software Security Lead"
     ]
     flagged = Account.objects.filter(selectors.missing_personas_q())
     assert account in flagged
-    services.contact_persona_set(contact=ContactFactory(account=account), persona="security_lead")
+    services.contact_personas_set(
+        contact=ContactFactory(account=account), personas=["security_lead"]
+    )
     assert not selectors.account_engagement_panel(account)["personas_flagged"]
     assert account not in Account.objects.filter(selectors.missing_personas_q())
     with pytest.raises(ValidationError):
-        services.contact_persona_set(contact=dev, persona="cto")
+        services.contact_personas_set(contact=dev, personas=["cto"])
+
+
+def test_a_contact_holds_every_persona_that_applies_to_them(tam):
+    """csm-account-engagement.md, Capturing customer personas: "edit the `GitLab Role`
+    field and select the persona(s) that apply to them". One contact who is both the
+    Development Lead and the Software Security Lead covers both key personas."""
+    account = AccountFactory(tam=tam)
+    lead = ContactFactory(account=account, name="Dana Both")
+    services.contact_personas_set(contact=lead, personas=["development_lead", "security_lead"])
+    assert sorted(lead.personas.values_list("key", flat=True)) == [
+        "development_lead",
+        "security_lead",
+    ]
+    panel = selectors.account_engagement_panel(account)
+    assert not panel["personas_flagged"]
+    assert panel["persona_contacts"][0].persona_labels == [
+        "Development Lead",
+        "Software Security Lead",
+    ]
+    assert account not in Account.objects.filter(selectors.missing_personas_q())
+    # Setting the personas replaces them; none clears them.
+    services.contact_personas_set(contact=lead, personas=["security_lead"])
+    assert list(lead.personas.values_list("key", flat=True)) == ["security_lead"]
+    services.contact_personas_set(contact=lead, personas=[])
+    assert not lead.personas.exists()
+    assert account in Account.objects.filter(selectors.missing_personas_q())
+
+
+def test_missing_personas_flag_is_one_query_over_many_accounts(tam, django_assert_num_queries):
+    both = ContactFactory(
+        account=AccountFactory(tam=tam), personas=["development_lead", "security_lead"]
+    )
+    dev_only = ContactFactory(account=AccountFactory(tam=tam), personas=["development_lead"])
+    none = ContactFactory(account=AccountFactory(tam=tam))
+    with django_assert_num_queries(1):
+        flagged = set(
+            Account.objects.filter(selectors.missing_personas_q()).values_list("pk", flat=True)
+        )
+    assert both.account_id not in flagged
+    assert {dev_only.account_id, none.account_id} <= flagged
 
 
 # --- Emails ------------------------------------------------------------------------------
@@ -263,8 +307,8 @@ def test_email_templates_fill_merge_fields_from_the_account(tam):
     _, welcome = emails.render_email("welcome_call", fields)
     assert "Al Exec" in welcome and "https://g.test/hooli" in welcome
     _, follow_up = emails.render_email("disengagement_follow_up", fields)
-    assert "al@x.test" in follow_up and "feature-comparison" in follow_up
-    for template in emails.TEMPLATES:  # every template renders without leftovers
+    assert "al@x.test" in follow_up
+    for template in emails.templates_for_picker():  # every template renders without leftovers
         s, b = emails.render_email(template.key, fields)
         assert "{{" not in s + b and "{%" not in s + b
 
@@ -282,6 +326,101 @@ def test_email_send_uses_the_backend_and_logs_the_activity(tam):
 
 
 def test_demo_populate_is_deterministic_and_idempotent(tam):
+def test_the_picker_marks_the_handbook_template_and_portfolios_own(db):
+    """csm-account-engagement.md, Email Templates has one template ("Initial customer
+    engagement", "Subject: The Value of Working with a GitLab Customer Success Manager");
+    the other four of the picker are Portfolio's own text and say so."""
+    templates = {t.key: t for t in emails.templates_for_picker()}
+    assert list(templates) == [
+        "initial_engagement",
+        "welcome_call",
+        "collaboration_project",
+        "disengagement_follow_up",
+        "ebr_invitation",
+    ]
+    assert [k for k, t in templates.items() if t.origin == "handbook"] == ["initial_engagement"]
+    assert templates["initial_engagement"].source.startswith("csm-account-engagement.md")
+    assert all(t.version == 1 and t.versions.count() == 1 for t in templates.values())
+    labels = dict(forms.EmailForm(account=AccountFactory()).fields["template"].choices)
+    assert labels["initial_engagement"] == "Initial customer engagement (handbook text)"
+    assert labels["ebr_invitation"] == "Executive Business Review invitation (Portfolio's own text)"
+    assert sum("(Portfolio's own text)" in label for label in labels.values()) == 4
+
+
+def test_an_admin_edit_is_a_new_version_and_the_picker_uses_it(client, admin_user):
+    """Admins edit the templates ("Please note any points in each template that should be
+    personalized and update accordingly", csm-account-engagement.md); each save keeps the
+    previous version with who saved it and when."""
+    template = EmailTemplate.objects.get(key="ebr_invitation")
+    first_body = template.body
+    client.force_login(admin_user)
+    url = reverse("admin:engagement_emailtemplate_change", args=[template.pk])
+    data = {
+        "position": template.position,
+        "name": template.name,
+        "origin": template.origin,
+        "source": template.source,
+        "subject": "EBR for {{ customer }}",
+        "body": "Dear {{ contact_name }}, shall we hold our EBR?",
+        "versions-TOTAL_FORMS": "1",
+        "versions-INITIAL_FORMS": "1",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+        "versions-0-id": template.versions.get().pk,
+        "versions-0-template": template.pk,
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    template.refresh_from_db()
+    assert (template.version, template.updated_by) == (2, admin_user)
+    versions = list(template.versions.order_by("version"))
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].body == first_body and versions[0].saved_by is None
+    assert versions[1].subject == "EBR for {{ customer }}" and versions[1].saved_by == admin_user
+    assert versions[1].saved_at >= versions[0].saved_at
+    account = AccountFactory(name="Hooli")
+    subject, body = emails.render_email(
+        "ebr_invitation", emails.merge_fields(account, user=None, contact=None)
+    )
+    assert (subject, body) == ("EBR for Hooli", "Dear Hooli team, shall we hold our EBR?")
+    # A template that does not compile is refused; nothing is saved.
+    data["body"] = "{% if %}"
+    response = client.post(url, data)
+    assert response.status_code == 200 and "Not a valid template" in response.content.decode()
+    assert EmailTemplate.objects.get(pk=template.pk).version == 2
+
+
+@pytest.mark.parametrize(
+    ("reason", "lists_features"),
+    [("downgrade", True), ("churn", True), ("strategic_ended", False), ("other", False)],
+)
+def test_the_follow_up_lists_lost_features_only_on_downgrade_or_churn(tam, reason, lists_features):
+    """tam-account-engagement.md, Disengaging with a customer: "If disengagement is due to
+    the customer downgrading/churning, identify the features they will lose access to with
+    the feature comparison page." """
+    account = AccountFactory(tam=tam)
+    fields = emails.merge_fields(account, user=tam, contact=None)
+    _, before = emails.render_email("disengagement_follow_up", fields)
+    assert "feature-comparison" not in before  # no disengagement recorded yet
+    services.disengagement_record(
+        account=account,
+        user=tam,
+        reason=reason,
+        reason_detail="",
+        met_with_account_executive=True,
+        option_support=True,
+        option_written_howto=True,
+        option_features_lost="Epics, Security dashboards" if lists_features else "",
+        option_self_serve=True,
+        follow_up_summary="Summary",
+    )
+    fields = emails.merge_fields(account, user=tam, contact=None)
+    _, body = emails.render_email("disengagement_follow_up", fields)
+    assert ("feature-comparison" in body) is lists_features
+    assert ("Epics, Security dashboards" in body) is lists_features
+    assert "GitLab Support" in body  # the other options are always there
+
+
     for n in range(40):
         AccountFactory(tam=tam, priority=1 + n % 2, segment="commercial" if n % 3 else "enterprise")
     out = StringIO()

@@ -244,17 +244,83 @@ def test_personas_flag_and_tagging(client, tam, account):
     client.force_login(tam)
     html = client.get(url("section", account, "personas"), **HTMX).content.decode()
     assert "Missing persona" in html and "Development Lead" in html
-    client.post(url("persona", account), {"contact": dev.pk, "persona": "development_lead"}, **HTMX)
+    client.post(
+        url("persona", account), {"contact": dev.pk, "personas": ["development_lead"]}, **HTMX
+    )
     html = client.post(
-        url("persona", account), {"contact": sec.pk, "persona": "security_lead"}, **HTMX
+        url("persona", account), {"contact": sec.pk, "personas": ["security_lead"]}, **HTMX
     ).content.decode()
     assert "Missing persona" not in html and "Software Security Lead: Sam Sec" in html
     # A contact of another account cannot be tagged from here.
     foreign = ContactFactory()
     html = client.post(
-        url("persona", account), {"contact": foreign.pk, "persona": "security_lead"}, **HTMX
+        url("persona", account), {"contact": foreign.pk, "personas": ["security_lead"]}, **HTMX
     ).content.decode()
     assert "Select a valid choice" in html
+
+
+def test_the_persona_form_takes_every_persona_that_applies(client, tam, account):
+    """csm-account-engagement.md: "select the persona(s) that apply to them"."""
+    lead = ContactFactory(account=account, name="Dana Both")
+    client.force_login(tam)
+    html = client.get(url("section", account, "personas"), **HTMX).content.decode()
+    assert 'type="checkbox" name="personas" value="development_lead"' in html
+    assert 'type="checkbox" name="personas" value="security_lead"' in html
+    html = client.post(
+        url("persona", account),
+        {"contact": lead.pk, "personas": ["development_lead", "security_lead"]},
+        **HTMX,
+    ).content.decode()
+    assert "Missing persona" not in html
+    assert "Development Lead, Software Security Lead: Dana Both" in html
+    html = client.post(url("persona", account), {"contact": lead.pk}, **HTMX).content.decode()
+    assert "Missing persona" in html and not lead.personas.exists()
+
+
+def test_commercial_upgrade_project_step_can_be_completed_as_not_needed(client, tam):
+    """tam-account-engagement.md, Start a customer upgrade engagement: "For Commercial
+    accounts, the TAM will determine if it is beneficial to have a customer project." """
+    account = AccountFactory(tam=tam, segment="commercial", name="Initech")
+    client.force_login(tam)
+    html = client.post(url("start", account), {"kind": "upgrade"}, **HTMX).content.decode()
+    assert "Decide whether a customer project is beneficial" in html
+    assert "Why no project" in html
+    engagement = Engagement.objects.get(account=account)
+    step = engagement.steps.get(key="confirm_project")
+    # Without a reason it stays open.
+    html = client.post(
+        url("step", account, step.pk), {"not_needed": "on", "note": " "}, **HTMX
+    ).content.decode()
+    assert "Say why it is not needed." in html
+    step.refresh_from_db()
+    assert step.done_at is None
+    html = client.post(
+        url("step", account, step.pk),
+        {"not_needed": "on", "note": "Small team, email is enough"},
+        **HTMX,
+    ).content.decode()
+    assert "Not needed: Small team, email is enough" in html
+    step.refresh_from_db()
+    assert (step.not_needed, step.done_by) == (True, tam) and step.done_at is not None
+    template = engagement.steps.get(key="confirm_template")
+    assert template.not_needed and template.done_at is not None  # no project to verify
+    # Reopened, it is an open step again.
+    client.post(url("step", account, step.pk), {}, **HTMX)
+    step.refresh_from_db()
+    assert (step.done_at, step.not_needed, step.note) == (None, False, "")
+
+
+def test_the_enterprise_upgrade_still_demands_the_project(client, tam, account):
+    client.force_login(tam)
+    html = client.post(url("start", account), {"kind": "upgrade"}, **HTMX).content.decode()
+    assert "Why no project" not in html
+    step = Engagement.objects.get(account=account).steps.get(key="confirm_project")
+    html = client.post(
+        url("step", account, step.pk), {"not_needed": "on", "note": "no"}, **HTMX
+    ).content.decode()
+    assert "cannot be skipped" in html
+    step.refresh_from_db()
+    assert step.done_at is None and not step.not_needed
 
 
 def test_disengagement_needs_features_lost_on_downgrade_and_unassigns_the_tam(
@@ -372,13 +438,14 @@ def test_panel_query_count_does_not_grow(client, tam, n, django_assert_max_num_q
             account=account, title=f"O{i}", status="green", due_date=None, user=tam
         )
         services.success_task_add(objective=objective, title="t", due_date=None)
-        ContactFactory(account=account, persona="development_lead" if i % 2 else "")
+        ContactFactory(account=account, personas=["development_lead"] if i % 2 else [])
         ActivityFactory(account=account, kind="cadence_call", user=tam)
         ActivityFactory(account=account, kind="ebr", user=tam)
     client.force_login(tam)
-    with django_assert_max_num_queries(20):
+    # 20, + the contacts' personas (prefetched) and the email templates of the picker.
+    with django_assert_max_num_queries(22):
         assert client.get(url("account", account)).status_code == 200
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(22):
         assert client.get(url("account", account), **HTMX).status_code == 200
 
 

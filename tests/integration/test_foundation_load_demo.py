@@ -15,7 +15,15 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from portfolio import demo_data
-from portfolio.models import Account, Activity, ActivityKind, Contact, Opportunity, Team
+from portfolio.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Opportunity,
+    SalesManager,
+    Team,
+)
 from portfolio.selectors import accounts_for_user
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +43,12 @@ def snapshot() -> dict:
         "accounts": Account.objects.count(),
         "opportunities": Opportunity.objects.count(),
         "contacts": Contact.objects.count(),
+        "contact_personas": Contact.personas.through.objects.count(),
+        "sales_manager_regions": sorted(
+            SalesManager.regions.through.objects.values_list(
+                "salesmanager__user__username", "region_id"
+            )
+        ),
         "activities": Activity.objects.count(),
         "book": sorted(Account.objects.values_list("salesforce_id", "arr", "tam__username")),
     }
@@ -47,7 +61,7 @@ def demo(db):
 
 
 def test_running_twice_duplicates_nothing_and_keeps_passwords(demo, client):
-    for username in ("tam1", "manager2", "admin"):
+    for username in ("tam1", "manager2", "admin", "sales1"):
         assert client.login(username=username, password=demo_data.DEMO_PASSWORD), username
     tam = get_user_model().objects.get(username="tam1")
     tam.set_password("changed-by-the-user-42")
@@ -96,6 +110,11 @@ def check_people_roles_and_teams():
     manager = user_model.objects.get(username="manager1")
     team_tams = Team.objects.get(manager=manager).tams.all()
     assert accounts_for_user(manager).count() == Account.objects.filter(tam__in=team_tams).count()
+    # "Exceptions will be addressed to the regional Sales Management team": one demo sales
+    # manager covers EMEA (README's demo logins table).
+    sales = user_model.objects.get(username="sales1")
+    assert list(sales.groups.values_list("name", flat=True)) == ["Sales Management"]
+    assert list(sales.sales_manager.regions.values_list("code", flat=True)) == ["EMEA"]
 
 
 def check_book_looks_like_a_real_book():
@@ -149,12 +168,16 @@ def check_opportunities_contacts_and_activities():
     assert all(o.is_uptier for o in uptiers[:10])
     closed = Opportunity.objects.filter(is_closed=True)
     assert closed.filter(is_won=True).exists() and closed.filter(is_won=False).exists()
-    assert Contact.objects.filter(persona="development_lead").exists()
-    assert Contact.objects.filter(persona="security_lead").exists()
+    assert Contact.objects.filter(personas="development_lead").exists()
+    assert Contact.objects.filter(personas="security_lead").exists()
+    # "select the persona(s) that apply to them": some contacts hold both.
+    assert Contact.objects.annotate(n=Count("personas")).filter(n=2).exists(), (
+        "no demo contact holds both key personas"
+    )
     without_persona = Account.objects.annotate(
-        contacts_n=Count("contacts"),
-        personas=Count("contacts", filter=~Q(contacts__persona="")),
-    ).filter(tam__isnull=False, contacts_n__gt=0, personas=0)
+        contacts_n=Count("contacts", distinct=True),
+        personas_n=Count("contacts__personas"),
+    ).filter(tam__isnull=False, contacts_n__gt=0, personas_n=0)
     assert without_persona.exists()
     kinds = set(Activity.objects.values_list("kind", flat=True))
     assert kinds == set(ActivityKind.values)

@@ -47,7 +47,21 @@ def test_commercial_accounts_have_the_tam_create_the_project_and_the_ae_hold_the
         s.key for s in rules.NEW_CUSTOMER_STEPS
     ]
     assert rules.steps_for("new_customer", "enterprise") == rules.NEW_CUSTOMER_STEPS
-    assert rules.steps_for("upgrade", "commercial") == rules.UPGRADE_STEPS
+    assert not any(s.may_be_not_needed for s in rules.steps_for("new_customer", "commercial"))
+
+
+def test_commercial_upgrade_lets_the_tam_decide_whether_a_project_is_needed():
+    """tam-account-engagement.md, Start a customer upgrade engagement: "For Commercial
+    accounts, the TAM will determine if it is beneficial to have a customer project." """
+    commercial = {s.key: s for s in rules.steps_for("upgrade", "commercial")}
+    assert list(commercial) == [s.key for s in rules.UPGRADE_STEPS]
+    step = commercial["confirm_project"]
+    assert step.may_be_not_needed and step.who == "Technical Account Manager"
+    assert "determine if it is beneficial" in step.source
+    # Enterprise (and every other segment) keeps the handbook's required project step.
+    for segment in ("enterprise", "public_sector"):
+        assert rules.steps_for("upgrade", segment) == rules.UPGRADE_STEPS
+    assert not any(s.may_be_not_needed for s in rules.UPGRADE_STEPS)
 
 
 def test_project_path_is_a_stable_slug_with_the_accounts_suffix():

@@ -29,9 +29,12 @@ from portfolio.models import (
     Account,
     Activity,
     Contact,
+    KeyPersona,
     Opportunity,
+    Persona,
     Region,
     SalesforceUser,
+    SalesManager,
     Team,
 )
 
@@ -52,7 +55,10 @@ SIGNAL_FIELDS = ACCOUNT_FIELDS[ACCOUNT_FIELDS.index("stage_adoption_hours_per_we
 
 
 class Command(BaseCommand):
-    help = "Load the demo data set (5 regions, 3 managers, 15 TAMs, ~1,500 accounts)."
+    help = (
+        "Load the demo data set (5 regions, 3 managers, 15 TAMs, an EMEA sales manager, "
+        "~1,500 accounts)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -125,7 +131,7 @@ class Command(BaseCommand):
         )
         users = {u.username: u for u in user_model.objects.filter(username__in=usernames)}
         # Created by a data migration; also here for a database flushed since (tests).
-        roles = ["TAM", "Manager", "Admin"]
+        roles = ["TAM", "Manager", "Admin", "Sales Management"]
         Group.objects.bulk_create([Group(name=n) for n in roles], ignore_conflicts=True)
         groups = {g.name: g for g in Group.objects.filter(name__in=roles)}
         membership = user_model.groups.through
@@ -151,6 +157,23 @@ class Command(BaseCommand):
                 Team.tams.through(team_id=teams[t.name].pk, user_id=users[tam].pk)
                 for t in data.teams
                 for tam in t.tams
+            ],
+            ignore_conflicts=True,
+        )
+        SalesManager.objects.bulk_create(
+            [SalesManager(user=users[name]) for name in demo_data.SALES_MANAGERS],
+            ignore_conflicts=True,
+        )
+        sales = dict(
+            SalesManager.objects.filter(user__username__in=demo_data.SALES_MANAGERS).values_list(
+                "user__username", "pk"
+            )
+        )
+        SalesManager.regions.through.objects.bulk_create(
+            [
+                SalesManager.regions.through(salesmanager_id=sales[name], region_id=code)
+                for name, codes in demo_data.SALES_MANAGERS.items()
+                for code in codes
             ],
             ignore_conflicts=True,
         )
@@ -275,14 +298,29 @@ class Command(BaseCommand):
                     name=c["name"],
                     email=c["email"],
                     title=c["title"],
-                    persona=c["persona"],
                 )
                 for c in data.contacts
             ],
             batch_size=1000,
             update_conflicts=True,
             unique_fields=["salesforce_id"],
-            update_fields=["account", "name", "email", "title", "persona"],
+            update_fields=["account", "name", "email", "title"],
+        )
+        # The personas each contact holds (many-to-many): created once, kept on a rerun.
+        ids = dict(
+            Contact.objects.filter(salesforce_id__in=sfids).values_list("salesforce_id", "pk")
+        )
+        KeyPersona.objects.bulk_create(
+            [KeyPersona(key=k) for k in Persona.values], ignore_conflicts=True
+        )
+        Contact.personas.through.objects.bulk_create(
+            [
+                Contact.personas.through(contact_id=ids[c["salesforce_id"]], keypersona_id=p)
+                for c in data.contacts
+                for p in c["personas"]
+            ],
+            batch_size=2000,
+            ignore_conflicts=True,
         )
         return len(sfids), len(sfids) - existing
 
