@@ -132,6 +132,10 @@ class TaskForm(PanelIds, forms.Form):
 
 
 class PersonaForm(PanelIds, forms.Form):
+    """The key personas of one contact: "select the persona(s) that apply to them"
+    (csm-account-engagement.md). The ticked personas replace the contact's; none ticked
+    clears them."""
+
     id_prefix = "persona"
     contact = forms.ModelChoiceField(queryset=Contact.objects.none())
     personas = forms.MultipleChoiceField(
@@ -144,10 +148,6 @@ class PersonaForm(PanelIds, forms.Form):
 
     def __init__(self, *args, account=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-    """The key personas of one contact: "select the persona(s) that apply to them"
-    (csm-account-engagement.md). The ticked personas replace the contact's; none ticked
-    clears them."""
-
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
 
 
@@ -188,17 +188,17 @@ class EmailForm(PanelIds, forms.Form):
     def __init__(self, *args, account=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
+        # The latest version of each template (admins edit them in Django admin).
+        self.templates = list(
+            templates_for_picker().only("key", "name", "origin", "source", "version")
+        )
+        self.fields["template"].choices = [(t.key, picker_label(t)) for t in self.templates]
 
     def recipients(self) -> list[str]:
         return [a.strip() for a in (self.cleaned_data.get("to") or "").split(",") if a.strip()]
 
     def clean(self):
         cleaned = super().clean()
-        # The latest version of each template (admins edit them in Django admin).
-        self.templates = list(
-            templates_for_picker().only("key", "name", "origin", "source", "version")
-        )
-        self.fields["template"].choices = [(t.key, picker_label(t)) for t in self.templates]
         validator = forms.EmailField()
         for address in self.recipients():
             try:

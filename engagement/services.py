@@ -40,8 +40,8 @@ from portfolio.models import (
     Activity,
     ActivityKind,
     Contact,
-    Opportunity,
     KeyPersona,
+    Opportunity,
     Persona,
     WritebackOrigin,
 )
@@ -108,8 +108,8 @@ def engagement_start(*, account: Account, kind: str, user: AbstractBaseUser | No
             who=step.who,
             done_at=now if already.get(step.key) else None,
             note="Already done when the engagement started" if already.get(step.key) else "",
-        )
             may_be_not_needed=step.may_be_not_needed,
+        )
         for i, step in enumerate(rules.steps_for(kind, account.segment), start=1)
     )
     return engagement
@@ -884,17 +884,6 @@ def disengagement_record(
 
 # --- Emails -------------------------------------------------------------------------------
 
-
-def email_send(
-    *,
-    account: Account,
-    user: AbstractBaseUser,
-    to: list[str],
-    subject: str,
-    body: str,
-    cc: list[str] | None = None,
-) -> Activity:
-    """Send an email to the customer through Django's email backend and log it on the
 EMAIL_TEMPLATE_FIELDS = ("name", "origin", "source", "subject", "body")
 
 
@@ -938,6 +927,17 @@ def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | Non
     )
     return template
 
+
+def email_send(
+    *,
+    account: Account,
+    user: AbstractBaseUser,
+    to: list[str],
+    subject: str,
+    body: str,
+    cc: list[str] | None = None,
+) -> Activity:
+    """Send an email to the customer through Django's email backend and log it on the
     timeline (an `email` activity). The message is sent first: a failed send logs nothing."""
     reply_to = [user.email] if getattr(user, "email", "") else []
     message = EmailMessage(subject=subject, body=body, to=to, cc=cc or [], reply_to=reply_to)

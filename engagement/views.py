@@ -212,6 +212,10 @@ def engagement_start(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     step = get_object_or_404(
+        EngagementStep, pk=step_id, engagement__account=account, engagement__ended_at=None
+    )
+    form = StepForm(request.POST)
+    form.is_valid()
     if form.cleaned_data.get("not_needed"):
         try:
             services.engagement_step_not_needed(
@@ -220,10 +224,6 @@ def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResp
         except ValidationError as exc:
             return _respond(request, account, "checklist", message=_errors_of(exc), ok=False)
         return _respond(request, account, "checklist", message="Marked as not needed.")
-        EngagementStep, pk=step_id, engagement__account=account, engagement__ended_at=None
-    )
-    form = StepForm(request.POST)
-    form.is_valid()
     services.engagement_step_set(step=step, user=request.user, done=form.cleaned_data["done"])
     return _respond(request, account, "checklist")
 

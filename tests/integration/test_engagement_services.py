@@ -313,19 +313,6 @@ def test_email_templates_fill_merge_fields_from_the_account(tam):
         assert "{{" not in s + b and "{%" not in s + b
 
 
-def test_email_send_uses_the_backend_and_logs_the_activity(tam):
-    account = AccountFactory(tam=tam)
-    services.email_send(
-        account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
-    )
-    assert mail.outbox[0].subject == "Hi" and mail.outbox[0].reply_to == [tam.email]
-    assert Activity.objects.get(account=account, kind="email").body.endswith("Body & more")
-
-
-# --- Demo data ---------------------------------------------------------------------------
-
-
-def test_demo_populate_is_deterministic_and_idempotent(tam):
 def test_the_picker_marks_the_handbook_template_and_portfolios_own(db):
     """csm-account-engagement.md, Email Templates has one template ("Initial customer
     engagement", "Subject: The Value of Working with a GitLab Customer Success Manager");
@@ -421,6 +408,19 @@ def test_the_follow_up_lists_lost_features_only_on_downgrade_or_churn(tam, reaso
     assert "GitLab Support" in body  # the other options are always there
 
 
+def test_email_send_uses_the_backend_and_logs_the_activity(tam):
+    account = AccountFactory(tam=tam)
+    services.email_send(
+        account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
+    )
+    assert mail.outbox[0].subject == "Hi" and mail.outbox[0].reply_to == [tam.email]
+    assert Activity.objects.get(account=account, kind="email").body.endswith("Body & more")
+
+
+# --- Demo data ---------------------------------------------------------------------------
+
+
+def test_demo_populate_is_deterministic_and_idempotent(tam):
     for n in range(40):
         AccountFactory(tam=tam, priority=1 + n % 2, segment="commercial" if n % 3 else "enterprise")
     out = StringIO()
