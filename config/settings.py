@@ -110,6 +110,9 @@ MIDDLEWARE = [
     # Attaches the user and URL of a write request to the history of tracked models.
     "pghistory.middleware.HistoryMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Idle timeout and absolute lifetime of a signed-in session; no-store for its pages.
+    "config.middleware.SessionLifetimeMiddleware",
+    "config.middleware.PrivateCacheMiddleware",
     # Redis (the task queue) down: a clear 503 instead of a 500 (integrations/enqueue.py).
     "integrations.enqueue.BrokerUnavailableMiddleware",
 ]
@@ -187,6 +190,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after this long without a request (8 h: a working day) ...
+SESSION_IDLE_TIMEOUT_SECONDS: int = _env("SESSION_IDLE_TIMEOUT_SECONDS", int, 8 * 3600)
+# ... and after this long in any case (the cookie's age; 7 days).
+SESSION_COOKIE_AGE: int = _env("SESSION_ABSOLUTE_LIFETIME_SECONDS", int, 7 * 24 * 3600)
+# Error pages (DEBUG) and error reports never show secrets: every setting whose name says
+# session, token, password, key or secret, and the URLs that carry passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.errors.SecretSettingsFilter"
 # /healthz is probed over plain HTTP by load balancers and compose healthchecks.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 

@@ -17,7 +17,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -39,6 +38,7 @@ from engagement.forms import (
     WelcomeCallForm,
 )
 from engagement.models import EngagementStep, SuccessObjective, SuccessTask
+from portfolio.http import safe_next
 from portfolio.models import Account
 from portfolio.selectors import accounts_for_user, tams_for_user
 
@@ -142,11 +142,7 @@ def _respond(
             trigger_client_event(response, CHANGED_EVENT)
         return response
     if ok and request.method == "POST":
-        target = request.POST.get("next") or ""
-        if not url_has_allowed_host_and_scheme(
-            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            target = reverse("engagement:account", args=[account.salesforce_id])
+        target = safe_next(request, reverse("engagement:account", args=[account.salesforce_id]))
         return redirect(f"{target.split('#')[0]}#eng-{section.replace('_', '-')}")
     context["eng_next"] = request.POST.get("next", "") or context["eng_next"]
     return render(request, "engagement/account.html", context, status=200 if ok else 400)

@@ -1,4 +1,7 @@
+import time
+
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import pre_migrate
 
 
@@ -11,3 +14,10 @@ class PortfolioConfig(AppConfig):
 
         # Schema housekeeping, not business logic: see bulkload.before_migrate.
         pre_migrate.connect(bulkload.before_migrate, sender=self)
+        # The idle timeout's clock starts at sign-in (config.middleware.SessionLifetime...).
+        user_logged_in.connect(_session_started, dispatch_uid="portfolio.session_started")
+
+
+def _session_started(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session["_seen"] = int(time.time())

@@ -16,7 +16,12 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +32,7 @@ from redis.exceptions import RedisError
 
 from portfolio import charts, panels, selectors
 from portfolio.forms import SORTS, AccountFilterForm, ActivityForm
+from portfolio.http import csv_row
 from portfolio.models import Account, Region
 from portfolio.roles import role_of
 from portfolio.services import activity_log
@@ -171,12 +177,17 @@ def _visit(user_id: int) -> dt.datetime | None:
 
 
 @require_GET
-def accounts_csv(request: HttpRequest) -> StreamingHttpResponse:
+def accounts_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The accounts of the current filter as CSV, streamed (no size limit in memory)."""
     accounts = selectors.accounts_for_user(request.user)
     tam_id = request.GET.get("tam")
     if tam_id:
-        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=tam_id)
+        if not tam_id.isdigit():
+            return HttpResponseBadRequest(
+                f"tam: {tam_id[:40]!r} is not a user id (a whole number).",
+                content_type="text/plain; charset=utf-8",
+            )
+        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=int(tam_id))
         accounts = accounts.filter(tam=owner)
     form = AccountFilterForm(request.GET)
     rows = form.apply(selectors.accounts_with_table_columns(accounts))
@@ -210,19 +221,21 @@ def _csv_lines(rows) -> Iterator[str]:
     )
     for a in rows.iterator(chunk_size=2000):
         yield writer.writerow(
-            [
-                a.salesforce_id,
-                a.name,
-                a.get_priority_display() if a.priority else "",
-                a.health,
-                a.arr,
-                a.region_id,
-                a.segment,
-                a.renewal_date.isoformat() if a.renewal_date else "",
-                a.tam.get_username() if a.tam else "",
-                a.last_cadence_at.isoformat() if a.last_cadence_at else "",
-                "yes" if a.cadence_overdue else "no",
-            ]
+            csv_row(
+                [
+                    a.salesforce_id,
+                    a.name,
+                    a.get_priority_display() if a.priority else "",
+                    a.health,
+                    a.arr,
+                    a.region_id,
+                    a.segment,
+                    a.renewal_date.isoformat() if a.renewal_date else "",
+                    a.tam.get_username() if a.tam else "",
+                    a.last_cadence_at.isoformat() if a.last_cadence_at else "",
+                    "yes" if a.cadence_overdue else "no",
+                ]
+            )
         )
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
+from portfolio.http import safe_next
 from portfolio.models import Region
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
@@ -164,7 +165,7 @@ def issue_review(request: HttpRequest, issue_id: int) -> HttpResponse:
     if request.htmx:
         issue.refresh_from_db()
         return render(request, "triage/issue.html#fields", _issue_context(issue))
-    return redirect(request.POST.get("next") or reverse("triage:issue", args=[issue.pk]))
+    return redirect(safe_next(request, reverse("triage:issue", args=[issue.pk])))
 
 
 @require_POST

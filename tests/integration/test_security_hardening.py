@@ -1,0 +1,98 @@
+"""Issue 13, points 2 (partly), 3, 4, 5 and 6: crafted input, CSV formula injection, open
+redirects, secrets on error pages, session lifetime and Cache-Control."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+import sys
+import time
+
+import pytest
+from django.test import RequestFactory
+from django.views.debug import ExceptionReporter
+
+from tests import factories
+from triage import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_tam_filter_that_is_not_a_number_is_a_400_naming_the_field(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/accounts.csv?tam=abc")
+    assert response.status_code == 400
+    assert response.content.decode().startswith("tam:")
+
+
+def test_the_csv_export_neutralises_formulas(client, admin_user):
+    """OWASP CSV injection: "=", "+", "-", "@", tab and carriage return start a formula."""
+    for i, name in enumerate(
+        ['=HYPERLINK("http://evil")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "Plain"]
+    ):
+        factories.AccountFactory(name=name, salesforce_id=f"001CSV{i:012d}")
+    client.force_login(admin_user)
+    body = b"".join(client.get("/accounts.csv").streaming_content).decode()
+    names = [row["name"] for row in csv.DictReader(io.StringIO(body))]
+    assert '\'=HYPERLINK("http://evil")' in names
+    assert {"'+1+1", "'-2+3", "'@SUM(A1)", "'\tx", "Plain"} <= set(names)
+    assert not any(n[:1] in "=+-@\t\r" for n in names)
+
+
+def test_the_review_form_does_not_redirect_to_another_site(client, manager, tam, team):
+    account = factories.AccountFactory(tam=tam)
+    issue = services.triage_issue_open(
+        account=account, user=manager, colour="amber", reason="Champion left."
+    )
+    client.force_login(manager)
+    response = client.post(
+        f"/triage/issues/{issue.pk}/review/", {"next": "https://evil.example/steal"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/triage/issues/{issue.pk}/"
+    response = client.post(f"/triage/issues/{issue.pk}/review/", {"next": "/triage/"})
+    assert response["Location"] == "/triage/"
+
+
+def _error_page() -> str:
+    """Django's technical 500 page for an error raised here (this frame's locals hold no
+    secret, as a view's would not)."""
+    request = RequestFactory().get("/boom")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        return ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
+
+
+def test_error_pages_hide_every_secret_setting(settings):
+    # Made at run time: the traceback shows this test's source lines, not these values.
+    session, password, redis_password, token = (secrets.token_hex(8) for _ in range(4))
+    settings.SALESFORCE_SESSION_ID = f"00Dxx!{session}"
+    settings.DATABASE_URL = f"postgres://portfolio:{password}@db:5432/portfolio"
+    settings.REDIS_URL = f"redis://:{redis_password}@redis:6379/0"
+    settings.GITLAB_TOKEN = f"glpat-{token}"
+    html = _error_page()
+    for secret in (session, password, redis_password, token):
+        assert secret not in html
+    assert "SALESFORCE_SESSION_ID" in html  # listed, with its value masked
+
+
+def test_an_idle_session_ends_and_pages_are_not_stored(client, tam, settings):
+    client.force_login(tam)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    session = client.session
+    session["_seen"] = int(time.time()) - settings.SESSION_IDLE_TIMEOUT_SECONDS - 10
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302  # signed out for good
+
+
+def test_the_session_cookie_lasts_the_absolute_lifetime(client, tam, settings):
+    client.force_login(tam)
+    client.get("/")
+    assert settings.SESSION_COOKIE_AGE == 7 * 24 * 3600
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
