@@ -14,8 +14,9 @@ from django.db import connection
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
-from portfolio import charts, writeback
+from portfolio import writeback
 from portfolio.models import Account, AccountEvent, Health, WritebackStatus
+from prioritization.charts import priority_flowchart
 from prioritization.forms import ExceptionRequestForm
 from prioritization.selectors import (
     account_priority_panel,
@@ -212,9 +213,7 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
     panel = account_priority_panel(request.user, account)
     decision = panel["decision"]
     model = decision.model if decision else (panel["ruleset"].model if panel["ruleset"] else "")
-    flowchart = None
-    if decision and decision.model == "us_enterprise":
-        flowchart = charts.us_enterprise_flowchart(decision.trace, decision.priority)
+    flowchart = priority_flowchart(decision, panel["ruleset"])
     return {
         **panel,
         "form": ExceptionRequestForm(),

@@ -15,6 +15,7 @@ from prioritization.models import (
     RuleSet,
     RuleSetVersion,
 )
+from prioritization.rules import rule_name
 from prioritization.selectors import ruleset_whatif
 from prioritization.services import ruleset_save
 
@@ -153,11 +154,25 @@ class RuleSetVersionAdmin(admin.ModelAdmin):
 
 @admin.register(PriorityDecision)
 class PriorityDecisionAdmin(admin.ModelAdmin):
-    list_display = ("account", "priority", "previous_priority", "decided_by", "cause", "decided_at")
+    list_display = (
+        "account",
+        "priority",
+        "previous_priority",
+        "decided_by_rule",
+        "cause",
+        "decided_at",
+    )
     list_filter = ("cause", "model", "priority")
     search_fields = ("account__name", "account__salesforce_id")
     list_select_related = ("account",)
     raw_id_fields = ("account", "exception", "review")
+    exclude = ("decided_by",)
+    readonly_fields = ("decided_by_rule",)
+
+    @admin.display(description="decided by", ordering="decided_by")
+    def decided_by_rule(self, obj: PriorityDecision) -> str:
+        # The rule's name, not its id ("uptier_opportunity" means nothing to a reader).
+        return rule_name(obj.decided_by)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -5,7 +5,7 @@ every rule id with its question and handbook line, `FLOWS` the order each model 
 """
 
 from prioritization.rules.engine import UnknownModel, add_months, evaluate
-from prioritization.rules.registry import FLOWS, RULES, RuleInfo
+from prioritization.rules.registry import FLOWS, RULES, RuleInfo, rule_name
 from prioritization.rules.types import (
     AT_RISK_COLOURS,
     HEALTH_COLOURS,
@@ -38,4 +38,5 @@ __all__ = [
     "UnknownModel",
     "add_months",
     "evaluate",
+    "rule_name",
 ]

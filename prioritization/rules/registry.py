@@ -33,6 +33,9 @@ class RuleInfo:
     # (a boolean Params field, the question asked instead when it is on): a switch that
     # changes what the rule asks, not only a number in it.
     question_if: tuple[str, str] | None = None
+    # What people read where the rule id used to show ("Decided by ...", change lists):
+    # no numbers in it, so it is true of every version of the rule set.
+    name: str = ""
 
     def question_for(self, params: Params) -> str:
         if self.question_if is not None and getattr(params, self.question_if[0]):
@@ -49,6 +52,7 @@ _RULES: tuple[RuleInfo, ...] = (
         3,
         f"{TAM_PAGE} · Customer Prioritization",
         "Pr3 is solely for unmanaged child accounts",
+        name="Unmanaged child account",
     ),
     RuleInfo(
         "digital_only",
@@ -63,6 +67,7 @@ _RULES: tuple[RuleInfo, ...] = (
             "Digital-only customer (TAM-assigned ones too: this segment trials TAM-assigned "
             "digital customers)?",
         ),
+        name="Digital-only customer",
     ),
     RuleInfo(
         "onboarding_incomplete",
@@ -72,6 +77,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · Customer Prioritization",
         "A new TAM-assigned customer coming on to GitLab will default to Pr1 until their "
         "onboarding enablement is complete.",
+        name="Onboarding not complete",
     ),
     # --- US Enterprise flowchart --------------------------------------------------------
     RuleInfo(
@@ -81,6 +87,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "upgrade[Open up-tier opp closing in next 6 months]-- Yes -->p1",
+        name="Up-tier opportunity closing soon",
     ),
     RuleInfo(
         "stage_adoption",
@@ -89,6 +96,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "stage[Stage adoption this quarter requiring >2hrs TAM time per week]-- Yes -->p1",
+        name="Stage adoption needing TAM time",
     ),
     RuleInfo(
         "infrastructure_change",
@@ -98,6 +106,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "infra[Infra change this quarter requiring >2hrs TAM time per week]-- Yes -->p1",
+        name="Infrastructure change needing TAM time",
     ),
     RuleInfo(
         "churn_risk",
@@ -106,6 +115,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "churnrisk[At risk of contraction or churn]-- Yes -->p1",
+        name="At risk of contraction or churn",
     ),
     RuleInfo(
         "onboarding_window",
@@ -114,6 +124,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "onboarding[First 30-45 days of onboarding]-- Yes -->p1",
+        name="First days of onboarding",
     ),
     RuleInfo(
         "p1_exception",
@@ -123,6 +134,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · US Enterprise · Priority exceptions",
         'p1exception["P1 exception*"]-- Yes -->p1 / "There are occasions that warrant a '
         'customer to be prioritized differently than the model indicates."',
+        name="Approved P1 exception",
     ),
     RuleInfo(
         "p2_exception",
@@ -131,6 +143,7 @@ _RULES: tuple[RuleInfo, ...] = (
         2,
         f"{TAM_PAGE} · US Enterprise · Priority exceptions",
         'p1-.->p2exception; p2exception["P2 exception*"]-- Yes -->p2',
+        name="Approved P2 exception",
     ),
     RuleInfo(
         "default_p2",
@@ -139,6 +152,7 @@ _RULES: tuple[RuleInfo, ...] = (
         2,
         f"{TAM_PAGE} · US Enterprise · Prioritization model",
         "p1exception-- No -->p2",
+        name="No P1 parameter holds",
     ),
     # --- EMEA Enterprise ------------------------------------------------------------------
     RuleInfo(
@@ -149,6 +163,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "Organizational change within the customer | GitLab ownership is moving to another "
         "department within the customer organization",
+        name="Organizational change at the customer",
     ),
     RuleInfo(
         "emea_onboarding",
@@ -158,6 +173,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "Customer lifecycle stage (Gainsight) | Customer is still onboarding majority of the "
         "user base",
+        name="Still onboarding most users",
     ),
     RuleInfo(
         "emea_infrastructure_change",
@@ -167,6 +183,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "Current/upcoming infrastructure change | Actively working with the customer on "
         "changing the or implementing GitLab including migrations",
+        name="Infrastructure change",
     ),
     RuleInfo(
         "emea_weekly_engagement",
@@ -175,6 +192,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "Customer engagement level | Customer expressed the wish to collaborate on a weekly base",
+        name="Weekly collaboration requested",
     ),
     RuleInfo(
         "emea_lam_seat_gap",
@@ -183,6 +201,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "LAM | Increasing seats to close gap between licenced users and LAM",
+        name="Closing the LAM seat gap",
     ),
     RuleInfo(
         "emea_expansion_play",
@@ -191,6 +210,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "Expansion plays | Stage adoption or expansion plays as part of success planning",
+        name="Expansion play",
     ),
     RuleInfo(
         "emea_tam_handover",
@@ -199,6 +219,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · EMEA Enterprise · Parameters",
         "GitLab organizational changes | TAM account handover",
+        name="TAM account handover",
     ),
     RuleInfo(
         "emea_default_p2",
@@ -208,6 +229,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · EMEA Enterprise · Guidance",
         "Each TAM should aim to have roughly 5 to 8 customers as Priority 1, and the rest as "
         "Priority 2.",
+        name="No parameter holds",
     ),
     # --- Commercial ---------------------------------------------------------------------
     RuleInfo(
@@ -218,6 +240,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Determining priority",
         "All new Commercial customers default to `Priority 1` to start their engagement.",
+        name="New Commercial customer",
     ),
     RuleInfo(
         "commercial_arr_rank",
@@ -226,6 +249,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "ARR: (Top 30 account by ARR) ... if are a top 30 ARR account they remain priority 1",
+        name="Top account by ARR",
     ),
     RuleInfo(
         "commercial_no_objectives",
@@ -235,6 +259,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Success Planning: Unclear, or includes a critical project / we will mark them "
         "`Priority 1` only until we have captured Objectives",
+        name="No objectives captured yet",
     ),
     RuleInfo(
         "commercial_critical_project",
@@ -243,6 +268,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Success Planning: Unclear, or includes a critical project",
+        name="Critical project",
     ),
     RuleInfo(
         "commercial_at_risk",
@@ -251,6 +277,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Account at-risk or in triage",
+        name="At risk or in triage",
     ),
     RuleInfo(
         "commercial_qualify_up",
@@ -260,6 +287,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Uptier opportunity identified w/ timeline (prefer 9 months or less)",
+        name="Up-tier opportunity (qualify-up)",
     ),
     RuleInfo(
         "commercial_key_logo",
@@ -268,6 +296,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Key logo or case study agreement",
+        name="Key logo or case study",
     ),
     RuleInfo(
         "commercial_channel",
@@ -276,6 +305,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Possible channel engagement or initiatives affecting multiple end customers",
+        name="Channel initiative",
     ),
     RuleInfo(
         "commercial_negative_nps",
@@ -285,6 +315,7 @@ _RULES: tuple[RuleInfo, ...] = (
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "At-risk triage meeting determines the customer needs more attention (including "
         "negative NPS)",
+        name="Negative NPS",
     ),
     RuleInfo(
         "commercial_p2_low_arr",
@@ -293,6 +324,7 @@ _RULES: tuple[RuleInfo, ...] = (
         2,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Priority 2 - ARR: <$75k ARR, OR",
+        name="ARR below the P2 line",
     ),
     RuleInfo(
         "commercial_p2_objectives_and_stages",
@@ -301,6 +333,7 @@ _RULES: tuple[RuleInfo, ...] = (
         2,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Priority 2 - Success Planning: Objectives only, due date ... Stages adopted: 3 or more",
+        name="Objectives captured and stages adopted",
     ),
     RuleInfo(
         "commercial_low_stage_adoption",
@@ -309,6 +342,7 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{TAM_PAGE} · Commercial · Qualification Criteria",
         "Priority 1 - Stages adopted: Not already using 2-3 stages",
+        name="Few stages adopted",
     ),
     # --- Flat ---------------------------------------------------------------------------
     RuleInfo(
@@ -318,10 +352,19 @@ _RULES: tuple[RuleInfo, ...] = (
         1,
         f"{CSM_PAGE} · Customer Prioritization",
         "All AMER CSM customers are Priority 1.",
+        name="Every TAM-assigned customer is P1",
     ),
 )
 
 RULES: dict[str, RuleInfo] = {rule.id: rule for rule in _RULES}
+
+
+def rule_name(rule_id: str) -> str:
+    """The rule's name for people; an id no longer in the registry (a decision stored by
+    an older release) is shown as it is rather than failing the page."""
+    rule = RULES.get(rule_id)
+    return rule.name if rule is not None else rule_id
+
 
 # The order each model asks its questions (after the pre-rules).
 FLOWS: dict[str, tuple[str, ...]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -93,6 +94,20 @@ class Params:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Params:
+        """The parameters of a stored rule-set version (JSON: decimals as "2.0"); a field
+        the version predates keeps its handbook default."""
+        defaults = cls()
+        kwargs: dict[str, Any] = {}
+        for name in cls.field_names():
+            value = values.get(name)
+            if value is None:
+                continue
+            kind = type(getattr(defaults, name))
+            kwargs[name] = value if kind is bool else kind(value)
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)

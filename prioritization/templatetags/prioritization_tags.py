@@ -1,7 +1,7 @@
 """Panels other pages include: `{% load prioritization_tags %}` then
 `{% priority_panel account %}`, `{% pending_exceptions_panel %}`,
 `{% p1_balance_panel tams %}`, `{% priority_changes_panel %}`. Each runs a fixed number of
-queries through the selectors."""
+queries through the selectors. The `rule_name` filter shows a rule id as its name."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from django import template
 
 from prioritization.forms import ExceptionRequestForm
+from prioritization.rules import rule_name as _rule_name
 from prioritization.selectors import (
     account_priority_panel,
     changes_for_tam,
@@ -18,6 +19,12 @@ from prioritization.selectors import (
 )
 
 register = template.Library()
+
+
+@register.filter
+def rule_name(rule_id: str) -> str:
+    """`{{ decision.decided_by|rule_name }}`: the rule's name, never its id, for people."""
+    return _rule_name(rule_id)
 
 
 def _user(context: template.Context):

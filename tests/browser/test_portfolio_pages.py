@@ -123,7 +123,8 @@ def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screensh
     # Six "No" edges down the questions, "Yes" into Priority 1, then the dotted edge to the
     # P2 exception check (answered No).
     assert page.locator(".chart-flowchart .fc-edge.taken").count() == 8
-    assert "churn_risk (yes)" in page.locator(".chart-flowchart desc").text_content()
+    desc = page.locator(".chart-flowchart desc").text_content()
+    assert "At risk of contraction or churn (yes)" in desc
     # The engagement panel arrives over htmx right after the page.
     page.locator("#eng-panel").wait_for()
     assert page.locator("#eng-panel .eng-section").count() >= 5

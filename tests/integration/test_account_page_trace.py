@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from portfolio.charts import us_enterprise_flowchart
+from prioritization.charts import us_enterprise_flowchart
 from prioritization.models import PriorityDecision, ReviewCause
 from prioritization.services import priorities_reevaluate
 from tests.factories import AccountFactory
@@ -38,7 +38,8 @@ def test_flowchart_highlights_the_path_to_churn_risk():
     assert taken_edges(svg) == 7
     assert "marked at risk of churn" in svg
     assert svg.count('class="fc-node fc-final"') == 1
-    assert "Path taken: unmanaged_child (no)" in svg and "churn_risk (yes); result P1" in svg
+    assert "Path taken: Unmanaged child account (no)" in svg
+    assert "At risk of contraction or churn (yes); result P1" in svg
     # Questions after the deciding one are not on the path.
     assert svg.count('class="fc-node fc-taken"') == 7
 
@@ -86,7 +87,7 @@ def test_account_page_draws_the_stored_us_enterprise_decision(client, tam):
     assert 'class="chart chart-flowchart"' in html
     assert html.count('class="fc-edge taken"') >= 2
     assert 'data-rule="churn_risk"' in html
-    assert "Decided by <code>churn_risk</code>" in html
+    assert 'Decided by <strong class="decided-by">At risk of contraction or churn</strong>' in html
     assert 'name="reason"' in html  # the exception request form
 
 

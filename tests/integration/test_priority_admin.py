@@ -21,16 +21,20 @@ def form_data(ruleset: RuleSet, **changes) -> dict:
                 data[name] = "on"
             continue
         data[name] = "" if value is None else str(value)
+    # The read-only version history inline: one form per stored version (the data
+    # migrations may have written more than the first).
+    versions = list(ruleset.versions.order_by("-version"))
     data.update(
         {
-            "versions-TOTAL_FORMS": "1",
-            "versions-INITIAL_FORMS": "1",
+            "versions-TOTAL_FORMS": str(len(versions)),
+            "versions-INITIAL_FORMS": str(len(versions)),
             "versions-MIN_NUM_FORMS": "0",
             "versions-MAX_NUM_FORMS": "1000",
-            "versions-0-id": str(ruleset.versions.get().pk),
-            "versions-0-ruleset": str(ruleset.pk),
         }
     )
+    for i, version in enumerate(versions):
+        data[f"versions-{i}-id"] = str(version.pk)
+        data[f"versions-{i}-ruleset"] = str(ruleset.pk)
     data.update(changes)
     return data
 
@@ -55,14 +59,15 @@ def test_change_shows_the_whatif_then_saves_a_new_version(client, admin_user, ta
     for account in movers:
         assert account.name in html
     assert stay.name not in html
+    seeded = ruleset.version
     ruleset.refresh_from_db()
-    assert (ruleset.version, ruleset.stage_adoption_hours) == (1, 2)  # nothing saved yet
+    assert (ruleset.version, ruleset.stage_adoption_hours) == (seeded, 2)  # nothing saved yet
 
     saved = client.post(url, form_data(ruleset, stage_adoption_hours="4.0", _whatif_confirm="1"))
     assert saved.status_code == 302
     ruleset.refresh_from_db()
-    assert ruleset.version == 2 and ruleset.updated_by == admin_user
-    version = ruleset.versions.get(version=2)
+    assert ruleset.version == seeded + 1 and ruleset.updated_by == admin_user
+    version = ruleset.versions.get(version=seeded + 1)
     assert version.created_by == admin_user
     assert version.changes == {"stage_adoption_hours": ["2.0", "4.0"]}
     page = client.get(url).content.decode()

@@ -17,6 +17,7 @@ from prioritization.rules import (
     UnknownModel,
     add_months,
     evaluate,
+    rule_name,
 )
 
 AS_OF = dt.date(2026, 11, 22)
@@ -60,6 +61,18 @@ def test_registry_has_every_rule_id_the_ui_draws():
     assert all(rule.quote and rule.source for rule in RULES.values())
 
 
+def test_every_rule_has_a_name_for_people_and_no_number_in_it():
+    """Issue 14.13: pages show the rule's name, not "uptier_opportunity"; the name holds for
+    every version of the rule set, so it carries none of the thresholds."""
+    names = [rule.name for rule in RULES.values()]
+    assert all(names) and len(set(names)) == len(names)
+    for rule in RULES.values():
+        assert rule.name != rule.id and "_" not in rule.name
+        assert not any(ch.isdigit() for ch in rule.name.replace("P1", "").replace("P2", ""))
+    assert rule_name("default_p2") == "No P1 parameter holds"
+    assert rule_name("a_rule_of_an_older_release") == "a_rule_of_an_older_release"
+
+
 # --- Pre-rules --------------------------------------------------------------------------
 
 
@@ -94,7 +107,7 @@ def test_a_tam_assigned_digital_only_account_is_not_p4(params):
 def test_public_sector_trial_puts_a_tam_assigned_digital_customer_in_p4():
     """ "... not for the TAM-assigned segment, with the exception of the Public Sector that is
     trialing a TAM-assigned digital customer" (reading: the exception is to "not for the
-    TAM-assigned segment", docs/rules.md) """
+    TAM-assigned segment", docs/rules.md)"""
     trial = replace(US, digital_tam_trial=True)
     decision = evaluate(replace(BASE, digital_only=True), trial)
     assert (decision.priority, decision.decided_by) == (4, "digital_only")
