@@ -1,6 +1,7 @@
 """Demo data of the prioritization app, run by `manage.py load_demo` after the core data.
 
-A few exception requests per team (pending, approved, rejected; an EMEA proposal), then
+A few exception requests per team (pending, approved, rejected; EMEA Enterprise ones
+decided by the EMEA sales manager, `sales1`), then
 a quarterly re-evaluation of every demo account so each shows its priority with a trace
 and each TAM has a list of changes. Deterministic (random.Random(seed)) and idempotent:
 requests are matched by (account, reason), and a second re-evaluation writes nothing.
@@ -14,8 +15,9 @@ from typing import TextIO
 
 from django.utils import timezone
 
-from portfolio.models import Account, Team
+from portfolio.models import Account, SalesManager, Team
 from prioritization.models import PriorityException, PriorityReview, ReviewCause
+from prioritization.selectors import addressed_to_sales_management
 from prioritization.services import (
     priorities_reevaluate,
     priority_exception_approve,
@@ -68,13 +70,21 @@ def populate(*, stdout: TextIO | None = None) -> None:
                 ),
             )
             created += 1
+            # EMEA Enterprise: the region's Sales Management decides (the demo's `sales1`
+            # covers EMEA); every other request, the TAM's manager.
+            decider = team.manager
+            if addressed_to_sales_management(exception):
+                sales = SalesManager.objects.filter(regions=account.region_id).first()
+                if sales is None:
+                    continue  # nobody may decide it: it stays pending
+                decider = sales.user
             if outcome == "approved":
                 priority_exception_approve(
-                    exception=exception, manager=team.manager, note="Agreed in the 1:1."
+                    exception=exception, manager=decider, note="Agreed in the 1:1."
                 )
             elif outcome == "rejected":
                 priority_exception_reject(
-                    exception=exception, manager=team.manager, note="The model is right here."
+                    exception=exception, manager=decider, note="The model is right here."
                 )
     if PriorityReview.objects.filter(cause=ReviewCause.QUARTERLY_REVIEW).exists():
         summary = "already evaluated"

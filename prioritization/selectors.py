@@ -9,13 +9,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from portfolio.models import Account, Team
-from portfolio.roles import role_of
+from portfolio.models import Account, SalesManager, Team
+from portfolio.roles import GROUP_SALES_MANAGEMENT, is_sales_manager, role_of
+from portfolio.selectors import accounts_for_user
 from prioritization.models import (
+    ExceptionKind,
     ExceptionStatus,
     PriorityDecision,
     PriorityException,
@@ -24,6 +27,8 @@ from prioritization.models import (
     RuleSet,
 )
 from prioritization.rules import evaluate
+
+User = get_user_model()
 
 # --- Rule sets and decisions ------------------------------------------------------------------
 
@@ -94,33 +99,99 @@ def exceptions_for_account(account: Account) -> QuerySet[PriorityException]:
     )[:10]
 
 
+def addressed_to_sales_management(exception: PriorityException) -> bool:
+    """EMEA Enterprise requests go to the regional Sales Management team: "Exceptions
+    will be addressed to the regional Sales Management team and documented"
+    (tam-account-engagement.md, EMEA Enterprise). Every other request keeps the TAM's
+    manager as the one who decides."""
+    return exception.kind == ExceptionKind.EMEA_PROPOSAL
+
+
+def sales_regions_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    """The region codes a sales manager covers (empty for anyone else)."""
+    if not is_sales_manager(user):
+        return set()
+    return set(
+        SalesManager.regions.through.objects.filter(salesmanager__user=user).values_list(
+            "region_id", flat=True
+        )
+    )
+
+
 def can_decide_exception(
     user: AbstractBaseUser | AnonymousUser, exception: PriorityException
 ) -> bool:
-    """Only a manager of a team the account's TAM belongs to, never on their own request."""
+    """Never on one's own request. An EMEA Enterprise request: only a sales manager
+    covering the account's region. Any other: only a manager of a team the account's TAM
+    belongs to."""
     if not user.is_authenticated or user.pk == exception.requested_by_id:
         return False
+    if addressed_to_sales_management(exception):
+        return exception.account.region_id in sales_regions_of(user)
     tam_id = exception.account.tam_id
     if tam_id is None:
         return False
     return Team.objects.filter(manager=user, tams=tam_id).exists()
 
 
+def exceptions_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[PriorityException]:
+    """The requests a user may see: those on accounts they see, and for a sales manager
+    the EMEA Enterprise requests of accounts in the regions they cover (and only those:
+    a sales manager sees no book)."""
+    scope = Q(account__in=accounts_for_user(user))
+    regions = sales_regions_of(user)
+    if regions:
+        scope |= Q(kind=ExceptionKind.EMEA_PROPOSAL, account__region_id__in=regions)
+    return PriorityException.objects.filter(scope)
+
+
 def pending_exceptions_for_manager(
     user: AbstractBaseUser | AnonymousUser,
 ) -> QuerySet[PriorityException]:
-    """Requests waiting for this manager: pending, on accounts of TAMs in their teams
-    (their own requests included so they see them, but they cannot decide those)."""
-    if role_of(user) not in ("manager", "admin"):
+    """Requests waiting for this user: for a manager, pending requests on accounts of
+    TAMs in their teams (their own included so they see them, but they cannot decide
+    those; EMEA Enterprise ones are shown to them as informed, Sales Management decides);
+    for a sales manager, the pending EMEA Enterprise requests of their regions."""
+    scope = Q(pk__in=[])
+    if role_of(user) in ("manager", "admin"):
+        team_tams = Team.tams.through.objects.filter(team__manager=user).values("user_id")
+        scope |= Q(account__tam_id__in=team_tams)
+    regions = sales_regions_of(user)
+    if regions:
+        scope |= Q(kind=ExceptionKind.EMEA_PROPOSAL, account__region_id__in=regions)
+    if scope == Q(pk__in=[]):
         return PriorityException.objects.none()
-    team_tams = Team.tams.through.objects.filter(team__manager=user).values("user_id")
     return (
-        PriorityException.objects.filter(
-            status=ExceptionStatus.PENDING, account__tam_id__in=team_tams
-        )
+        PriorityException.objects.filter(scope, status=ExceptionStatus.PENDING)
         .select_related("account", "account__tam", "requested_by", "account_executive")
         .order_by("created_at")
     )
+
+
+def exception_people(account: Account, *, sales_management: bool) -> dict[str, Any]:
+    """Who decides an EMEA Enterprise request on this account and who is informed:
+    {"sales_management", "deciders" (the sales managers covering the account's region),
+    "informed" (the TAM's managers)}; two queries, none for other accounts (their TAM's
+    manager decides, as the panel already says)."""
+    if not sales_management:
+        return {"sales_management": False, "deciders": [], "informed": []}
+    managers = (
+        User.objects.filter(managed_teams__tams=account.tam_id).distinct().order_by("username")
+        if account.tam_id
+        else User.objects.none()
+    )
+    sales = (
+        SalesManager.objects.filter(
+            regions=account.region_id, user__groups__name=GROUP_SALES_MANAGEMENT
+        )
+        .select_related("user")
+        .distinct()
+    )
+    return {
+        "sales_management": True,
+        "deciders": [s.user.get_full_name() or s.user.get_username() for s in sales],
+        "informed": [m.get_full_name() or m.get_username() for m in managers],
+    }
 
 
 # --- Balance per TAM ---------------------------------------------------------------------------
@@ -346,4 +417,9 @@ def account_priority_panel(
         "exceptions": exceptions,
         "pending_exception": next((e for e in exceptions if e.status == "pending"), None),
         "is_emea_proposal": bool(ruleset and ruleset.model == "emea_enterprise"),
+        # Who decides a request on this account and who is informed (EMEA Enterprise:
+        # the region's Sales Management decides, the TAM's manager is informed).
+        "exception_people": exception_people(
+            account, sales_management=bool(ruleset and ruleset.model == "emea_enterprise")
+        ),
     }

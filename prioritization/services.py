@@ -15,8 +15,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portfolio.models import Account, SalesforceUser, WritebackOrigin
-from portfolio.services import salesforce_writeback_enqueue
+from portfolio.models import Account, ActivityKind, SalesforceUser, WritebackOrigin
+from portfolio.services import activity_log, salesforce_writeback_enqueue
 from prioritization.facts import arr_ranks, build_facts, ids_filter, model_mapping
 from prioritization.models import (
     ExceptionKind,
@@ -30,7 +30,11 @@ from prioritization.models import (
     RuleSetVersion,
 )
 from prioritization.rules import evaluate
-from prioritization.selectors import can_decide_exception
+from prioritization.selectors import (
+    addressed_to_sales_management,
+    can_decide_exception,
+    exception_people,
+)
 
 DEFAULT_BATCH_SIZE = 5000
 # Traces are plain lists of dicts of str/bool: no cycle check, compact separators.
@@ -352,7 +356,7 @@ def priority_exception_request(
     ).exists()
     try:
         with transaction.atomic():
-            return PriorityException.objects.create(
+            exception = PriorityException.objects.create(
                 account=account,
                 kind=ExceptionKind.EMEA_PROPOSAL if emea else ExceptionKind.EXCEPTION,
                 requested_priority=requested_priority,
@@ -365,6 +369,40 @@ def priority_exception_request(
         raise ValidationError(
             {"requested_priority": "This account already has a request waiting for the manager."}
         ) from exc
+    if addressed_to_sales_management(exception):
+        _document_sales_management(exception, actor=requested_by, what="requested")
+    return exception
+
+
+def _document_sales_management(
+    exception: PriorityException, *, actor: AbstractBaseUser, what: str
+) -> None:
+    """EMEA Enterprise: "Exceptions will be addressed to the regional Sales Management team
+    and documented" (tam-account-engagement.md). A note on the account's timeline records
+    who decides, and that the TAM's manager is informed (they see it on the account page,
+    the note, and their list of requests)."""
+    account = exception.account
+    people = exception_people(account, sales_management=True)
+    deciders = ", ".join(people["deciders"]) or (
+        f"nobody yet (no sales manager covers {account.region_id}: an admin adds one)"
+    )
+    informed = ", ".join(people["informed"]) or "no manager (the TAM is in no team)"
+    lines = [
+        f"Requested P{exception.requested_priority}: {exception.reason}",
+        f"Addressed to the {account.region_id} Sales Management team: {deciders}.",
+        f"TAM's manager informed: {informed}.",
+    ]
+    if exception.decision_note:
+        lines.insert(1, f"Decision note: {exception.decision_note}")
+    activity_log(
+        account=account,
+        user=actor,
+        kind=ActivityKind.NOTE,
+        occurred_at=timezone.now(),
+        subject=f"Priority exception {what} (P{exception.requested_priority}), "
+        f"{account.region_id} Sales Management",
+        body="\n".join(lines),
+    )
 
 
 def _decide(
@@ -376,12 +414,20 @@ def _decide(
     if locked.status != ExceptionStatus.PENDING:
         raise ValidationError("This request has already been decided.")
     if not can_decide_exception(manager, locked):
+        if addressed_to_sales_management(locked):
+            raise PermissionDenied(
+                f"Only the {locked.account.region_id} Sales Management team decides EMEA "
+                "Enterprise exceptions (the TAM's manager is informed), never on their own "
+                "request."
+            )
         raise PermissionDenied("Only the TAM's manager can decide, and never on their own request.")
     locked.status = status
     locked.decided_by = manager  # type: ignore[assignment]
     locked.decided_at = timezone.now()
     locked.decision_note = note
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    if addressed_to_sales_management(locked):
+        _document_sales_management(locked, actor=manager, what=locked.get_status_display().lower())
     return locked
 
 

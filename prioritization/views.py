@@ -9,15 +9,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from portfolio.roles import role_of
+from portfolio.roles import is_sales_manager, role_of
 from portfolio.selectors import accounts_for_user, tams_for_user
 from prioritization.forms import ExceptionDecisionForm, ExceptionRequestForm
-from prioritization.models import PriorityException
 from prioritization.selectors import (
     account_priority_panel,
     changes_for_tam,
+    exceptions_for_user,
     p1_balance,
     pending_exceptions_for_manager,
+    sales_regions_of,
 )
 from prioritization.services import (
     priority_exception_approve,
@@ -37,7 +38,9 @@ def index(request: HttpRequest) -> HttpResponse:
             "changes": list(changes_for_tam(request.user)[:100]),
             "balance": p1_balance(tams_for_user(request.user)),
             "pending": list(pending_exceptions_for_manager(request.user)),
-            "is_manager": role_of(request.user) in ("manager", "admin"),
+            "is_manager": role_of(request.user) in ("manager", "admin")
+            or is_sales_manager(request.user),
+            "sales_regions": sales_regions_of(request.user),
         },
     )
 
@@ -90,16 +93,20 @@ def pending(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "prioritization/pending_page.html",
-        {"pending": list(pending_exceptions_for_manager(request.user))},
+        {
+            "pending": list(pending_exceptions_for_manager(request.user)),
+            "sales_regions": sales_regions_of(request.user),
+        },
     )
 
 
 @require_POST
 @vary_on_headers("HX-Request")
 def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    rows = PriorityException.objects.select_related(
+    # A sales manager reaches the EMEA Enterprise requests of their regions only.
+    rows = exceptions_for_user(request.user).select_related(
         "account", "requested_by", "account__tam", "account_executive"
-    ).filter(account__in=accounts_for_user(request.user))
+    )
     exception = get_object_or_404(rows, pk=pk)
     form = ExceptionDecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
@@ -120,5 +127,10 @@ def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespon
     return render(
         request,
         "prioritization/pending_exceptions.html#exception-row",
-        {"exception": exception, "error": error, "user": request.user},
+        {
+            "exception": exception,
+            "error": error,
+            "user": request.user,
+            "sales_regions": sales_regions_of(request.user),
+        },
     )

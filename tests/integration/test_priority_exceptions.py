@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
+from portfolio.models import Activity, SalesManager
 from prioritization.models import ExceptionStatus, PriorityDecision, PriorityException
 from prioritization.selectors import can_decide_exception, pending_exceptions_for_manager
 from prioritization.services import (
@@ -222,3 +223,99 @@ def test_the_row_shown_after_approval_has_the_new_priority(client, team, manager
     )
 
     assert "now P1" in response.content.decode()
+
+
+# --- EMEA Enterprise: the regional Sales Management team decides -------------------------
+
+
+def sales_manager(*regions: str):
+    user = UserFactory(role="Sales Management", first_name="Sasha", last_name="Sales")
+    sm = SalesManager.objects.create(user=user)
+    sm.regions.set(regions)
+    return user
+
+
+def test_emea_exceptions_are_decided_by_the_regions_sales_management(team, manager, tam):
+    """tam-account-engagement.md, EMEA Enterprise, Prioritization process and exceptions:
+    "Exceptions will be addressed to the regional Sales Management team and documented"."""
+    emea = sales_manager("EMEA")
+    apac = sales_manager("APAC")
+    account = AccountFactory(tam=tam, region=region("EMEA"))
+    exception = request_p1(account, tam)
+    # Addressed to EMEA Sales Management; the TAM's manager is informed, not the decider.
+    assert can_decide_exception(emea, exception)
+    assert not can_decide_exception(manager, exception)
+    assert not can_decide_exception(apac, exception)
+    with pytest.raises(PermissionDenied, match="EMEA Sales Management"):
+        priority_exception_approve(exception=exception, manager=manager)
+    with pytest.raises(PermissionDenied):
+        priority_exception_approve(exception=exception, manager=apac)
+    note = Activity.objects.get(account=account, kind="note")
+    assert "EMEA Sales Management" in note.subject
+    assert "Sasha Sales" in note.body
+    assert f"TAM's manager informed: {manager.get_full_name()}" in note.body
+    priority_exception_approve(exception=exception, manager=emea, note="Agreed with sales")
+    account.refresh_from_db()
+    exception.refresh_from_db()
+    assert (exception.status, exception.decided_by, account.priority) == ("approved", emea, 1)
+    decided = Activity.objects.filter(account=account, kind="note").order_by("-id").first()
+    assert "approved" in decided.subject and "Agreed with sales" in decided.body
+    assert f"TAM's manager informed: {manager.get_full_name()}" in decided.body
+
+
+def test_other_regions_keep_the_tams_manager_as_the_decider(team, manager, tam):
+    sales = sales_manager("EMEA", "US-EAST")
+    exception = request_p1(AccountFactory(tam=tam, region=region("US-EAST")), tam)
+    assert exception.kind == "exception"
+    assert not can_decide_exception(sales, exception)
+    assert can_decide_exception(manager, exception)
+    # EMEA Commercial is not EMEA Enterprise: the TAM's manager decides there too.
+    commercial = request_p1(
+        AccountFactory(tam=tam, region=region("EMEA"), segment="commercial"), tam
+    )
+    assert not can_decide_exception(sales, commercial) and can_decide_exception(manager, commercial)
+    assert not Activity.objects.filter(kind="note").exists()
+
+
+def test_a_sales_manager_sees_and_decides_only_their_regions_exceptions(client, team, manager, tam):
+    emea = sales_manager("EMEA")
+    mine = request_p1(AccountFactory(tam=tam, region=region("EMEA"), name="Eurocorp"), tam)
+    us = request_p1(AccountFactory(tam=tam, name="Uscorp"), tam)
+    other_tam = UserFactory(role="TAM")
+    outside = request_p1(
+        AccountFactory(tam=other_tam, region=region("EMEA"), name="Nocorp"), other_tam
+    )
+    assert set(pending_exceptions_for_manager(emea)) == {mine, outside}
+    assert not pending_exceptions_for_manager(sales_manager("APAC")).exists()
+    # The TAM's manager still sees the EMEA request (informed) with no buttons for it.
+    client.force_login(manager)
+    html = client.get(reverse("prioritization:pending")).content.decode()
+    assert "Eurocorp" in html and "EMEA Sales Management decides; you are informed" in html
+    assert html.count("Approve</button>") == 1  # the US request only
+    client.force_login(emea)
+    html = client.get(reverse("prioritization:pending")).content.decode()
+    assert "Eurocorp" in html and "Nocorp" in html and "Uscorp" not in html
+    assert html.count("Approve</button>") == 2
+    # Out of their regions: not found.
+    assert client.post(reverse("prioritization:exception_approve", args=[us.pk])).status_code == 404
+    response = client.post(
+        reverse("prioritization:exception_approve", args=[mine.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "Approved" in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.decided_by == emea
+
+
+def test_the_account_page_says_who_decides_and_who_is_informed(client, team, manager, tam):
+    sales_manager("EMEA")
+    account = AccountFactory(tam=tam, region=region("EMEA"))
+    client.force_login(tam)
+    url = reverse("prioritization:exception_request", args=[account.pk])
+    html = client.post(
+        url, {"requested_priority": "1", "reason": "Weekly migration work"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "Sent to the EMEA Sales Management team (the TAM's manager is informed)" in html
+    assert "Sasha Sales" in html and manager.get_full_name() in html
+    page = client.get(reverse("prioritization:account", args=[account.pk])).content.decode()
+    assert "waiting for the EMEA Sales Management team" in page
+    assert f"the TAM's manager is informed ({manager.get_full_name()})" in page
