@@ -17,7 +17,7 @@ from engagement.models import (
     ProjectTemplate,
 )
 from engagement.services import EGROUP_FIELDS
-from portfolio.models import ActivityKind, Contact, Persona
+from portfolio.models import ActivityKind, CallOutcome, Contact, Persona
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -95,12 +95,22 @@ class CadenceForm(PanelIds, forms.Form):
             (ActivityKind.EBR, "Executive Business Review"),
         ]
     )
-    occurred_at = forms.DateTimeField(label="Held on", widget=DATETIME_LOCAL)
+    occurred_at = forms.DateTimeField(label="Scheduled for", widget=DATETIME_LOCAL)
+    outcome = forms.ChoiceField(
+        choices=CallOutcome.choices,
+        initial=CallOutcome.HELD,
+        required=False,  # a post without it (an older page) logs a call held
+        help_text="Missed or late calls are how Portfolio reads the customer's attendance; "
+        "a missed or rescheduled call leaves the cadence call owed.",
+    )
     subject = forms.CharField(max_length=255)
     body = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean_occurred_at(self):
         return _not_future(self.cleaned_data["occurred_at"])
+
+    def clean_outcome(self):
+        return self.cleaned_data.get("outcome") or CallOutcome.HELD
 
     def clean_subject(self):
         return _not_blank(self.cleaned_data["subject"], "Give the call a subject.")

@@ -212,10 +212,58 @@ def project_alternative_name_for(name: str, salesforce_id: str) -> str:
 # Documented defaults used when no rule set gives a number (tam-account-engagement.md):
 # "Pr1: TAM-led onboarding, monthly cadence call (as minimum)"; "Pr2: 60 day call
 # cadence, EBR, renewal touch point" (a Commercial rule set carries its own "Quarterly or
-# semi-annual meetings", 90 days); P1 "Executive Business Reviews: 1-2 per year".
+# semi-annual meetings", 90 days).
 # The one cadence default: the dashboard, team view, account page and health score read it.
 DEFAULT_CADENCE_DAYS: dict[int, int] = {1: 30, 2: 60}
-DEFAULT_EBRS_PER_YEAR: dict[int, str] = {1: "1-2", 2: "TAM discretion"}
+
+# EBRs: the rule set's `p1/p2_ebrs_min_per_year`. Without a rule set, the Enterprise
+# reading the seeded Enterprise rule sets carry too (the Priority Definitions give no
+# number): one a year at P1 and P2, shown as a reading.
+DEFAULT_EBRS_MIN_PER_YEAR: dict[int, int] = {1: 1, 2: 1}
+DEFAULT_EBRS_READING = (
+    "Portfolio's reading: the Enterprise Priority Definitions give no EBR number. "
+    '"Pr2: 60 day call cadence, EBR, renewal touch point" is read as one EBR a year; a P1 '
+    '("full TAM-led customer lifecycle") gets at least what a P2 gets.'
+)
+# EBRs are counted one way everywhere (the panel, the health signal "At least two
+# successful EBRs every year"): over the last 12 months, a rolling window. "Per year" /
+# "every year" is read as any 12 months: a calendar-year count would call an account that
+# held its EBR in December "behind" on 2 January, and the health signal is named
+# `ebrs_last_12_months` in the public API.
+EBR_WINDOW_DAYS = 365
+
+
+class CallOutcome(StrEnum):
+    """What happened to a scheduled cadence call or EBR (`Activity.outcome`). "" is not
+    recorded (an entry logged before outcomes were, or not a call)."""
+
+    HELD = "held"
+    LATE = "late"  # held, the customer came late
+    MISSED = "missed"  # the customer did not show up
+    RESCHEDULED = "rescheduled"  # moved ahead of time: the customer "communicates when they can't"
+
+
+# The outcomes of a meeting that took place: they count as the cadence call (or EBR) held.
+# A missed or rescheduled call leaves the cadence owed.
+HELD_OUTCOMES: tuple[str, ...] = ("", CallOutcome.HELD, CallOutcome.LATE)
+
+
+def expected_cadence_days(
+    *, cadence_days: int | None, onboarding_cadence_days: int | None, onboarding: bool
+) -> int | None:
+    """Days between cadence calls: the priority's cadence, or the onboarding cadence while
+    onboarding is not complete, whichever is sooner.
+
+    Commercial Engagement Guidelines (tam-account-engagement.md): Priority 1 "Onboarding:
+    Kick-off call + meet every 2-4 weeks"; Priority 2 "Onboarding: Kick-off call +
+    digital, check-in calls every 2-4 weeks". The rule set's `onboarding_cadence_days`
+    (Commercial: 28, the upper end of "2-4 weeks", Portfolio's reading). No priority
+    cadence (P3/P4): none, onboarding or not."""
+    if not cadence_days:
+        return None
+    if onboarding and onboarding_cadence_days:
+        return min(cadence_days, onboarding_cadence_days)
+    return cadence_days
 
 
 @dataclass(frozen=True)
@@ -246,14 +294,12 @@ def cadence_status(
     return CadenceStatus(cadence_days, last_call, next_due, overdue, days_overdue)
 
 
-def ebr_target_min(ebrs_per_year: str) -> int | None:
-    """The minimum EBRs a year from the rule set's text ("1-2" -> 1, "1" -> 1,
-    "TAM discretion" -> None).
+def ebrs_behind(*, held: int, minimum: int | None) -> bool:
+    """Fewer EBRs held in the last 12 months than the rule set's minimum.
 
-    Commercial P1: "Executive Business Reviews: 1-2 per year"; P2: "Executive Business
-    Reviews: TAM discretion" (tam-account-engagement.md)."""
-    match = re.match(r"\s*(\d+)", ebrs_per_year or "")
-    return int(match.group(1)) if match else None
+    Commercial P1: "Executive Business Reviews: 1-2 per year" (minimum 1); P2:
+    "Executive Business Reviews: TAM discretion" (no minimum) (tam-account-engagement.md)."""
+    return minimum is not None and held < minimum
 
 
 # --- Success plans -----------------------------------------------------------------------
@@ -272,6 +318,17 @@ class ObjectiveFacts:
 
 
 FULL_PLAN_MIN_OBJECTIVES = 3
+
+
+def success_plan_gap(*, priority: int | None, full_plan_required: bool, state: str) -> bool:
+    """The account owes a fully green success plan and has none.
+
+    Commercial Engagement Guidelines, Priority 1 only (tam-account-engagement.md):
+    "Success Planning: Fully “green” success plan ... with at least 3 objectives". The
+    Enterprise Priority Definitions ("Pr1: TAM-led onboarding, monthly cadence call (as
+    minimum), full TAM-led customer lifecycle") ask no success plan, so the requirement is
+    the rule set's `p1_full_success_plan_required` (on for Commercial)."""
+    return priority == 1 and full_plan_required and state != "full"
 
 
 def success_plan_state(objectives: list[ObjectiveFacts]) -> str:
@@ -349,7 +406,14 @@ def issue_response(
 # --- Disengagement -----------------------------------------------------------------------
 
 
-def below_alignment_threshold(*, arr: float, threshold: float | None) -> bool:
+def below_alignment_threshold(
+    *, arr: float, threshold: float | None, downgrades_or_churns: bool
+) -> bool:
     """ "A customer downgrades or churns and is below the TAM alignment threshold"
-    (tam-account-engagement.md, Disengaging with a customer)."""
-    return threshold is not None and arr < threshold
+    (tam-account-engagement.md, Disengaging with a customer): both must hold.
+
+    The threshold is the organisation's own setting (`TAM_ALIGNMENT_THRESHOLD_USD`; the
+    handbook links its number elsewhere). Reading of "downgrades or churns": the customer
+    has told us they are downgrading or cancelling (the TAM's red health signal
+    `downgrading_or_cancelling`); a churn *risk* is not a downgrade."""
+    return downgrades_or_churns and threshold is not None and arr < threshold

@@ -42,6 +42,7 @@ from portfolio.models import (
     SuccessPlan,
 )
 from portfolio.selectors import with_cadence
+from triage.models import HealthSignals
 
 # --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
 
@@ -49,19 +50,44 @@ from portfolio.selectors import with_cadence
 def expectations_for(account: Account) -> dict[str, Any]:
     """What the TAM owes the account at its priority: the rule set's engagement
     expectations (`prioritization.selectors.engagement_expectations_for`), with the
-    handbook's defaults where the rule set gives no number (one query)."""
-    from prioritization.selectors import engagement_expectations_for
+    handbook's defaults where the rule set gives no cadence, plus what Portfolio checks of
+    them (one query): the cadence in days (sooner while onboarding, from the rule set's
+    `onboarding_cadence_days`), the EBR minimum over the last 12 months and whether it is
+    Portfolio's reading, whether a P1 needs a fully green success plan."""
+    # The rule set is read once; `_expectations` is what `engagement_expectations_for`
+    # returns for it (calling both would read the rule set twice).
+    from prioritization.selectors import _expectations, ruleset_for
 
-    out = dict(engagement_expectations_for(account))
+    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
+    out = dict(_expectations(account, ruleset))
     priority = account.priority or 0
     out["cadence_source"] = out.get("ruleset") or ""
     if not out.get("cadence_days") and priority in rules.DEFAULT_CADENCE_DAYS:
         out["cadence_days"] = rules.DEFAULT_CADENCE_DAYS[priority]
         out["cadence_source"] = "handbook default"
-    if not out.get("ebrs_per_year") and priority in rules.DEFAULT_EBRS_PER_YEAR:
-        out["ebrs_per_year"] = rules.DEFAULT_EBRS_PER_YEAR[priority]
-    out["ebr_target_min"] = rules.ebr_target_min(out.get("ebrs_per_year") or "")
-    out["full_plan_required"] = priority == 1
+    onboarding = account.onboarding_started is not None and account.onboarding_completed is None
+    onboarding_days = ruleset.onboarding_cadence_days if ruleset is not None else None
+    out["priority_cadence_days"] = out["cadence_days"]
+    out["in_onboarding"] = onboarding
+    out["cadence_days"] = rules.expected_cadence_days(
+        cadence_days=out["cadence_days"],
+        onboarding_cadence_days=onboarding_days,
+        onboarding=onboarding,
+    )
+    out["onboarding_cadence"] = bool(
+        onboarding and out["cadence_days"] and out["cadence_days"] != out["priority_cadence_days"]
+    )
+    if priority not in (1, 2):
+        out.update(ebrs_min_per_year=None, ebrs_reading="")
+    elif ruleset is None:
+        out["ebrs_min_per_year"] = rules.DEFAULT_EBRS_MIN_PER_YEAR.get(priority)
+        out["ebrs_reading"] = rules.DEFAULT_EBRS_READING
+    else:
+        out["ebrs_min_per_year"] = getattr(ruleset, f"p{priority}_ebrs_min_per_year")
+        out["ebrs_reading"] = ruleset.ebrs_reading if out["ebrs_min_per_year"] else ""
+    out["full_plan_required"] = bool(
+        priority == 1 and ruleset is not None and ruleset.p1_full_success_plan_required
+    )
     return out
 
 
@@ -142,6 +168,15 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
     )
     brief = EGroupBrief.objects.filter(account=account).first()
     threshold = settings.TAM_ALIGNMENT_THRESHOLD_USD.get(account.segment)
+    arr = float(account.arr or Decimal(0))
+    # "A customer downgrades or churns": what the TAM recorded as "They've told us they
+    # are downgrading/cancelling" (rules.below_alignment_threshold); asked only of an
+    # account below the threshold, where it matters.
+    downgrading = (
+        threshold is not None
+        and arr < threshold
+        and HealthSignals.objects.filter(account=account, downgrading_or_cancelling=True).exists()
+    )
     objective_facts = [
         rules.ObjectiveFacts(status=o.status, task_count=len(o.tasks.all())) for o in objectives
     ]
@@ -159,7 +194,11 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
         "objectives": objectives,
         "success_plan_state": derived_plan,
         "success_plan_label": SuccessPlan(derived_plan).label,
-        "success_plan_gap": (expectations["full_plan_required"] and derived_plan != "full"),
+        "success_plan_gap": rules.success_plan_gap(
+            priority=account.priority,
+            full_plan_required=expectations["full_plan_required"],
+            state=derived_plan,
+        ),
         "green_objectives": sum(1 for o in objectives if o.status == "green"),
         "contacts": contacts,
         "persona_contacts": [c for c in contacts if c.persona_keys],
@@ -169,8 +208,11 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
         "slow_issue_count": sum(1 for i in issues if i.slow),
         "disengagement": disengagement,
         "alignment_threshold": threshold,
+        "downgrading_or_cancelling": downgrading,
         "below_alignment_threshold": rules.below_alignment_threshold(
-            arr=float(account.arr or Decimal(0)), threshold=threshold
+            arr=arr,
+            threshold=threshold,
+            downgrades_or_churns=downgrading,
         ),
         "brief": brief,
     }
@@ -185,14 +227,19 @@ def _persona_label(key: str) -> str:
 
 
 def _cadence(account: Account, expectations: dict, now: dt.datetime) -> dict:
-    year_start = dt.datetime(now.year, 1, 1, tzinfo=now.tzinfo)
+    """The last cadence call held (a missed or rescheduled one leaves the call owed) and
+    the EBRs held over the last 12 months (`rules.EBR_WINDOW_DAYS`, as the health signal
+    counts them)."""
+    held = Q(outcome__in=rules.HELD_OUTCOMES)
+    window_start = now - dt.timedelta(days=rules.EBR_WINDOW_DAYS)
     agg = Activity.objects.filter(
         account=account, kind__in=[ActivityKind.CADENCE_CALL, ActivityKind.EBR]
     ).aggregate(
-        last_call=Max("occurred_at", filter=Q(kind=ActivityKind.CADENCE_CALL)),
-        last_ebr=Max("occurred_at", filter=Q(kind=ActivityKind.EBR)),
-        ebrs_this_year=Coalesce(
-            Count("pk", filter=Q(kind=ActivityKind.EBR, occurred_at__gte=year_start)), 0
+        last_call=Max("occurred_at", filter=Q(kind=ActivityKind.CADENCE_CALL) & held),
+        last_ebr=Max("occurred_at", filter=Q(kind=ActivityKind.EBR) & held),
+        ebrs_12_months=Coalesce(
+            Count("pk", filter=Q(kind=ActivityKind.EBR, occurred_at__gte=window_start) & held),
+            0,
         ),
     )
     status = rules.cadence_status(
@@ -205,15 +252,14 @@ def _cadence(account: Account, expectations: dict, now: dt.datetime) -> dict:
         .select_related("user")
         .order_by("-occurred_at")[:5]
     )
-    target = expectations.get("ebr_target_min")
+    minimum = expectations.get("ebrs_min_per_year")
     return {
         "status": status,
         "last_ebr": agg["last_ebr"],
-        "ebrs_this_year": agg["ebrs_this_year"],
-        "ebr_target_min": target,
-        "ebrs_behind": target is not None and agg["ebrs_this_year"] < target,
+        "ebrs_12_months": agg["ebrs_12_months"],
+        "ebrs_min_per_year": minimum,
+        "ebrs_behind": rules.ebrs_behind(held=agg["ebrs_12_months"], minimum=minimum),
         "recent": recent,
-        "year": now.year,
     }
 
 

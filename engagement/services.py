@@ -39,6 +39,7 @@ from portfolio.models import (
     Account,
     Activity,
     ActivityKind,
+    CallOutcome,
     Contact,
     KeyPersona,
     Opportunity,
@@ -693,18 +694,28 @@ def cadence_log(
     subject: str,
     body: str,
     user: AbstractBaseUser | None,
+    outcome: str = CallOutcome.HELD,
 ) -> Activity:
-    """Log a cadence call or an EBR on the account's timeline."""
+    """Log a cadence call or an EBR on the account's timeline with what happened to it
+    (held, held but the customer was late, missed, rescheduled): cadence attendance is
+    read from these outcomes only ("Frequently don't show up or are late to scheduled
+    cadence calls", tam-account-triage.md), and only a held call counts as the cadence."""
     if kind not in CADENCE_KINDS:
         raise ValidationError({"kind": "Log a cadence call or an EBR here."})
-    return activity_log(
-        account=account,
-        user=user,
-        kind=kind,
-        occurred_at=occurred_at,
-        subject=subject,
-        body=body,
-    )
+    if outcome not in CallOutcome.values:
+        raise ValidationError({"outcome": "Say whether the call was held, missed or moved."})
+    with transaction.atomic():
+        activity = activity_log(
+            account=account,
+            user=user,
+            kind=kind,
+            occurred_at=occurred_at,
+            subject=subject,
+            body=body,
+        )
+        activity.outcome = outcome
+        activity.save(update_fields=["outcome"])
+    return activity
 
 
 # --- Success plans ------------------------------------------------------------------------

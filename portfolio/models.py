@@ -444,6 +444,15 @@ class ActivityKind(models.TextChoices):
     NOTE = "note", "Note"
 
 
+class CallOutcome(models.TextChoices):
+    """What happened to a scheduled cadence call or EBR (`engagement.rules.CallOutcome`)."""
+
+    HELD = "held", "Held"
+    LATE = "late", "Held, the customer came late"
+    MISSED = "missed", "Missed: the customer did not show up"
+    RESCHEDULED = "rescheduled", "Rescheduled: the customer said they could not make it"
+
+
 class Activity(models.Model):
     """The account timeline (the handbook's activity types)."""
 
@@ -452,6 +461,9 @@ class Activity(models.Model):
     occurred_at = models.DateTimeField()
     subject = models.CharField(max_length=255)
     body = models.TextField(blank=True, default="")
+    # Cadence calls and EBRs: "" = not recorded (logged before outcomes were, or not a
+    # call); cadence attendance is read only from recorded outcomes.
+    outcome = models.CharField(max_length=12, choices=CallOutcome.choices, blank=True, default="")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

@@ -102,6 +102,52 @@ class RuleSet(models.Model):
     p2_ebrs_per_year = models.CharField(max_length=50, blank=True, default="")
     p2_qa_channel = models.CharField(max_length=200, blank=True, default="")
 
+    # What Portfolio checks of those expectations (the panel's flags). Each field's help
+    # text quotes the handbook; a value that is Portfolio's reading says so.
+    p1_ebrs_min_per_year = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="P1 EBRs a year, at least",
+        help_text='Counted over the last 12 months. Commercial Priority 1: "Executive Business '
+        'Reviews: 1-2 per year" (1). Enterprise: the Priority Definitions give P1 no EBR '
+        'number ("Pr1: TAM-led onboarding, monthly cadence call (as minimum), full TAM-led '
+        'customer lifecycle"). Empty: no minimum.',
+    )
+    p2_ebrs_min_per_year = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="P2 EBRs a year, at least",
+        help_text='Counted over the last 12 months. Commercial Priority 2: "Executive Business '
+        'Reviews: TAM discretion" (empty). Enterprise: "Pr2: 60 day call cadence, EBR, '
+        'renewal touch point" (no number). Empty: no minimum.',
+    )
+    ebrs_reading = models.CharField(
+        max_length=400,
+        blank=True,
+        default="",
+        verbose_name="EBR minimums: Portfolio's reading",
+        help_text="Why the EBR minimums above are Portfolio's reading rather than a number the "
+        "handbook gives (shown beside them). Empty: they are the handbook's.",
+    )
+    onboarding_cadence_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="Onboarding: a call at least every (days)",
+        help_text='Commercial Priority 1: "Onboarding: Kick-off call + meet every 2-4 weeks"; '
+        'Priority 2: "Kick-off call + digital, check-in calls every 2-4 weeks". While '
+        "onboarding is not complete (started, no completion date) a P1/P2 account is "
+        "overdue this many days after its last call, if sooner than its priority's cadence. "
+        "28 = the upper end of \"2-4 weeks\" (Portfolio's reading). Empty: the priority's "
+        "cadence only.",
+    )
+    p1_full_success_plan_required = models.BooleanField(
+        default=False,
+        verbose_name="P1 needs a fully green success plan",
+        help_text='Commercial Priority 1: "Success Planning: Fully \u201cgreen\u201d success '
+        'plan with at least 3 objectives". The Enterprise Priority Definitions ask no success '
+        "plan of a P1. On: a P1 account without one is flagged.",
+    )
+
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -120,6 +166,15 @@ class RuleSet(models.Model):
             "qa_channel",
         )
     )
+    # Appended to ENGAGEMENT_FIELDS (after the 6 P1 and 6 P2 text fields).
+    CHECKED_FIELDS: tuple[str, ...] = (
+        "p1_ebrs_min_per_year",
+        "p2_ebrs_min_per_year",
+        "ebrs_reading",
+        "onboarding_cadence_days",
+        "p1_full_success_plan_required",
+    )
+    ENGAGEMENT_FIELDS = ENGAGEMENT_FIELDS + CHECKED_FIELDS
     TARGET_FIELDS: tuple[str, ...] = (
         "p1_target_share",
         "p1_share_tolerance",

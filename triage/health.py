@@ -434,15 +434,23 @@ def nps_class(score: int | None) -> str | None:
     return "positive"
 
 
-def cadence_attendance_from_calls(*, held: int, expected: int) -> str | None:
-    """Attendance read from the cadence calls held against the calls the account's cadence
-    expects over the same window: all of them -> "always"; at least half ->
-    "sometimes_late" ("Occasionally doesn't show up"); fewer -> "often_absent"
-    ("Frequently don't show up"). No expected calls (no cadence) -> unknown."""
-    if expected <= 0:
+def cadence_attendance_from_outcomes(*, held: int, late: int, missed: int) -> str | None:
+    """Attendance read from the scheduled cadence calls whose outcome the TAM recorded
+    (held, held but late, missed); calls the TAM never scheduled say nothing about the
+    customer, and a rescheduled call is the customer who "communicates when they can't".
+
+    Amber: "Frequently don't show up or are late to scheduled cadence calls."
+    Yellow: "Occasionally doesn't show up or are late to scheduled cadence calls."
+    Green: "Always show up to regular cadence calls and communicates when they can't."
+
+    Reading: none missed or late -> "always"; missed or late at least twice and at least
+    half the time -> "often_absent" (frequently); otherwise, once or more -> "sometimes_late"
+    (occasionally). No recorded outcome -> unknown."""
+    absent = late + missed
+    if held + absent <= 0:
         return None
-    if held >= expected:
+    if absent == 0:
         return "always"
-    if 2 * held >= expected:
-        return "sometimes_late"
-    return "often_absent"
+    if absent >= 2 and 2 * absent >= held + absent:
+        return "often_absent"
+    return "sometimes_late"

@@ -15,12 +15,19 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from portfolio.models import Account, Activity, ActivityKind, Health, Team, WritebackOrigin
-from portfolio.selectors import cadence_days_sql
+from engagement.rules import EBR_WINDOW_DAYS, HELD_OUTCOMES
+from portfolio.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    CallOutcome,
+    Health,
+    Team,
+    WritebackOrigin,
+)
 from portfolio.services import salesforce_writeback_enqueue
 from triage import health
 from triage import labels as triage_labels
@@ -42,7 +49,7 @@ from triage.models import (
 BATCH_SIZE = 500
 AT_RISK = health.AT_RISK
 HEALTHY = frozenset({Health.GREEN.value, Health.YELLOW.value})
-# Window over which cadence attendance is read from the cadence calls held.
+# Window over which cadence attendance is read from the recorded call outcomes.
 CADENCE_WINDOW_DAYS = 180
 TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
     name for name in health.SIGNAL_NAMES if name not in ("nps", "ebrs_last_12_months", "onboarding")
@@ -55,36 +62,38 @@ TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
 def signals_for_accounts(
     accounts: Sequence[Account], *, now: dt.datetime | None = None
 ) -> dict[int, health.Signals]:
-    """The health signals of each account, in three queries whatever the batch size.
+    """The health signals of each account, in two queries whatever the batch size.
 
-    From data: NPS (Account.nps), EBRs in the last 12 months and cadence calls held in
-    the last 180 days against the account's expected cadence (`cadence_days_sql`: rule
-    set, else handbook), onboarding
-    (Account.onboarding_*). From the TAM: every other signal (HealthSignals); the TAM's
-    cadence attendance, when given, overrides the data."""
+    From data: NPS (Account.nps), EBRs held in the last 12 months
+    (`engagement.rules.EBR_WINDOW_DAYS`, as the engagement panel counts them), cadence
+    attendance from the outcomes the TAM recorded on the cadence calls of the last 180
+    days (held / late / missed; calls never scheduled or never given an outcome say
+    nothing: unknown), onboarding (Account.onboarding_*). From the TAM: every other signal
+    (HealthSignals); the TAM's cadence attendance, when given, overrides the data."""
     now = now or timezone.now()
     ids = [a.pk for a in accounts]
     tam_rows = {row.account_id: row for row in HealthSignals.objects.filter(account_id__in=ids)}
+    recent_call = Q(
+        kind=ActivityKind.CADENCE_CALL,
+        occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
+    )
     counts = {
         row["account_id"]: row
         for row in Activity.objects.filter(account_id__in=ids)
         .order_by()
-        # Joining the account (its priority) brings in what the expected cadence reads.
-        .values("account_id", "account__priority")
+        .values("account_id")
         .annotate(
-            cadence_days=RawSQL(cadence_days_sql(), (), output_field=IntegerField()),
             ebrs=Count(
                 "pk",
-                filter=Q(kind=ActivityKind.EBR, occurred_at__gte=now - dt.timedelta(days=365)),
-            ),
-            cadence=Count(
-                "pk",
                 filter=Q(
-                    kind=ActivityKind.CADENCE_CALL,
-                    occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
+                    kind=ActivityKind.EBR,
+                    outcome__in=HELD_OUTCOMES,
+                    occurred_at__gte=now - dt.timedelta(days=EBR_WINDOW_DAYS),
                 ),
             ),
-            cadence_ever=Count("pk", filter=Q(kind=ActivityKind.CADENCE_CALL)),
+            held=Count("pk", filter=recent_call & Q(outcome=CallOutcome.HELD)),
+            late=Count("pk", filter=recent_call & Q(outcome=CallOutcome.LATE)),
+            missed=Count("pk", filter=recent_call & Q(outcome=CallOutcome.MISSED)),
         )
     }
     result = {}
@@ -95,16 +104,12 @@ def signals_for_accounts(
             for name in TAM_SIGNAL_FIELDS:
                 value = getattr(row, name)
                 data[name] = None if value == "" else value
-        activity = counts.get(account.pk, {"ebrs": 0, "cadence": 0, "cadence_ever": 0})
+        activity = counts.get(account.pk, {"ebrs": 0, "held": 0, "late": 0, "missed": 0})
         data["nps"] = health.nps_class(account.nps)
         data["ebrs_last_12_months"] = activity["ebrs"]
-        # Read attendance from the calls only where Portfolio tracks the account's cadence
-        # calls at all; an account with none logged ever is unknown, not "absent".
-        if not data.get("cadence_attendance") and activity["cadence_ever"]:
-            cadence_days = activity["cadence_days"]
-            expected = CADENCE_WINDOW_DAYS // cadence_days if cadence_days else 0
-            data["cadence_attendance"] = health.cadence_attendance_from_calls(
-                held=activity["cadence"], expected=expected
+        if not data.get("cadence_attendance"):
+            data["cadence_attendance"] = health.cadence_attendance_from_outcomes(
+                held=activity["held"], late=activity["late"], missed=activity["missed"]
             )
         if account.onboarding_started:
             data["onboarding"] = account.onboarding_completed is None
