@@ -8,6 +8,7 @@ are production-safe: DEBUG is off unless asked for, cookies are secure unless DE
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "rest_framework.authtoken",
+    # Sign-in throttling and lockout by user and by client address (issue 13).
+    "axes",
     "pgtrigger",
     "pghistory",
     "integrations",
@@ -115,6 +118,8 @@ MIDDLEWARE = [
     "config.middleware.PrivateCacheMiddleware",
     # Redis (the task queue) down: a clear 503 instead of a 500 (integrations/enqueue.py).
     "integrations.enqueue.BrokerUnavailableMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -175,6 +180,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# django-axes: after AXES_FAILURE_LIMIT wrong passwords for one username, or from one client
+# address, sign-in is refused for AXES_COOLOFF_MINUTES (an admin unlocks earlier: Django
+# admin -> Axes -> Access attempts, delete; or `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT: int = _env("AXES_FAILURE_LIMIT", int, 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_env("AXES_COOLOFF_MINUTES", int, 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "portfolio:home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -236,6 +254,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Per user (session or token) and per client address for the unauthenticated; a
+    # throttled call gets 429 with Retry-After (config/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttles.UserOrTokenRateThrottle",
+        "config.throttles.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _env("API_RATE_PER_USER", str, "120/min"),
+        "anon": _env("API_RATE_ANONYMOUS", str, "20/min"),
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
+from django.http import HttpRequest
 from django.utils import timezone
 
 from portfolio import demo_data
@@ -62,7 +63,9 @@ def demo(db):
 
 def test_running_twice_duplicates_nothing_and_keeps_passwords(demo, client):
     for username in ("tam1", "manager2", "admin", "sales1"):
-        assert client.login(username=username, password=demo_data.DEMO_PASSWORD), username
+        assert client.login(
+            request=HttpRequest(), username=username, password=demo_data.DEMO_PASSWORD
+        ), username
     tam = get_user_model().objects.get(username="tam1")
     tam.set_password("changed-by-the-user-42")
     tam.save(update_fields=["password"])
@@ -78,7 +81,7 @@ def test_running_twice_duplicates_nothing_and_keeps_passwords(demo, client):
     assert decided.history.count() == events, "a rerun adds no history"
     assert "accounts 1," in out and "(0 new)" in out
     assert out.count("\n") == 1, "one summary line"
-    assert client.login(username="tam1", password="changed-by-the-user-42")
+    assert client.login(request=HttpRequest(), username="tam1", password="changed-by-the-user-42")
     # `make run` loads the demo once: --if-empty leaves an existing book alone.
     assert "already present" in load("--if-empty")
     assert snapshot() == demo

@@ -96,3 +96,61 @@ def test_the_session_cookie_lasts_the_absolute_lifetime(client, tam, settings):
     client.get("/")
     assert settings.SESSION_COOKIE_AGE == 7 * 24 * 3600
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+def _sign_in(client, username, password, address="10.0.0.1"):
+    return client.post(
+        "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+@pytest.fixture
+def fast_hashing(settings):
+    """Each wrong password is hashed once; PBKDF2's cost is not what these tests check."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_wrong_passwords_lock_the_user_until_an_admin_unlocks(client, tam, settings, fast_hashing):
+    tam.set_password("the-right-one-42")
+    tam.save()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert _sign_in(client, tam.username, "wrong").status_code == 200  # the form again
+    assert _sign_in(client, tam.username, "wrong").status_code == 429  # the limit reached
+    locked = _sign_in(client, tam.username, "the-right-one-42")
+    assert locked.status_code == 429
+    assert "Sign-in locked" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    # From another address too: the lock is on the user.
+    assert _sign_in(client, tam.username, "the-right-one-42", "10.0.0.2").status_code == 429
+
+    from axes.utils import reset
+
+    reset(username=tam.username)  # what the admin's unlock does
+    assert _sign_in(client, tam.username, "the-right-one-42").status_code == 302
+
+
+def test_one_address_guessing_many_users_is_locked(client, settings, fast_hashing):
+    users = [factories.UserFactory(role="TAM") for _ in range(settings.AXES_FAILURE_LIMIT)]
+    for user in users:
+        _sign_in(client, user.username, "wrong", "10.9.9.9")
+    other = factories.UserFactory(role="TAM")
+    other.set_password("fine-password-42")
+    other.save()
+    assert _sign_in(client, other.username, "fine-password-42", "10.9.9.9").status_code == 429
+    assert _sign_in(client, other.username, "fine-password-42", "10.1.1.1").status_code == 302
+
+
+def test_the_api_is_rate_limited_per_user(client, tam, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    # The rates are read when the throttle classes are defined (DRF), hence the patch.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "5/min", "anon": "5/min"})
+    cache.clear()
+    client.force_login(tam)
+    body = {"as_of": "2026-11-22", "region": "US-EAST", "segment": "enterprise"}
+    codes = [
+        client.post("/api/v1/priority/evaluate", body, content_type="application/json").status_code
+        for _ in range(7)
+    ]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
