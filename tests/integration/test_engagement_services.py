@@ -146,10 +146,10 @@ def test_expected_cadence_comes_from_the_rule_set_else_the_handbook(tam):
     account = AccountFactory(tam=tam, priority=1)
     ruleset = RuleSet.objects.get(region_id=account.region_id, segment=account.segment)
     ruleset.p1_cadence_days = 14
-    ruleset.p1_ebrs_per_year = "2"
+    ruleset.p1_ebrs_min_per_year = 2
     ruleset.save()
     expectations = selectors.expectations_for(account)
-    assert expectations["cadence_days"] == 14 and expectations["ebr_target_min"] == 2
+    assert expectations["cadence_days"] == 14 and expectations["ebrs_min_per_year"] == 2
     _call(account, ActivityKind.CADENCE_CALL, 20)
     assert selectors.account_engagement_panel(account)["cadence"]["status"].overdue
 
@@ -158,23 +158,36 @@ def test_expected_cadence_comes_from_the_rule_set_else_the_handbook(tam):
     assert expectations["cadence_days"] == 30 and expectations["cadence_source"] == (
         "handbook default"
     )
-    assert expectations["ebrs_per_year"] == "1-2"
+    # No rule set: the Enterprise reading, marked as one (not Commercial's "1-2").
+    assert expectations["ebrs_min_per_year"] == 1
+    assert expectations["ebrs_reading"].startswith("Portfolio's reading")
     assert not selectors.account_engagement_panel(account)["cadence"]["status"].overdue
 
 
-def test_ebrs_held_this_year(tam):
+def test_ebrs_held_over_the_last_12_months(tam):
+    """Counted one way, as the health signal does: the last 12 months, not the calendar
+    year (an EBR of December still counts in November)."""
     account = AccountFactory(tam=tam, priority=1)
     now = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
     for when in (dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, tzinfo=dt.UTC)):
         ActivityFactory(account=account, kind=ActivityKind.EBR, occurred_at=when)
     ActivityFactory(
+        account=account, kind=ActivityKind.EBR, occurred_at=dt.datetime(2025, 11, 1, tzinfo=dt.UTC)
+    )
+    ActivityFactory(
+        account=account,
+        kind=ActivityKind.EBR,
+        occurred_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+        outcome="missed",
+    )
+    ActivityFactory(
         account=account, kind=ActivityKind.CADENCE_CALL, occurred_at=now - dt.timedelta(days=3)
     )
     cadence = selectors.account_engagement_panel(account, now=now)["cadence"]
-    assert cadence["ebrs_this_year"] == 1 and cadence["last_ebr"].month == 3
+    assert cadence["ebrs_12_months"] == 2 and cadence["last_ebr"].month == 3
     assert not cadence["ebrs_behind"]
     assert not cadence["status"].overdue
-    assert [a.kind for a in cadence["recent"]] == ["cadence_call", "ebr", "ebr"]
+    assert [a.kind for a in cadence["recent"]] == ["cadence_call", "ebr", "ebr", "ebr", "ebr"]
 
 
 def test_overdue_cadence_for_tams_in_two_queries(tam, django_assert_max_num_queries):

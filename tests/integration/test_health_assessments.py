@@ -47,11 +47,14 @@ def test_signals_come_from_data_where_portfolio_has_it(account):
     factories.ActivityFactory(
         account=account, kind=ActivityKind.EBR, occurred_at=now - dt.timedelta(days=400)
     )
-    for days in (10, 40, 70):  # 3 of the 6 monthly calls a P1 expects in 180 days
+    # Attendance from the outcomes recorded on scheduled calls: one missed of three is
+    # "Occasionally doesn't show up or are late to scheduled cadence calls" (Yellow).
+    for days, outcome in ((10, "held"), (40, "missed"), (70, "held")):
         factories.ActivityFactory(
             account=account,
             kind=ActivityKind.CADENCE_CALL,
             occurred_at=now - dt.timedelta(days=days),
+            outcome=outcome,
         )
     signals = services.signals_for_accounts([account])[account.pk]
     assert signals.nps == "negative"
@@ -59,6 +62,41 @@ def test_signals_come_from_data_where_portfolio_has_it(account):
     assert signals.cadence_attendance == "sometimes_late"
     assert signals.onboarding is True
     assert signals.tickets_per_month is None  # Portfolio has no ticket data: the TAM's
+
+
+def test_calls_held_without_a_recorded_outcome_say_nothing_about_attendance(account):
+    """tam-account-triage.md, Amber: "Frequently don't show up or are late to scheduled
+    cadence calls." Two calls held in 180 days of a monthly cadence used to read as the
+    customer frequently absent (amber): the TAM's fewer calls are not the customer's
+    absence. With no outcome recorded attendance is unknown; two missed of three is
+    "frequently"."""
+    now = timezone.now()
+    for days in (20, 100):
+        factories.ActivityFactory(
+            account=account,
+            kind=ActivityKind.CADENCE_CALL,
+            occurred_at=now - dt.timedelta(days=days),
+        )
+    assert services.signals_for_accounts([account])[account.pk].cadence_attendance is None
+    services.health_assess(account_ids=[account.pk])
+    reasons = selectors.current_assessment(account).reasons
+    assert "cadence_attendance" not in [r["signal"] for r in reasons]
+    for days in (30, 60):
+        factories.ActivityFactory(
+            account=account,
+            kind=ActivityKind.CADENCE_CALL,
+            occurred_at=now - dt.timedelta(days=days),
+            outcome="missed",
+        )
+    factories.ActivityFactory(
+        account=account,
+        kind=ActivityKind.CADENCE_CALL,
+        occurred_at=now - dt.timedelta(days=45),
+        outcome="held",
+    )
+    assert services.signals_for_accounts([account])[account.pk].cadence_attendance == (
+        "often_absent"
+    )
 
 
 def test_the_tams_signals_fill_the_rest_and_override_cadence(account):

@@ -115,11 +115,57 @@ def test_a_longer_cadence_is_never_more_overdue(days, ago):
     assert not (longer.overdue and not short.overdue)
 
 
-def test_ebr_target_reads_the_rule_set_text():
-    assert rules.ebr_target_min("1-2") == 1
-    assert rules.ebr_target_min("2 per year") == 2
-    assert rules.ebr_target_min("TAM discretion") is None
-    assert rules.ebr_target_min("") is None
+def test_ebrs_behind_counts_against_the_rule_sets_minimum():
+    """tam-account-engagement.md, Commercial Priority 1: "Executive Business Reviews: 1-2
+    per year" (minimum 1); Priority 2: "Executive Business Reviews: TAM discretion" (none)."""
+    assert rules.ebrs_behind(held=0, minimum=1)
+    assert not rules.ebrs_behind(held=1, minimum=1)
+    assert not rules.ebrs_behind(held=0, minimum=None)
+
+
+def test_ebrs_are_counted_over_twelve_months_and_the_enterprise_default_is_a_reading():
+    """tam-account-engagement.md: "Pr2: 60 day call cadence, EBR, renewal touch point" gives
+    no number, and the Priority Definitions give P1 none at all: the default (one a year,
+    no longer Commercial's "1-2") says it is Portfolio's reading. tam-account-triage.md:
+    "At least two successful EBRs every year" is counted over the same 12 months."""
+    assert rules.EBR_WINDOW_DAYS == 365
+    assert rules.DEFAULT_EBRS_MIN_PER_YEAR == {1: 1, 2: 1}
+    assert rules.DEFAULT_EBRS_READING.startswith("Portfolio's reading")
+    assert not hasattr(rules, "DEFAULT_EBRS_PER_YEAR")  # the copied "1-2"
+
+
+def test_onboarding_commercial_account_is_overdue_after_four_weeks():
+    """tam-account-engagement.md, Commercial Priority 1: "Onboarding: Kick-off call + meet
+    every 2-4 weeks"; Priority 2: "Kick-off call + digital, check-in calls every 2-4 weeks".
+    Reading: 28 days (the rule set's onboarding cadence), sooner than the monthly call."""
+    days = rules.expected_cadence_days(cadence_days=30, onboarding_cadence_days=28, onboarding=True)
+    assert days == 28
+    last = NOW - dt.timedelta(days=29)
+    assert rules.cadence_status(cadence_days=days, last_call=last, now=NOW).overdue
+    assert not rules.cadence_status(cadence_days=30, last_call=last, now=NOW).overdue
+    quarterly = rules.expected_cadence_days(
+        cadence_days=90, onboarding_cadence_days=28, onboarding=True
+    )
+    assert quarterly == 28  # Commercial P2 onboarding: "check-in calls every 2-4 weeks"
+    done = rules.expected_cadence_days(
+        cadence_days=90, onboarding_cadence_days=28, onboarding=False
+    )
+    assert done == 90
+    assert (
+        rules.expected_cadence_days(cadence_days=30, onboarding_cadence_days=None, onboarding=True)
+        == 30
+    )
+    assert (
+        rules.expected_cadence_days(cadence_days=None, onboarding_cadence_days=28, onboarding=True)
+        is None
+    )
+
+
+def test_only_a_missed_or_rescheduled_call_leaves_the_cadence_owed():
+    """tam-account-triage.md: "Frequently don't show up or are late to scheduled cadence
+    calls." A late call was held; a missed or rescheduled one was not."""
+    assert set(rules.HELD_OUTCOMES) == {"", "held", "late"}
+    assert {o.value for o in rules.CallOutcome} == {"held", "late", "missed", "rescheduled"}
 
 
 # --- Success plans ----------------------------------------------------------------------
@@ -137,6 +183,17 @@ def test_success_plan_states():
 objective = st.builds(
     ObjectiveFacts, status=st.sampled_from(["green", "yellow", "red"]), task_count=st.integers(0, 5)
 )
+
+
+def test_only_a_commercial_p1_owes_a_fully_green_plan():
+    """tam-account-engagement.md, Commercial Engagement Guidelines, Priority 1: "Success
+    Planning: Fully “green” success plan ... with at least 3 objectives". The Enterprise
+    "Pr1: TAM-led onboarding, monthly cadence call (as minimum), full TAM-led customer
+    lifecycle" asks none: the rule set says whether it is required."""
+    assert rules.success_plan_gap(priority=1, full_plan_required=True, state="objectives")
+    assert not rules.success_plan_gap(priority=1, full_plan_required=True, state="full")
+    assert not rules.success_plan_gap(priority=1, full_plan_required=False, state="none")
+    assert not rules.success_plan_gap(priority=2, full_plan_required=True, state="none")
 
 
 @given(st.lists(objective, max_size=8), objective)
@@ -179,10 +236,18 @@ def test_issue_waiting_for_an_answer_and_slow():
     assert asked_again.awaiting_answer and not asked_again.slow
 
 
-def test_below_alignment_threshold():
-    assert rules.below_alignment_threshold(arr=40_000, threshold=50_000)
-    assert not rules.below_alignment_threshold(arr=50_000, threshold=50_000)
-    assert not rules.below_alignment_threshold(arr=1, threshold=None)
+def test_below_alignment_threshold_only_when_the_customer_downgrades_or_churns():
+    """tam-account-engagement.md, Disengaging with a customer: "A customer downgrades or
+    churns and is below the TAM alignment threshold". Below the threshold alone is no
+    reason to disengage."""
+    assert rules.below_alignment_threshold(arr=40_000, threshold=50_000, downgrades_or_churns=True)
+    assert not rules.below_alignment_threshold(
+        arr=40_000, threshold=50_000, downgrades_or_churns=False
+    )
+    assert not rules.below_alignment_threshold(
+        arr=50_000, threshold=50_000, downgrades_or_churns=True
+    )
+    assert not rules.below_alignment_threshold(arr=1, threshold=None, downgrades_or_churns=True)
 
 
 def test_rules_import_nothing_from_django():

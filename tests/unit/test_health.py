@@ -239,18 +239,36 @@ def test_nps_class_is_the_sign_of_the_score(score, expected):
 
 
 @pytest.mark.parametrize(
-    ("held", "expected_calls", "attendance"),
+    ("held", "late", "missed", "attendance"),
     [
-        (6, 6, "always"),
-        (7, 6, "always"),
-        (3, 6, "sometimes_late"),
-        (2, 6, "often_absent"),
-        (0, 3, "often_absent"),
-        (0, 0, None),
+        (6, 0, 0, "always"),  # "Always show up to regular cadence calls"
+        (1, 0, 0, "always"),
+        (5, 0, 1, "sometimes_late"),  # "Occasionally doesn't show up or are late"
+        (3, 1, 0, "sometimes_late"),
+        (0, 0, 1, "sometimes_late"),  # once is not "frequently"
+        (2, 1, 1, "often_absent"),  # "Frequently don't show up or are late"
+        (1, 0, 3, "often_absent"),
+        (4, 1, 1, "sometimes_late"),  # 2 of 6: less than half the time
+        (0, 0, 0, None),  # no call with a recorded outcome: unknown
     ],
 )
-def test_cadence_attendance_from_calls(held, expected_calls, attendance):
-    assert health.cadence_attendance_from_calls(held=held, expected=expected_calls) == attendance
+def test_cadence_attendance_from_recorded_outcomes(held, late, missed, attendance):
+    """tam-account-triage.md, Amber: "Frequently don't show up or are late to scheduled
+    cadence calls."; Yellow: "Occasionally doesn't show up or are late to scheduled cadence
+    calls." Attendance comes from scheduled calls whose outcome was recorded, never from
+    how many calls the TAM held."""
+    assert (
+        health.cadence_attendance_from_outcomes(held=held, late=late, missed=missed) == attendance
+    )
+
+
+def test_calls_never_scheduled_say_nothing_about_attendance():
+    """Issue 14: two calls held in 180 days of a monthly cadence used to read as the
+    customer "frequently not showing up" (amber). With no missed call recorded, both were
+    attended."""
+    assert health.cadence_attendance_from_outcomes(held=2, late=0, missed=0) == "always"
+    colour = health.evaluate(Signals(cadence_attendance="always")).colour
+    assert colour == GREEN
 
 
 # --- Labels, milestone, body ----------------------------------------------------------------
