@@ -13,7 +13,7 @@ import random
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from portfolio.models import Account, Health
+from portfolio.models import Account, Activity, ActivityKind, CallOutcome, Health
 from triage import labels as triage_labels
 from triage import services
 from triage.models import (
@@ -64,6 +64,35 @@ def _signals_for(colour: str, rng: random.Random) -> dict:
     }
 
 
+def _call_outcomes(assigned: list[Account], now: dt.datetime) -> None:
+    """Record what happened to the demo's recent cadence calls (the attendance signal reads
+    only recorded outcomes), matching the account's colour: green customers attended every
+    call, yellow ones came late once, amber and red ones missed two calls (some missed
+    calls in the demo). Only calls with no outcome yet are touched: a rerun changes
+    nothing."""
+    colour = {a.pk: a.health for a in assigned}
+    calls = list(
+        Activity.objects.filter(
+            account_id__in=list(colour),
+            kind=ActivityKind.CADENCE_CALL,
+            outcome="",
+            occurred_at__gte=now - dt.timedelta(days=services.CADENCE_WINDOW_DAYS),
+        )
+        .order_by("account_id", "-occurred_at")
+        .only("pk", "account_id", "outcome")
+    )
+    seen: dict[int, int] = {}
+    for call in calls:
+        n = seen[call.account_id] = seen.get(call.account_id, 0) + 1
+        health = colour[call.account_id]
+        call.outcome = CallOutcome.HELD
+        if health in (Health.AMBER, Health.RED) and n in (2, 4):
+            call.outcome = CallOutcome.MISSED
+        elif health == Health.YELLOW and n == 2:
+            call.outcome = CallOutcome.LATE
+    Activity.objects.bulk_update(calls, ["outcome"], batch_size=2000)
+
+
 def populate(*, stdout=None) -> None:
     now = timezone.now()
     assigned = list(
@@ -72,6 +101,7 @@ def populate(*, stdout=None) -> None:
         .order_by("pk")
         .only("pk", "salesforce_id", "health")
     )
+    _call_outcomes(assigned, now)
     have = set(HealthSignals.objects.values_list("account_id", flat=True))
     HealthSignals.objects.bulk_create(
         [

@@ -345,3 +345,44 @@ def test_open_issues_follow_their_accounts_renewal_date_and_only_when_it_changes
     assert issue.renewal_date == dt.date(2027, 3, 31) and issue.needs_push
     TriageIssue.objects.filter(pk=issue.pk).update(needs_push=False)
     assert services.triage_issues_refresh_from_accounts() == 0  # nothing changed since
+
+
+def test_the_demo_records_call_outcomes_that_match_the_accounts_colour(tam, team):
+    """Some missed calls in the demo: amber and red customers missed two of their recent
+    cadence calls, yellow ones came late once, green ones attended all; a rerun changes
+    nothing."""
+    from portfolio.models import Activity
+    from triage import demo
+
+    now = timezone.now()
+    accounts = {
+        c: factories.AccountFactory(tam=tam, health=c, nps=None)
+        for c in ("green", "yellow", "amber")
+    }
+    for account in accounts.values():
+        for days in (5, 35, 65, 95, 300):
+            factories.ActivityFactory(
+                account=account,
+                kind=ActivityKind.CADENCE_CALL,
+                occurred_at=now - dt.timedelta(days=days),
+            )
+    demo.populate()
+    outcomes = {
+        c: list(
+            Activity.objects.filter(account=a, kind=ActivityKind.CADENCE_CALL)
+            .order_by("-occurred_at")
+            .values_list("outcome", flat=True)
+        )
+        for c, a in accounts.items()
+    }
+    assert outcomes["green"] == ["held", "held", "held", "held", ""]  # 300 days: outside 180
+    assert outcomes["yellow"] == ["held", "late", "held", "held", ""]
+    assert outcomes["amber"] == ["held", "missed", "held", "missed", ""]
+    signals = services.signals_for_accounts(list(accounts.values()))
+    assert [signals[a.pk].cadence_attendance for a in accounts.values()] == [
+        "always",
+        "sometimes_late",
+        "often_absent",
+    ]
+    demo.populate()
+    assert Activity.objects.filter(outcome="missed").count() == 2
