@@ -24,63 +24,74 @@ from prioritization.rules import (
     evaluate,
 )
 from prioritization.selectors import decision_for_account, ruleset_for
+from triage.api import (
+    StrictBoolean,
+    StrictChoice,
+    StrictIntChoice,
+    StrictNumber,
+    StrictSerializer,
+    StrictString,
+)
 
 
-class EmeaSerializer(serializers.Serializer):
-    org_change = serializers.BooleanField(default=False)
-    onboarding = serializers.BooleanField(default=False)
-    infrastructure_change = serializers.BooleanField(default=False)
-    weekly_engagement_requested = serializers.BooleanField(default=False)
-    lam_seat_gap = serializers.BooleanField(default=False)
-    expansion_play = serializers.BooleanField(default=False)
-    tam_handover = serializers.BooleanField(default=False)
+# Strict JSON, as the health API: booleans are JSON booleans, numbers JSON numbers, a null
+# is the same as leaving the field out (DESIGN.md: "defaults to false / null / 0 / "none""),
+# and an unknown field is a per-field error naming the valid ones (triage/api.py).
+def _bool() -> StrictBoolean:
+    return StrictBoolean(required=False, default=False)
 
 
-class ExceptionSerializer(serializers.Serializer):
-    priority = serializers.ChoiceField(choices=[1, 2])
-    approved = serializers.BooleanField(default=False)
+def _date() -> serializers.DateField:
+    return serializers.DateField(required=False, default=None)
 
 
-def _date(**kwargs):
-    return serializers.DateField(required=False, allow_null=True, default=None, **kwargs)
+class EmeaSerializer(StrictSerializer):
+    org_change = _bool()
+    onboarding = _bool()
+    infrastructure_change = _bool()
+    weekly_engagement_requested = _bool()
+    lam_seat_gap = _bool()
+    expansion_play = _bool()
+    tam_handover = _bool()
 
 
-class EvaluateSerializer(serializers.Serializer):
+class ExceptionSerializer(StrictSerializer):
+    priority = StrictIntChoice(choices=[1, 2])
+    approved = _bool()
+
+
+class EvaluateSerializer(StrictSerializer):
     """The request of POST /api/v1/priority/evaluate; every field but `as_of` optional."""
 
     as_of = serializers.DateField()
-    model = serializers.ChoiceField(choices=MODELS, required=False, allow_null=True, default=None)
-    region = serializers.CharField(required=False, allow_null=True, default=None)
-    segment = serializers.ChoiceField(
-        choices=Segment.values, required=False, allow_null=True, default=None
-    )
-    arr = serializers.FloatField(min_value=0, default=0)
-    arr_rank = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
-    tam_assigned = serializers.BooleanField(default=False)
-    unmanaged_child = serializers.BooleanField(default=False)
-    digital_only = serializers.BooleanField(default=False)
+    model = StrictChoice(choices=MODELS, required=False, default=None)
+    region = StrictString(required=False, default=None)
+    segment = StrictChoice(choices=Segment.values, required=False, default=None)
+    arr = StrictNumber(min_value=0, required=False, default=0.0)
+    arr_rank = StrictNumber(integer=True, min_value=1, required=False, default=None)
+    tam_assigned = _bool()
+    unmanaged_child = _bool()
+    digital_only = _bool()
     onboarding_started = _date()
     onboarding_completed = _date()
     uptier_opportunity_close_date = _date()
-    stage_adoption_hours_per_week = serializers.FloatField(min_value=0, max_value=168, default=0)
-    infrastructure_change_hours_per_week = serializers.FloatField(
-        min_value=0, max_value=168, default=0
+    stage_adoption_hours_per_week = StrictNumber(
+        min_value=0, max_value=168, required=False, default=0.0
     )
-    churn_risk = serializers.BooleanField(default=False)
-    health = serializers.ChoiceField(
-        choices=HEALTH_COLOURS, required=False, allow_null=True, default=None
+    infrastructure_change_hours_per_week = StrictNumber(
+        min_value=0, max_value=168, required=False, default=0.0
     )
-    in_triage = serializers.BooleanField(default=False)
-    success_plan = serializers.ChoiceField(choices=SUCCESS_PLANS, default="none")
-    critical_project = serializers.BooleanField(default=False)
-    stages_adopted = serializers.IntegerField(min_value=0, default=0)
-    key_logo = serializers.BooleanField(default=False)
-    channel_engagement = serializers.BooleanField(default=False)
-    nps = serializers.IntegerField(
-        min_value=-100, max_value=100, required=False, allow_null=True, default=None
-    )
+    churn_risk = _bool()
+    health = StrictChoice(choices=HEALTH_COLOURS, required=False, default=None)
+    in_triage = _bool()
+    success_plan = StrictChoice(choices=SUCCESS_PLANS, required=False, default="none")
+    critical_project = _bool()
+    stages_adopted = StrictNumber(integer=True, min_value=0, required=False, default=0)
+    key_logo = _bool()
+    channel_engagement = _bool()
+    nps = StrictNumber(integer=True, min_value=-100, max_value=100, required=False, default=None)
     emea = EmeaSerializer(required=False)
-    exception = ExceptionSerializer(required=False, allow_null=True, default=None)
+    exception = ExceptionSerializer(required=False, default=None)
 
     def validate_region(self, value: str | None) -> str | None:
         if value is not None and not Region.objects.filter(code=value).exists():

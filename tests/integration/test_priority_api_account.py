@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
+from prioritization.models import RuleSet
 from prioritization.services import priorities_reevaluate
 from tests.factories import AccountFactory, UserFactory
 
@@ -30,9 +31,10 @@ def test_returns_the_stored_decision_with_its_trace(tam):
     assert response.status_code == 200
     data = response.json()
     assert (data["priority"], data["label"], data["model"]) == (1, "P1", "us_enterprise")
+    current = RuleSet.objects.get(region_id="US-EAST", segment="enterprise").version
     assert (data["decided_by"], data["ruleset_version"], data["cause"]) == (
         "stage_adoption",
-        1,
+        current,
         "manual",
     )
     step = next(s for s in data["trace"] if s["rule"] == "stage_adoption")

@@ -357,6 +357,31 @@ def test_health_evaluate_api_rejects_bad_values_per_field(client, tam):
     assert missing.status_code == 400 and "signals" in missing.json()
 
 
+def test_health_evaluate_api_is_strict_json(client, tam):
+    """Issue 14.11, DESIGN.md: "a null or absent signal is unknown and does not count"; "400
+    with per-field errors on bad input". The same rules as POST /api/v1/priority/evaluate."""
+    client.force_login(tam)
+
+    def post(body):
+        return client.post(
+            "/api/v1/health/evaluate", json.dumps(body), content_type="application/json"
+        )
+
+    unknown = post({"signals": {"onboarding": True}, "colour": "green"})
+    assert unknown.status_code == 400
+    assert unknown.json() == {"colour": ["Unknown field; the valid fields are: signals."]}
+    typo = post({"signals": {"champion_lots": True}}).json()["signals"]["champion_lots"]
+    assert typo[0].startswith("Unknown signal; the valid signals are: downgrading_or_cancelling,")
+    assert "champion_lost" in typo[0]
+    for lenient in ("yes", 1, "on"):
+        refused = post({"signals": {"champion_lost": lenient}})
+        assert refused.status_code == 400 and "champion_lost" in refused.json()["signals"]
+    assert post({"signals": {"tickets_per_month": "3"}}).status_code == 400
+    nulls = post({"signals": {"champion_lost": None, "user_adoption": None}})
+    assert nulls.status_code == 200 and nulls.json()["reasons"] == []
+    assert post({"signals": None}).json() == {"signals": ["This field is required."]}
+
+
 def test_health_evaluate_api_needs_authentication():
     response = Client().post("/api/v1/health/evaluate", "{}", content_type="application/json")
     assert response.status_code in (401, 403)
