@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "config.middleware.PrivateCacheMiddleware",
     # Redis (the task queue) down: a clear 503 instead of a 500 (integrations/enqueue.py).
     "integrations.enqueue.BrokerUnavailableMiddleware",
+    # Django's own 400/413 pages become JSON under /api/ (config/api.py).
+    "config.api.JSONErrorsMiddleware",
     # Last, as django-axes asks: answers a locked-out sign-in with its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -193,6 +195,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# The largest API body read (1 MiB); larger is a JSON 413 naming the size.
+API_MAX_BODY_BYTES: int = _env("API_MAX_BODY_BYTES", int, 1024 * 1024)
 LOGIN_REDIRECT_URL = "portfolio:home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -254,6 +258,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, size-checked, deep nesting a 400 (config/api.py).
+    "DEFAULT_PARSER_CLASSES": ["config.api.SafeJSONParser"],
     # Per user (session or token) and per client address for the unauthenticated; a
     # throttled call gets 429 with Retry-After (config/throttles.py).
     "DEFAULT_THROTTLE_CLASSES": [

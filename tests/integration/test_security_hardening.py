@@ -154,3 +154,24 @@ def test_the_api_is_rate_limited_per_user(client, tam, monkeypatch):
         for _ in range(7)
     ]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ("[" * 100_000, 400, "nested too deeply"),
+        (
+            '{"as_of": "2026-11-22", "emea": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+            400,
+            "nested too deeply",
+        ),
+        ('{"as_of": "2026-11-22", "arr": "' + "9" * (2 * 1024 * 1024) + '"}', 413, "bytes"),
+    ],
+    ids=["100k-brackets", "emea-5000-deep", "2MB-body"],
+)
+def test_crafted_api_bodies_get_a_json_error_not_a_500(client, tam, body, status, says):
+    client.force_login(tam)
+    response = client.post("/api/v1/priority/evaluate", body, content_type="application/json")
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    assert says in response.json()["detail"]

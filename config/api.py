@@ -1,0 +1,53 @@
+"""What every API endpoint shares: bodies parsed safely, and errors as JSON.
+
+Crafted bodies must never give a 500 or Django's HTML error page (issue 13): a body over
+`API_MAX_BODY_BYTES` is a JSON 413, JSON nested deeper than Python's parser can go (100,000
+`[`) is a JSON 400, and any other 400/413 Django answers under /api/ is made JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+
+
+class BodyTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "body_too_large"
+
+
+class SafeJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        request = (parser_context or {}).get("request")
+        limit = settings.API_MAX_BODY_BYTES
+        length = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
+        if length > limit:
+            raise BodyTooLarge(f"body: {length:,} bytes; the API takes at most {limit:,}.")
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("body: JSON nested too deeply to read.") from None
+
+
+class JSONErrorsMiddleware:
+    """Under /api/, a 400 or 413 that Django itself answered with HTML (a body too large
+    for DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host) becomes JSON with the same status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in (400, 413)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            text = response.content.decode("utf-8", "replace").strip()[:200]
+            detail = "Bad request" if text.startswith("<") or not text else text
+            return JsonResponse({"detail": detail}, status=response.status_code)
+        return response
