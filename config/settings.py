@@ -356,7 +356,11 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # --- Business settings ----------------------------------------------------------------
 # "The current target per TAM for the TAM-assigned segment is 3.6M USD per TAM"
 BOOK_OF_BUSINESS_TARGET_USD: int = _env("BOOK_OF_BUSINESS_TARGET_USD", int, 3_600_000)
-# Below the alignment threshold an account is not TAM-assigned; per segment, in USD ARR.
+# The TAM alignment threshold per segment, in USD ARR: the organisation's own numbers
+# (the handbook links "below the TAM alignment threshold" to a page it does not include
+# and states none). Used by the demo to choose TAM-assigned accounts, and by the panel's
+# disengagement hint, shown only when the customer also "downgrades or churns" (the TAM's
+# downgrading/cancelling signal; engagement.rules.below_alignment_threshold).
 TAM_ALIGNMENT_THRESHOLD_USD: dict[str, int] = {
     "enterprise": _env("TAM_ALIGNMENT_THRESHOLD_ENTERPRISE_USD", int, 100_000),
     "commercial": _env("TAM_ALIGNMENT_THRESHOLD_COMMERCIAL_USD", int, 50_000),
