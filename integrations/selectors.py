@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KT
+
 from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
 
 RUNS_SHOWN = 50
 QUARANTINE_SHOWN = 100
 
 
-def sync_runs_page(*, source: str | None = None) -> dict[str, Any]:
-    """Latest runs and the open quarantined records: three queries whatever the history."""
+def sync_runs_page(
+    *, source: str | None = None, account_ids: QuerySet | None = None
+) -> dict[str, Any]:
+    """Latest runs and the open quarantined records: three queries whatever the history.
+
+    `account_ids` (Salesforce ids, a queryset): the quarantined records shown are only
+    those of these accounts and their opportunities (a manager sees their team's; the raw
+    payloads of the rest of the company are for admins)."""
     runs_qs = SyncRun.objects.order_by("-started_at")
     quarantine_qs = QuarantinedRecord.objects.filter(resolved_at__isnull=True)
+    if account_ids is not None:
+        quarantine_qs = quarantine_qs.annotate(account_ref=KT("payload__AccountId")).filter(
+            Q(external_id__in=account_ids) | Q(account_ref__in=account_ids)
+        )
     if source:
         runs_qs = runs_qs.filter(source=source)
         quarantine_qs = quarantine_qs.filter(source=source)

@@ -17,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from integrations import selectors
 from integrations.models import Source, SyncRun, SyncStatus, WorkerHeartbeat
 from portfolio.roles import role_of
+from portfolio.selectors import accounts_for_user
 from portfolio.services import salesforce_sync_enqueue
 
 
@@ -118,7 +119,13 @@ def sync_runs(request: HttpRequest) -> HttpResponse:
     is in progress the `runs` partial polls itself every 2 seconds."""
     _require_manager_or_admin(request)
     source = request.GET.get("source")
-    context = selectors.sync_runs_page(source=source if source in Source.values else None)
+    # Admins see every quarantined record; a manager only their team's accounts'.
+    scope = None
+    if role_of(request.user) != "admin":
+        scope = accounts_for_user(request.user).values("salesforce_id")
+    context = selectors.sync_runs_page(
+        source=source if source in Source.values else None, account_ids=scope
+    )
     if request.htmx:
         return render(request, "integrations/sync_runs.html#runs", context)
     return render(request, "integrations/sync_runs.html", context)

@@ -49,11 +49,11 @@ def make_runs(n: int, *, running: bool = False) -> list[SyncRun]:
 
 
 @pytest.mark.parametrize("n", [1, 20])
-def test_manager_sees_runs_and_quarantine_in_fixed_queries(
-    client, manager, n, django_assert_max_num_queries
+def test_admin_sees_runs_and_quarantine_in_fixed_queries(
+    client, admin_user, n, django_assert_max_num_queries
 ):
     make_runs(n)
-    client.force_login(manager)
+    client.force_login(admin_user)
 
     with django_assert_max_num_queries(8):
         response = client.get(URL)
@@ -107,14 +107,14 @@ def test_admin_starts_a_sync_that_is_enqueued_on_commit(
     assert len(callbacks) == 1
 
 
-def test_demo_runs_are_made_once(client, manager):
+def test_demo_runs_are_made_once(client, admin_user):
     from integrations import demo
 
     demo.populate()
     demo.populate()
     assert SyncRun.objects.filter(trigger="demo").count() == 12
     assert QuarantinedRecord.objects.count() == 2
-    client.force_login(manager)
+    client.force_login(admin_user)
     assert "Nimbus Freight" in client.get(URL).content.decode()
 
 
@@ -148,3 +148,31 @@ def test_bulk_loads_show_what_they_rebuilt_and_what_needs_an_admin(client, manag
     assert "Opportunity: rebuilt 2 indexes and keys a stopped load set aside" in html
     assert "Account: loaded in bulk, 3 indexes and keys rebuilt in 1.2 s" in html
     assert '<div class="errors">Account: foreign key left NOT VALID: fk: insert' in html
+
+
+def test_a_manager_sees_the_quarantined_records_of_their_team_only(client, manager, tam, team):
+    """Issue 13: "quarantined payloads and their Salesforce ids are shown to admins and to
+    managers only for their team's accounts"."""
+    from tests import factories
+
+    make_runs(2)  # records of accounts in nobody's book
+    mine = factories.AccountFactory(tam=tam, salesforce_id="001MINE00000000AAA")
+    QuarantinedRecord.objects.create(
+        source="salesforce",
+        object_name="Account",
+        external_id=mine.salesforce_id,
+        payload={"Name": "Team account", "ARR__c": "lots"},
+        reason="ARR__c is 'lots'",
+    )
+    QuarantinedRecord.objects.create(
+        source="salesforce",
+        object_name="Opportunity",
+        external_id="006TEAM0000000AAA",
+        payload={"Name": "Team deal", "AccountId": mine.salesforce_id},
+        reason="CloseDate is empty",
+    )
+    client.force_login(manager)
+    html = client.get(URL).content.decode()
+    assert "Team account" in html and "Team deal" in html
+    assert "Broken 0" not in html and "Broken 1" not in html
+    assert "(2 open)" in html
