@@ -15,7 +15,7 @@ from prioritization.models import (
     RuleSet,
     RuleSetVersion,
 )
-from prioritization.rules import rule_name
+from prioritization.rules import MODEL_PARAMS, PRE_PARAMS, rule_name
 from prioritization.selectors import ruleset_whatif
 from prioritization.services import ruleset_save
 
@@ -49,46 +49,58 @@ class RuleSetAdmin(admin.ModelAdmin):
     list_filter = ("model", "segment", "region")
     readonly_fields = ("version", "updated_by", "updated_at")
     inlines = [RuleSetVersionInline]
-    fieldsets = (
-        (None, {"fields": ("region", "segment", "model", "version", "updated_by", "updated_at")}),
-        ("Common pre-rules", {"fields": ("onboarding_max_days", "digital_tam_trial")}),
-        (
-            "US Enterprise flowchart",
-            {
-                "fields": (
-                    "uptier_window_months",
-                    "stage_adoption_hours",
-                    "infrastructure_change_hours",
-                    "onboarding_window_days",
-                )
-            },
-        ),
-        (
-            "Commercial criteria",
-            {
-                "fields": (
-                    "commercial_new_customer_days",
-                    "commercial_top_n",
-                    "commercial_p2_arr_below",
-                    "commercial_min_stages",
-                    "commercial_uptier_window_months",
-                )
-            },
-        ),
+    # Each model's own parameters (MODEL_PARAMS): a rule set shows only what its model
+    # reads, so an edit the what-if previews as "0 would move" is never one that does
+    # nothing. The add form, with no model yet, shows every group.
+    PARAMETER_GROUPS: tuple[tuple[str, str | None], ...] = (
+        ("Common pre-rules (every model)", None),
+        ("US Enterprise flowchart", "us_enterprise"),
+        ("Commercial criteria", "commercial"),
+    )
+    OTHER_FIELDSETS = (
         (
             "Portfolio target (balance per TAM)",
-            {
-                "fields": (
-                    "p1_target_share",
-                    "p1_share_tolerance",
-                    "p1_target_min",
-                    "p1_target_max",
-                )
-            },
+            {"fields": RuleSet.TARGET_FIELDS},
         ),
         ("Engagement expected at P1", {"fields": RuleSet.ENGAGEMENT_FIELDS[:6]}),
         ("Engagement expected at P2", {"fields": RuleSet.ENGAGEMENT_FIELDS[6:]}),
     )
+    HELP_TEXTS = {
+        # The model's own help text still says the trial keeps such an account out of P4,
+        # the reading before issue 14 (docs/rules.md, "Pr4 and the Public Sector trial").
+        "digital_tam_trial": 'Public Sector is "trialing a TAM-assigned digital customer": '
+        "on, a TAM-assigned digital-only account is P4 too; off, a TAM-assigned account is "
+        "never P4.",
+    }
+
+    def get_fieldsets(self, request: HttpRequest, obj: RuleSet | None = None):
+        model = obj.model if obj is not None else None
+        groups: list = []
+        for title, owner in self.PARAMETER_GROUPS:
+            if owner is None:
+                names = PRE_PARAMS
+            elif model is None or model == owner:
+                names = tuple(n for n in MODEL_PARAMS[owner] if n not in PRE_PARAMS)
+            else:
+                continue
+            groups.append((title, {"fields": names}))
+        if model is not None:
+            groups[-1][1]["description"] = (
+                f"Only the parameters the {obj.get_model_display()} model reads. To use "
+                "another model, choose it above and save: its parameters show next."
+            )
+        return (
+            (
+                None,
+                {"fields": ("region", "segment", "model", "version", "updated_by", "updated_at")},
+            ),
+            *groups,
+            *self.OTHER_FIELDSETS,
+        )
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        kwargs.setdefault("help_texts", self.HELP_TEXTS)
+        return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: RuleSet, form, change: bool) -> None:
         ruleset_save(ruleset=obj, changed_by=request.user)  # type: ignore[arg-type]

@@ -5,7 +5,14 @@ every rule id with its question and handbook line, `FLOWS` the order each model 
 """
 
 from prioritization.rules.engine import UnknownModel, add_months, evaluate
-from prioritization.rules.registry import FLOWS, RULES, RuleInfo, rule_name
+from prioritization.rules.registry import (
+    FLOWS,
+    MODEL_PARAMS,
+    PRE_PARAMS,
+    RULES,
+    RuleInfo,
+    rule_name,
+)
 from prioritization.rules.types import (
     AT_RISK_COLOURS,
     HEALTH_COLOURS,
@@ -26,6 +33,8 @@ __all__ = [
     "HEALTH_COLOURS",
     "LABELS",
     "MODELS",
+    "MODEL_PARAMS",
+    "PRE_PARAMS",
     "RULES",
     "SUCCESS_PLANS",
     "AccountFacts",

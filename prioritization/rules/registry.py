@@ -409,3 +409,28 @@ FLOWS: dict[str, tuple[str, ...]] = {
     ),
     "flat_p1": ("flat_p1", "p2_exception"),
 }
+
+# The `Params` fields each model reads (besides `model`): the pre-rules' for every model,
+# then its own. The admin shows a rule set only these (an edit of another would move no
+# account); tests/unit/test_priority_boundaries.py checks that no other field changes a
+# model's answers.
+PRE_PARAMS: tuple[str, ...] = ("onboarding_max_days", "digital_tam_trial")
+MODEL_PARAMS: dict[str, tuple[str, ...]] = {
+    "us_enterprise": PRE_PARAMS
+    + (
+        "uptier_window_months",
+        "stage_adoption_hours",
+        "infrastructure_change_hours",
+        "onboarding_window_days",
+    ),
+    "emea_enterprise": PRE_PARAMS,
+    "commercial": PRE_PARAMS
+    + (
+        "commercial_new_customer_days",
+        "commercial_top_n",
+        "commercial_p2_arr_below",
+        "commercial_min_stages",
+        "commercial_uptier_window_months",
+    ),
+    "flat_p1": PRE_PARAMS,
+}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from prioritization.models import RuleSet
+from prioritization.rules import MODEL_PARAMS, PRE_PARAMS
 from prioritization.services import priorities_reevaluate
 from tests.factories import AccountFactory, region
 
 pytestmark = pytest.mark.django_db
+US_ONLY = tuple(n for n in MODEL_PARAMS["us_enterprise"] if n not in PRE_PARAMS)
+COMMERCIAL_ONLY = tuple(n for n in MODEL_PARAMS["commercial"] if n not in PRE_PARAMS)
 
 
 def form_data(ruleset: RuleSet, **changes) -> dict:
@@ -97,3 +102,57 @@ def test_invalid_change_shows_the_form_errors_not_the_preview(client, admin_user
     assert response.status_code == 200
     assert "Preview changes" not in response.content.decode()
     assert "errornote" in response.content.decode()
+
+
+# --- Each model's own parameters (issue 14.12) -----------------------------------------------
+
+
+def field_names(html: str) -> set[str]:
+    return set(re.findall(r'<(?:input|select|textarea)[^>]* name="([a-z0-9_]+)"', html))
+
+
+@pytest.mark.parametrize(
+    ("region_id", "segment", "shown", "hidden"),
+    [
+        ("US-EAST", "enterprise", MODEL_PARAMS["us_enterprise"], COMMERCIAL_ONLY),
+        ("EMEA", "commercial", MODEL_PARAMS["commercial"], US_ONLY),
+        ("EMEA", "enterprise", PRE_PARAMS, US_ONLY + COMMERCIAL_ONLY),
+    ],
+)
+def test_a_rule_set_shows_only_its_models_parameters(
+    client, admin_user, region_id, segment, shown, hidden
+):
+    """Commercial: "Uptier opportunity identified w/ timeline (prefer 9 months or less)" is
+    its own window; the US flowchart's "Open up-tier opp closing in next 6 months" is not
+    a Commercial parameter and is not offered there."""
+    ruleset = RuleSet.objects.get(region_id=region_id, segment=segment)
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:prioritization_ruleset_change", args=[ruleset.pk]))
+    names = field_names(html.content.decode())
+    assert set(shown) <= names
+    assert not set(hidden) & names
+    assert {"p1_target_share", "p1_onboarding", "model"} <= names  # not model parameters
+
+
+def test_an_edit_of_a_parameter_the_model_ignores_is_not_taken(client, admin_user, tam):
+    ruleset = RuleSet.objects.get(region_id="EMEA", segment="commercial")
+    AccountFactory(tam=tam, region=region("EMEA"), segment="commercial")
+    client.force_login(admin_user)
+    url = reverse("admin:prioritization_ruleset_change", args=[ruleset.pk])
+    response = client.post(url, form_data(ruleset, uptier_window_months="2"))
+    assert "Preview changes" not in response.content.decode()  # no "0 would move"
+    ruleset.refresh_from_db()
+    assert ruleset.uptier_window_months == 6
+    # Its own window is previewed as usual.
+    preview = client.post(url, form_data(ruleset, commercial_uptier_window_months="3"))
+    assert "Preview changes" in preview.content.decode()
+
+
+def test_the_add_form_shows_every_group_and_the_trial_reads_as_the_rules_do(client, admin_user):
+    """ "... with the exception of the Public Sector that is trialing a TAM-assigned digital
+    customer" """
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:prioritization_ruleset_add")).content.decode()
+    assert {*MODEL_PARAMS["us_enterprise"], *MODEL_PARAMS["commercial"]} <= field_names(html)
+    assert "on, a TAM-assigned digital-only account is P4 too" in html
+    assert "is not P4." not in html  # the pre-issue-14 reading
