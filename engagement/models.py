@@ -366,3 +366,38 @@ class EmailTemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id} v{self.version}"
+
+
+class OutboundEmailStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboundEmail(models.Model):
+    """An e-mail to a customer, queued by the TAM and sent by a task (issue 13: never over
+    SMTP inside the request). Logged on the timeline once sent."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="outbound_emails")
+    # The sender; the per-user hourly limit counts on (user, created_at).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list, blank=True)
+    reply_to = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=10, choices=OutboundEmailStatus.choices, default=OutboundEmailStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="outbound_email_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {', '.join(self.to)} ({self.status})"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.mail import EmailMessage
@@ -29,12 +31,15 @@ from engagement.models import (
     EngagementKind,
     EngagementStage,
     EngagementStep,
+    OutboundEmail,
+    OutboundEmailStatus,
     ProjectStatus,
     ProjectTemplate,
     SuccessObjective,
     SuccessTask,
 )
 from integrations import gitlab as gl
+from integrations.enqueue import enqueue_on_commit
 from portfolio.models import (
     Account,
     Activity,
@@ -939,7 +944,7 @@ def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | Non
     return template
 
 
-def email_send(
+def email_queue(
     *,
     account: Account,
     user: AbstractBaseUser,
@@ -947,19 +952,106 @@ def email_send(
     subject: str,
     body: str,
     cc: list[str] | None = None,
-) -> Activity:
-    """Send an email to the customer through Django's email backend and log it on the
-    timeline (an `email` activity). The message is sent first: a failed send logs nothing."""
-    reply_to = [user.email] if getattr(user, "email", "") else []
-    message = EmailMessage(subject=subject, body=body, to=to, cc=cc or [], reply_to=reply_to)
-    message.send(fail_silently=False)
-    return activity_log(
+) -> OutboundEmail:
+    """Queue an e-mail to the customer; the task `engagement.email_deliver` sends it (after
+    commit) and logs it on the timeline.
+
+    Only to the account's contacts (to and cc), and at most `EMAIL_RATE_PER_USER_PER_HOUR`
+    a user an hour: a TAM's mailbox is not a relay. Raises ValidationError naming the field."""
+    recipients = {"to": [a.strip() for a in to if a.strip()], "cc": cc or []}
+    if not recipients["to"]:
+        raise ValidationError({"to": "Name at least one recipient."})
+    known = {
+        e.lower()
+        for e in Contact.objects.filter(account=account)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    }
+    for field, addresses in recipients.items():
+        strangers = [a for a in addresses if a.lower() not in known]
+        if strangers:
+            raise ValidationError(
+                {
+                    field: f"{', '.join(strangers)}: not a contact of {account.name}. Add the "
+                    "person as a contact of the account first."
+                }
+            )
+    limit = settings.EMAIL_RATE_PER_USER_PER_HOUR
+    recent = OutboundEmail.objects.filter(
+        user=user, created_at__gte=timezone.now() - dt.timedelta(hours=1)
+    ).count()
+    if recent >= limit:
+        raise ValidationError(
+            {
+                "to": f"You sent {recent} e-mails in the last hour (the limit is {limit}); "
+                "try again later."
+            }
+        )
+    email = OutboundEmail.objects.create(
         account=account,
         user=user,
-        kind=ActivityKind.EMAIL,
-        occurred_at=timezone.now(),
+        to=recipients["to"],
+        cc=recipients["cc"],
+        reply_to=[user.email] if getattr(user, "email", "") else [],
         subject=subject,
-        body=f"To: {', '.join(to)}\n\n{body}",
+        body=body,
+    )
+    from engagement.tasks import email_deliver
+
+    enqueue_on_commit(email_deliver, outbox_id=email.pk)
+    return email
+
+
+def email_deliver(*, outbox_id: int) -> OutboundEmail:
+    """Send one queued e-mail and log it on the timeline (an `email` activity), in the
+    transaction that marks it sent; safe to run twice (a sent one is left alone). SMTP
+    errors are recorded and re-raised for the task's retries."""
+    with transaction.atomic():
+        email = (
+            OutboundEmail.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account", "user")
+            .filter(pk=outbox_id, status=OutboundEmailStatus.QUEUED)
+            .first()
+        )
+        if email is None:
+            return OutboundEmail.objects.get(pk=outbox_id)
+        email.attempts += 1
+        message = EmailMessage(
+            subject=email.subject,
+            body=email.body,
+            to=email.to,
+            cc=email.cc,
+            reply_to=email.reply_to,
+        )
+        try:
+            message.send(fail_silently=False)
+        except (smtplib.SMTPException, OSError) as exc:
+            failure = exc
+            email.error = f"{type(exc).__name__}: {exc}"[:500]
+            email.save(update_fields=["attempts", "error"])
+        else:
+            failure = None
+            email.status = OutboundEmailStatus.SENT
+            email.sent_at = timezone.now()
+            email.error = ""
+            email.save(update_fields=["attempts", "status", "sent_at", "error"])
+            activity_log(
+                account=email.account,
+                user=email.user,
+                kind=ActivityKind.EMAIL,
+                occurred_at=email.sent_at,
+                subject=email.subject,
+                body=f"To: {', '.join(email.to)}\n\n{email.body}",
+            )
+    if failure is not None:
+        raise failure  # after the commit: the try and its error stay recorded
+    return email
+
+
+def email_give_up(*, outbox_id: int) -> None:
+    """After the task's last retry: the e-mail is marked failed with its last error."""
+    OutboundEmail.objects.filter(pk=outbox_id, status=OutboundEmailStatus.QUEUED).update(
+        status=OutboundEmailStatus.FAILED
     )
 
 

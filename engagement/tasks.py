@@ -7,6 +7,7 @@ retried. Every service they call is safe to run twice."""
 from __future__ import annotations
 
 import random
+import smtplib
 
 from celery import shared_task
 
@@ -84,3 +85,23 @@ def customer_issues_sync(self, account_id: int) -> int:
 def customer_issues_sync_all() -> int:
     """Enqueue the sync of every collaboration project's customer issues (hourly)."""
     return services.customer_issues_sync_all()
+
+
+@shared_task(
+    bind=True,
+    name="engagement.email_deliver",
+    acks_late=True,
+    max_retries=5,
+    default_retry_delay=60,
+)
+def email_deliver(self, outbox_id: int) -> str:
+    """Send one queued customer e-mail (engagement.services.email_queue); SMTP failures
+    are retried a minute apart, then the e-mail is marked failed with the error."""
+    try:
+        email = services.email_deliver(outbox_id=outbox_id)
+    except (smtplib.SMTPException, OSError) as exc:
+        if self.request.retries >= self.max_retries:
+            services.email_give_up(outbox_id=outbox_id)
+            return f"e-mail {outbox_id} failed: {exc}"
+        raise self.retry(exc=exc) from None
+    return f"e-mail {outbox_id}: {email.status}"

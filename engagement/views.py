@@ -9,8 +9,6 @@ the typed input (error).
 
 from __future__ import annotations
 
-import smtplib
-
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,6 +36,7 @@ from engagement.forms import (
     WelcomeCallForm,
 )
 from engagement.models import EngagementStep, SuccessObjective, SuccessTask
+from integrations.enqueue import broker_require
 from portfolio.http import safe_next
 from portfolio.models import Account
 from portfolio.selectors import accounts_for_user, tams_for_user
@@ -420,18 +419,25 @@ def email(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     if request.POST.get("action") == "send":
         if not form.validate_for_send():
             return _respond(request, account, "emails", forms={"email": form}, ok=False)
+        broker_require()  # a queue that cannot take it: a clear 503, nothing stored
         try:
-            services.email_send(
+            services.email_queue(
                 account=account,
                 user=request.user,
                 to=form.recipients(),
                 subject=form.cleaned_data["subject"],
                 body=form.cleaned_data["body"],
             )
-        except (smtplib.SMTPException, OSError) as exc:
-            form.add_error(None, f"The email could not be sent ({exc}); nothing was logged.")
+        except ValidationError as exc:
+            for field, messages_ in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages_)
             return _respond(request, account, "emails", forms={"email": form}, ok=False)
-        return _respond(request, account, "emails", message="Email sent and logged.")
+        return _respond(
+            request,
+            account,
+            "emails",
+            message="Email queued: it is sent in a moment and logged on the timeline.",
+        )
     if not form.is_valid():
         return _respond(request, account, "emails", forms={"email": form}, ok=False)
     contact = form.cleaned_data["contact"]

@@ -421,13 +421,42 @@ def test_the_follow_up_lists_lost_features_only_on_downgrade_or_churn(tam, reaso
     assert "GitLab Support" in body  # the other options are always there
 
 
-def test_email_send_uses_the_backend_and_logs_the_activity(tam):
+def test_email_is_queued_then_sent_once_and_logged(tam, django_capture_on_commit_callbacks):
     account = AccountFactory(tam=tam)
-    services.email_send(
-        account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
-    )
+    ContactFactory(account=account, email="C@example.com")
+    with django_capture_on_commit_callbacks() as callbacks:
+        queued = services.email_queue(
+            account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
+        )
+    assert len(callbacks) == 1 and not mail.outbox  # the task, after commit
+    services.email_deliver(outbox_id=queued.pk)
+    services.email_deliver(outbox_id=queued.pk)  # a redelivered task sends nothing again
+    assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "Hi" and mail.outbox[0].reply_to == [tam.email]
     assert Activity.objects.get(account=account, kind="email").body.endswith("Body & more")
+    queued.refresh_from_db()
+    assert queued.status == "sent" and queued.attempts == 1
+
+
+def test_email_goes_only_to_contacts_and_is_rate_limited(tam, settings):
+    account = AccountFactory(tam=tam)
+    ContactFactory(account=account, email="c@example.com")
+    with pytest.raises(ValidationError) as refused:
+        services.email_queue(
+            account=account,
+            user=tam,
+            to=["c@example.com"],
+            cc=["x@else.test"],
+            subject="S",
+            body="B",
+        )
+    assert "x@else.test" in refused.value.message_dict["cc"][0]
+    settings.EMAIL_RATE_PER_USER_PER_HOUR = 2
+    for _ in range(2):
+        services.email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
+    with pytest.raises(ValidationError) as limited:
+        services.email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
+    assert "the limit is 2" in limited.value.message_dict["to"][0]
 
 
 # --- Demo data ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from engagement.models import (
     Disengagement,
     EGroupBrief,
     Engagement,
+    OutboundEmail,
     ProjectStatus,
     SuccessObjective,
 )
@@ -381,10 +382,29 @@ def test_email_render_for_copy_then_send_logs_an_activity(client, tam, account):
     html = client.post(url("email", account), data, **HTMX).content.decode()
     assert "Add at least one recipient" in html and "Edited body" in html
     client.post(url("email", account), {**data, "to": "carla@globex.test"}, **HTMX)
+    assert not mail.outbox  # queued, not sent inside the request
+    queued = OutboundEmail.objects.get(account=account)
+    services.email_deliver(outbox_id=queued.pk)  # what the task does
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["carla@globex.test"] and mail.outbox[0].body == "Edited body"
     activity = Activity.objects.get(account=account, kind=ActivityKind.EMAIL)
     assert activity.subject == "Hello Globex" and activity.user == tam
+
+
+def test_email_only_to_the_accounts_contacts_and_the_broker_must_answer(
+    client, tam, account, settings
+):
+    ContactFactory(account=account, name="Carla Customer", email="carla@globex.test")
+    client.force_login(tam)
+    data = {"template": "initial_engagement", "subject": "Hi", "body": "Body", "action": "send"}
+    html = client.post(url("email", account), {**data, "to": "eve@evil.test"}, **HTMX)
+    assert "eve@evil.test: not a contact" in html.content.decode()
+    assert not OutboundEmail.objects.exists()
+    # Redis down: a clear 503 and nothing queued (the e-mail would never leave).
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.post(url("email", account), {**data, "to": "carla@globex.test"})
+    assert response.status_code == 503
+    assert not OutboundEmail.objects.exists()
 
 
 def test_egroup_brief_save_and_export(client, tam, account):
@@ -452,11 +472,12 @@ def test_panel_query_count_does_not_grow(client, tam, n, django_assert_max_num_q
         assert client.get(url("account", account), **HTMX).status_code == 200
 
 
-def test_an_email_the_backend_cannot_send_is_reported_and_not_logged(
-    client, tam, account, settings
-):
+def test_an_email_the_backend_cannot_send_is_retried_and_not_logged(client, tam, account, settings):
+    import smtplib
+
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    ContactFactory(account=account, email="x@globex.test")
     client.force_login(tam)
     data = {
         "template": "welcome_call",
@@ -466,5 +487,13 @@ def test_an_email_the_backend_cannot_send_is_reported_and_not_logged(
         "action": "send",
     }
     html = client.post(url("email", account), data, **HTMX).content.decode()
-    assert "could not be sent" in html and "Kept body" in html
+    assert "Email queued" in html
+    queued = OutboundEmail.objects.get(account=account)
+    with pytest.raises((smtplib.SMTPException, OSError)):
+        services.email_deliver(outbox_id=queued.pk)  # the task retries this
+    queued.refresh_from_db()
+    assert queued.status == "queued" and queued.attempts == 1 and queued.error
+    services.email_give_up(outbox_id=queued.pk)  # after the last retry
+    queued.refresh_from_db()
+    assert queued.status == "failed"
     assert not Activity.objects.filter(kind=ActivityKind.EMAIL).exists()
