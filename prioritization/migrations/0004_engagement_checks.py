@@ -3,7 +3,9 @@
 Schema: EBR minimums per priority (counted over the last 12 months), why they are a
 reading, the onboarding cadence, whether a P1 needs a fully green success plan.
 
-Data, per rule set (a new version, as an admin save would write):
+Data, per rule set (completing the seed: the values are written into the rule set and
+into its latest version's snapshot, not as a new version, so a fresh install and an
+upgraded one hold the same version 1 for the seeded rule sets):
 - Commercial ("Engagement Guidelines"): P1 at least 1 EBR ("1-2 per year"), P2 none
   ("TAM discretion"); onboarding call every 28 days ("Kick-off call + meet every 2-4
   weeks", its upper end); a P1 needs a fully green success plan with >= 3 objectives.
@@ -64,20 +66,16 @@ def fill(apps, schema_editor):
         before = {name: getattr(rs, name) for name in CHECKED}
         for name, value in values.items():
             setattr(rs, name, value)
-        changes = {
-            name: [before[name], getattr(rs, name)]
-            for name in CHECKED
-            if before[name] != getattr(rs, name)
-        }
-        if not changes:
+        changed = [name for name in CHECKED if before[name] != getattr(rs, name)]
+        if not changed:
             continue
-        snapshot = dict(previous.values) if previous else {}
-        snapshot.update({name: getattr(rs, name) for name in CHECKED})
-        rs.version = (previous.version if previous else rs.version) + 1
-        rs.save(update_fields=[*values, "version"])
-        RuleSetVersion.objects.create(
-            ruleset=rs, version=rs.version, values=snapshot, changes=changes
-        )
+        rs.save(update_fields=changed)
+        if previous is not None:
+            previous.values = {
+                **previous.values,
+                **{name: getattr(rs, name) for name in CHECKED},
+            }
+            previous.save(update_fields=["values"])
 
 
 class Migration(migrations.Migration):
