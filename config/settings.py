@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_beat",
     "rest_framework",
-    "rest_framework.authtoken",
     # Sign-in throttling and lockout by user and by client address (issue 13).
     "axes",
     "pgtrigger",
@@ -255,8 +254,10 @@ DEFAULT_FROM_EMAIL: str = _env("DEFAULT_FROM_EMAIL", str, "portfolio@localhost")
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Personal tokens, stored as digests, named, scoped, expiring (portfolio/api_tokens.py);
+        # first, so that a refused token is a 401 with WWW-Authenticate.
+        "portfolio.api_tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -476,3 +476,34 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject}"
+
+
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read only (look up and evaluate; stores nothing)"
+    WRITE = "write", "Read and write"
+
+
+class ApiToken(models.Model):
+    """A personal API token (issue 13): kept only as a SHA-256 digest, shown once when
+    issued; named, scoped, expiring, revocable by its owner on the "API tokens" page.
+    The token reads `pf_<prefix>_<secret>`; the prefix finds the row, the digest proves it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    digest = models.CharField(max_length=64)
+    scope = models.CharField(
+        max_length=5, choices=ApiTokenScope.choices, default=ApiTokenScope.READ
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (pf_{self.prefix}_…)"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio import views
+from portfolio import token_views, views
 
 app_name = "portfolio"
 
@@ -15,4 +15,10 @@ urlpatterns = [
         name="activity_log",
     ),
     path("team/", views.team, name="team"),
+    path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
+    path(
+        "settings/api-tokens/<int:token_id>/revoke",
+        token_views.api_token_revoke_view,
+        name="api_token_revoke",
+    ),
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from portfolio.api_tokens import api_token_issue
 from prioritization.models import RuleSet
 from prioritization.services import ruleset_save
 
@@ -113,10 +113,10 @@ def test_missing_as_of_and_no_model_source(api):
 
 
 def test_token_auth_works_and_anonymous_is_refused(tam):
-    token = Token.objects.create(user=tam)
+    _, text = api_token_issue(user=tam, name="script", scope="read", days=30)
     client = APIClient()
     assert client.post(URL, DESIGN_REQUEST, format="json").status_code in (401, 403)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {text}")
     assert client.post(URL, DESIGN_REQUEST, format="json").status_code == 200
 
 
