@@ -79,8 +79,9 @@ def model_mapping(rulesets: Iterable[RuleSet]) -> dict[tuple[str, str], str]:
 
 def arr_ranks(mapping: Mapping_, account_ids: Sequence[int] | None = None) -> dict[int, int]:
     """Rank by ARR (1 = largest) within each model's population: TAM-assigned accounts
-    that are not digital-only, whose region+segment maps to that model. `mapping` may hold
-    unsaved edits (the admin what-if)."""
+    whose region+segment maps to that model, less those that are P4 (digital-only under
+    their rule set's Public Sector trial: "Pr4 is only for our digital customers and not
+    for the TAM-assigned segment"). `mapping` may hold unsaved edits (the admin what-if)."""
     keys = list(mapping.items())
     params: list[Any] = [
         [r for (r, _), _ in keys],
@@ -97,7 +98,10 @@ def arr_ranks(mapping: Mapping_, account_ids: Sequence[int] | None = None) -> di
             FROM {Account._meta.db_table} a
             JOIN unnest(%s::text[], %s::text[], %s::text[]) AS m(region, segment, model)
               ON m.region = a.region_id AND m.segment = a.segment
-            WHERE a.tam_id IS NOT NULL AND NOT a.digital_only
+            LEFT JOIN {RuleSet._meta.db_table} rs
+              ON rs.region_id = a.region_id AND rs.segment = a.segment
+            WHERE a.tam_id IS NOT NULL
+              AND NOT (a.digital_only AND coalesce(rs.digital_tam_trial, false))
         ) ranked {where}
     """  # noqa: S608 - table name from the model, values as parameters
     with connection.cursor() as cursor:
