@@ -551,7 +551,9 @@ def _read_current(client: salesforce.SalesforceClient, chunk: list[_Row]) -> dic
     """The chunk's accounts as Salesforce has them now (one query)."""
     names = [salesforce_field(name) for name in WritebackField]
     ids = sorted({row.salesforce_id for row in chunk})
-    quoted = ", ".join("'" + sid.replace("'", "") + "'" for sid in ids)
+    # Salesforce ids are 15 or 18 letters and digits: anything else is dropped, so no
+    # stored value can change the query.
+    quoted = ", ".join(f"'{sid}'" for sid in ids if sid.isalnum() and sid.isascii())
     soql = f"SELECT Id, {', '.join(names)} FROM Account WHERE Id IN ({quoted})"
     current: dict[str, dict] = {}
     for page in client.query_pages(soql):
