@@ -554,6 +554,8 @@ def _read_current(client: salesforce.SalesforceClient, chunk: list[_Row]) -> dic
     # Salesforce ids are 15 or 18 letters and digits: anything else is dropped, so no
     # stored value can change the query.
     quoted = ", ".join(f"'{sid}'" for sid in ids if sid.isalnum() and sid.isascii())
+    if not quoted:
+        return {}
     soql = f"SELECT Id, {', '.join(names)} FROM Account WHERE Id IN ({quoted})"
     current: dict[str, dict] = {}
     for page in client.query_pages(soql):
