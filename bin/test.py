@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
+import subprocess  # nosec B404 # bin/ starts Portfolio's own processes
 import sys
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
             cmd = [sys.executable, "bench/run_all.py", *argv[1:]]
         else:
             cmd = [sys.executable, "-m", "pytest", *argv]
-        return subprocess.call(cmd, cwd=ROOT, env=env)
+        return subprocess.call(cmd, cwd=ROOT, env=env)  # nosec B603 # a fixed argument list of our own commands
     finally:
         found.stop()
 

@@ -50,7 +50,7 @@ QUESTIONS = [
 
 def _rng(part: str, account: Account) -> random.Random:
     """One generator per account and part: the same choices whatever else exists."""
-    return random.Random(f"{SEED}:{part}:{account.salesforce_id}")
+    return random.Random(f"{SEED}:{part}:{account.salesforce_id}")  # nosec B311 # jitter and demo data, not security
 
 
 def populate(*, stdout=None) -> None:

@@ -23,7 +23,7 @@ IMPORT_MAX_RETRIES = 14
 
 def retry_countdown(retries: int) -> float:
     """Seconds before the next attempt: 5 s doubling, at most 5 min, with 20% jitter."""
-    return min(300, 5 * 2**retries) * random.uniform(0.8, 1.0)
+    return min(300, 5 * 2**retries) * random.uniform(0.8, 1.0)  # nosec B311 # jitter and demo data, not security
 
 
 def _retry_or_give_up(task, exc: CollaborationProjectError, project_id: int) -> None:

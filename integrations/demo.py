@@ -20,7 +20,7 @@ from integrations.models import QuarantinedRecord, Source, SyncRun, SyncStatus
 def populate(*, stdout=None) -> None:
     if SyncRun.objects.filter(trigger="demo").exists():
         return
-    rng = random.Random(3)
+    rng = random.Random(3)  # nosec B311 # jitter and demo data, not security
     now = timezone.now().replace(second=0, microsecond=0)
     runs = []
     for i in range(12):

@@ -115,7 +115,7 @@ def _create_retrying(create: Callable[[], T], find: Callable[[], T | None]) -> T
         except (GitLabError, requests.RequestException) as exc:
             if not _transient(exc) or attempt == attempts - 1:
                 raise
-            delay = min(30.0, 0.2 * 2**attempt) * (0.7 + random.random() * 0.6)
+            delay = min(30.0, 0.2 * 2**attempt) * (0.7 + random.random() * 0.6)  # nosec B311 # jitter and demo data, not security
             logger.warning("GitLab create failed (%s); retrying in %.1fs", exc, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")

@@ -320,7 +320,7 @@ class RetryPolicy:
                     raise
                 delay = _retry_after(session.last_headers)
                 if delay is None:
-                    delay = random.uniform(0, min(self.backoff_max, self.backoff * 2**attempt))
+                    delay = random.uniform(0, min(self.backoff_max, self.backoff * 2**attempt))  # nosec B311 # jitter and demo data, not security
                 attempt += 1
                 self.retries += 1
                 logger.warning(
@@ -376,7 +376,7 @@ class SalesforceClient:
         return self.policy.run(name, fn, self._session)
 
     def _relogin(self) -> None:
-        assert self._login is not None and self._build is not None
+        assert self._login is not None and self._build is not None  # nosec B101 # an internal invariant, not input validation
         session_id, instance = self.policy.run("login", self._login, self._session)
         self.sf = self._build(session_id, instance)
         self.relogins += 1

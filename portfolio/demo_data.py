@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 
 SEED = 20261122
-DEMO_PASSWORD = "portfolio-demo"
+DEMO_PASSWORD = "portfolio-demo"  # nosec B105 # the documented demo password
 TOP_LEVEL_ACCOUNTS = 1180
 PARENTS = 110  # top-level TAM-assigned accounts that get children
 
@@ -247,7 +247,7 @@ def _baseline_priority(acc: dict) -> int:
 def generate(as_of: dt.date, *, alignment_threshold: dict[str, int], seed: int = SEED) -> DemoData:
     """`alignment_threshold`: USD ARR per segment below which an account gets no TAM
     (settings.TAM_ALIGNMENT_THRESHOLD_USD)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 # jitter and demo data, not security
     data = DemoData(users=_users(rng), teams=list(TEAMS))
     ae_names = [(f, la) for f in FIRST for la in LAST]
     rng.shuffle(ae_names)

@@ -85,7 +85,7 @@ def health_mix_series(
             ORDER BY e.pgh_obj_id, e.pgh_created_at DESC
         ) h
         GROUP BY months.m, h.health
-    """
+    """  # nosec B608 # identifiers come from code, values go as query parameters
     last_full = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     month_starts = [first]
     while month_starts[-1] < last_full:

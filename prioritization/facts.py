@@ -103,7 +103,7 @@ def arr_ranks(mapping: Mapping_, account_ids: Sequence[int] | None = None) -> di
             WHERE a.tam_id IS NOT NULL
               AND NOT (a.digital_only AND coalesce(rs.digital_tam_trial, false))
         ) ranked {where}
-    """  # noqa: S608 - table name from the model, values as parameters
+    """  # noqa: S608 - table name from the model, values as parameters  # nosec B608 # identifiers come from code, values go as query parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())

@@ -167,7 +167,7 @@ def _update_account_priorities(pairs: list[tuple[int, int]]) -> None:
         cursor.execute(
             f"""UPDATE {table} a SET priority = v.priority, updated_at = now()
                 FROM unnest(%s::bigint[], %s::smallint[]) AS v(id, priority)
-                WHERE a.id = v.id AND a.priority IS DISTINCT FROM v.priority""",  # noqa: S608
+                WHERE a.id = v.id AND a.priority IS DISTINCT FROM v.priority""",  # noqa: S608  # nosec B608 # identifiers come from code, values go as query parameters
             [[p[0] for p in pairs], [p[1] for p in pairs]],
         )
 

@@ -107,7 +107,7 @@ def populate(*, stdout=None) -> None:
         [
             HealthSignals(
                 account_id=a.pk,
-                **_signals_for(a.health, random.Random(f"triage:{a.salesforce_id}")),
+                **_signals_for(a.health, random.Random(f"triage:{a.salesforce_id}")),  # nosec B311 # jitter and demo data, not security
             )
             for a in assigned
             if a.pk not in have
@@ -148,7 +148,7 @@ def populate(*, stdout=None) -> None:
     )
     classify, review = [], []
     for n, issue in enumerate(issues):
-        rng = random.Random(f"triage-issue:{issue.account.salesforce_id}")
+        rng = random.Random(f"triage-issue:{issue.account.salesforce_id}")  # nosec B311 # jitter and demo data, not security
         # Leave every tenth red issue unclassified so the five-minute check shows it.
         if issue.colour == Health.RED and not issue.churn_class and n % 10:
             issue.churn_class = rng.choice(triage_labels.CHURN_CLASSES)
