@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -200,6 +201,48 @@ EMAIL_RATE_PER_USER_PER_HOUR: int = _env("EMAIL_RATE_PER_USER_PER_HOUR", int, 30
 API_MAX_BODY_BYTES: int = _env("API_MAX_BODY_BYTES", int, 1024 * 1024)
 LOGIN_REDIRECT_URL = "portfolio:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Company sign-in (OIDC) -----------------------------------------------------------
+# OpenID Connect authorization code flow with PKCE (mozilla-django-oidc, portfolio/oidc.py),
+# on when OIDC_ISSUER is set. The endpoints come from the issuer's discovery document,
+# fetched at the first sign-in. The names OIDC_RP_* / OIDC_CREATE_USER are the library's.
+OIDC_ISSUER: str = _env("OIDC_ISSUER", str, "").rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_PROVIDER_NAME: str = _env("OIDC_PROVIDER_NAME", str, "single sign-on")
+OIDC_RP_CLIENT_ID: str = _env("OIDC_CLIENT_ID", str, "")
+OIDC_RP_CLIENT_SECRET: str = _env("OIDC_CLIENT_SECRET", str, "")
+OIDC_RP_SCOPES: str = _env("OIDC_SCOPES", str, "openid email profile")
+OIDC_RP_SIGN_ALGO: str = _env("OIDC_SIGN_ALGO", str, "RS256")
+OIDC_GROUPS_CLAIM: str = _env("OIDC_GROUPS_CLAIM", str, "groups")
+# "TAM=cs-tams,Manager=cs-managers,Admin=portfolio-admins": Portfolio group -> provider
+# groups (a group may be named more than once). Only the groups named here follow the
+# provider; the others stay as admins set them.
+OIDC_ROLE_GROUPS: dict[str, set[str]] = {}
+for _pair in _env("OIDC_ROLE_GROUPS", list, []):
+    _group, _sep, _provider_group = (part.strip() for part in _pair.partition("="))
+    if not _sep or _group not in ("TAM", "Manager", "Admin") or not _provider_group:
+        raise ImproperlyConfigured(
+            f"Environment variable OIDC_ROLE_GROUPS is malformed at {_pair!r}: expected "
+            "TAM=<group>, Manager=<group> or Admin=<group>, separated by commas."
+        )
+    OIDC_ROLE_GROUPS.setdefault(_group, set()).add(_provider_group)
+OIDC_CREATE_USER: bool = _env("OIDC_CREATE_USERS", bool, True)
+OIDC_TIMEOUT: float = _env("OIDC_TIMEOUT_SECONDS", float, 10.0)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+if OIDC_ENABLED:
+    for _name, _value in (
+        ("OIDC_CLIENT_ID", OIDC_RP_CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET),
+    ):
+        if not _value:
+            raise ImproperlyConfigured(f"OIDC_ISSUER is set but {_name} is missing.")
+    _issuer = urlsplit(OIDC_ISSUER)
+    # Plain HTTP only on this machine (a provider run for development).
+    if not (_issuer.scheme == "https" or _issuer.hostname in ("127.0.0.1", "localhost")):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL.")
+    # After axes' backend, which refuses a locked-out client address before any sign-in.
+    AUTHENTICATION_BACKENDS.append("portfolio.oidc.OIDCBackend")
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT: bool = _env("SECURE_SSL_REDIRECT", bool, not DEBUG)
