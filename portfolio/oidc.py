@@ -133,7 +133,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
         self.OIDC_RP_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET
         self.OIDC_RP_SIGN_ALGO = settings.OIDC_RP_SIGN_ALGO
         self.OIDC_RP_IDP_SIGN_KEY = None
-        self.OIDC_OP_TOKEN_ENDPOINT = ""
+        self.OIDC_OP_TOKEN_ENDPOINT = ""  # nosec B105 # a URL (from discovery), no password
         self.OIDC_OP_USER_ENDPOINT = ""
         self.OIDC_OP_JWKS_ENDPOINT = ""
         self.UserModel = get_user_model()
