@@ -44,6 +44,8 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
+from portfolio.roles import GROUP_ADMIN
+
 logger = logging.getLogger(__name__)
 
 # How long a discovery document is used before it is fetched again (providers rotate keys
@@ -118,6 +120,12 @@ def oidc_user_groups_sync(*, user: AbstractBaseUser, claims: dict[str, Any]) -> 
             [g.name for g in join],
             [g.name for g in leave],
         )
+    # Django admin is where admins edit rule sets and teams: the Admin role from the
+    # provider opens it, losing the role closes it (a superuser is left as they are).
+    admin = wanted.get(GROUP_ADMIN)
+    if admin is not None and not getattr(user, "is_superuser", False) and user.is_staff != admin:
+        user.is_staff = admin
+        user.save(update_fields=["is_staff"])
     # portfolio.roles caches group names on the user object.
     user.__dict__.pop("_portfolio_group_names", None)
 

@@ -173,11 +173,13 @@ def test_provider_groups_change_the_role_at_the_next_sign_in(client, fake_oidc):
     assert signed_in_user(client) == user
     assert group_names(user) == {"Manager", "Admin", "Sales Management"}
     assert role_of(User.objects.get(pk=user.pk)) == "admin"
+    assert User.objects.get(pk=user.pk).is_staff  # the Admin role opens Django admin
 
     client.logout()
     fake_oidc.sign_in("lead@example.com", groups=[])
     sign_in(client)
     assert group_names(user) == {"Sales Management"}
+    assert not User.objects.get(pk=user.pk).is_staff
 
 
 def test_unknown_users_are_refused_when_creation_is_off(client, fake_oidc, settings):  # noqa: F811
