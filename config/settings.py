@@ -227,6 +227,12 @@ for _pair in _env("OIDC_ROLE_GROUPS", list, []):
         )
     OIDC_ROLE_GROUPS.setdefault(_group, set()).add(_provider_group)
 OIDC_CREATE_USER: bool = _env("OIDC_CREATE_USERS", bool, True)
+# Only these e-mail domains may sign in with the provider (empty: any it vouches for).
+OIDC_ALLOWED_EMAIL_DOMAINS: list[str] = [
+    d.strip().lower().lstrip("@") for d in _env("OIDC_ALLOWED_EMAIL_DOMAINS", list, []) if d.strip()
+]
+# With OIDC on, local passwords can be switched off: the provider is then the only way in.
+PASSWORD_LOGIN_ENABLED: bool = _env("PASSWORD_LOGIN_ENABLED", bool, True)
 OIDC_TIMEOUT: float = _env("OIDC_TIMEOUT_SECONDS", float, 10.0)
 OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
@@ -243,6 +249,8 @@ if OIDC_ENABLED:
         raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL.")
     # After axes' backend, which refuses a locked-out client address before any sign-in.
     AUTHENTICATION_BACKENDS.append("portfolio.oidc.OIDCBackend")
+    if not PASSWORD_LOGIN_ENABLED:
+        AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT: bool = _env("SECURE_SSL_REDIRECT", bool, not DEBUG)

@@ -216,6 +216,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
             # An unverified address could be anyone's: never match or create by it.
             logger.warning("OIDC sign-in refused: e-mail %s is not verified", claims["email"])
             return False
+        domain = str(claims["email"]).rsplit("@", 1)[-1].lower()
+        allowed = settings.OIDC_ALLOWED_EMAIL_DOMAINS
+        if allowed and domain not in allowed:
+            logger.warning("OIDC sign-in refused: e-mail domain %s is not allowed", domain)
+            return False
         return True
 
     def create_user(self, claims: dict[str, Any]) -> AbstractBaseUser:
@@ -292,4 +297,15 @@ class LoginView(auth_views.LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["oidc_provider_name"] = settings.OIDC_PROVIDER_NAME if settings.OIDC_ENABLED else ""
+        context["password_login"] = password_login_enabled()
         return context
+
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not password_login_enabled():
+            return self.render_to_response(self.get_context_data(), status=403)
+        return super().post(request, *args, **kwargs)
+
+
+def password_login_enabled() -> bool:
+    """Local passwords are off only when OIDC is on and PASSWORD_LOGIN_ENABLED is false."""
+    return settings.PASSWORD_LOGIN_ENABLED or not settings.OIDC_ENABLED

@@ -50,6 +50,8 @@ class FakeOIDCState:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     id_token_overrides: dict[str, Any] = field(default_factory=dict)
+    # Sign the next id_tokens with another key than the one the JWKS publishes.
+    forge_signature: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -129,7 +131,10 @@ class FakeOIDC:
             **user,
             **self.state.id_token_overrides,
         }
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+        key = self.key
+        if self.state.forge_signature:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
 
 
 def _s256(verifier: str) -> str:

@@ -300,3 +300,45 @@ def test_a_configured_provider_starts_and_adds_the_backend_after_axes():
         "['axes.backends.AxesStandaloneBackend', 'django.contrib.auth.backends.ModelBackend', "
         "'portfolio.oidc.OIDCBackend'] ['cs-tams', 'emea-tams']"
     )
+
+
+def test_an_expired_id_token_is_refused(client, fake_oidc):  # noqa: F811
+    import time
+
+    fake_oidc.sign_in("tam@example.com", groups=["cs-tams"])
+    fake_oidc.state.id_token_overrides = {
+        "exp": int(time.time()) - 600,
+        "iat": int(time.time()) - 900,
+    }
+    assert sign_in(client)["Location"] == reverse("login")
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_id_token_with_a_bad_signature_is_refused(client, fake_oidc):  # noqa: F811
+    fake_oidc.sign_in("tam@example.com", groups=["cs-tams"])
+    fake_oidc.state.forge_signature = True
+    assert sign_in(client)["Location"] == reverse("login")
+    assert "_auth_user_id" not in client.session
+
+
+def test_only_the_allowed_email_domains_sign_in(client, fake_oidc, settings):  # noqa: F811
+    settings.OIDC_ALLOWED_EMAIL_DOMAINS = ["example.com"]
+    fake_oidc.sign_in("someone@elsewhere.test", groups=["cs-tams"])
+    assert sign_in(client)["Location"] == reverse("login")
+    assert "_auth_user_id" not in client.session
+    fake_oidc.sign_in("tam@example.com", groups=["cs-tams"])
+    sign_in(client)
+    assert signed_in_user(client).email == "tam@example.com"
+
+
+def test_local_passwords_can_be_switched_off(client, fake_oidc, settings):  # noqa: F811
+    settings.PASSWORD_LOGIN_ENABLED = False
+    user = factories.UserFactory(username="pw-only", role="TAM")
+    user.set_password("a-good-password-42")
+    user.save()
+    page = client.get(reverse("login")).content.decode()
+    assert 'name="password"' not in page and "Sign in with" in page
+    response = client.post(
+        reverse("login"), {"username": "pw-only", "password": "a-good-password-42"}
+    )
+    assert response.status_code == 403 and "_auth_user_id" not in client.session
