@@ -709,18 +709,15 @@ def cadence_log(
         raise ValidationError({"kind": "Log a cadence call or an EBR here."})
     if outcome not in CallOutcome.values:
         raise ValidationError({"outcome": "Say whether the call was held, missed or moved."})
-    with transaction.atomic():
-        activity = activity_log(
-            account=account,
-            user=user,
-            kind=kind,
-            occurred_at=occurred_at,
-            subject=subject,
-            body=body,
-        )
-        activity.outcome = outcome
-        activity.save(update_fields=["outcome"])
-    return activity
+    return activity_log(
+        account=account,
+        user=user,
+        kind=kind,
+        occurred_at=occurred_at,
+        subject=subject,
+        body=body,
+        outcome=outcome,
+    )
 
 
 # --- Success plans ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def activity_log(
     occurred_at: dt.datetime,
     subject: str,
     body: str = "",
+    outcome: str = "",
 ) -> Activity:
     """Add one entry to the account's timeline (a call, an email, a cadence call, ...).
 
@@ -44,6 +45,7 @@ def activity_log(
         occurred_at=occurred_at,
         subject=subject,
         body=body.strip(),
+        outcome=outcome,
     )
 
 

@@ -63,7 +63,15 @@ class RuleSetAdmin(admin.ModelAdmin):
             {"fields": RuleSet.TARGET_FIELDS},
         ),
         ("Engagement expected at P1", {"fields": RuleSet.ENGAGEMENT_FIELDS[:6]}),
-        ("Engagement expected at P2", {"fields": RuleSet.ENGAGEMENT_FIELDS[6:]}),
+        (
+            "Engagement expected at P2",
+            {"fields": RuleSet.ENGAGEMENT_FIELDS[6 : -len(RuleSet.CHECKED_FIELDS)]},
+        ),
+        (
+            "What Portfolio checks (EBRs counted over the last 12 months, onboarding cadence, "
+            "the full success plan)",
+            {"fields": RuleSet.CHECKED_FIELDS},
+        ),
     )
     HELP_TEXTS = {
         # The model's own help text still says the trial keeps such an account out of P4,
