@@ -70,7 +70,7 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(
     try:
         text = wait_for(log, r"Demo logins", process)
         assert f"Portfolio is running: {base}/" in text
-        assert "load_demo: users 19 (19 new)" in text  # the empty database got the demo
+        assert "load_demo: users 20 (20 new)" in text  # the empty database got the demo
         wait_for(log, r"^\S+ worker\s+\| .*celery@\S+ ready\.", process)
         wait_for(log, r"^\S+ beat\s+\| .*beat: Starting", process)
         assert re.search(r"^\S+ web\s+\| ", text, re.MULTILINE)
