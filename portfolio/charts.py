@@ -22,14 +22,14 @@ _ids = itertools.count(1)
 
 def _svg(width: int, height: int, title: str, desc: str, body: Iterable[str], cls: str) -> str:
     n = next(_ids)
-    return mark_safe(  # nosec B308,B703 # the SVG is built here from numbers and escaped text
+    return mark_safe(  # nosec B308, B703 # the SVG is built here from numbers and escaped text
         f'<svg class="chart {cls}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="chart-t{n} chart-d{n}" xmlns="http://www.w3.org/2000/svg" '
         f'preserveAspectRatio="xMinYMin meet">'
         f'<title id="chart-t{n}">{escape(title)}</title><desc id="chart-d{n}">{escape(desc)}</desc>'
         + "".join(body)
         + "</svg>"
-    )  # nosec B308,B703 # the SVG is built here from numbers and escaped text
+    )
 
 
 def money(value: Decimal | float | int) -> str:
