@@ -8,14 +8,17 @@ STAMP := $(VENV)/.installed
 # `make test` at once); macOS has none and installs without it.
 LOCK := $(if $(shell command -v flock),flock .venv.lock,)
 
-.PHONY: run test lint format bench install clean-data
+.PHONY: run test lint format bench install clean-data lock audit
 
-$(STAMP): pyproject.toml
+# Dependencies are installed from requirements.lock (pinned, with hashes: `make lock`
+# after editing pyproject.toml), then the project itself without its dependencies.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Portfolio needs Python 3.11+: make PYTHON=python3.11 ..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(LOCK) $(PY) -m pip install --quiet --upgrade pip
-	$(LOCK) $(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(LOCK) $(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(LOCK) $(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # htmx is pinned in package.json / package-lock.json and installed from the npm registry.
@@ -56,3 +59,12 @@ bench: install
 
 clean-data:
 	rm -rf .data
+
+## Re-pin every dependency (with hashes, for every platform) after editing pyproject.toml.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra embedded --generate-hashes \
+		--universal --python-version 3.11 --quiet -o requirements.lock
+
+## pip-audit over requirements.lock; says plainly when its service cannot be reached.
+audit: install
+	$(PY) bin/audit.py
