@@ -226,6 +226,18 @@ for _pair in _env("OIDC_ROLE_GROUPS", list, []):
             "TAM=<group>, Manager=<group> or Admin=<group>, separated by commas."
         )
     OIDC_ROLE_GROUPS.setdefault(_group, set()).add(_provider_group)
+# "EMEA Enterprise=cs-emea,US West=cs-us-west": Portfolio team name -> provider groups. A
+# user in the provider group is one of the team's TAMs; only the teams named here follow
+# the provider. Teams and their managers are set up in Django admin.
+OIDC_TEAM_GROUPS: dict[str, set[str]] = {}
+for _pair in _env("OIDC_TEAM_GROUPS", list, []):
+    _team, _sep, _provider_group = (part.strip() for part in _pair.partition("="))
+    if not _sep or not _team or not _provider_group:
+        raise ImproperlyConfigured(
+            f"Environment variable OIDC_TEAM_GROUPS is malformed at {_pair!r}: expected "
+            "<team name>=<group>, separated by commas."
+        )
+    OIDC_TEAM_GROUPS.setdefault(_team, set()).add(_provider_group)
 OIDC_CREATE_USER: bool = _env("OIDC_CREATE_USERS", bool, True)
 # Only these e-mail domains may sign in with the provider (empty: any it vouches for).
 OIDC_ALLOWED_EMAIL_DOMAINS: list[str] = [

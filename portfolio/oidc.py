@@ -44,6 +44,7 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
+from portfolio.models import Team
 from portfolio.roles import GROUP_ADMIN
 
 logger = logging.getLogger(__name__)
@@ -100,8 +101,37 @@ def portfolio_groups_for(claims: dict[str, Any]) -> dict[str, bool]:
     return {group: bool(held & set(mapped)) for group, mapped in settings.OIDC_ROLE_GROUPS.items()}
 
 
+def _provider_groups(claims: dict[str, Any]) -> set[str]:
+    groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
+    return {str(g) for g in ([groups] if isinstance(groups, str) else groups)}
+
+
+def oidc_user_teams_sync(*, user: AbstractBaseUser, claims: dict[str, Any]) -> None:
+    """Join and leave the teams named in OIDC_TEAM_GROUPS (as one of their TAMs) as the
+    provider's groups say; a team named there but missing in Portfolio is logged."""
+    mapping = settings.OIDC_TEAM_GROUPS
+    if not mapping:
+        return
+    held = _provider_groups(claims)
+    teams = {team.name: team for team in Team.objects.filter(name__in=mapping)}
+    for name in sorted(set(mapping) - set(teams)):
+        logger.warning("OIDC_TEAM_GROUPS names team %r, which does not exist", name)
+    member_of = set(
+        Team.tams.through.objects.filter(user_id=user.pk, team__name__in=mapping).values_list(
+            "team__name", flat=True
+        )
+    )
+    for name, team in teams.items():
+        wanted = bool(held & mapping[name])
+        if wanted and name not in member_of:
+            team.tams.add(user)
+        elif not wanted and name in member_of:
+            team.tams.remove(user)
+
+
 def oidc_user_groups_sync(*, user: AbstractBaseUser, claims: dict[str, Any]) -> None:
-    """Join and leave the mapped Portfolio groups as the provider's groups say."""
+    """Join and leave the mapped Portfolio groups (and teams) as the provider's groups say."""
+    oidc_user_teams_sync(user=user, claims=claims)
     wanted = portfolio_groups_for(claims)
     if not wanted:
         return

@@ -278,6 +278,7 @@ def fake_oidc(settings) -> Iterator[FakeOIDC]:
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
     settings.OIDC_ROLE_GROUPS = {name: set(groups) for name, groups in ROLE_GROUPS.items()}
     settings.OIDC_GROUPS_CLAIM = "groups"
+    settings.OIDC_TEAM_GROUPS = {}
     settings.OIDC_CREATE_USER = True
     backends = [b for b in settings.AUTHENTICATION_BACKENDS if b != "portfolio.oidc.OIDCBackend"]
     settings.AUTHENTICATION_BACKENDS = [*backends, "portfolio.oidc.OIDCBackend"]

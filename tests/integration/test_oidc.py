@@ -342,3 +342,20 @@ def test_local_passwords_can_be_switched_off(client, fake_oidc, settings):  # no
         reverse("login"), {"username": "pw-only", "password": "a-good-password-42"}
     )
     assert response.status_code == 403 and "_auth_user_id" not in client.session
+
+
+def test_teams_follow_the_provider_groups_when_mapped(client, fake_oidc, settings):  # noqa: F811
+    from portfolio.models import Team
+
+    emea = factories.TeamFactory(name="EMEA Enterprise")
+    west = factories.TeamFactory(name="US West")
+    settings.OIDC_TEAM_GROUPS = {"EMEA Enterprise": {"cs-emea"}, "US West": {"cs-us-west"}}
+    fake_oidc.sign_in("mover@example.com", groups=["cs-tams", "cs-emea"])
+    sign_in(client)
+    user = signed_in_user(client)
+    assert set(Team.objects.filter(tams=user).values_list("name", flat=True)) == {"EMEA Enterprise"}
+    client.logout()
+    fake_oidc.sign_in("mover@example.com", groups=["cs-tams", "cs-us-west"])
+    sign_in(client)
+    assert set(Team.objects.filter(tams=user).values_list("name", flat=True)) == {"US West"}
+    assert emea.tams.count() == 0 and west.tams.count() == 1
