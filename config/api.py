@@ -6,6 +6,7 @@ Crafted bodies must never give a 500 or Django's HTML error page (issue 13): a b
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 from django.conf import settings
@@ -27,10 +28,40 @@ class SafeJSONParser(JSONParser):
         length = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
         if length > limit:
             raise BodyTooLarge(f"body: {length:,} bytes; the API takes at most {limit:,}.")
+        data = stream.read() if stream is not None else b""
         try:
-            return super().parse(stream, media_type, parser_context)
+            return super().parse(io.BytesIO(data), media_type, parser_context)
         except RecursionError:
-            raise ParseError("body: JSON nested too deeply to read.") from None
+            field = _deepest_field(data) or "body"
+            raise ParseError(f"{field}: JSON nested too deeply to read.") from None
+
+
+def _deepest_field(data: bytes, limit: int = 100) -> str | None:
+    """The top-level key whose value nests past `limit` levels (None: the body itself), to
+    name the field in the error. One pass over the bytes, minding strings and escapes."""
+    depth, key, last_string, in_string, escaped = 0, None, b"", False, False
+    start = 0
+    for i, byte in enumerate(data):
+        char = bytes((byte,))
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == b"\\":
+                escaped = True
+            elif char == b'"':
+                in_string, last_string = False, data[start:i]
+            continue
+        if char == b'"':
+            in_string, start = True, i + 1
+        elif char == b":" and depth == 1:
+            key = last_string.decode("utf-8", "replace")
+        elif char in (b"{", b"["):
+            depth += 1
+            if depth > limit:
+                return key if data.lstrip()[:1] == b"{" else None
+        elif char in (b"}", b"]"):
+            depth -= 1
+    return None
 
 
 class JSONErrorsMiddleware:

@@ -214,30 +214,33 @@ OIDC_RP_CLIENT_SECRET: str = _env("OIDC_CLIENT_SECRET", str, "")
 OIDC_RP_SCOPES: str = _env("OIDC_SCOPES", str, "openid email profile")
 OIDC_RP_SIGN_ALGO: str = _env("OIDC_SIGN_ALGO", str, "RS256")
 OIDC_GROUPS_CLAIM: str = _env("OIDC_GROUPS_CLAIM", str, "groups")
+
+
+def _group_pairs(name: str, pairs: list[str], *, keys: tuple[str, ...] = ()) -> dict[str, set[str]]:
+    """`Key=provider group` pairs, comma-separated (a key may come more than once), as
+    {key: {provider groups}}; ImproperlyConfigured naming the variable when malformed."""
+    mapping: dict[str, set[str]] = {}
+    for pair in pairs:
+        key, sep, group = (part.strip() for part in pair.partition("="))
+        if not sep or not key or not group or (keys and key not in keys):
+            expected = ", ".join(f"{k}=<group>" for k in keys) if keys else "<name>=<group>"
+            raise ImproperlyConfigured(
+                f"Environment variable {name} is malformed at {pair!r}: expected {expected}, "
+                "separated by commas."
+            )
+        mapping.setdefault(key, set()).add(group)
+    return mapping
+
+
 # "TAM=cs-tams,Manager=cs-managers,Admin=portfolio-admins": Portfolio group -> provider
-# groups (a group may be named more than once). Only the groups named here follow the
-# provider; the others stay as admins set them.
-OIDC_ROLE_GROUPS: dict[str, set[str]] = {}
-for _pair in _env("OIDC_ROLE_GROUPS", list, []):
-    _group, _sep, _provider_group = (part.strip() for part in _pair.partition("="))
-    if not _sep or _group not in ("TAM", "Manager", "Admin") or not _provider_group:
-        raise ImproperlyConfigured(
-            f"Environment variable OIDC_ROLE_GROUPS is malformed at {_pair!r}: expected "
-            "TAM=<group>, Manager=<group> or Admin=<group>, separated by commas."
-        )
-    OIDC_ROLE_GROUPS.setdefault(_group, set()).add(_provider_group)
+# groups. Only the groups named here follow the provider; the others stay as admins set them.
+OIDC_ROLE_GROUPS = _group_pairs(
+    "OIDC_ROLE_GROUPS", _env("OIDC_ROLE_GROUPS", list, []), keys=("TAM", "Manager", "Admin")
+)
 # "EMEA Enterprise=cs-emea,US West=cs-us-west": Portfolio team name -> provider groups. A
 # user in the provider group is one of the team's TAMs; only the teams named here follow
 # the provider. Teams and their managers are set up in Django admin.
-OIDC_TEAM_GROUPS: dict[str, set[str]] = {}
-for _pair in _env("OIDC_TEAM_GROUPS", list, []):
-    _team, _sep, _provider_group = (part.strip() for part in _pair.partition("="))
-    if not _sep or not _team or not _provider_group:
-        raise ImproperlyConfigured(
-            f"Environment variable OIDC_TEAM_GROUPS is malformed at {_pair!r}: expected "
-            "<team name>=<group>, separated by commas."
-        )
-    OIDC_TEAM_GROUPS.setdefault(_team, set()).add(_provider_group)
+OIDC_TEAM_GROUPS = _group_pairs("OIDC_TEAM_GROUPS", _env("OIDC_TEAM_GROUPS", list, []))
 OIDC_CREATE_USER: bool = _env("OIDC_CREATE_USERS", bool, True)
 # Only these e-mail domains may sign in with the provider (empty: any it vouches for).
 OIDC_ALLOWED_EMAIL_DOMAINS: list[str] = [

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from integrations import selectors
-from integrations.models import Source, SyncRun, SyncStatus, WorkerHeartbeat
+from integrations.models import Source, SyncRun, WorkerHeartbeat
+from portfolio import writeback
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
 from portfolio.services import salesforce_sync_enqueue
@@ -74,7 +75,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         )
     set_aside = selectors.set_aside_indexes() if db_ok else {}
     warnings = selectors.set_aside_warnings(set_aside)
-    held = _held_writeback() if db_ok else None
+    held = writeback.held_runs().order_by("-started_at").first() if db_ok else None
     if held is not None:
         warnings.append(
             f"Salesforce write-back run {held.pk} stopped before a mass change and waits for "
@@ -93,18 +94,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "last_worker_heartbeat": worker,
     }
     return JsonResponse(body, status=200 if not down else 503)
-
-
-def _held_writeback() -> SyncRun | None:
-    """The latest write-back run the brake stopped that no admin has decided yet."""
-    return (
-        SyncRun.objects.filter(
-            source=Source.SALESFORCE_WRITEBACK, status=SyncStatus.NEEDS_CONFIRMATION
-        )
-        .exclude(details__has_key="decided_by")
-        .order_by("-started_at")
-        .first()
-    )
 
 
 def _require_manager_or_admin(request: HttpRequest) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -54,29 +53,10 @@ def activity_log(
 # the engine is portfolio/writeback.py.
 
 
-def salesforce_writeback_enqueue(
-    *,
-    account_ids: Iterable[int],
-    fields: Iterable[str],
-    origin: str,
-    detail: str = "",
-    user: AbstractBaseUser | None = None,
-) -> int:
-    """Portfolio changed `fields` (of "tam", "health", "priority") of these accounts: write
-    them back to Salesforce after the surrounding transaction commits.
-
-    Call it from every service that changes `Account.tam`, `Account.health` or
-    `Account.priority`, naming only the fields it changed and where the change came from
-    (`portfolio.models.WritebackOrigin`). Only what is named is ever written, and only
-    where it differs from what Salesforce last had; see `portfolio.writeback`. Nothing
-    happens when Salesforce is not configured. Returns the number of fields now pending.
-
-    In tests, push in-process with `portfolio.writeback.writeback_push(account_ids=...)`
-    against the `fake_salesforce` fixture (tests/fakes/salesforce.py).
-    """
-    return writeback.writeback_record(
-        account_ids=account_ids, fields=fields, origin=origin, detail=detail, user=user
-    )
+# Every service that changes `Account.tam`, `Account.health` or `Account.priority` calls
+# this, naming only the fields it changed and the origin (`portfolio.models.WritebackOrigin`);
+# the write-back runs after commit. See `portfolio.writeback.writeback_record`.
+salesforce_writeback_enqueue = writeback.writeback_record
 
 
 def salesforce_sync_enqueue(*, full: bool = False) -> None:

@@ -163,7 +163,7 @@ def test_the_api_is_rate_limited_per_user(client, tam, monkeypatch):
         (
             '{"as_of": "2026-11-22", "emea": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
             400,
-            "nested too deeply",
+            "emea: JSON nested too deeply",
         ),
         ('{"as_of": "2026-11-22", "arr": "' + "9" * (2 * 1024 * 1024) + '"}', 413, "bytes"),
     ],
