@@ -21,6 +21,7 @@ PostgreSQL server of DATABASE_URL. Figures are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -29,7 +30,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -155,6 +158,31 @@ def empty_synced_tables() -> None:
         )
 
 
+@contextlib.contextmanager
+def scratch_database_and_fake(serve) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A migrated scratch database, and `serve` (a fake Salesforce loop) in a process of its
+    own with this process's settings pointed at it; yields the pipe to the fake. Both go
+    at the end. Shared by the benchmarks that talk to the fake."""
+    creation = connection.creation
+    original_name = connection.settings_dict["NAME"]
+    creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(
+        target=serve, args=(child, str(ca)), daemon=True
+    )
+    server.start()
+    try:
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
+        for name, value in parent.recv().items():
+            setattr(settings, name, value)
+        yield parent
+    finally:
+        parent.send(("stop",))
+        server.join(timeout=10)
+        creation.destroy_test_db(original_name, verbosity=0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
@@ -165,20 +193,7 @@ def main() -> int:
     from portfolio.models import Account, Opportunity
     from portfolio.sync import sync_salesforce
 
-    creation = connection.creation
-    original_name = connection.settings_dict["NAME"]
-    creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(child, str(ca)), daemon=True
-    )
-    server.start()
-    try:
-        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
-        for name, value in parent.recv().items():
-            setattr(settings, name, value)
-
+    with scratch_database_and_fake(_serve) as parent:
         started = time.perf_counter()
         parent.send(("generate", args.accounts, args.opportunities))
         parent.recv()
@@ -247,10 +262,6 @@ def main() -> int:
         print(json.dumps({"timings_s": timings, "rounds_s": rounds, "ratios": ratios}))
         ok = ratios["b/a"] <= 2 and ratios["c/a"] < 0.3
         return 0 if ok else 1
-    finally:
-        parent.send(("stop",))
-        server.join(timeout=10)
-        creation.destroy_test_db(original_name, verbosity=0)
 
 
 if __name__ == "__main__":

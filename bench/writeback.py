@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +42,7 @@ import trustme  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench.sync_salesforce import generate  # noqa: E402
+from bench.sync_salesforce import generate, scratch_database_and_fake  # noqa: E402
 from tests.fakes.salesforce import FakeSalesforce  # noqa: E402
 
 COLOURS = ["green", "yellow", "amber", "red"]
@@ -101,19 +99,7 @@ def main() -> int:
     from portfolio import writeback
     from portfolio.sync import sync_salesforce
 
-    creation = connection.creation
-    original_name = connection.settings_dict["NAME"]
-    creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(child, str(ca)), daemon=True
-    )
-    server.start()
-    try:
-        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
-        for name, value in parent.recv().items():
-            setattr(settings, name, value)
+    with scratch_database_and_fake(_serve) as parent:
         settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
         settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10**9
         settings.SALESFORCE_WRITEBACK_SWEEP_SECONDS = 10**6
@@ -154,10 +140,6 @@ def main() -> int:
         )
         print(json.dumps({"medians_s": medians, "rounds_s": rounds, "calls": calls}))
         return 0 if ratio <= 1 and max(calls) <= 600 else 1
-    finally:
-        parent.send(("stop",))
-        server.join(timeout=10)
-        creation.destroy_test_db(original_name, verbosity=0)
 
 
 if __name__ == "__main__":
