@@ -96,6 +96,8 @@ INSTALLED_APPS = [
     "prioritization",
     "triage",
     "engagement",
+    # The user's inbox, global search and saved views (issue 15).
+    "workspace",
 ]
 
 MIDDLEWARE = [
