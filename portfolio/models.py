@@ -174,6 +174,20 @@ class Account(models.Model):
     licensed_seats = models.PositiveIntegerField(null=True, blank=True)
     health = models.CharField(max_length=10, choices=Health.choices, blank=True, default="")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, null=True, blank=True)
+    # The account's current (latest) stored priority decision, kept by the one writer of
+    # decisions (`prioritization.services.priorities_reevaluate`), so a review reads it by
+    # primary key instead of DISTINCT ON over the whole history. No database constraint:
+    # the foreign-key check would lock each decision row (FOR KEY SHARE) on every account
+    # update of a 1M-account review; Django still nulls it when a decision is deleted.
+    priority_decision = models.ForeignKey(
+        "prioritization.PriorityDecision",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        editable=False,
+    )
 
     # Lifecycle and adoption, kept by the TAM (or the engagement app).
     onboarding_started = models.DateField(null=True, blank=True)

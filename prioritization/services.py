@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pghistory
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from portfolio.models import Account, ActivityKind, SalesforceUser, WritebackOrigin
@@ -85,8 +87,12 @@ class ReevaluationResult:
     skipped: int = 0
     exceptions_expired: int = 0
     seconds: float = 0.0
+    # True when this call carried on a review an earlier, interrupted call had begun; the
+    # counts above are then the whole review's, `changed_account_ids` only this call's.
+    resumed: bool = False
+    batches: int = 0
     changed_account_ids: list[int] = field(default_factory=list)
-    # Seconds per phase: read (facts and latest decisions), evaluate, copy, update.
+    # Seconds per phase: read (facts and current decisions), evaluate, copy, update.
     timings: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(("read", "evaluate", "copy", "update"), 0.0)
     )
@@ -97,8 +103,11 @@ class ReevaluationResult:
             f"as of {self.as_of}: {self.changed} changed (P1->P2 {self.p1_to_p2}, "
             f"P2->P1 {self.p2_to_p1}), {self.evaluated - self.changed} unchanged, "
             f"{self.skipped} without a rule set, {self.exceptions_expired} exceptions expired "
-            f"in {self.seconds:.1f} s"
+            f"in {self.seconds:.1f} s{' (resumed)' if self.resumed else ''}"
         )
+
+
+_COUNTS = ("evaluated", "changed", "p1_to_p2", "p2_to_p1", "skipped", "exceptions_expired")
 
 
 class _DryRun(Exception):
@@ -113,24 +122,20 @@ def _current_versions() -> tuple[dict[tuple[str, str], RuleSet], dict[int, int]]
     return rulesets, versions
 
 
-def _expire_exceptions(
-    *, as_of: dt.date, quarterly: bool, account_ids: Sequence[int] | None
-) -> int:
+def _expire_exceptions(*, as_of: dt.date, quarterly: bool, scope: dict[str, Any]) -> int:
     """Approved exceptions past `expires_on` end; at a quarterly review so do those that
-    run "until the next quarterly review" (no expiry date)."""
-    qs = PriorityException.objects.filter(status=ExceptionStatus.APPROVED)
-    if account_ids is not None:
-        qs = qs.filter(account_id__in=account_ids)
-    ended = qs.filter(expires_on__lt=as_of)
-    count = ended.update(status=ExceptionStatus.EXPIRED, ended_at=timezone.now())
+    run "until the next quarterly review" (no expiry date). `scope` selects the batch's
+    accounts: each batch expires its own, in its own transaction, before it is evaluated."""
+    qs = PriorityException.objects.filter(status=ExceptionStatus.APPROVED, **scope)
     if quarterly:
-        count += qs.filter(expires_on__isnull=True).update(
-            status=ExceptionStatus.EXPIRED, ended_at=timezone.now()
-        )
-    return count
+        qs = qs.filter(Q(expires_on__lt=as_of) | Q(expires_on__isnull=True))
+    else:
+        qs = qs.filter(expires_on__lt=as_of)
+    return qs.update(status=ExceptionStatus.EXPIRED, ended_at=timezone.now())
 
 
 _DECISION_COLUMNS = (
+    "id",
     "account_id",
     "priority",
     "previous_priority",
@@ -146,8 +151,19 @@ _DECISION_COLUMNS = (
 )
 
 
+def _decision_ids(n: int) -> list[int]:
+    """n ids from the decisions' own sequence, so COPY can write them and the accounts can
+    point at them in the same batch (COPY returns no ids)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [PriorityDecision._meta.db_table, n],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _copy_decisions(rows: list[tuple]) -> None:
-    """Decisions are written with COPY: the set-based write that keeps a 100k-account
+    """Decisions are written with COPY: the set-based write that keeps a 1M-account
     quarterly review close to the cost of the rows themselves (docs/performance.md)."""
     if not rows:
         return
@@ -159,17 +175,69 @@ def _copy_decisions(rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _update_account_priorities(pairs: list[tuple[int, int]]) -> None:
-    if not pairs:
+def _update_accounts(rows: list[tuple[int, int, int | None]]) -> None:
+    """(account id, priority, new decision id or None): one UPDATE per batch, of only the
+    accounts whose priority or current decision changed (the others are not touched)."""
+    if not rows:
         return
     table = Account._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {table} a SET priority = v.priority, updated_at = now()
-                FROM unnest(%s::bigint[], %s::smallint[]) AS v(id, priority)
-                WHERE a.id = v.id AND a.priority IS DISTINCT FROM v.priority""",  # noqa: S608  # nosec B608 # identifiers come from code, values go as query parameters
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
+            f"""UPDATE {table} a SET priority = v.priority, updated_at = now(),
+                    priority_decision_id = coalesce(v.decision_id, a.priority_decision_id)
+                FROM unnest(%s::bigint[], %s::smallint[], %s::bigint[])
+                     AS v(id, priority, decision_id)
+                WHERE a.id = v.id AND (a.priority IS DISTINCT FROM v.priority
+                                       OR v.decision_id IS NOT NULL)""",  # noqa: S608  # nosec B608 # identifiers come from code, values go as query parameters
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         )
+
+
+def _review_open(
+    *, cause: str, actor: AbstractBaseUser | None, as_of: dt.date, all_accounts: bool
+) -> tuple[PriorityReview, bool]:
+    """A review of every account carries on the unfinished one of the same cause and date
+    (its worker died or was stopped mid-way: the Celery task is redelivered, or the
+    command run again); anything else starts a new review."""
+    if all_accounts:
+        unfinished = (
+            PriorityReview.objects.filter(
+                cause=cause,
+                as_of=as_of,
+                all_accounts=True,
+                dry_run=False,
+                finished_at__isnull=True,
+            )
+            .order_by("-started_at")
+            .first()
+        )
+        if unfinished is not None:
+            return unfinished, True
+    review = PriorityReview.objects.create(
+        cause=cause, triggered_by=actor, as_of=as_of, all_accounts=all_accounts
+    )
+    return review, False
+
+
+@dataclass
+class _Run:
+    """What every batch of one re-evaluation shares."""
+
+    cause: str
+    as_of: dt.date
+    actor: AbstractBaseUser | None
+    actor_id: int | None
+    review_id: int | None
+    rulesets: dict[tuple[str, str], RuleSet]
+    versions: dict[int, int]
+    mapping: dict[tuple[str, str], str]
+    ranks: dict[int, int] | None
+    dry_run: bool
+    timings: dict[str, float]
+    params: dict[tuple[str, str], Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.params = {key: rs.params() for key, rs in self.rulesets.items()}
 
 
 def priorities_reevaluate(
@@ -183,49 +251,118 @@ def priorities_reevaluate(
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
 ) -> ReevaluationResult:
-    """Re-evaluate accounts (all when `account_ids` is None) set-based: facts built per
-    batch with a fixed number of queries, decisions written with COPY only where the
-    priority or the deciding rule changed, `Account.priority` updated in one statement per
-    batch, Salesforce write-back enqueued on commit. A dry run does everything inside a
-    transaction and rolls it back."""
-    as_of = as_of or timezone.localdate()
+    """Re-evaluate accounts (all when `account_ids` is None) set-based, one transaction per
+    batch of `batch_size` accounts in id order: the batch's exceptions expire, its facts are
+    built with a fixed number of queries, each account's current decision is read through
+    its `priority_decision` pointer, decisions are written with COPY only where the
+    priority or the deciding rule changed, only the accounts whose priority or decision
+    changed are updated, their Salesforce write-back is recorded, and the review marker
+    (`PriorityReview.done_through`) advances, all committed together. So no lock is held on
+    more than one batch, and a review that dies mid-way is carried on by the next call
+    (same cause and date) after its marker: no batch is applied twice. A dry run evaluates
+    the same way and writes nothing (each batch's expiry is rolled back)."""
     started = time.monotonic()
-    result = ReevaluationResult(review_id=None, as_of=as_of, dry_run=dry_run)
-    try:
-        with transaction.atomic():
-            _reevaluate(
-                result,
-                cause=cause,
-                actor=actor,
-                account_ids=account_ids,
-                batch_size=batch_size,
-                progress=progress,
-                total=total,
-            )
-            result.seconds = time.monotonic() - started
-            if dry_run:
-                raise _DryRun
-            PriorityReview.objects.filter(pk=result.review_id).update(
-                finished_at=timezone.now(),
-                evaluated=result.evaluated,
-                changed=result.changed,
-                p1_to_p2=result.p1_to_p2,
-                p2_to_p1=result.p2_to_p1,
-                skipped=result.skipped,
-                exceptions_expired=result.exceptions_expired,
-            )
-            # CSM_Priority__c goes back to Salesforce once this commits.
-            salesforce_writeback_enqueue(
-                account_ids=result.changed_account_ids,
-                fields=["priority"],
-                origin=WritebackOrigin.PRIORITY_DECISION,
-                detail=f"Priority review {result.review_id} ({cause})",
-                user=actor,
-            )
-    except _DryRun:
-        result.review_id = None
+    as_of = as_of or timezone.localdate()
+    all_accounts = account_ids is None
+    review, resumed = (None, False)
+    if not dry_run:
+        review, resumed = _review_open(
+            cause=cause, actor=actor, as_of=as_of, all_accounts=all_accounts
+        )
+    result = ReevaluationResult(
+        review_id=review.pk if review else None, as_of=as_of, dry_run=dry_run, resumed=resumed
+    )
+    rulesets, versions = _current_versions()
+    mapping = model_mapping(rulesets.values())
+    run = _Run(
+        cause=cause,
+        as_of=as_of,
+        actor=actor,
+        actor_id=actor.pk if actor is not None else None,
+        review_id=result.review_id,
+        rulesets=rulesets,
+        versions=versions,
+        mapping=mapping,
+        # A whole run: one rank query, and batches are id ranges. A few accounts: id lists.
+        ranks=arr_ranks(mapping) if all_accounts else None,
+        dry_run=dry_run,
+        timings=result.timings,
+    )
+    chosen = None if all_accounts else sorted(set(account_ids or ()))
+    marker = review.done_through if review else None
+    if total:
+        total(_remaining(chosen, marker))
+    last = False
+    while not last:
+        try:
+            with transaction.atomic():
+                if review is not None:
+                    # Serialises two workers carrying on the same review: the second one
+                    # waits here, then starts after the first one's batch.
+                    marker = (
+                        PriorityReview.objects.select_for_update()
+                        .values_list("done_through", flat=True)
+                        .get(pk=review.pk)
+                    )
+                batch = _next_batch(chosen, marker, batch_size)
+                last = len(batch) < batch_size
+                if batch:
+                    counts = _reevaluate_batch(run, batch, contiguous=all_accounts)
+                if dry_run:
+                    raise _DryRun
+                if review is not None:
+                    _review_advance(review.pk, batch, counts if batch else None, finished=last)
+        except _DryRun:
+            pass
+        if not batch:
+            break
+        marker = batch[-1]
+        for name in _COUNTS:
+            setattr(result, name, getattr(result, name) + counts[name])
+        result.changed_account_ids.extend(counts["changed_ids"])
+        result.batches += 1
+        if progress:
+            progress(len(batch))
+    if resumed and review is not None:
+        # The whole review's counts, the interrupted calls' batches included.
+        totals = PriorityReview.objects.values(*_COUNTS).get(pk=review.pk)
+        for name in _COUNTS:
+            setattr(result, name, totals[name])
     result.seconds = time.monotonic() - started
     return result
+
+
+def _remaining(chosen: list[int] | None, marker: int | None) -> int:
+    if chosen is None:
+        return Account.objects.filter(pk__gt=marker or 0).count()
+    return len(chosen) - bisect.bisect_right(chosen, marker or 0)
+
+
+def _next_batch(chosen: list[int] | None, marker: int | None, size: int) -> list[int]:
+    """The next `size` account ids after the marker: keyset on the primary key for a
+    whole run (so a resumed run needs no list of every id), a slice of the chosen ids."""
+    if chosen is None:
+        return list(
+            Account.objects.filter(pk__gt=marker or 0)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:size]
+        )
+    start = bisect.bisect_right(chosen, marker or 0)
+    return chosen[start : start + size]
+
+
+def _review_advance(
+    review_id: int, batch: list[int], counts: dict[str, Any] | None, *, finished: bool
+) -> None:
+    """Advance the review marker in the batch's own transaction (one statement)."""
+    changes: dict[str, Any] = {}
+    if counts is not None:
+        changes = {name: F(name) + counts[name] for name in _COUNTS}
+        changes["done_through"] = batch[-1]
+    if finished:
+        changes["finished_at"] = timezone.now()
+    if changes:
+        PriorityReview.objects.filter(pk=review_id).update(**changes)
 
 
 def _lap(timings: dict[str, float], phase: str, since: float) -> float:
@@ -234,99 +371,89 @@ def _lap(timings: dict[str, float], phase: str, since: float) -> float:
     return now
 
 
-def _reevaluate(
-    result: ReevaluationResult,
-    *,
-    cause: str,
-    actor: AbstractBaseUser | None,
-    account_ids: Sequence[int] | None,
-    batch_size: int,
-    progress: Callable[[int], None] | None,
-    total: Callable[[int], None] | None,
-) -> None:
-    as_of = result.as_of
-    review = PriorityReview.objects.create(
-        cause=cause, triggered_by=actor, as_of=as_of, dry_run=result.dry_run
+def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[str, Any]:
+    """One batch, inside its transaction; returns its counts (and changed account ids)."""
+    counts: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
+    counts["changed_ids"] = changed_ids = []
+    clock = time.monotonic()
+    counts["exceptions_expired"] = _expire_exceptions(
+        as_of=run.as_of,
+        quarterly=run.cause == ReviewCause.QUARTERLY_REVIEW,
+        scope=ids_filter("account_id", batch, contiguous),
     )
-    result.review_id = review.pk
-    result.exceptions_expired = _expire_exceptions(
-        as_of=as_of, quarterly=cause == ReviewCause.QUARTERLY_REVIEW, account_ids=account_ids
+    # The current decision by the accounts' pointer: an index probe per account, whatever
+    # the length of the history.
+    current = {
+        pk: (priority, decided_by)
+        for pk, priority, decided_by in Account.objects.filter(
+            **ids_filter("pk", batch, contiguous), priority_decision__isnull=False
+        ).values_list("pk", "priority_decision__priority", "priority_decision__decided_by")
+    }
+    facts_batch = build_facts(
+        batch, as_of=run.as_of, mapping=run.mapping, ranks=run.ranks, contiguous=contiguous
     )
-    rulesets, versions = _current_versions()
-    mapping = model_mapping(rulesets.values())
-    params = {key: rs.params() for key, rs in rulesets.items()}
-    ids = (
-        list(Account.objects.order_by("pk").values_list("pk", flat=True))
-        if account_ids is None
-        else sorted(set(account_ids))
-    )
-    if total:
-        total(len(ids))
-    # A whole run: one rank query, and batches are id ranges. A few accounts: id lists.
-    contiguous = account_ids is None
-    ranks = arr_ranks(mapping) if contiguous else None
+    clock = _lap(run.timings, "read", clock)
     now = timezone.now()
-    actor_id = actor.pk if actor is not None else None
-    timings = result.timings
-    for start in range(0, len(ids), batch_size):
-        batch = ids[start : start + batch_size]
-        clock = time.monotonic()
-        latest = {
-            account_id: (priority, decided_by)
-            for account_id, priority, decided_by in PriorityDecision.objects.filter(
-                **ids_filter("account_id", batch, contiguous)
-            )
-            .order_by("account_id", "-decided_at", "-id")
-            .distinct("account_id")
-            .values_list("account_id", "priority", "decided_by")
-        }
-        decisions: list[tuple] = []
-        priorities: list[tuple[int, int]] = []
-        facts_batch = build_facts(
-            batch, as_of=as_of, mapping=mapping, ranks=ranks, contiguous=contiguous
-        )
-        clock = _lap(timings, "read", clock)
-        for row, facts in facts_batch:
-            ruleset = rulesets.get((row.region_id, row.segment))
-            if ruleset is None:
-                result.skipped += 1
-                continue
-            result.evaluated += 1
-            decision = evaluate(facts, params[(row.region_id, row.segment)])
-            if latest.get(row.id) != (decision.priority, decision.decided_by):
-                decisions.append(
-                    (
-                        row.id,
-                        decision.priority,
-                        row.priority,
-                        decision.model,
-                        versions.get(ruleset.pk),
-                        decision.decided_by,
-                        _encode_json(decision.trace_dicts()),
-                        cause,
-                        actor_id,
-                        review.pk,
-                        row.exception_id if decision.decided_by.endswith("_exception") else None,
-                        now,
-                    )
+    decisions: list[tuple] = []
+    updates: dict[int, int] = {}  # account id -> new priority (priority changed)
+    for row, facts in facts_batch:
+        key = (row.region_id, row.segment)
+        ruleset = run.rulesets.get(key)
+        if ruleset is None:
+            counts["skipped"] += 1
+            continue
+        counts["evaluated"] += 1
+        decision = evaluate(facts, run.params[key])
+        if current.get(row.id) != (decision.priority, decision.decided_by):
+            decisions.append(
+                (
+                    row.id,
+                    decision.priority,
+                    row.priority,
+                    decision.model,
+                    run.versions.get(ruleset.pk),
+                    decision.decided_by,
+                    _encode_json(decision.trace_dicts()),
+                    run.cause,
+                    run.actor_id,
+                    run.review_id,
+                    row.exception_id if decision.decided_by.endswith("_exception") else None,
+                    now,
                 )
-            if row.priority != decision.priority:
-                priorities.append((row.id, decision.priority))
-                result.changed += 1
-                result.changed_account_ids.append(row.id)
-                if (row.priority, decision.priority) == (1, 2):
-                    result.p1_to_p2 += 1
-                elif (row.priority, decision.priority) == (2, 1):
-                    result.p2_to_p1 += 1
-        clock = _lap(timings, "evaluate", clock)
-        _copy_decisions(decisions)
-        clock = _lap(timings, "copy", clock)
-        # The account history (pghistory AccountEvent) records who and which review.
-        with pghistory.context(user=actor_id, priority_review=review.pk, cause=cause):
-            _update_account_priorities(priorities)
-        _lap(timings, "update", clock)
-        if progress:
-            progress(len(batch))
+            )
+        if row.priority != decision.priority:
+            updates[row.id] = decision.priority
+            counts["changed"] += 1
+            changed_ids.append(row.id)
+            if (row.priority, decision.priority) == (1, 2):
+                counts["p1_to_p2"] += 1
+            elif (row.priority, decision.priority) == (2, 1):
+                counts["p2_to_p1"] += 1
+    clock = _lap(run.timings, "evaluate", clock)
+    if run.dry_run:
+        return counts
+    rows: list[tuple[int, int, int | None]] = []
+    if decisions:
+        ids = _decision_ids(len(decisions))
+        _copy_decisions([(pk, *d) for pk, d in zip(ids, decisions, strict=True)])
+        rows = [(d[0], d[1], pk) for pk, d in zip(ids, decisions, strict=True)]
+        updates = {k: v for k, v in updates.items() if k not in {r[0] for r in rows}}
+    rows += [(pk, priority, None) for pk, priority in updates.items()]
+    clock = _lap(run.timings, "copy", clock)
+    # The account history (pghistory AccountEvent) records who and which review.
+    with pghistory.context(user=run.actor_id, priority_review=run.review_id, cause=run.cause):
+        _update_accounts(rows)
+    if changed_ids:
+        # CSM_Priority__c goes back to Salesforce once this batch commits.
+        salesforce_writeback_enqueue(
+            account_ids=changed_ids,
+            fields=["priority"],
+            origin=WritebackOrigin.PRIORITY_DECISION,
+            detail=f"Priority review {run.review_id} ({run.cause})",
+            user=run.actor,
+        )
+    _lap(run.timings, "update", clock)
+    return counts
 
 
 # --- Exceptions ---------------------------------------------------------------------------
