@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from portfolio.models import Account, Health, Team
+from portfolio.paging import Capped, capped, capped_counts, capped_union
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
 from triage import labels as triage_labels
@@ -113,16 +115,24 @@ def open_issue_count(accounts: QuerySet[Account]) -> int:
     return TriageIssue.objects.filter(account__in=accounts, status=IssueStatus.OPEN).count()
 
 
+def health_changes(accounts: QuerySet[Account]) -> QuerySet[HealthAssessment]:
+    """Effective colour changes of these accounts, newest first."""
+    return (
+        HealthAssessment.objects.filter(account__in=accounts)
+        .exclude(colour=F("previous_colour"))
+        .select_related("account", "account__tam", "chosen_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
 def health_changes_since(
     accounts: QuerySet[Account], *, since: dt.datetime | None, limit: int = 50
 ) -> list[HealthAssessment]:
     """Effective colour changes of these accounts since `since`, newest first."""
-    qs = HealthAssessment.objects.filter(account__in=accounts).exclude(colour=F("previous_colour"))
+    qs = health_changes(accounts)
     if since is not None:
         qs = qs.filter(created_at__gt=since)
-    return list(
-        qs.select_related("account", "account__tam", "chosen_by").order_by("-created_at")[:limit]
-    )
+    return list(qs[:limit])
 
 
 def health_signals_of(account: Account) -> HealthSignals | None:
@@ -136,14 +146,25 @@ def health_signals_of(account: Account) -> HealthSignals | None:
 class Column:
     key: str
     title: str
-    issues: list[TriageIssue] = field(default_factory=list)
+    issues: Capped[TriageIssue] = field(default_factory=lambda: Capped(key="", rows=[], count=0))
 
 
 def board(
-    user: AbstractBaseUser | AnonymousUser, *, kind: str, region: str = "", colour: str = ""
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    kind: str,
+    region: str = "",
+    colour: str = "",
+    show: str = "",
+    page: int = 1,
 ) -> list[Column]:
     """Open issues as columns: the "Colours" board (red, amber, yellow, green) or the
-    region board (one column per region). 1 query plus the prefetch of team leaders."""
+    region board (one column per region, and "Other" for issues of no listed region).
+
+    Each column is bounded (`portfolio.paging`): its largest accounts by ARR first, at most
+    `SECTION_ROWS` cards and a capped count, or, for the column `show` names, page `page`
+    of all its cards. Two queries (the cards of every column, their counts) whatever the
+    board's size."""
     issues = (
         issues_for_user(user)
         .filter(status=IssueStatus.OPEN)
@@ -155,19 +176,18 @@ def board(
     if colour:
         issues = issues.filter(colour=colour)
     if kind == "regions":
-        columns = [Column(key=r, title=r) for r in triage_labels.REGIONS]
-        attr = "region"
+        keys = [(r, r) for r in triage_labels.REGIONS]
+        per_column = {key: issues.filter(region=key) for key, _ in keys}
+        keys.append(("other", "Other"))
+        per_column["other"] = issues.exclude(region__in=triage_labels.REGIONS)
     else:
-        columns = [Column(key=c, title=c.title()) for c in COLOUR_ORDER]
-        attr = "colour"
-    by_key = {c.key: c for c in columns}
-    for issue in issues:
-        column = by_key.get(getattr(issue, attr))
-        if column is None:
-            column = by_key[getattr(issue, attr)] = Column(key=getattr(issue, attr), title="Other")
-            columns.append(column)
-        column.issues.append(issue)
-    return columns
+        keys = [(c, c.title()) for c in COLOUR_ORDER]
+        per_column = {key: issues.filter(colour=key) for key, _ in keys}
+    counts = capped_counts(per_column)
+    pages = capped_union(per_column, counts, show=show, page=page)
+    columns = [Column(key=key, title=title, issues=pages[key]) for key, title in keys]
+    # "Other" only when it has cards (an issue of a region the board does not list).
+    return [c for c in columns if c.key != "other" or c.issues.count]
 
 
 def issue_detail(issue: TriageIssue) -> dict:
@@ -200,12 +220,25 @@ def unassigned_accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> Quer
     return Account.objects.none()
 
 
+AGENDA_SECTIONS: tuple[str, ...] = (
+    "new_issues",
+    "changes",
+    "board_moves",
+    "missing_issues",
+    "mismatched_issues",
+    "unclassified_red",
+    "unassigned_renewals",
+)
+
+
 def agenda(
     user: AbstractBaseUser | AnonymousUser,
     *,
     today: dt.date,
     region: str = "",
     min_arr: Decimal | None = None,
+    show: str = "",
+    page: int = 1,
 ) -> dict:
     """The weekly Customer ER call's agenda (handbook, "Account Triage Project"):
 
@@ -216,32 +249,21 @@ def agenda(
       health score according to Salesforce"; "review the accounts that do not have a
       Technical Account Manager that are due for renewal within the next 90 days ...
       filter by region and ARR".
-    A fixed number of queries."""
+
+    Every section is bounded (`portfolio.paging`): its first rows and a count capped at
+    `COUNT_CAP`, or, for the section `show` names, page `page` of all its rows. So the
+    agenda costs the same for a team of 2,000 accounts as for an admin's million: one
+    query per section, one for all the counts (and the last call), whatever the data."""
     accounts = accounts_for_user(user)
     if region:
         accounts = accounts.filter(region_id=region)
     if min_arr is not None:
         accounts = accounts.filter(arr__gte=min_arr)
     open_issues = TriageIssue.objects.filter(status=IssueStatus.OPEN)
-    call = last_call()
-    new_issues = list(
-        open_issues.filter(account__in=accounts, is_new=True)
-        .select_related("account", "account__tam")
-        .order_by("opened_at")
-    )
-    missing = list(
-        accounts.filter(health__in=[Health.AMBER, Health.RED])
-        .filter(~Exists(open_issues.filter(account=OuterRef("pk"))))
-        .select_related("tam")
-        .order_by("-arr")
-    )
-    mismatched = list(
-        open_issues.filter(account__in=accounts)
-        .exclude(account__health="")
-        .exclude(colour=F("account__health"))
-        .select_related("account", "account__tam")
-        .order_by("-account__arr")
-    )
+    calls = CustomerERCall.objects.order_by("-held_at").values("held_at")[:1]
+    # The last call as a subquery, so the sections that start from it need no query of
+    # their own for it; before the first call they start from the beginning.
+    since = Coalesce(Subquery(calls), Value(dt.datetime.min.replace(tzinfo=dt.UTC)))
     unassigned = unassigned_accounts_for_user(user).filter(
         renewal_date__gte=today,
         renewal_date__lte=today + dt.timedelta(days=RENEWAL_WINDOW_DAYS),
@@ -250,27 +272,52 @@ def agenda(
         unassigned = unassigned.filter(region_id=region)
     if min_arr is not None:
         unassigned = unassigned.filter(arr__gte=min_arr)
-    unclassified = list(
-        open_issues.filter(account__in=accounts, colour=Health.RED, churn_class="")
+    sections: dict[str, QuerySet] = {
+        "new_issues": open_issues.filter(account__in=accounts, is_new=True)
+        .select_related("account", "account__tam")
+        .order_by("opened_at", "pk"),
+        "changes": health_changes(accounts).filter(created_at__gt=since),
+        "board_moves": TriageEvent.objects.filter(issue__account__in=accounts, kind="moved")
+        .filter(created_at__gt=since)
+        .select_related("issue", "issue__account", "actor")
+        .order_by("-created_at", "-pk"),
+        "missing_issues": accounts.filter(health__in=[Health.AMBER, Health.RED])
+        .filter(~Exists(open_issues.filter(account=OuterRef("pk"))))
+        .select_related("tam")
+        .order_by("-arr", "pk"),
+        "mismatched_issues": open_issues.filter(account__in=accounts)
+        .exclude(account__health="")
+        .exclude(colour=F("account__health"))
+        .select_related("account", "account__tam")
+        .order_by("-account__arr", "pk"),
+        "unclassified_red": open_issues.filter(
+            account__in=accounts, colour=Health.RED, churn_class=""
+        )
         .select_related("account")
-        .order_by("opened_at")
-    )
-    return {
-        "last_call": call,
-        "new_issues": new_issues,
-        "changes": health_changes_since(accounts, since=call.held_at if call else None),
-        "board_moves": list(
-            TriageEvent.objects.filter(issue__account__in=accounts, kind="moved")
-            .filter(Q(created_at__gt=call.held_at) if call else Q())
-            .select_related("issue", "issue__account", "actor")
-            .order_by("-created_at")[:50]
+        .order_by("opened_at", "pk"),
+        "unassigned_renewals": unassigned.select_related("region").order_by(
+            "renewal_date", "-arr", "pk"
         ),
-        "missing_issues": missing,
-        "mismatched_issues": mismatched,
-        "unclassified_red": unclassified,
-        "unassigned_renewals": list(
-            unassigned.select_related("region").order_by("renewal_date", "-arr")[:100]
-        ),
-        "check_ok": not missing and not mismatched,
-        "fix_count": len(missing) + len(mismatched),
     }
+    show = show if show in sections else ""
+    counts = capped_counts(sections, scalars={"last_call_at": calls})
+    held_at = counts.pop("last_call_at")
+    context: dict = {
+        key: capped(key, qs, counts[key], show=show, page=page) for key, qs in sections.items()
+    }
+    missing, mismatched = context["missing_issues"], context["mismatched_issues"]
+    fix_count = missing.count + mismatched.count
+    context.update(
+        {
+            "last_call": CustomerERCall(held_at=held_at) if held_at else None,
+            "show": show,
+            "check_ok": fix_count == 0,
+            "fix_count": fix_count,
+            "fix_label": (
+                f"{fix_count:,}+"
+                if missing.count_capped or mismatched.count_capped
+                else f"{fix_count:,}"
+            ),
+        }
+    )
+    return context

@@ -7,6 +7,8 @@ book-scoping selectors, so a TAM gets a 404 for another TAM's account or card.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +21,7 @@ from django_htmx.http import reswap, retarget
 
 from portfolio.http import safe_next
 from portfolio.models import Region
+from portfolio.paging import page_number
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
 from triage import selectors, services
@@ -43,10 +46,18 @@ BOARDS = {"colours": "Colours", "regions": "Regions"}
 
 
 def _board_context(request: HttpRequest, kind: str, *, region: str = "") -> dict:
+    columns = selectors.board(
+        request.user,
+        kind=kind,
+        region=region,
+        show=request.GET.get("show", ""),
+        page=page_number(request.GET.get("page")),
+    )
     return {
         "kind": kind,
         "board_title": BOARDS[kind],
-        "columns": selectors.board(request.user, kind=kind, region=region),
+        "columns": columns,
+        "filter_query": urlencode({"region": region}) if region else "",
         "region": region,
         "regions": list(Region.objects.values_list("code", flat=True)),
     }
@@ -292,8 +303,21 @@ def _agenda_context(request: HttpRequest, params) -> dict:
         today=timezone.localdate(),
         region=filters.get("region") or "",
         min_arr=filters.get("min_arr"),
+        show=params.get("show", ""),
+        page=page_number(params.get("page")),
     )
-    context.update({"filter_form": form, "call_form": CallForm(), "query": params.urlencode()})
+    # The filters without the paging, for the sections' "show all" and page links.
+    filters_only = params.copy()
+    for key in ("show", "page"):
+        filters_only.pop(key, None)
+    context.update(
+        {
+            "filter_form": form,
+            "call_form": CallForm(),
+            "query": params.urlencode(),
+            "filter_query": filters_only.urlencode(),
+        }
+    )
     return context
 
 
