@@ -96,6 +96,8 @@ INSTALLED_APPS = [
     "prioritization",
     "triage",
     "engagement",
+    # Notifications: the bell, the daily digest, team chat webhooks (issue 15).
+    "notifications",
     # The user's inbox, global search and saved views (issue 15).
     "workspace",
 ]
@@ -318,6 +320,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 EMAIL_BACKEND: str = _env("EMAIL_BACKEND", str, "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL: str = _env("DEFAULT_FROM_EMAIL", str, "portfolio@localhost")
+# Links in e-mails and chat messages (the digest, team webhooks) start with this.
+PORTFOLIO_BASE_URL: str = _env("PORTFOLIO_BASE_URL", str, "http://127.0.0.1:8000")
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
