@@ -28,6 +28,19 @@ RENEWAL_WINDOWS = [
     ("past", "Renewal date passed"),
 ]
 PAGE_SIZES = [25, 50, 100]
+# The accounts table's optional columns (the account name always shows). `cols` in the
+# query string picks some; none (or all) is every column, so the default URL stays short.
+COLUMNS = [
+    ("priority", "Priority"),
+    ("health", "Health"),
+    ("arr", "ARR"),
+    ("region", "Region"),
+    ("segment", "Segment"),
+    ("renewal", "Renewal"),
+    ("cadence", "Last cadence call"),
+    ("tam", "TAM"),
+]
+COLUMN_KEYS = [key for key, _ in COLUMNS]
 HEALTH_RANK = {Health.RED: 0, Health.AMBER: 1, Health.YELLOW: 2, Health.GREEN: 3}
 
 
@@ -63,6 +76,7 @@ class AccountFilterForm(forms.Form):
     sort = forms.ChoiceField(
         label="Sort by", required=False, choices=[(k, v[0]) for k, v in SORTS.items()]
     )
+    cols = forms.MultipleChoiceField(label="Columns", required=False, choices=COLUMNS)
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         label="Per page",
@@ -126,12 +140,23 @@ class AccountFilterForm(forms.Form):
             )
         return accounts.order_by(*SORTS[sort][1])
 
+    def columns(self) -> list[str]:
+        """The optional columns to show, in the table's order (every one unless some are
+        picked)."""
+        picked = set(self.cleaned().get("cols") or ())
+        return [key for key in COLUMN_KEYS if key in picked] if picked else list(COLUMN_KEYS)
+
     def querystring(self, **overrides) -> str:
         """The current filters as a query string, with some values replaced (page, sort)."""
         qd = QueryDict(mutable=True)
         values = {**self.cleaned(), **overrides}
         for name, value in values.items():
             if value in (None, "", False) or (name == "page" and value == 1):
+                continue
+            if name == "cols":
+                picked = [key for key in COLUMN_KEYS if key in set(value)]
+                if picked and picked != COLUMN_KEYS:
+                    qd.setlist(name, picked)
                 continue
             if name == "per_page" and value == PAGE_SIZES[0]:
                 continue

@@ -31,7 +31,7 @@ from django_htmx.http import push_url
 from redis.exceptions import RedisError
 
 from portfolio import charts, panels, selectors
-from portfolio.forms import SORTS, AccountFilterForm, ActivityForm
+from portfolio.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
 from portfolio.roles import role_of
@@ -146,6 +146,9 @@ def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> 
         else "",
         "show_tam": role_of(request.user) != "tam"
         and "user_id" not in request.resolver_match.kwargs,
+        # The saved-views bar and the column choice (workspace app, issue 15.4).
+        "columns": form.columns(),
+        "column_choices": COLUMNS,
     }
 
 

@@ -28,6 +28,7 @@ class SavedViewForm(forms.ModelForm):
         fields = ["name", "querystring", "shared"]
         labels = {"name": "View name", "shared": "Share with everyone"}
         widgets = {"querystring": forms.HiddenInput}
+        error_messages = {"name": {"required": "Give the view a name."}}
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
