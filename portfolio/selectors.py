@@ -13,6 +13,8 @@ from django.db.models import (
     BooleanField,
     Count,
     DecimalField,
+    F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -45,13 +47,32 @@ def accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Accoun
     if role == "admin":
         return Account.objects.all()
     if role == "manager":
-        # A manager's own accounts (if any) plus every account of a TAM in a team they lead.
-        # A subquery rather than a join, so no DISTINCT is needed and counts stay cheap.
-        team_tams = Team.tams.through.objects.filter(team__manager=user).values("user_id")
-        return Account.objects.filter(Q(tam_id__in=team_tams) | Q(tam=user))
+        # A manager's own accounts (if any) plus every account of a TAM in a team they lead,
+        # as `tam_id = ANY(ARRAY(SELECT ...))`: the dozen user ids are found first and the
+        # accounts through the (tam, priority) index. `tam IN (...) OR tam = me` made the
+        # planner scan every account of the company (2.9 s for a dashboard at 100,000).
+        return Account.objects.filter(_tam_any(_manager_tams(user)))
     if role == "tam":
         return Account.objects.filter(tam=user)
     return Account.objects.none()
+
+
+def _manager_tams(user) -> QuerySet:
+    """The manager and the TAMs of the teams they lead, as a subquery of user ids."""
+    return User.objects.filter(Q(pk=user.pk) | Q(teams__manager=user)).values("pk")
+
+
+class _TamAny(Func):
+    """`"tam_id" = ANY(ARRAY(<user ids>))`: PostgreSQL runs the subquery once, then probes
+    the accounts' tam index with its few ids, whatever the size of the company."""
+
+    arg_joiner = " = ANY(ARRAY"
+    template = "%(expressions)s)"
+    output_field = BooleanField()
+
+
+def _tam_any(user_ids: QuerySet) -> _TamAny:
+    return _TamAny(F("tam_id"), Subquery(user_ids))
 
 
 def tams_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
@@ -274,9 +295,10 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
 
 
 def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
-    """The account with its related rows for the account page; 404 when out of scope."""
+    """The account with its related rows for the account page; 404 when out of scope.
+    Annotated with its cadence (`with_cadence`) for the summary header, in the same query."""
     return get_object_or_404(
-        accounts_for_user(user).select_related("region", "tam", "owner", "parent"),
+        with_cadence(accounts_for_user(user).select_related("region", "tam", "owner", "parent")),
         salesforce_id=salesforce_id,
     )
 
