@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "engagement",
     # Notifications: the bell, the daily digest, team chat webhooks (issue 15).
     "notifications",
+    # Product usage per account and month, and the health signals read from it (issue 16).
+    "usage",
     # The user's inbox, global search and saved views (issue 15).
     "workspace",
 ]
@@ -120,6 +122,8 @@ MIDDLEWARE = [
     # Idle timeout and absolute lifetime of a signed-in session; no-store for its pages.
     "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.PrivateCacheMiddleware",
+    # A write request makes cached page values stale (portfolio/datacache.py).
+    "portfolio.datacache.DataVersionMiddleware",
     # Redis (the task queue) down: a clear 503 instead of a 500 (integrations/enqueue.py).
     "integrations.enqueue.BrokerUnavailableMiddleware",
     # Django's own 400/413 pages become JSON under /api/ (config/api.py).

@@ -10,6 +10,8 @@ class Source(models.TextChoices):
     GITLAB = "gitlab", "GitLab"
     # Portfolio -> Salesforce: one run per write-back sweep (portfolio/writeback.py).
     SALESFORCE_WRITEBACK = "salesforce_writeback", "Salesforce write-back"
+    # Product usage imports (the usage app): the API, `import_usage`, the admin upload.
+    USAGE = "usage", "Product usage"
 
 
 class SyncStatus(models.TextChoices):

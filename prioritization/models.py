@@ -7,6 +7,7 @@ and their results.
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from portfolio.models import Priority, Segment
 from prioritization.rules import Params
+from triage.health import UsageThresholds
 
 
 class PriorityModel(models.TextChoices):
@@ -148,11 +150,57 @@ class RuleSet(models.Model):
         "plan of a P1. On: a P1 account without one is flagged.",
     )
 
+    # Health from product usage (the usage app; triage.health.UsageThresholds). The
+    # handbook names each criterion, not its number: every value here is a reading.
+    usage_adoption_low_below = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.50"),
+        verbose_name="Low user adoption: active users / licensed seats below",
+        help_text='Amber: "Low user adoption." 0.50 = fewer than half the seats active in the '
+        "month (Portfolio's reading).",
+    )
+    usage_adoption_healthy_from = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.70"),
+        verbose_name="Healthy user adoption: at least",
+        help_text='Green: "Healthy user adoption rate." 0.70 (Portfolio\'s reading); between '
+        "the two thresholds adoption is no signal.",
+    )
+    usage_adoption_drop_above = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.20"),
+        verbose_name="Adoption dropped: month-over-month fall above",
+        help_text='Amber, an early warning of "Low user adoption" ("gaining visibility of '
+        'potential churn in advance"): the adoption share fell by more than this share of '
+        "itself since the month before. 0.20 (Portfolio's reading).",
+    )
+    usage_full_lifecycle_stages = models.PositiveSmallIntegerField(
+        default=9,
+        verbose_name="Full DevOps lifecycle: stages in use, at least",
+        help_text='Green: "Using the full GitLab DevOps lifecycle." 9 (Portfolio\'s reading).',
+    )
+    usage_new_features_min = models.PositiveSmallIntegerField(
+        default=1,
+        verbose_name="Uses new features: new features used in the month, at least",
+        help_text='Green: "Regularly show interest and utilisation in new features." 1 '
+        "(Portfolio's reading).",
+    )
+
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     updated_at = models.DateTimeField(default=timezone.now)
 
+    USAGE_FIELDS: tuple[str, ...] = (
+        "usage_adoption_low_below",
+        "usage_adoption_healthy_from",
+        "usage_adoption_drop_above",
+        "usage_full_lifecycle_stages",
+        "usage_new_features_min",
+    )
     PARAM_FIELDS: tuple[str, ...] = tuple(Params.field_names())
     ENGAGEMENT_FIELDS: tuple[str, ...] = tuple(
         f"p{p}_{name}"
@@ -181,7 +229,9 @@ class RuleSet(models.Model):
         "p1_target_min",
         "p1_target_max",
     )
-    VERSIONED_FIELDS: tuple[str, ...] = PARAM_FIELDS + TARGET_FIELDS + ENGAGEMENT_FIELDS
+    VERSIONED_FIELDS: tuple[str, ...] = (
+        PARAM_FIELDS + TARGET_FIELDS + ENGAGEMENT_FIELDS + USAGE_FIELDS
+    )
 
     class Meta:
         ordering = ["region", "segment"]
@@ -207,6 +257,16 @@ class RuleSet(models.Model):
             commercial_p2_arr_below=float(self.commercial_p2_arr_below),
             commercial_min_stages=self.commercial_min_stages,
             commercial_uptier_window_months=self.commercial_uptier_window_months,
+        )
+
+    def usage_thresholds(self) -> UsageThresholds:
+        """The health engine's usage thresholds from this row."""
+        return UsageThresholds(
+            adoption_low_below=Fraction(self.usage_adoption_low_below),
+            adoption_healthy_from=Fraction(self.usage_adoption_healthy_from),
+            adoption_drop_above=Fraction(self.usage_adoption_drop_above),
+            full_lifecycle_stages=self.usage_full_lifecycle_stages,
+            new_features_min=self.usage_new_features_min,
         )
 
     def snapshot(self) -> dict[str, Any]:

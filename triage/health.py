@@ -24,8 +24,9 @@ amber, amber, green, green -> 2.2 -> yellow; "Green or Yellow").
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
@@ -64,6 +65,7 @@ class Signals:
     no_communication: bool | None = None
     no_executive_sponsor_access: bool | None = None
     user_adoption: str | None = None
+    adoption_dropped: bool | None = None
     lack_of_response: bool | None = None
     complaints: bool | None = None
     champion_lost: bool | None = None
@@ -107,9 +109,23 @@ SIGNAL_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Signals))
 
 @dataclass(frozen=True)
 class Reason:
+    """`source` says who answered the signal when the caller knows it (`tam`, `data`,
+    `usage`) and `evidence` the figures behind it; both are left out of `as_dict` when
+    empty, so callers that pass no sources see the three keys they always did."""
+
     signal: str
     colour: str
     detail: str
+    source: str = ""
+    evidence: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"signal": self.signal, "colour": self.colour, "detail": self.detail}
+        if self.source:
+            out["source"] = self.source
+        if self.evidence:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)
@@ -124,9 +140,7 @@ class HealthResult:
         return {
             "colour": self.colour,
             "score": self.score,
-            "reasons": [
-                {"signal": r.signal, "colour": r.colour, "detail": r.detail} for r in self.reasons
-            ],
+            "reasons": [r.as_dict() for r in self.reasons],
         }
 
 
@@ -166,6 +180,16 @@ def user_adoption(s: Signals) -> Finding:
         return AMBER, "Low user adoption"
     if s.user_adoption == "healthy":
         return GREEN, "Healthy user adoption rate"
+    return None
+
+
+def adoption_dropped(s: Signals) -> Finding:
+    """Amber (a reading): user adoption fell by more than the rule set's share from one
+    month to the next. Not a line of the lists: the early warning of "Low user adoption"
+    that the triage process exists for ("gaining visibility of potential churn in
+    advance"), so it carries that line's colour. Only read from usage data."""
+    if s.adoption_dropped:
+        return AMBER, "User adoption dropped month over month"
     return None
 
 
@@ -366,6 +390,7 @@ CRITERIA: tuple[tuple[str, Callable[[Signals], Finding]], ...] = (
     ("no_communication", no_communication),
     ("no_executive_sponsor_access", no_executive_sponsor_access),
     ("user_adoption", user_adoption),
+    ("adoption_dropped", adoption_dropped),
     ("lack_of_response", lack_of_response),
     ("complaints", complaints),
     ("champion_lost", champion_lost),
@@ -394,16 +419,31 @@ def round_to_colour(mean: Fraction) -> str:
     return BY_POINTS[max(0, min(3, points))]
 
 
-def evaluate(signals: Signals) -> HealthResult:
+def evaluate(
+    signals: Signals, *, sources: Mapping[str, tuple[str, str]] | None = None
+) -> HealthResult:
     """The suggested colour for `signals`, with a reason per signal that counted.
+
+    `sources` (optional): per signal name, (who answered it, the evidence), copied onto
+    its reason so the trace says which source decided (`merge_usage`).
 
     "If an account is in an Amber or Red state, it is deemed as 'At Risk'" - see the
     module docstring for the red rule and the averaging."""
+    sources = sources or {}
     reasons = []
     for name, criterion in CRITERIA:
         finding = criterion(signals)
         if finding is not None:
-            reasons.append(Reason(signal=name, colour=finding[0], detail=finding[1]))
+            source, evidence = sources.get(name, ("", ""))
+            reasons.append(
+                Reason(
+                    signal=name,
+                    colour=finding[0],
+                    detail=finding[1],
+                    source=source,
+                    evidence=evidence,
+                )
+            )
     if not reasons:
         return HealthResult(colour=None, score=None, reasons=())
     mean = Fraction(sum(POINTS[r.colour] for r in reasons), len(reasons))
@@ -454,3 +494,182 @@ def cadence_attendance_from_outcomes(*, held: int, late: int, missed: int) -> st
     if absent >= 2 and 2 * absent >= held + absent:
         return "often_absent"
     return "sometimes_late"
+
+
+# --- Derived from product usage (the usage app gathers the measures, nothing here reads
+# the database) ------------------------------------------------------------------------------
+
+# The signals product usage can answer. `adoption_dropped` is only ever read from usage.
+USAGE_SIGNALS: tuple[str, ...] = (
+    "user_adoption",
+    "adoption_dropped",
+    "major_releases_behind",
+    "tickets_per_month",
+    "full_devops_lifecycle",
+    "uses_new_features",
+)
+USAGE_ONLY_SIGNALS: tuple[str, ...] = ("adoption_dropped",)
+
+
+@dataclass(frozen=True)
+class UsageThresholds:
+    """The rule set's usage thresholds (`prioritization.models.RuleSet.usage_*`; these
+    defaults when no rule set covers the account). Each is a reading: the handbook names
+    the criterion, not the number (docs/rules.md)."""
+
+    adoption_low_below: Fraction = Fraction(1, 2)
+    adoption_healthy_from: Fraction = Fraction(7, 10)
+    adoption_drop_above: Fraction = Fraction(1, 5)
+    full_lifecycle_stages: int = 9
+    new_features_min: int = 1
+
+
+@dataclass(frozen=True)
+class UsageMeasures:
+    """One account's product usage, latest month first (plain values from the usage app).
+
+    `month` is the latest month with data; `previous_*` the month before it (only when it
+    is the calendar month just before). `licensed_seats` falls back to Salesforce's
+    `Licensed_Seats__c` when usage does not report it (`seats_source` says which).
+    `released_majors`: the major versions released so far (the admin's releases table)."""
+
+    month: dt.date | None = None
+    active_users: int | None = None
+    licensed_seats: int | None = None
+    seats_source: str = "usage"
+    previous_month: dt.date | None = None
+    previous_active_users: int | None = None
+    previous_licensed_seats: int | None = None
+    version: str | None = None
+    released_majors: tuple[int, ...] = ()
+    tickets_opened: int | None = None
+    stages_in_use: int | None = None
+    new_features_used: int | None = None
+
+
+def _pct(share: Fraction) -> str:
+    return f"{math.floor(share * 100 + Fraction(1, 2))}%"
+
+
+def _month(day: dt.date | None) -> str:
+    return day.strftime("%b") if day else "?"
+
+
+def adoption_share(active: int | None, seats: int | None) -> Fraction | None:
+    """Active users / licensed seats; unknown without seats."""
+    if active is None or not seats:
+        return None
+    return Fraction(active, seats)
+
+
+def version_major(version: str | None) -> int | None:
+    """ "17.3" -> 17; anything not starting with a number -> None."""
+    if not version:
+        return None
+    head = version.strip().split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def releases_behind(version: str | None, released_majors: Sequence[int]) -> int | None:
+    """Major releases since the account's own: the released majors above its major."""
+    major = version_major(version)
+    if major is None or not released_majors:
+        return None
+    return sum(1 for m in set(released_majors) if m > major)
+
+
+def usage_signals(m: UsageMeasures, t: UsageThresholds) -> dict[str, tuple[Any, str]]:
+    """Signal values read from usage, each with its evidence. A measure that is missing
+    gives no signal (unknown does not count).
+
+    - "Low user adoption." / "Healthy user adoption rate.": active users / licensed seats
+      below `adoption_low_below` -> low; at or above `adoption_healthy_from` -> healthy;
+      between the two, neither list applies.
+    - adoption dropped (amber, a reading): the share fell by more than
+      `adoption_drop_above` of itself since the month before.
+    - "At least two major releases behind." / "At least one major release behind." /
+      "Up to date on releases.": majors released above the version in use.
+    - "Raises more than 15 tickets a month." (and 10): tickets opened in the month.
+    - "Using the full GitLab DevOps lifecycle.": at least `full_lifecycle_stages` stages.
+    - "Regularly show interest and utilisation in new features.": at least
+      `new_features_min` new features used in the month."""
+    out: dict[str, tuple[Any, str]] = {}
+    month = _month(m.month)
+    share = adoption_share(m.active_users, m.licensed_seats)
+    if share is not None:
+        seats_note = "" if m.seats_source == "usage" else f" ({m.seats_source} seats)"
+        figures = (
+            f"{m.active_users:,} of {m.licensed_seats:,} seats active in {month} "
+            f"({_pct(share)}){seats_note}"
+        )
+        if share < t.adoption_low_below:
+            out["user_adoption"] = ("low", f"{figures} — below {_pct(t.adoption_low_below)}")
+        elif share >= t.adoption_healthy_from:
+            out["user_adoption"] = (
+                "healthy",
+                f"{figures} — at least {_pct(t.adoption_healthy_from)}",
+            )
+        before = adoption_share(m.previous_active_users, m.previous_licensed_seats)
+        if before:
+            drop = (before - share) / before
+            dropped = drop > t.adoption_drop_above
+            change = "down" if drop > 0 else "up"
+            out["adoption_dropped"] = (
+                dropped,
+                f"{_pct(share)} in {month}, {change} from {_pct(before)} in "
+                f"{_month(m.previous_month)} ({_pct(abs(drop))}) — "
+                f"{'more than' if dropped else 'not more than'} {_pct(t.adoption_drop_above)}",
+            )
+    behind = releases_behind(m.version, m.released_majors)
+    if behind is not None:
+        latest = max(m.released_majors)
+        out["major_releases_behind"] = (
+            behind,
+            f"on {m.version} in {month}; latest major {latest} — "
+            f"{behind} major release{'' if behind == 1 else 's'} behind",
+        )
+    if m.tickets_opened is not None:
+        out["tickets_per_month"] = (
+            m.tickets_opened,
+            f"{m.tickets_opened:,} ticket{'' if m.tickets_opened == 1 else 's'} opened in {month}",
+        )
+    if m.stages_in_use is not None:
+        full = m.stages_in_use >= t.full_lifecycle_stages
+        out["full_devops_lifecycle"] = (
+            full,
+            f"{m.stages_in_use} stages in use in {month} — "
+            f"{'at least' if full else 'fewer than'} {t.full_lifecycle_stages}",
+        )
+    if m.new_features_used is not None:
+        uses = m.new_features_used >= t.new_features_min
+        out["uses_new_features"] = (
+            uses,
+            f"{m.new_features_used} new feature{'' if m.new_features_used == 1 else 's'} "
+            f"used in {month}",
+        )
+    return out
+
+
+def merge_usage(
+    known: Mapping[str, Any],
+    derived: Mapping[str, tuple[Any, str]],
+    *,
+    known_source: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """The signal values to evaluate and, per signal, (source, evidence).
+
+    The TAM's own answer wins where given ("a mix of art and science"): a known value
+    keeps its source (`known_source`, default `tam`) and the usage figures go beside it as
+    evidence; usage fills only the signals nobody answered."""
+    known_source = known_source or {}
+    values = dict(known)
+    sources: dict[str, tuple[str, str]] = {
+        name: (known_source.get(name, "tam"), "") for name, v in known.items() if v is not None
+    }
+    for name, (value, evidence) in derived.items():
+        if known.get(name) is None:
+            values[name] = value
+            sources[name] = ("usage", evidence)
+        elif name in sources:
+            sources[name] = (sources[name][0], f"usage data: {evidence}")
+    return values, sources

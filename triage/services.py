@@ -45,14 +45,16 @@ from triage.models import (
     TriageTeamMember,
     TriageUpdate,
 )
+from usage.selectors import usage_measures_for_accounts
 
 BATCH_SIZE = 500
 AT_RISK = health.AT_RISK
 HEALTHY = frozenset({Health.GREEN.value, Health.YELLOW.value})
 # Window over which cadence attendance is read from the recorded call outcomes.
 CADENCE_WINDOW_DAYS = 180
+DATA_ONLY_SIGNALS = ("nps", "ebrs_last_12_months", "onboarding", *health.USAGE_ONLY_SIGNALS)
 TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
-    name for name in health.SIGNAL_NAMES if name not in ("nps", "ebrs_last_12_months", "onboarding")
+    name for name in health.SIGNAL_NAMES if name not in DATA_ONLY_SIGNALS
 )
 
 
@@ -62,17 +64,29 @@ TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
 def signals_for_accounts(
     accounts: Sequence[Account], *, now: dt.datetime | None = None
 ) -> dict[int, health.Signals]:
-    """The health signals of each account, in two queries whatever the batch size.
+    """The health signals of each account (`signals_with_sources` without the sources)."""
+    return {pk: signals for pk, (signals, _) in signals_with_sources(accounts, now=now).items()}
+
+
+def signals_with_sources(
+    accounts: Sequence[Account], *, now: dt.datetime | None = None
+) -> dict[int, tuple[health.Signals, dict[str, tuple[str, str]]]]:
+    """The health signals of each account and, per signal, (who answered it, evidence); in
+    four queries whatever the batch size.
 
     From data: NPS (Account.nps), EBRs held in the last 12 months
     (`engagement.rules.EBR_WINDOW_DAYS`, as the engagement panel counts them), cadence
     attendance from the outcomes the TAM recorded on the cadence calls of the last 180
     days (held / late / missed; calls never scheduled or never given an outcome say
     nothing: unknown), onboarding (Account.onboarding_*). From the TAM: every other signal
-    (HealthSignals); the TAM's cadence attendance, when given, overrides the data."""
+    (HealthSignals); the TAM's cadence attendance, when given, overrides the data. From
+    product usage (`usage.selectors.usage_measures_for_accounts`): adoption, releases
+    behind, tickets, stages, new features, for the signals the TAM left unknown (the
+    TAM's answer wins; the usage figures are kept beside it as evidence)."""
     now = now or timezone.now()
     ids = [a.pk for a in accounts]
     tam_rows = {row.account_id: row for row in HealthSignals.objects.filter(account_id__in=ids)}
+    usage = usage_measures_for_accounts(accounts, today=timezone.localdate(now))
     recent_call = Q(
         kind=ActivityKind.CADENCE_CALL,
         occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
@@ -100,6 +114,7 @@ def signals_for_accounts(
     for account in accounts:
         row = tam_rows.get(account.pk)
         data: dict = {}
+        from_data: dict[str, str] = {}
         if row is not None:
             for name in TAM_SIGNAL_FIELDS:
                 value = getattr(row, name)
@@ -111,9 +126,14 @@ def signals_for_accounts(
             data["cadence_attendance"] = health.cadence_attendance_from_outcomes(
                 held=activity["held"], late=activity["late"], missed=activity["missed"]
             )
+            from_data["cadence_attendance"] = "data"
         if account.onboarding_started:
             data["onboarding"] = account.onboarding_completed is None
-        result[account.pk] = health.Signals(**data)
+        from_data.update(nps="data", ebrs_last_12_months="data", onboarding="data")
+        measures, thresholds = usage.get(account.pk, (None, None))
+        derived = health.usage_signals(measures, thresholds) if measures and thresholds else {}
+        data, sources = health.merge_usage(data, derived, known_source=from_data)
+        result[account.pk] = (health.Signals(**data), sources)
     return result
 
 
@@ -191,13 +211,14 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
     accounts = list(
         Account.objects.filter(pk__in=ids).select_related("tam").select_for_update(of=("self",))
     )
-    signals = signals_for_accounts(accounts, now=now)
+    with_sources = signals_with_sources(accounts, now=now)
     current = _current_assessments(ids)
     retire: list[HealthAssessment] = []
     create: list[HealthAssessment] = []
     changed: list[tuple[Account, str, str]] = []
     for account in accounts:
-        result = health.evaluate(signals[account.pk])
+        account_signals, sources = with_sources[account.pk]
+        result = health.evaluate(account_signals, sources=sources)
         suggested = result.colour or ""
         old = current.get(account.pk)
         summary.assessed += 1
@@ -213,7 +234,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
             suggested_colour=suggested,
             score=None if result.score is None else Decimal(str(result.score)),
             reasons=result.as_dict()["reasons"],
-            signals=asdict(signals[account.pk]),
+            signals=asdict(account_signals),
             previous_colour=account.health,
             note="Override expired" if expired else "",
         )
@@ -264,8 +285,8 @@ def health_colour_set(
     account = Account.objects.select_for_update().get(pk=account.pk)
     old = _current_assessments([account.pk]).get(account.pk)
     if old is None:
-        account_signals = signals_for_accounts([account])[account.pk]
-        result = health.evaluate(account_signals)
+        account_signals, sources = signals_with_sources([account])[account.pk]
+        result = health.evaluate(account_signals, sources=sources)
         suggested, score = result.colour or "", result.score
         reasons, signals = result.as_dict()["reasons"], asdict(account_signals)
     else:

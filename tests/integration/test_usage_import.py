@@ -1,0 +1,216 @@
+"""Issue 16: product usage comes in three ways (API, `import_usage`, the admin upload), all
+idempotent by (account, period, metric), every bad row quarantined with its reason."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from integrations.models import QuarantinedRecord, Source, SyncRun
+from tests import factories
+from usage import services
+from usage.models import AccountUsage, UsageValue
+from usage.selectors import month_start
+
+pytestmark = pytest.mark.django_db
+
+
+def _month(back: int) -> str:
+    return f"{month_start(timezone.localdate(), back):%Y-%m}"
+
+
+@pytest.fixture
+def accounts():
+    return [factories.AccountFactory(licensed_seats=1000) for _ in range(3)]
+
+
+def _good_rows(accounts) -> list[dict]:
+    rows = []
+    for a in accounts:
+        for back, active in ((1, 600), (0, 412)):
+            month = _month(back)
+            rows += [
+                {
+                    "account": a.salesforce_id,
+                    "period": month,
+                    "metric": "active_users",
+                    "value": active,
+                },
+                {
+                    "account": a.salesforce_id,
+                    "period": month,
+                    "metric": "licensed_seats",
+                    "value": 1000,
+                },
+                {"account": a.salesforce_id, "period": month, "metric": "version", "value": "17.3"},
+                {
+                    "account": a.salesforce_id,
+                    "period": month,
+                    "metric": "stages_in_use",
+                    "value": ["plan", "create", "verify"],
+                },
+            ]
+    return rows
+
+
+def _import(rows):
+    return services.usage_import(
+        rows=(services.staged_from_record(i, r) for i, r in enumerate(rows)),
+        trigger="test",
+        assess=False,
+    )
+
+
+def test_good_rows_are_stored_once_and_a_rerun_adds_nothing(accounts):
+    rows = _good_rows(accounts)
+    first = _import(rows)
+    assert (first.rows, first.accepted, first.created, first.rejected) == (24, 24, 24, [])
+    assert UsageValue.objects.count() == 24
+    again = _import(rows)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 24)
+    assert UsageValue.objects.count() == 24
+    assert not QuarantinedRecord.objects.exists()
+    summary = AccountUsage.objects.get(account=accounts[0])
+    assert summary.active_users == 412 and summary.previous_active_users == 600
+    assert summary.stages_in_use == 3 and summary.version == "17.3"
+    assert summary.adoption == pytest.approx(0.412)
+    assert summary.adoption_change == pytest.approx(-18.8)
+    run = SyncRun.objects.filter(source=Source.USAGE).first()
+    assert run.status == "succeeded" and run.unchanged_count == 24
+
+
+def test_a_changed_value_updates_the_row(accounts):
+    _import(_good_rows(accounts))
+    row = {
+        "account": accounts[0].salesforce_id,
+        "period": _month(0),
+        "metric": "active_users",
+        "value": 500,
+    }
+    result = _import([row])
+    assert (result.created, result.updated) == (0, 1)
+    assert AccountUsage.objects.get(account=accounts[0]).active_users == 500
+
+
+BAD = [
+    ({"account": "001NOPE", "period": "2026-01", "metric": "active_users", "value": 1}, "account"),
+    ({"account": None, "period": "2026-01", "metric": "active_users", "value": 1}, "account"),
+    ({"account": "A", "period": "2026-13", "metric": "active_users", "value": 1}, "period"),
+    ({"account": "A", "period": "2026-02-30", "metric": "active_users", "value": 1}, "period"),
+    ({"account": "A", "period": "2999-01", "metric": "active_users", "value": 1}, "period"),
+    ({"account": "A", "period": "2026-01", "metric": "nope", "value": 1}, "metric"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users", "value": -1}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users", "value": "12"}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users", "value": True}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users", "value": 1.5}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users"}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "version", "value": 17.3}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "stages_in_use", "value": [1, 2]}, "value"),
+    ({"account": "A", "period": "2026-01", "metric": "active_users", "value": 1, "x": 2}, "x"),
+    ("not an object", "row"),
+]
+
+
+@pytest.mark.parametrize(("row", "field"), BAD)
+def test_each_malformed_row_is_rejected_on_its_field_and_quarantined(accounts, row, field):
+    if isinstance(row, dict) and row.get("account") == "A":
+        row = {**row, "account": accounts[0].salesforce_id}
+    result = _import([row])
+    assert result.accepted == 0
+    assert result.rejected[0]["index"] == 0
+    assert field in result.rejected[0]["errors"], result.rejected
+    q = QuarantinedRecord.objects.get(source=Source.USAGE)
+    assert q.reason.startswith("row 0: ") and field in q.reason
+    assert not UsageValue.objects.exists()
+
+
+def test_good_duplicate_and_malformed_rows_together_lose_nothing(accounts):
+    rows = _good_rows(accounts[:1])
+    bad = {
+        "account": accounts[0].salesforce_id,
+        "period": "2026-1",
+        "metric": "active_users",
+        "value": 3,
+    }
+    repeat = dict(rows[0])
+    conflicting = {**rows[1], "value": 999}
+    batch = [*rows, bad, repeat, conflicting]
+    result = _import(batch)
+    # The identical repeat is accepted (it changes nothing); the earlier of two different
+    # values for one key is rejected, saying which row was kept.
+    assert result.rows == len(batch)
+    assert result.accepted == len(rows) + 1
+    assert {r["index"] for r in result.rejected} == {1, len(rows)}
+    assert UsageValue.objects.count() == len(rows)
+    assert QuarantinedRecord.objects.filter(source=Source.USAGE).count() == 2
+    # Rerun: nothing new stored, nothing quarantined twice.
+    again = _import(batch)
+    assert (again.created, again.updated) == (0, 0)
+    assert QuarantinedRecord.objects.filter(source=Source.USAGE).count() == 2
+
+
+def test_a_quarantined_row_sent_again_correctly_is_resolved(accounts):
+    row = {
+        "account": accounts[0].salesforce_id,
+        "period": _month(0),
+        "metric": "active_users",
+        "value": "many",
+    }
+    _import([row])
+    _import([{**row, "value": 7}])
+    q = QuarantinedRecord.objects.get(source=Source.USAGE)
+    assert q.resolved_at is not None
+
+
+def test_daily_rows_fold_into_the_month_by_the_metrics_aggregation(accounts):
+    month = month_start(timezone.localdate(), 1)
+    sf = accounts[0].salesforce_id
+    rows = [
+        {"account": sf, "period": f"{month:%Y-%m}-0{d}", "metric": "tickets_opened", "value": 4}
+        for d in (1, 2, 3)
+    ] + [
+        {"account": sf, "period": f"{month:%Y-%m}-0{d}", "metric": "active_users", "value": v}
+        for d, v in ((1, 300), (2, 350))
+    ]
+    assert _import(rows).created == 5
+    summary = AccountUsage.objects.get(account=accounts[0])
+    assert (summary.tickets_opened, summary.active_users) == (12, 350)  # sum; max
+
+
+def test_the_command_reads_csv_with_a_one_line_summary_and_a_rerun_adds_nothing(
+    accounts, tmp_path, capsys
+):
+    path = tmp_path / "usage.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["account", "period", "metric", "value"])
+        for r in _good_rows(accounts):
+            value = ";".join(r["value"]) if isinstance(r["value"], list) else r["value"]
+            writer.writerow([r["account"], r["period"], r["metric"], value])
+        writer.writerow(["001NOPE", _month(0), "active_users", "5"])
+        writer.writerow(["only", "two"])
+    call_command("import_usage", str(path), "--no-assess")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "26 rows, 24 accepted (24 new" in out[-1] and "2 rejected" in out[-1]
+    reasons = sorted(QuarantinedRecord.objects.values_list("reason", flat=True))
+    assert reasons[0].startswith("line 26: account: No account")
+    assert reasons[1].startswith("line 27: row: 2 columns")
+    call_command("import_usage", str(path), "--no-assess")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "0 new, 0 updated, 24 unchanged" in out[-1]
+    assert UsageValue.objects.count() == 24 and QuarantinedRecord.objects.count() == 2
+
+
+def test_the_command_reads_ndjson_from_stdin(accounts, monkeypatch, capsys):
+    text = "\n".join(json.dumps(r) for r in _good_rows(accounts)) + "\n{broken\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    call_command("import_usage", "-", "--format", "ndjson", "--no-assess")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "25 rows, 24 accepted" in out[-1] and "1 rejected" in out[-1]
+    q = QuarantinedRecord.objects.get()
+    assert q.reason.startswith("line 25: row: Not a JSON object")

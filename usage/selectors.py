@@ -1,0 +1,158 @@
+"""Reads of the usage app. Every function runs a fixed number of queries whatever the size
+of the book or the length of the history.
+
+- `usage_measures_for_accounts(accounts)`: what the health engine reads (3 queries);
+- `account_usage_panel(account)`: the account page's trends, last 12 months (3 queries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from portfolio.models import Account
+from prioritization.models import RuleSet
+from triage.health import UsageMeasures, UsageThresholds
+from usage.models import AccountUsage, Metric, MetricKind, Release
+from usage.services import MONTHLY_SQL, STALE_MONTHS
+
+TREND_MONTHS = 12
+
+
+def month_start(day: dt.date, back: int = 0) -> dt.date:
+    """The first day of `day`'s month, `back` months earlier."""
+    index = day.year * 12 + day.month - 1 - back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def released_majors(*, today: dt.date) -> tuple[int, ...]:
+    """The major versions released by `today` (the admin's releases table; 1 query)."""
+    majors = {
+        r.major
+        for r in Release.objects.filter(released_on__lte=today).only("version")
+        if r.major is not None
+    }
+    return tuple(sorted(majors))
+
+
+def thresholds_by_ruleset() -> dict[tuple[str, str], UsageThresholds]:
+    return {(rs.region_id, rs.segment): rs.usage_thresholds() for rs in RuleSet.objects.all()}
+
+
+def usage_measures_for_accounts(
+    accounts: Sequence[Account], *, today: dt.date
+) -> dict[int, tuple[UsageMeasures, UsageThresholds]]:
+    """Per account with recent usage: its measures and its rule set's thresholds (the
+    defaults when no rule set covers its region and segment). 3 queries.
+
+    Usage older than `STALE_MONTHS` months says nothing about the account now: left out.
+    Licensed seats fall back to Salesforce's `Licensed_Seats__c` when usage has none."""
+    ids = [a.pk for a in accounts]
+    rows = {
+        row.account_id: row
+        for row in AccountUsage.objects.filter(
+            account_id__in=ids, month__gte=month_start(today, STALE_MONTHS)
+        )
+    }
+    if not rows:
+        return {}
+    thresholds = thresholds_by_ruleset()
+    majors = released_majors(today=today)
+    default = UsageThresholds()
+    out = {}
+    for account in accounts:
+        row = rows.get(account.pk)
+        if row is None:
+            continue
+        seats, source = row.licensed_seats, "usage"
+        if seats is None and account.licensed_seats:
+            seats, source = account.licensed_seats, "Salesforce"
+        previous_seats = row.previous_licensed_seats or seats
+        measures = UsageMeasures(
+            month=row.month,
+            active_users=row.active_users,
+            licensed_seats=seats,
+            seats_source=source,
+            previous_month=row.previous_month,
+            previous_active_users=row.previous_active_users,
+            previous_licensed_seats=previous_seats if row.previous_month else None,
+            version=row.version or None,
+            released_majors=majors,
+            tickets_opened=row.tickets_opened,
+            stages_in_use=row.stages_in_use,
+            new_features_used=row.new_features_used,
+        )
+        out[account.pk] = (
+            measures,
+            thresholds.get((account.region_id, account.segment), default),
+        )
+    return out
+
+
+def stages_adopted_by_account(account_ids: Sequence[int], *, today: dt.date) -> dict[int, int]:
+    """Stages in use in each account's latest (recent) month, for the priority facts."""
+    return dict(
+        AccountUsage.objects.filter(
+            account_id__in=list(account_ids),
+            month__gte=month_start(today, STALE_MONTHS),
+            stages_in_use__isnull=False,
+        ).values_list("account_id", "stages_in_use")
+    )
+
+
+# --- The account page ------------------------------------------------------------------
+
+
+@dataclass
+class Trend:
+    metric: Metric
+    points: list[tuple[dt.date, float | None]] = field(default_factory=list)
+    texts: list[tuple[dt.date, str]] = field(default_factory=list)
+
+    @property
+    def latest(self) -> float | None:
+        known = [v for _, v in self.points if v is not None]
+        return known[-1] if known else None
+
+
+def account_trends(account: Account, *, today: dt.date, months: int = TREND_MONTHS) -> dict:
+    """Each measure of the account over the last `months` months (month by month, days
+    folded by the metric's aggregation), adoption as a share of seats. 3 queries."""
+    start = month_start(today, months - 1)
+    axis = [month_start(today, back) for back in range(months - 1, -1, -1)]
+    metrics = {m.name: m for m in Metric.objects.all()}
+    sql = MONTHLY_SQL.format(where="v.account_id = %s AND v.period >= %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account.pk, start])
+        rows = cursor.fetchall()
+    values: dict[str, dict[dt.date, tuple[float | None, str | None]]] = defaultdict(dict)
+    for _account_id, name, month, value, text in rows:
+        values[name][month] = (value, text)
+    trends = []
+    for name, metric in metrics.items():
+        if name not in values:
+            continue
+        series = values[name]
+        trend = Trend(metric=metric)
+        trend.points = [(m, series.get(m, (None, None))[0]) for m in axis]
+        if metric.kind in (MetricKind.VERSION, MetricKind.STAGES):
+            trend.texts = [(m, series[m][1] or "") for m in axis if m in series]
+        trends.append(trend)
+    adoption = []
+    seats_fallback = account.licensed_seats
+    for m in axis:
+        active = values.get("active_users", {}).get(m, (None, None))[0]
+        seats = values.get("licensed_seats", {}).get(m, (None, None))[0] or seats_fallback
+        adoption.append((m, 100 * active / seats if active is not None and seats else None))
+    summary = AccountUsage.objects.filter(account=account).first()
+    return {
+        "axis": axis,
+        "trends": trends,
+        "adoption": adoption,
+        "summary": summary,
+        "has_usage": bool(rows),
+    }

@@ -1,0 +1,30 @@
+"""Celery tasks of the usage app: they take ids, call a service, and are safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+
+# More touched accounts than this are left to the daily health run (05:30 UTC), which
+# reads the same summary: a bulk import of the whole book must not queue a second full run.
+ASSESS_NOW_MAX = 5_000
+
+
+def usage_health_assess_enqueue(*, account_ids: list[int]) -> bool:
+    """Re-assess the health of the accounts an import touched, after it commits."""
+    if not account_ids or len(account_ids) > ASSESS_NOW_MAX:
+        return False
+    ids = list(account_ids)
+    transaction.on_commit(lambda: usage_health_assess.delay(ids))
+    return True
+
+
+@shared_task(name="usage.health_assess")
+def usage_health_assess(account_ids: list[int]) -> str:
+    from triage.services import health_assess
+
+    summary = health_assess(account_ids=account_ids)
+    return (
+        f"Health from usage: {summary.assessed} assessed, {summary.changed_suggestion} new "
+        f"suggestions, {summary.changed_colour} colour changes"
+    )
