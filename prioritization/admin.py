@@ -8,7 +8,6 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from portfolio.admin_lists import LargeTableAdmin
 from prioritization.models import (
     PriorityDecision,
     PriorityException,
@@ -178,7 +177,7 @@ class RuleSetVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriorityDecision)
-class PriorityDecisionAdmin(LargeTableAdmin):
+class PriorityDecisionAdmin(admin.ModelAdmin):
     list_display = (
         "account",
         "priority",
@@ -188,12 +187,9 @@ class PriorityDecisionAdmin(LargeTableAdmin):
         "decided_at",
     )
     list_filter = ("cause", "model", "priority")
-    # (decided_at, id) descending: the index `decision_latest_first`.
-    ordering = ("-decided_at", "-id")
-    sortable_by = ("decided_at",)
-    large_search = ("account__name", "account__salesforce_id")
+    search_fields = ("account__name", "account__salesforce_id")
     list_select_related = ("account",)
-    raw_id_fields = ("account", "exception", "review", "ruleset_version", "actor")
+    raw_id_fields = ("account", "exception", "review")
     exclude = ("decided_by",)
     readonly_fields = ("decided_by_rule",)
 
@@ -210,7 +206,7 @@ class PriorityDecisionAdmin(LargeTableAdmin):
 
 
 @admin.register(PriorityException)
-class PriorityExceptionAdmin(LargeTableAdmin):
+class PriorityExceptionAdmin(admin.ModelAdmin):
     list_display = (
         "account",
         "kind",
@@ -222,9 +218,9 @@ class PriorityExceptionAdmin(LargeTableAdmin):
         "created_at",
     )
     list_filter = ("status", "kind", "requested_priority")
-    large_search = ("account__name", "account__salesforce_id")
+    search_fields = ("account__name", "reason")
     list_select_related = ("account", "requested_by", "decided_by")
-    raw_id_fields = ("account", "account_executive", "requested_by")
+    raw_id_fields = ("account",)
     # Decisions go through the manager's screen (the service checks who may decide).
     readonly_fields = ("status", "decided_by", "decided_at", "decision_note", "ended_at")
 
