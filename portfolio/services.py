@@ -71,3 +71,55 @@ def salesforce_sync_enqueue(*, full: bool = False) -> None:
         "could not be started. The scheduled sync runs once Redis is back."
     )
     enqueue_on_commit(sync_salesforce, full=full, trigger="manual")
+
+
+@transaction.atomic
+def account_tam_bulk_assign(
+    *, account_ids: list[int], tam: AbstractBaseUser, user: AbstractBaseUser
+) -> list[int]:
+    """Reassign the TAM of many accounts at once (a manager's bulk action) and write
+    `Technical_Account_Manager__c` back to Salesforce under the write-back rules (the
+    brake holds a sweep that changes too large a share of the accounts).
+
+    "After the Technical Account Manager has been aligned with the account, they will
+    assign themselves to the “Technical Account Manager” field within Salesforce."
+    (tam-account-engagement.md) — a reassignment in Portfolio tells Salesforce for them.
+
+    Set-based: one UPDATE (the history trigger records each account's change, with the
+    request's user), one INSERT of timeline notes, one write-back record per field. The
+    caller has checked that `user` may change every account and assign `tam`. Returns the
+    ids whose TAM changed (an account already with `tam` is left alone)."""
+    from django.utils import timezone
+
+    from portfolio.models import WritebackOrigin
+
+    now = timezone.now()
+    changed = list(
+        Account.objects.filter(pk__in=account_ids)
+        .exclude(tam=tam)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not changed:
+        return []
+    Account.objects.filter(pk__in=changed).update(tam=tam, updated_at=now)
+    name = tam.get_full_name() or tam.get_username()  # type: ignore[attr-defined]
+    Activity.objects.bulk_create(
+        Activity(
+            account_id=pk,
+            user=user,
+            kind=ActivityKind.NOTE,
+            occurred_at=now,
+            subject=f"TAM reassigned: {name} (bulk action)",
+        )
+        for pk in changed
+    )
+    salesforce_writeback_enqueue(
+        account_ids=changed,
+        fields=["tam"],
+        origin=WritebackOrigin.TAM_ASSIGNMENT,
+        detail=f"Reassigned in bulk by {user.get_username()}",
+        user=user,
+    )
+    return changed

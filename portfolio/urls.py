@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio import token_views, views
+from portfolio import bulk_views, token_views, views
 
 app_name = "portfolio"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("tam/<int:user_id>/", views.tam_dashboard, name="tam_dashboard"),
     path("accounts.csv", views.accounts_csv, name="accounts_csv"),
+    path("accounts/bulk/", bulk_views.accounts_bulk, name="accounts_bulk"),
     path("account/<str:salesforce_id>/", views.account_detail, name="account"),
     path(
         "account/<str:salesforce_id>/activities/",

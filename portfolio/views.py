@@ -30,7 +30,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from redis.exceptions import RedisError
 
-from portfolio import charts, panels, selectors
+from portfolio import bulk, charts, glance, panels, selectors
 from portfolio.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
@@ -149,6 +149,22 @@ def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> 
         # The saved-views bar and the column choice (workspace app, issue 15.4).
         "columns": form.columns(),
         "column_choices": COLUMNS,
+        **_bulk_context(request, page.paginator.count),
+    }
+
+
+def _bulk_context(request: HttpRequest, matching: int) -> dict:
+    """The bulk bar of the accounts table (managers and admins); its TAM list is a lazy
+    queryset, read only when the bar shows."""
+    if not bulk.may_bulk(request.user):
+        return {"bulk": False}
+    return {
+        "bulk": True,
+        "bulk_tams": selectors.tams_for_user(request.user).order_by("first_name", "username"),
+        "bulk_parameters": bulk.whatif_parameter_choices(),
+        "bulk_max": bulk.BULK_MAX,
+        "bulk_all_allowed": 0 < matching <= bulk.BULK_MAX,
+        "bulk_owner_id": _tam_param(request),
     }
 
 
@@ -251,6 +267,7 @@ def account_detail(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     context = {"account": account, "activity_form": _new_activity_form()}
     context.update(_account_context(request, account))
     context.update(_timeline_context(account))
+    context.update(glance.account_summary(account, context))
     return render(request, "portfolio/account.html", context)
 
 
@@ -271,6 +288,7 @@ def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpRespon
     if saved:
         return redirect(reverse("portfolio:account", args=[account.salesforce_id]) + "#timeline")
     context.update(_account_context(request, account))
+    context.update(glance.account_summary(account, context))
     return render(request, "portfolio/account.html", context, status=status)
 
 

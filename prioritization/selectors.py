@@ -321,21 +321,23 @@ class WhatIf:
     other: list[Move]
 
 
-def ruleset_whatif(*, edited: RuleSet, as_of: dt.date | None = None) -> WhatIf:
+def ruleset_whatif(
+    *, edited: RuleSet, as_of: dt.date | None = None, account_ids: Iterable[int] | None = None
+) -> WhatIf:
     """How the accounts of this rule set's region and segment would move if `edited`
     (unsaved values) replaced the stored rule set: both evaluated with the pure rules over
-    the current facts, so unrelated drift does not show as a move."""
+    the current facts, so unrelated drift does not show as a move. `account_ids` limits it
+    to a selection (the accounts table's bulk what-if); ranks stay the whole population's."""
     from prioritization.facts import arr_ranks, build_facts, model_mapping
 
     as_of = as_of or timezone.localdate()
     stored = RuleSet.objects.get(pk=edited.pk)
     old_mapping = model_mapping(RuleSet.objects.all())
     new_mapping = {**old_mapping, (edited.region_id, edited.segment): edited.model}
-    ids = list(
-        Account.objects.filter(region_id=edited.region_id, segment=edited.segment).values_list(
-            "pk", flat=True
-        )
-    )
+    scope = Account.objects.filter(region_id=edited.region_id, segment=edited.segment)
+    if account_ids is not None:
+        scope = scope.filter(pk__in=list(account_ids))
+    ids = list(scope.order_by("pk").values_list("pk", flat=True))
     old_params, new_params = stored.params(), edited.params()
     new_ranks = arr_ranks(new_mapping, ids) if new_mapping != old_mapping else None
     p1_to_p2, p2_to_p1, other = [], [], []
