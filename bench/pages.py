@@ -1,12 +1,13 @@
 """Benchmark: server time of the portfolio pages on a book of 100,000 accounts.
 
-    .venv/bin/python bench/pages.py [--accounts 100000] [--per-tam 200] [--requests 40] [--keep]
+    .venv/bin/python bench/pages.py [--accounts 100000] [--per-tam 200] [--requests 40]
+                                    [--db-prefix test_postgres_] [--keep]
 
 Builds its own data set (500 TAMs with 200 accounts each, 50 managers with 10 TAMs each,
 cadence calls, notes, opportunities, contacts, six months of account history and a stored
-priority decision with its trace for every account) in a scratch database of its own
-(test_<name>_bench_pages on the server of DATABASE_URL; `--keep` keeps it, and its data,
-for the next run). Then requests each page in-process with Django's test Client and prints
+priority decision with its trace for every account), set-based in SQL (bench/_common.py),
+in a scratch database of its own (<prefix>bench_pages on the server of DATABASE_URL, never
+serialized; `--keep` keeps it, and its data, for the next run). Then requests each page in-process with Django's test Client and prints
 the median and p95 server time and the number of SQL queries. Aim: p95 under 150 ms
 (docs/performance.md). Not collected by pytest.
 """
@@ -14,14 +15,11 @@ the median and p95 server time and the number of SQL queries. Aim: p95 under 150
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/5")
-os.environ["TEST_DB_SUFFIX"] = "bench_pages"
 
 import django  # noqa: E402
 
@@ -41,7 +38,16 @@ from django.contrib.auth.models import Group  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.utils import timezone  # noqa: E402
+
+from bench._common import (  # noqa: E402
+    add_database_arguments,
+    analyze,
+    insert_select,
+    load,
+    pick,
+    say,
+    scratch_database,
+)
 
 REGIONS = ["US-WEST", "US-EAST", "EMEA", "APAC", "LATAM"]
 SEGMENTS = ["enterprise", "enterprise", "commercial", "public_sector"]
@@ -49,14 +55,13 @@ COLOURS = ["green", "green", "green", "yellow", "amber", "red"]
 TAMS_PER_TEAM = 10
 
 
-def generate(n: int, per_tam: int, seed: int = 11) -> None:
-    """The data set, set-based (bulk_create in batches; no save loops)."""
+def generate(n: int, per_tam: int, seed: float = 0.11) -> None:
+    """The data set, set-based: users and teams with bulk_create (a few thousand rows), the
+    rest in SQL (`INSERT ... SELECT` over generate_series, bench/_common.py), then the real
+    quarterly review for the decisions and their traces."""
     from portfolio.models import Account, Activity, Contact, Opportunity, Team
     from prioritization.services import priorities_reevaluate
 
-    rng = random.Random(seed)
-    today = timezone.localdate()
-    now = timezone.now()
     User = get_user_model()
     n_tams = max(1, n // per_tam)
     users = User.objects.bulk_create(
@@ -83,71 +88,92 @@ def generate(n: int, per_tam: int, seed: int = 11) -> None:
         Team.tams.through(team_id=teams[i // TAMS_PER_TEAM].pk, user_id=t.pk)
         for i, t in enumerate(tams)
     )
-    batch: list[Account] = []
-    for i in range(n):
-        started = today - dt.timedelta(days=rng.randint(20, 1500))
-        batch.append(
-            Account(
-                salesforce_id=f"001P{i:014d}",
-                name=f"Bench account {i:06d}",
-                arr=Decimal(rng.randint(5_000, 900_000)),
-                region_id=rng.choice(REGIONS),
-                segment=rng.choice(SEGMENTS),
-                tam=tams[i // per_tam] if i // per_tam < n_tams else None,
-                renewal_date=today + dt.timedelta(days=rng.randint(-30, 400)),
-                customer_since=started,
-                onboarding_started=started,
-                onboarding_completed=started + dt.timedelta(days=60),
-                stages_adopted=rng.randint(0, 8),
-                success_plan=rng.choice(["none", "objectives", "full"]),
-                stage_adoption_hours_per_week=Decimal(rng.choice([0, 0, 0, 1, 3])),
-                churn_risk=rng.random() < 0.08,
-                health=rng.choice(COLOURS),
-                org_change=rng.random() < 0.05,
-                synced_at=now - dt.timedelta(minutes=rng.randint(1, 600)),
-            )
+    say(f"  {len(users):,} users, {len(teams):,} teams")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed])
+        # The TAMs in order, so account i belongs to TAM (i - 1) // per_tam.
+        cursor.execute(
+            "CREATE TEMPORARY TABLE bench_tam AS SELECT id, row_number() OVER (ORDER BY id) - 1 "
+            "AS k FROM auth_user WHERE username LIKE 'bench-tam%%'"
         )
-        if len(batch) == 5000:
-            Account.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        Account.objects.bulk_create(batch)
-    ids = list(Account.objects.values_list("pk", "salesforce_id"))
-    activities = []
-    for pk, _ in ids:
-        for _ in range(rng.randint(1, 4)):
-            kind = rng.choice(["cadence_call", "cadence_call", "call", "email", "note"])
-            activities.append(
-                Activity(
-                    account_id=pk,
-                    kind=kind,
-                    occurred_at=now
-                    - dt.timedelta(days=rng.randint(0, 200), hours=rng.randint(0, 23)),
-                    subject=f"{kind} with the customer",
-                )
-            )
-        if len(activities) >= 20_000:
-            Activity.objects.bulk_create(activities)
-            activities = []
-    Activity.objects.bulk_create(activities)
-    Opportunity.objects.bulk_create(
-        [
-            Opportunity(
-                salesforce_id=f"006P{i:014d}",
-                account_id=pk,
-                account_salesforce_id=sfid,
-                name="Up-tier",
-                type=rng.choice(["Up-tier", "Renewal", "Add-on"]),
-                close_date=today + dt.timedelta(days=rng.randint(-30, 400)),
-                amount=Decimal(rng.randint(10_000, 500_000)),
-            )
-            for i, (pk, sfid) in enumerate(rng.sample(ids, n // 4))
-        ],
-        batch_size=10_000,
+    insert_select(
+        Account,
+        rows=n,
+        label="accounts",
+        source=(
+            "(SELECT i, t.id AS tam, CURRENT_DATE - 20 - floor(random() * 1480)::int AS started"
+            " FROM generate_series({lo}, {hi}) AS i"
+            f" LEFT JOIN bench_tam t ON t.k = (i - 1) / {per_tam}) g"
+        ),
+        exprs={
+            "salesforce_id": "'001P' || lpad(g.i::text, 14, '0')",
+            "name": "'Bench account ' || lpad(g.i::text, 7, '0')",
+            "arr": "5000 + floor(random() * 895000)",
+            "region_id": pick(REGIONS),
+            "segment": pick(SEGMENTS),
+            "tam_id": "g.tam",
+            "renewal_date": "CURRENT_DATE - 30 + floor(random() * 430)::int",
+            "customer_since": "g.started",
+            "onboarding_started": "g.started",
+            "onboarding_completed": "g.started + 60",
+            "stages_adopted": "floor(random() * 9)::int",
+            "success_plan": pick(["none", "objectives", "full"]),
+            "stage_adoption_hours_per_week": pick([0, 0, 0, 1, 3]),
+            "churn_risk": "random() < 0.08",
+            "health": pick(COLOURS),
+            "org_change": "random() < 0.05",
+            "synced_at": "now() - floor(1 + random() * 600) * interval '1 minute'",
+        },
     )
-    Contact.objects.bulk_create(
-        [Contact(account_id=pk, name=f"Contact {i}") for i, (pk, _) in enumerate(ids[::2])],
-        batch_size=10_000,
+    # 1-4 activities per account, half of them cadence calls.
+    insert_select(
+        Activity,
+        rows=n,
+        label="accounts' activities",
+        source=(
+            "(SELECT a.id AS account_id, "
+            + pick(["cadence_call", "cadence_call", "call", "email", "note"])
+            + " AS kind FROM portfolio_account a"
+            " CROSS JOIN LATERAL generate_series(1, 1 + (a.id * 7 + 3) %% 4) AS k"
+            " WHERE a.id BETWEEN {lo} AND {hi}) g"
+        ),
+        exprs={
+            "account_id": "g.account_id",
+            "kind": "g.kind",
+            "occurred_at": (
+                "now() - floor(random() * 200) * interval '1 day'"
+                " - floor(random() * 24) * interval '1 hour'"
+            ),
+            "subject": "g.kind || ' with the customer'",
+        },
+    )
+    insert_select(
+        Opportunity,
+        rows=n,
+        label="accounts' opportunities (1 in 4)",
+        source=(
+            "(SELECT id AS account_id, salesforce_id AS account_sfid, id AS i"
+            " FROM portfolio_account WHERE random() < 0.25 AND id BETWEEN {lo} AND {hi}) g"
+        ),
+        exprs={
+            "salesforce_id": "'006P' || lpad(g.i::text, 14, '0')",
+            "account_id": "g.account_id",
+            "account_salesforce_id": "g.account_sfid",
+            "name": "'Up-tier'",
+            "type": pick(["Up-tier", "Renewal", "Add-on"]),
+            "close_date": "CURRENT_DATE - 30 + floor(random() * 430)::int",
+            "amount": "10000 + floor(random() * 490000)",
+        },
+    )
+    insert_select(
+        Contact,
+        rows=n,
+        label="accounts' contacts (1 in 2)",
+        source=(
+            "(SELECT id AS account_id FROM portfolio_account"
+            " WHERE id %% 2 = 0 AND id BETWEEN {lo} AND {hi}) g"
+        ),
+        exprs={"account_id": "g.account_id", "name": "'Contact ' || g.account_id"},
     )
     # Six months of history: spread the insert events, then change 15% of the colours.
     with connection.cursor() as cursor:
@@ -155,20 +181,27 @@ def generate(n: int, per_tam: int, seed: int = 11) -> None:
             "UPDATE portfolio_accountevent SET pgh_created_at = now() - "
             "(random() * interval '190 days') - interval '20 days'"
         )
-    changed = rng.sample([pk for pk, _ in ids], n * 15 // 100)
-    for start in range(0, len(changed), 5000):
-        chunk = changed[start : start + 5000]
-        Account.objects.filter(pk__in=chunk[: len(chunk) // 2]).update(health="amber")
-        Account.objects.filter(pk__in=chunk[len(chunk) // 2 :]).update(health="green")
-    with connection.cursor() as cursor:
+        for lo in range(1, n + 1, 100_000):
+            cursor.execute(
+                "UPDATE portfolio_account SET health = CASE WHEN random() < 0.5 THEN 'amber' "
+                "ELSE 'green' END WHERE id BETWEEN %s AND %s AND random() < 0.15",
+                [lo, lo + 99_999],
+            )
         cursor.execute(
             "UPDATE portfolio_accountevent SET pgh_created_at = now() - "
             "(random() * interval '19 days') WHERE pgh_label = 'update'"
         )
+    say("  history spread over six months; quarterly review for the decisions")
     result = priorities_reevaluate(cause="quarterly_review")
-    print(f"  priorities: {result.evaluated:,} evaluated, {result.changed:,} decisions stored")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    say(f"  priorities: {result.evaluated:,} evaluated, {result.changed:,} decisions stored")
+    analyze()
+
+
+# Everything generate() writes (users, teams and what hangs off them cascade).
+_TRUNCATE_ALL = (
+    "TRUNCATE portfolio_account, portfolio_accountevent, pghistory_context, "
+    "prioritization_priorityreview, portfolio_team, auth_user CASCADE"
+)
 
 
 def measure(
@@ -253,7 +286,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--per-tam", type=int, default=200)
     parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--keep", action="store_true", help="keep the database for the next run")
+    add_database_arguments(parser, "bench_pages")
     args = parser.parse_args()
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
@@ -264,30 +297,25 @@ def main() -> int:
     }
     from django.core.cache import cache
 
-    creation = connection.creation
-    original_name = connection.settings_dict["NAME"]
-    creation.create_test_db(verbosity=0, autoclobber=not args.keep, keepdb=args.keep)
-    try:
+    with scratch_database("bench_pages", prefix=args.db_prefix, keep=args.keep):
         from portfolio.models import Account
 
         if Account.objects.count() != args.accounts:
             if Account.objects.exists():  # a kept database with another data set: start over
-                creation.destroy_test_db(original_name, verbosity=0, keepdb=False)
-                creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+                with connection.cursor() as cursor:
+                    cursor.execute(_TRUNCATE_ALL)
             started = time.monotonic()
+            say(f"generating {args.accounts:,} accounts")
             generate(args.accounts, args.per_tam)
-            print(f"generated {args.accounts:,} accounts in {time.monotonic() - started:.0f} s")
+            say(f"generated {args.accounts:,} accounts in {time.monotonic() - started:.0f} s")
         cache.clear()
         print(f"{args.requests} requests per page, in-process (Django test Client):")
-        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"load average before: {load()} on {os.cpu_count()} CPUs")
         rows = run(args.requests)
-        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        print(f"load average after: {load()}")
         worst = max(m["p95"] for _, m in rows[:-1])
         print(f"worst p95 (without the admin's all-TAM team view): {worst:.1f} ms (aim < 150 ms)")
         return 0 if worst < 150 else 1
-    finally:
-        if not args.keep:
-            creation.destroy_test_db(original_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import json
 import multiprocessing
 import os
+import pstats
 import random
 import statistics
 import sys
@@ -48,6 +50,7 @@ import trustme  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench._common import add_database_arguments, load, say, scratch_database  # noqa: E402
 from tests.fakes.salesforce import FakeSalesforce  # noqa: E402
 
 REGIONS = ["US-WEST", "US-EAST", "EMEA", "APAC", "LATAM"]
@@ -135,6 +138,22 @@ def _serve(conn, ca_path: str) -> None:
             return
 
 
+def _explain_slow_statements() -> None:
+    """auto_explain in this session: statements over 1 s printed here with their plans
+    (nested ones too, e.g. inside the history trigger), sent back as notices.
+    pg_stat_statements would need the server restarted with it preloaded."""
+    connection.ensure_connection()
+    connection.connection.add_notice_handler(
+        lambda diag: print(f"    [auto_explain] {diag.message_primary}", flush=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("LOAD 'auto_explain'")
+        cursor.execute("SET auto_explain.log_level = notice")
+        cursor.execute("SET auto_explain.log_min_duration = 1000")
+        cursor.execute("SET auto_explain.log_nested_statements = on")
+        cursor.execute("SET auto_explain.log_analyze = on")
+
+
 def fetch_only() -> int:
     """(a): every page of every object through the same client, parsed, not stored."""
     from integrations import salesforce
@@ -159,28 +178,28 @@ def empty_synced_tables() -> None:
 
 
 @contextlib.contextmanager
-def scratch_database_and_fake(serve) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    """A migrated scratch database, and `serve` (a fake Salesforce loop) in a process of its
-    own with this process's settings pointed at it; yields the pipe to the fake. Both go
-    at the end. Shared by the benchmarks that talk to the fake."""
-    creation = connection.creation
-    original_name = connection.settings_dict["NAME"]
-    creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+def scratch_database_and_fake(  # type: ignore[no-untyped-def]
+    serve, *, prefix: str = "test_postgres_", keep: bool = False
+) -> Iterator[Any]:
+    """A migrated scratch database (`<prefix><TEST_DB_SUFFIX>`, never serialized), and
+    `serve` (a fake Salesforce loop) in a process of its own with this process's settings
+    pointed at it; yields the pipe to the fake. Both go at the end (the database stays with
+    `keep`). Shared by the benchmarks that talk to the fake."""
     ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(
-        target=serve, args=(child, str(ca)), daemon=True
-    )
-    server.start()
-    try:
-        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
-        for name, value in parent.recv().items():
-            setattr(settings, name, value)
-        yield parent
-    finally:
-        parent.send(("stop",))
-        server.join(timeout=10)
-        creation.destroy_test_db(original_name, verbosity=0)
+    with scratch_database(os.environ["TEST_DB_SUFFIX"], prefix=prefix, keep=keep):
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.get_context("fork").Process(
+            target=serve, args=(child, str(ca)), daemon=True
+        )
+        server.start()
+        try:
+            os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
+            for name, value in parent.recv().items():
+                setattr(settings, name, value)
+            yield parent
+        finally:
+            parent.send(("stop",))
+            server.join(timeout=10)
 
 
 def main() -> int:
@@ -188,12 +207,22 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--opportunities", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of (a) and (b)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the last (b) (this process; the fake is another) and print its top "
+        "functions, and log every statement over 1 s with its plan (auto_explain)",
+    )
+    add_database_arguments(parser, "bench_salesforce")
     args = parser.parse_args()
 
     from portfolio.models import Account, Opportunity
     from portfolio.sync import sync_salesforce
 
-    with scratch_database_and_fake(_serve) as parent:
+    load_before = load()
+    with scratch_database_and_fake(_serve, prefix=args.db_prefix, keep=args.keep) as parent:
+        if Account.objects.exists():
+            empty_synced_tables()
         started = time.perf_counter()
         parent.send(("generate", args.accounts, args.opportunities))
         parent.recv()
@@ -215,8 +244,16 @@ def main() -> int:
                 f"round {round_number}: (a) fetch + parse only: {rounds['a'][-1]:6.2f}s  "
                 f"({fetched:,} records)"
             )
+            profiler = None
+            if args.profile and round_number == args.rounds:
+                profiler = cProfile.Profile()
+                _explain_slow_statements()
             started = time.perf_counter()
+            if profiler:
+                profiler.enable()
             run = sync_salesforce(trigger="bench").run
+            if profiler:
+                profiler.disable()
             rounds["b"].append(time.perf_counter() - started)
             ratio = rounds["b"][-1] / rounds["a"][-1]
             print(
@@ -225,6 +262,11 @@ def main() -> int:
                 f"b/a {ratio:.2f})"
             )
             print(f"    where the time went (s): {run.details.get('timings_s')}")
+            say(f"round {round_number} done")
+            if profiler:
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("cumulative").print_stats(35)
+                stats.sort_stats("tottime").print_stats(25)
             assert run.created_count == fetched and run.quarantined_count == 0
         timings = {key: statistics.median(values) for key, values in rounds.items()}
         print(f"(a) fetch + parse only, median: {timings['a']:7.2f}s")
@@ -259,7 +301,9 @@ def main() -> int:
             f"b/a = {ratios['b/a']:.2f} (aim <= 2)   c/a = {ratios['c/a']:.3f} (aim < 0.3)   "
             f"d/a = {ratios['d/a']:.3f}"
         )
-        print(json.dumps({"timings_s": timings, "rounds_s": rounds, "ratios": ratios}))
+        figures = {"timings_s": timings, "rounds_s": rounds, "ratios": ratios}
+        figures |= {"load_before": load_before, "load_after": load()}
+        print(json.dumps(figures))
         ok = ratios["b/a"] <= 2 and ratios["c/a"] < 0.3
         return 0 if ok else 1
 

@@ -437,7 +437,8 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
         ids = _decision_ids(len(decisions))
         _copy_decisions([(pk, *d) for pk, d in zip(ids, decisions, strict=True)])
         rows = [(d[0], d[1], pk) for pk, d in zip(ids, decisions, strict=True)]
-        updates = {k: v for k, v in updates.items() if k not in {r[0] for r in rows}}
+        for account_id, _, _ in rows:
+            updates.pop(account_id, None)
     rows += [(pk, priority, None) for pk, priority in updates.items()]
     clock = _lap(run.timings, "copy", clock)
     # The account history (pghistory AccountEvent) records who and which review.
