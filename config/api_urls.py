@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("prioritization.api_urls")),
     path("", include("triage.api_urls")),
+    path("", include("usage.api_urls")),
 ]

@@ -359,8 +359,11 @@ def _scope_prepare(scope: QuerySet[Account] | None) -> str:
     sql, params = scope.order_by().values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS usage_scope")
-        cursor.execute(f"CREATE TEMP TABLE usage_scope AS {sql}", params)  # nosec B608 # SQL from Django's compiler, values as parameters
-        cursor.execute("CREATE UNIQUE INDEX ON usage_scope (id)")
+        cursor.execute("CREATE TEMP TABLE usage_scope (id bigint PRIMARY KEY)")
+        cursor.execute(
+            f"INSERT INTO usage_scope SELECT * FROM ({sql}) q ON CONFLICT DO NOTHING",  # nosec B608 # SQL from Django's compiler, values as parameters
+            params,
+        )
     return "AND a.id IN (SELECT id FROM usage_scope)"
 
 
