@@ -28,6 +28,8 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -35,6 +37,7 @@ from django.utils import timezone
 
 from integrations.locks import advisory_lock
 from notifications.models import Kind, Notification, NotificationCursor
+from portfolio.roles import GROUP_ADMIN
 
 LOCK_KEY = zlib.crc32(b"notifications.produce")
 # Events are stamped when their transaction starts (PostgreSQL's now(), Python's
@@ -257,7 +260,10 @@ def sync_problem(w: Window) -> int:
     where an admin acts."""
     runs_url = reverse("integrations:sync_runs")
     writeback_url = reverse("writeback:page")
-    sql = """
+    user_model = get_user_model()
+    users, groups = user_model._meta.db_table, Group._meta.db_table
+    memberships = user_model.groups.through._meta.db_table  # type: ignore[attr-defined]
+    sql = f"""
         SELECT u.id, %s, 'sync_run:' || s.id,
                (COALESCE(s.finished_at, s.started_at) AT TIME ZONE %s)::date, NULL,
                LEFT(initcap(replace(s.source, '_', ' ')) || ' run ' || s.id
@@ -269,16 +275,16 @@ def sync_problem(w: Window) -> int:
                CASE s.status WHEN 'failed' THEN %s ELSE %s END,
                COALESCE(s.finished_at, s.started_at)
         FROM integrations_syncrun s
-        CROSS JOIN auth_user u
+        CROSS JOIN {users} u
         WHERE COALESCE(s.finished_at, s.started_at) > %s
           AND COALESCE(s.finished_at, s.started_at) <= %s
           AND s.status IN ('failed', 'needs_confirmation')
-          AND u.is_active AND (u.is_superuser OR EXISTS (SELECT 1 FROM auth_user_groups ug
-              JOIN auth_group g ON g.id = ug.group_id WHERE ug.user_id = u.id
-              AND g.name = 'Admin'))
+          AND u.is_active AND (u.is_superuser OR EXISTS (SELECT 1 FROM {memberships} ug
+              JOIN {groups} g ON g.id = ug.group_id WHERE ug.user_id = u.id
+              AND g.name = %s))
         ORDER BY s.id
-    """
-    params = [Kind.SYNC_PROBLEM, w.tz, runs_url, writeback_url, w.since, w.until]
+    """  # nosec B608 # identifiers from code, values as parameters
+    params = [Kind.SYNC_PROBLEM, w.tz, runs_url, writeback_url, w.since, w.until, GROUP_ADMIN]
     return _insert(sql, params)
 
 
