@@ -15,6 +15,7 @@ from engagement.models import (
     SuccessTask,
 )
 from engagement.services import email_template_save
+from portfolio.admin_lists import LargeTableAdmin
 
 
 class EngagementStepInline(admin.TabularInline):
@@ -24,19 +25,21 @@ class EngagementStepInline(admin.TabularInline):
 
 
 @admin.register(Engagement)
-class EngagementAdmin(admin.ModelAdmin):
+class EngagementAdmin(LargeTableAdmin):
     list_display = ["account", "kind", "stage", "started_at", "welcome_call_at", "ended_at"]
     list_filter = ["kind", "stage"]
-    search_fields = ["account__name", "account__salesforce_id"]
+    large_search = ("account__name", "account__salesforce_id")
+    list_select_related = ["account"]
     raw_id_fields = ["account", "started_by"]
     inlines = [EngagementStepInline]
 
 
 @admin.register(CollaborationProject)
-class CollaborationProjectAdmin(admin.ModelAdmin):
+class CollaborationProjectAdmin(LargeTableAdmin):
     list_display = ["account", "path_with_namespace", "template", "status", "requested_at"]
     list_filter = ["status", "template"]
-    search_fields = ["account__name", "path", "path_with_namespace"]
+    large_search = ("account__name", "account__salesforce_id")
+    list_select_related = ["account"]
     raw_id_fields = ["account", "requested_by"]
 
 
@@ -46,32 +49,36 @@ class SuccessTaskInline(admin.TabularInline):
 
 
 @admin.register(SuccessObjective)
-class SuccessObjectiveAdmin(admin.ModelAdmin):
+class SuccessObjectiveAdmin(LargeTableAdmin):
     list_display = ["title", "account", "status", "due_date"]
     list_filter = ["status"]
-    search_fields = ["title", "account__name"]
+    large_search = ("account__name", "account__salesforce_id")
+    list_select_related = ["account"]
     raw_id_fields = ["account", "created_by"]
     inlines = [SuccessTaskInline]
 
 
 @admin.register(CustomerIssue)
-class CustomerIssueAdmin(admin.ModelAdmin):
+class CustomerIssueAdmin(LargeTableAdmin):
     list_display = ["title", "account", "iid", "awaiting_answer", "waiting_since"]
     list_filter = ["awaiting_answer"]
     raw_id_fields = ["account"]
+    list_select_related = ["account"]
 
 
 @admin.register(Disengagement)
-class DisengagementAdmin(admin.ModelAdmin):
+class DisengagementAdmin(LargeTableAdmin):
     list_display = ["account", "reason", "previous_tam", "recorded_at"]
     list_filter = ["reason"]
     raw_id_fields = ["account", "engagement", "previous_tam", "recorded_by"]
+    list_select_related = ["account", "previous_tam"]
 
 
 @admin.register(EGroupBrief)
-class EGroupBriefAdmin(admin.ModelAdmin):
+class EGroupBriefAdmin(LargeTableAdmin):
     list_display = ["account", "egroup_member", "when", "updated_at"]
     raw_id_fields = ["account", "updated_by"]
+    list_select_related = ["account"]
 
 
 class EmailTemplateVersionInline(admin.TabularInline):

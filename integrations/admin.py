@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.utils import timezone
 
 from integrations.models import QuarantinedRecord, SyncCursor, SyncRun, WorkerHeartbeat
+from portfolio.admin_lists import LargeTableAdmin
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(LargeTableAdmin):
     list_display = [
         "id",
         "source",
@@ -23,7 +24,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "trigger",
     ]
     list_filter = ["source", "status", "trigger"]
-    date_hierarchy = "started_at"
+    # No date hierarchy (a DISTINCT over every run); newest first by id.
     readonly_fields = [f.name for f in SyncRun._meta.fields]
 
     def has_add_permission(self, request) -> bool:
@@ -45,7 +46,7 @@ def mark_resolved(modeladmin, request, queryset) -> None:
 
 
 @admin.register(QuarantinedRecord)
-class QuarantinedRecordAdmin(admin.ModelAdmin):
+class QuarantinedRecordAdmin(LargeTableAdmin):
     list_display = [
         "external_id",
         "source",
@@ -56,7 +57,7 @@ class QuarantinedRecordAdmin(admin.ModelAdmin):
         "resolved_at",
     ]
     list_filter = ["source", "object_name", ("resolved_at", admin.EmptyFieldListFilter)]
-    search_fields = ["external_id", "reason"]
+    large_search = (None, "external_id")  # a Salesforce id, exactly
     readonly_fields = [
         "source",
         "object_name",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pghistory
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
+from portfolio.admin_lists import LargeTableAdmin
+from portfolio.history import account_history
 from portfolio.models import (
     Account,
-    AccountEvent,
     Activity,
     Contact,
     Opportunity,
@@ -44,22 +46,11 @@ class SalesforceUserAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
 
 
-class AccountEventInline(admin.TabularInline):
-    model = AccountEvent
-    fk_name = "pgh_obj"
-    fields = ["pgh_created_at", "pgh_label", "arr", "tam", "health", "priority", "pgh_context"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["-pgh_created_at", "-pgh_id"]
-    verbose_name_plural = "history (ARR, TAM, health, priority)"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+HISTORY_SHOWN = 20
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(LargeTableAdmin):
     list_display = [
         "name",
         "salesforce_id",
@@ -71,10 +62,14 @@ class AccountAdmin(admin.ModelAdmin):
         "priority",
     ]
     list_filter = ["region", "segment", "health", "priority", "digital_only"]
-    search_fields = ["name", "salesforce_id"]
+    # Index-served: (name, id), the unique Salesforce id, -arr, (tam, priority).
+    ordering = ("name", "pk")
+    sortable_by = ("name", "salesforce_id", "arr", "tam")
+    large_search = ("name", "salesforce_id")
     raw_id_fields = ["parent", "owner", "tam"]
     list_select_related = ["region", "tam"]
     readonly_fields = [
+        "history",
         "salesforce_tam_id",
         "salesforce_health",
         "salesforce_priority",
@@ -83,7 +78,27 @@ class AccountAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [AccountEventInline]
+
+    @admin.display(description=f"history (ARR, TAM, health, priority; latest {HISTORY_SHOWN})")
+    def history(self, obj: Account) -> str:
+        # The latest changes only (two queries), not an inline of every event the
+        # account ever had.
+        entries = account_history(obj, limit=HISTORY_SHOWN) if obj.pk else []
+        if not entries:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.when.strftime("%Y-%m-%d %H:%M"), e.label, e.old_display, e.new_display, e.who)
+                for e in entries
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Field</th><th>Old</th><th>New</th>"
+            "<th>Who</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         with pghistory.context(user=request.user.pk):
@@ -100,20 +115,21 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(admin.ModelAdmin):
+class OpportunityAdmin(LargeTableAdmin):
     list_display = ["name", "account", "type", "stage_name", "close_date", "amount", "is_closed"]
     list_filter = ["type", "is_closed", "is_won"]
-    search_fields = ["name", "salesforce_id", "account_salesforce_id"]
+    large_search = ("name", "salesforce_id")
     raw_id_fields = ["account"]
     list_select_related = ["account"]
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(LargeTableAdmin):
     list_display = ["name", "account", "persona_list", "email"]
     list_filter = ["personas"]
-    search_fields = ["name", "email"]
+    large_search = ("name", "salesforce_id")
     raw_id_fields = ["account"]
+    list_select_related = ["account"]
     filter_horizontal = ["personas"]
 
     def get_queryset(self, request):
@@ -142,24 +158,24 @@ class SalesManagerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(LargeTableAdmin):
+    # No date hierarchy: its year/month links are a DISTINCT over every activity.
     list_display = ["subject", "account", "kind", "occurred_at", "user"]
     list_filter = ["kind"]
+    large_search = ("account__name", "account__salesforce_id")
     raw_id_fields = ["account", "user"]
-    date_hierarchy = "occurred_at"
+    list_select_related = ["account", "user"]
 
 
 @admin.register(SalesforceWriteback)
-class SalesforceWritebackAdmin(admin.ModelAdmin):
+class SalesforceWritebackAdmin(LargeTableAdmin):
     """What Portfolio decided and has not written to Salesforce yet (read-only: conflicts
     and mass changes are decided on the write-back page, where both values are shown)."""
 
     list_display = ("account", "field", "base_value", "value", "status", "origin", "decided_at")
     list_filter = ("status", "field", "origin")
     list_select_related = ("account",)
-    search_fields = ("account__salesforce_id",)
-    ordering = ("-decided_at",)
-    show_full_result_count = False
+    large_search = ("account__name", "account__salesforce_id")
     readonly_fields = [f.name for f in SalesforceWriteback._meta.fields]
 
     def has_add_permission(self, request) -> bool:

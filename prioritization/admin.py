@@ -8,6 +8,7 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from portfolio.admin_lists import LargeTableAdmin
 from prioritization.models import (
     PriorityDecision,
     PriorityException,
@@ -177,7 +178,7 @@ class RuleSetVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriorityDecision)
-class PriorityDecisionAdmin(admin.ModelAdmin):
+class PriorityDecisionAdmin(LargeTableAdmin):
     list_display = (
         "account",
         "priority",
@@ -187,9 +188,12 @@ class PriorityDecisionAdmin(admin.ModelAdmin):
         "decided_at",
     )
     list_filter = ("cause", "model", "priority")
-    search_fields = ("account__name", "account__salesforce_id")
+    # (decided_at, id) descending: the index `decision_latest_first`.
+    ordering = ("-decided_at", "-id")
+    sortable_by = ("decided_at",)
+    large_search = ("account__name", "account__salesforce_id")
     list_select_related = ("account",)
-    raw_id_fields = ("account", "exception", "review")
+    raw_id_fields = ("account", "exception", "review", "ruleset_version", "actor")
     exclude = ("decided_by",)
     readonly_fields = ("decided_by_rule",)
 
@@ -206,7 +210,7 @@ class PriorityDecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriorityException)
-class PriorityExceptionAdmin(admin.ModelAdmin):
+class PriorityExceptionAdmin(LargeTableAdmin):
     list_display = (
         "account",
         "kind",
@@ -218,9 +222,9 @@ class PriorityExceptionAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "kind", "requested_priority")
-    search_fields = ("account__name", "reason")
+    large_search = ("account__name", "account__salesforce_id")
     list_select_related = ("account", "requested_by", "decided_by")
-    raw_id_fields = ("account",)
+    raw_id_fields = ("account", "account_executive", "requested_by")
     # Decisions go through the manager's screen (the service checks who may decide).
     readonly_fields = ("status", "decided_by", "decided_at", "decision_note", "ended_at")
 

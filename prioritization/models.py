@@ -448,6 +448,8 @@ class PriorityDecision(models.Model):
         indexes = [
             models.Index(fields=["account", "-decided_at", "-id"]),
             models.Index(fields=["review", "account"]),
+            # Django admin's change list order (newest first) over every decision.
+            models.Index(fields=["-decided_at", "-id"], name="decision_latest_first"),
         ]
 
     def __str__(self) -> str:

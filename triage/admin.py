@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from portfolio.admin_lists import LargeTableAdmin
 from triage.models import (
     CustomerERCall,
     HealthAssessment,
@@ -12,14 +13,15 @@ from triage.models import (
 
 
 @admin.register(HealthSignals)
-class HealthSignalsAdmin(admin.ModelAdmin):
+class HealthSignalsAdmin(LargeTableAdmin):
     list_display = ("account", "updated_by", "updated_at")
-    search_fields = ("account__name",)
-    raw_id_fields = ("account",)
+    large_search = ("account__name", "account__salesforce_id")
+    raw_id_fields = ("account", "updated_by")
+    list_select_related = ("account", "updated_by")
 
 
 @admin.register(HealthAssessment)
-class HealthAssessmentAdmin(admin.ModelAdmin):
+class HealthAssessmentAdmin(LargeTableAdmin):
     list_display = (
         "account",
         "created_at",
@@ -30,8 +32,9 @@ class HealthAssessmentAdmin(admin.ModelAdmin):
         "is_current",
     )
     list_filter = ("source", "colour", "is_current")
-    search_fields = ("account__name",)
-    raw_id_fields = ("account",)
+    large_search = ("account__name", "account__salesforce_id")
+    raw_id_fields = ("account", "chosen_by", "created_by")
+    list_select_related = ("account",)
 
 
 class TeamInline(admin.TabularInline):
@@ -47,18 +50,20 @@ class UpdateInline(admin.TabularInline):
 
 
 @admin.register(TriageIssue)
-class TriageIssueAdmin(admin.ModelAdmin):
+class TriageIssueAdmin(LargeTableAdmin):
     list_display = ("title", "status", "colour", "is_new", "churn_class", "region", "milestone")
     list_filter = ("status", "colour", "is_new", "region")
-    search_fields = ("title", "account__name")
+    large_search = ("account__name", "account__salesforce_id")
     raw_id_fields = ("account", "opened_by")
     inlines = [TeamInline, UpdateInline]
 
 
 @admin.register(TriageEvent)
-class TriageEventAdmin(admin.ModelAdmin):
+class TriageEventAdmin(LargeTableAdmin):
     list_display = ("issue", "kind", "source", "from_colour", "to_colour", "created_at")
     list_filter = ("kind", "source")
+    list_select_related = ("issue",)
+    raw_id_fields = ("issue", "actor")
 
 
 @admin.register(CustomerERCall)
