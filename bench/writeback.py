@@ -21,8 +21,10 @@ Prints the figures; recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -94,6 +96,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--profile", action="store_true", help="print cProfile's top functions of each (b)"
+    )
     args = parser.parse_args()
 
     from portfolio import writeback
@@ -118,9 +123,15 @@ def main() -> int:
             rounds["record"].append(recorded)
             parent.send(("requests",))
             before, _ = parent.recv()
+            profiler = cProfile.Profile() if args.profile else None
             started = time.perf_counter()
+            if profiler:
+                profiler.enable()
             result = writeback.writeback_push(trigger="bench")
             rounds["b"].append(time.perf_counter() - started)
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
             parent.send(("requests",))
             after, writes = parent.recv()
             calls.append(after - before)

@@ -42,6 +42,7 @@ How, in this module:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 import zlib
@@ -430,6 +431,8 @@ def _sweep(
     confirm_run: SyncRun | None,
     deadline: float,
 ) -> None:
+    if _dead_runs_in_flight().exists():
+        _resume_in_flight(salesforce.client(), run, result)
     rows = _open_rows(account_ids=ids, confirm_run=confirm_run)
     in_sync, conflicts = _classify_locally(rows, run)
     result.in_sync += in_sync
@@ -460,31 +463,201 @@ def _sweep(
     if bulk:
         changed = _read_changed(client)
         result.calls += 1
+    if bulk:
+        _sweep_bulk(client, run, result, ids, confirm_run, deadline, changed)
+        return
     after = 0
     while True:
-        # One chunk: one sObject Collections call, or one Bulk API 2.0 job.
+        # One chunk: one sObject Collections call.
         chunk = _next_chunk(ids, confirm_run, after, size)
         if not chunk:
             return
         after = chunk[-1].account_id
         looked = _look(client, result, chunk, changed)
-        if bulk:
-            _send_bulk(client, result, looked)
-        else:
-            _send_collection(client, result, looked)
+        _send_collection(client, result, looked)
         _record_chunk(run, result, chunk, looked.outcomes)
+        if time.monotonic() > deadline and _more_after(ids, confirm_run, after, result):
+            return
+
+
+def _more_after(
+    ids: list[int] | None, confirm_run: SyncRun | None, after: int, result: WritebackResult
+) -> bool:
+    """At the time budget: whether pending rows remain past `after` (another sweep takes
+    them: `result.more`)."""
+    result.more = (
+        _open_rows(account_ids=ids, confirm_run=confirm_run).filter(account_id__gt=after).exists()
+    )
+    return result.more
+
+
+@dataclass
+class _Job:
+    """A chunk of a large sweep with its Bulk API 2.0 job (None: nothing in it to write)."""
+
+    chunk: list[_Row]
+    looked: _Looked
+    job_id: str | None
+
+
+def _sweep_bulk(
+    client: salesforce.SalesforceClient,
+    run: SyncRun,
+    result: WritebackResult,
+    ids: list[int] | None,
+    confirm_run: SyncRun | None,
+    deadline: float,
+    changed: dict[str, dict] | None,
+) -> None:
+    """Bulk API 2.0 jobs, two at a time: the next job is read and submitted before the
+    results of the one in flight are recorded, so Salesforce works on one while Portfolio
+    records the other. Each submitted job is noted on the run (`details["in_flight"]`,
+    committed at once) until its results are committed: a sweep killed with jobs out
+    leaves them to the next sweep, which records their results instead of sending them
+    again (`_resume_in_flight`). A kill re-sends at most the job submitted but not yet
+    noted."""
+    after, in_flight = 0, None
+    while True:
+        chunk = _next_chunk(ids, confirm_run, after, BULK_JOB_SIZE)
+        job = _submit_job(client, run, result, chunk, changed) if chunk else None
+        if in_flight is not None:
+            _finish_job(client, run, result, in_flight)
+        if job is None:
+            return
+        in_flight, after = job, chunk[-1].account_id
         if time.monotonic() > deadline:
-            result.more = (
-                _open_rows(account_ids=ids, confirm_run=confirm_run)
-                .filter(account_id__gt=after)
-                .exists()
-            )
-            if result.more:
+            _finish_job(client, run, result, in_flight)
+            if _more_after(ids, confirm_run, after, result):
                 return
+            in_flight = None
+
+
+def _submit_job(
+    client: salesforce.SalesforceClient,
+    run: SyncRun,
+    result: WritebackResult,
+    chunk: list[_Row],
+    changed: dict[str, dict] | None,
+) -> _Job:
+    looked = _look(client, result, chunk, changed)
+    if not looked.payloads:
+        return _Job(chunk, looked, None)
+    job_id = client.bulk_update_submit("Account", list(looked.payloads.values()))
+    result.calls += 3
+    note = {
+        "job": job_id,
+        "first": chunk[0].account_id,
+        "last": chunk[-1].account_id,
+        "at": timezone.now().isoformat(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE integrations_syncrun SET details = jsonb_set(details, '{in_flight}',
+                coalesce(details->'in_flight', '[]'::jsonb) || %s::jsonb)
+            WHERE id = %s
+            """,
+            [json.dumps([note]), run.pk],
+        )
+    return _Job(chunk, looked, job_id)
+
+
+def _finish_job(
+    client: salesforce.SalesforceClient, run: SyncRun, result: WritebackResult, job: _Job
+) -> None:
+    if job.job_id is not None:
+        _settle(result, job.looked, _job_answers(client, result, job.job_id))
+    _record_chunk(run, result, job.chunk, job.looked.outcomes, done_job=job.job_id)
+
+
+def _job_answers(
+    client: salesforce.SalesforceClient, result: WritebackResult, job_id: str
+) -> dict[str, salesforce.RecordResult]:
+    """Waits for a Bulk API 2.0 job to finish (polling with a growing pause); its results by
+    Id, under the 15-character form too (results may carry the 18-character form of a
+    15-character Id stored in Portfolio)."""
+    pause = 0.05
+    while True:
+        answers = client.bulk_update_results(job_id)
+        result.calls += 1
+        if answers is not None:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 10.0)
+    result.calls += 3
+    by_id = {answer.salesforce_id: answer for answer in answers}
+    for answer in answers:
+        by_id.setdefault(answer.salesforce_id[:15], answer)
+    return by_id
+
+
+def _dead_runs_in_flight() -> QuerySet[SyncRun]:
+    """Write-back runs with Bulk jobs noted in flight. Called by a sweep holding the lock,
+    so every one of them died with its jobs out."""
+    return SyncRun.objects.filter(
+        source=Source.SALESFORCE_WRITEBACK, details__has_key="in_flight"
+    ).exclude(details__in_flight=[])
+
+
+def _resume_in_flight(
+    client: salesforce.SalesforceClient, run: SyncRun, result: WritebackResult
+) -> None:
+    """The Bulk jobs a sweep that died left in flight (noted on its run; this sweep holds
+    the lock, so no other is running): their results are recorded for the rows still
+    pending as they were when the job was submitted (a row Portfolio changed since stays
+    pending). A job that failed or is gone is forgotten: its rows stay pending and are
+    sent again."""
+    for old in _dead_runs_in_flight().exclude(pk=run.pk):
+        for note in old.details["in_flight"]:
+            try:
+                answers = _job_answers(client, result, note["job"])
+            except salesforce.ERRORS as exc:
+                logger.warning(
+                    "Write-back: Bulk job %s left by run %s is not usable (%s); its rows are "
+                    "sent again",
+                    note["job"],
+                    old.pk,
+                    salesforce.describe(exc),
+                )
+                answers = {}
+            rows = [
+                row
+                for row in _next_chunk(
+                    None,
+                    None,
+                    note["first"] - 1,
+                    BULK_JOB_SIZE,
+                    last=note["last"],
+                    unchanged_since=note["at"],
+                )
+                if row.salesforce_id in answers or row.salesforce_id[:15] in answers
+            ]
+            outcomes = {
+                row.pk: _answer_outcome(
+                    row, answers.get(row.salesforce_id) or answers[row.salesforce_id[:15]]
+                )
+                for row in rows
+            }
+            result.records += len(
+                {row.account_id for row in rows if outcomes[row.pk].status == WritebackStatus.SENT}
+            )
+            _record_chunk(old, result, rows, outcomes, done_job=note["job"])
+            logger.info(
+                "Write-back: recorded %s result(s) of Bulk job %s left by run %s",
+                len(rows),
+                note["job"],
+                old.pk,
+            )
 
 
 def _next_chunk(
-    ids: list[int] | None, confirm_run: SyncRun | None, after: int, size: int
+    ids: list[int] | None,
+    confirm_run: SyncRun | None,
+    after: int,
+    size: int,
+    *,
+    last: int | None = None,
+    unchanged_since: str | None = None,
 ) -> list[_Row]:
     """The pending rows of the next `size` accounts after `after`, in keyset order (one
     query, read from the pending index and stopped at the limit: an account has at most
@@ -498,6 +671,12 @@ def _next_chunk(
     if ids is not None:
         where.append("w.account_id = ANY(%s)")
         params.append(ids)
+    if last is not None:  # a resumed job's accounts: up to its last one
+        where.append("w.account_id <= %s")
+        params.append(last)
+    if unchanged_since is not None:  # ... as they were when it was submitted
+        where.append("w.updated_at <= %s::timestamptz")
+        params.append(unchanged_since)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -642,31 +821,6 @@ def _send_collection(
     _settle(result, looked, dict(zip(looked.payloads, answers, strict=True)))
 
 
-def _send_bulk(
-    client: salesforce.SalesforceClient, result: WritebackResult, looked: _Looked
-) -> None:
-    """One Bulk API 2.0 job for the chunk's records; waits for it to finish (polling with a
-    growing pause). Results come back unordered: matched by Id."""
-    records = list(looked.payloads.values())
-    if not records:
-        return
-    job_id = client.bulk_update_submit("Account", records)
-    result.calls += 3
-    pause = 0.2
-    while True:
-        answers = client.bulk_update_results(job_id)
-        result.calls += 1
-        if answers is not None:
-            break
-        time.sleep(pause)
-        pause = min(pause * 2, 10.0)
-    result.calls += 3
-    by_id = {answer.salesforce_id: answer for answer in answers}
-    for answer in answers:  # Bulk results may carry the 18-character form of a 15 one
-        by_id.setdefault(answer.salesforce_id[:15], answer)
-    _settle(result, looked, {sid: by_id.get(sid) or by_id.get(sid[:15]) for sid in looked.sending})
-
-
 def _by_prefix(current: dict[str, dict], salesforce_id: str) -> dict | None:
     """Salesforce answers with 18-character Ids; an account stored with the 15-character
     form is the same record."""
@@ -693,56 +847,52 @@ def _answer_outcome(row: _Row, answer: salesforce.RecordResult) -> _Outcome:
 
 
 def _record_chunk(
-    run: SyncRun, result: WritebackResult, chunk: list[_Row], outcomes: dict[int, _Outcome]
+    run: SyncRun,
+    result: WritebackResult,
+    chunk: list[_Row],
+    outcomes: dict[int, _Outcome],
+    *,
+    done_job: str | None = None,
 ) -> None:
     """One transaction per chunk: the rows' outcomes, Salesforce's values now on the
-    accounts (so the next pull sees our own write as unchanged), and the run's counts.
+    accounts (so the next pull sees our own write as unchanged), the run's counts, and the
+    chunk's Bulk job off the run's jobs in flight.
 
     A row whose value Portfolio changed while the chunk was out keeps its new value and
     stays pending, based on what Salesforce has now."""
-    by_field: dict[str, list[tuple[int, str]]] = defaultdict(list)
     values = []
+    counts: dict[str, int] = defaultdict(int)
     for row in chunk:
         outcome = outcomes[row.pk]
-        values.append(
-            (row.pk, row.value, outcome.status, outcome.seen, outcome.error, outcome.attempts)
-        )
-        by_field[row.field].append((row.account_id, outcome.seen))
-    counts = defaultdict(int)
-    for outcome in outcomes.values():
         counts[outcome.status] += 1
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Written or already there: nothing is left to do, the row goes (its run keeps the
-        # counts). A row whose value Portfolio changed while the chunk was out stays, on
-        # the base Salesforce has now.
-        cursor.execute(
-            """
-            WITH v AS (
-                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[],
-                                     %s::text[], %s::int[])
-                    AS v(id, value, status, seen, error, attempts)
-            ), settled AS (
-                DELETE FROM portfolio_salesforcewriteback w USING v
-                WHERE w.id = v.id AND w.value = v.value AND v.status IN ('sent', 'in_sync')
-                RETURNING w.id
-            )
-            UPDATE portfolio_salesforcewriteback w SET
-                status = CASE WHEN w.value = v.value THEN v.status ELSE w.status END,
-                base_value = CASE WHEN w.value = v.value AND v.status <> 'conflict'
-                                  THEN w.base_value ELSE v.seen END,
-                salesforce_value = CASE WHEN v.status = 'conflict' THEN v.seen ELSE '' END,
-                error = CASE WHEN w.value = v.value THEN v.error ELSE w.error END,
-                attempts = v.attempts,
-                run_id = %s, updated_at = now()
-            FROM v
-            WHERE w.id = v.id AND w.id NOT IN (SELECT id FROM settled)
-            """,
-            [*map(list, zip(*values, strict=True)), run.pk],
+        values.append(
+            {
+                "id": row.pk,
+                "account_id": row.account_id,
+                "field": row.field,
+                "value": row.value,
+                "status": outcome.status,
+                "seen": outcome.seen,
+                "error": outcome.error,
+                "attempts": outcome.attempts,
+            }
         )
-        # Only the salesforce_* columns change: no history to write (and the trigger's
-        # join of transition tables would cost as much as the update itself).
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Only the salesforce_* columns of accounts change: no history to write (and the
+        # trigger's join of transition tables would cost as much as the update itself).
         with pgtrigger.ignore("portfolio.Account:update_update"):
-            _record_last_read(cursor, by_field)
+            _record_outcomes(cursor, run.pk, values)
+        if done_job is not None:
+            cursor.execute(
+                """
+                UPDATE integrations_syncrun SET details = jsonb_set(details, '{in_flight}',
+                    (SELECT coalesce(jsonb_agg(e), '[]'::jsonb)
+                     FROM jsonb_array_elements(details->'in_flight') e
+                     WHERE e->>'job' <> %s))
+                WHERE id = %s AND details ? 'in_flight'
+                """,
+                [done_job, run.pk],
+            )
         SyncRun.objects.filter(pk=run.pk).update(
             updated_count=F("updated_count") + counts[WritebackStatus.SENT],
             unchanged_count=F("unchanged_count") + counts[WritebackStatus.IN_SYNC],
@@ -758,19 +908,65 @@ def _record_chunk(
             result.fields[row.field] = result.fields.get(row.field, 0) + 1
 
 
-def _record_last_read(cursor: Any, by_field: dict[str, list[tuple[int, str]]]) -> None:
-    for name, pairs in by_field.items():
-        column = LAST_READ[WritebackField(name)]
-        cast = "NULLIF(v.seen, '')::smallint" if name == WritebackField.PRIORITY else "v.seen"
-        ids, seen = zip(*pairs, strict=True)
-        cursor.execute(
-            f"""
-            UPDATE portfolio_account a SET {column} = {cast}
-            FROM unnest(%s::bigint[], %s::text[]) AS v(id, seen)
-            WHERE a.id = v.id AND a.{column} IS DISTINCT FROM {cast}
-            """,  # nosec B608 # identifiers come from code, values go as query parameters
-            [list(ids), list(seen)],
+def _record_outcomes(cursor: Any, run_id: int, values: list[dict[str, Any]]) -> None:
+    """One statement: written or already there, a row goes (nothing is left to do; its run
+    keeps the counts); a row whose value Portfolio changed while the chunk was out stays,
+    on the base Salesforce has now; the others take their outcome. Each account's
+    `salesforce_*` columns take what Salesforce has now. The rows travel as one JSON
+    parameter: quoting one string costs far less than quoting arrays element by element."""
+    if not values:
+        return
+    last_read = ", ".join(
+        f"{column} = CASE WHEN p.has_{name.value} THEN {_seen_cast(name, f'p.{name.value}')} "
+        f"ELSE a.{column} END"
+        for name, column in LAST_READ.items()
+    )
+    pivot = ", ".join(
+        f"bool_or(field = '{name.value}') AS has_{name.value}, "
+        f"max(seen) FILTER (WHERE field = '{name.value}') AS {name.value}"
+        for name in WritebackField
+    )
+    changed = " OR ".join(
+        f"(p.has_{name.value} AND a.{column} IS DISTINCT FROM "
+        f"{_seen_cast(name, f'p.{name.value}')})"
+        for name, column in LAST_READ.items()
+    )
+    cursor.execute(
+        f"""
+        WITH v AS (
+            SELECT * FROM json_to_recordset(%s::json)
+                AS v(id bigint, account_id bigint, field text, value text, status text,
+                     seen text, error text, attempts int)
+        ), settled AS (
+            DELETE FROM portfolio_salesforcewriteback w USING v
+            WHERE w.id = v.id AND w.value = v.value AND v.status IN ('sent', 'in_sync')
+            RETURNING w.id
+        ), kept AS (
+            UPDATE portfolio_salesforcewriteback w SET
+                status = CASE WHEN w.value = v.value THEN v.status ELSE w.status END,
+                base_value = CASE WHEN w.value = v.value AND v.status <> 'conflict'
+                                  THEN w.base_value ELSE v.seen END,
+                salesforce_value = CASE WHEN v.status = 'conflict' THEN v.seen ELSE '' END,
+                error = CASE WHEN w.value = v.value THEN v.error ELSE w.error END,
+                attempts = v.attempts,
+                run_id = %s, updated_at = now()
+            FROM v
+            WHERE w.id = v.id AND w.id NOT IN (SELECT id FROM settled)
+        ), p AS (
+            SELECT account_id, {pivot} FROM v GROUP BY account_id
         )
+        UPDATE portfolio_account a SET {last_read}
+        FROM p
+        WHERE a.id = p.account_id AND ({changed})
+        """,  # nosec B608 # identifiers come from code, values go as query parameters
+        [json.dumps(values), run_id],
+    )
+
+
+def _seen_cast(name: WritebackField, expression: str) -> str:
+    if name == WritebackField.PRIORITY:
+        return f"NULLIF({expression}, '')::smallint"
+    return expression
 
 
 def _error_text(exc: BaseException) -> str:
@@ -782,7 +978,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _finish(run: SyncRun, result: WritebackResult, *, error: BaseException | None = None) -> None:
-    run.refresh_from_db(fields=["updated_count", "unchanged_count", "quarantined_count"])
+    # details too: the Bulk jobs noted in flight (a failed sweep leaves them to the next).
+    run.refresh_from_db(fields=["updated_count", "unchanged_count", "quarantined_count", "details"])
     if error is not None:
         status = SyncStatus.FAILED
         run.error = _error_text(error)

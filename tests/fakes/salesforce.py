@@ -19,8 +19,9 @@ It speaks the documented shapes simple-salesforce relies on:
   bad JSON (`JSON_PARSER_ERROR`).
 - Bulk API 2.0 ingest, operation update: `POST jobs/ingest`, `PUT jobs/ingest/<id>/batches`
   (CSV, once), `PATCH jobs/ingest/<id>` (`UploadComplete` / `Aborted`), `GET
-  jobs/ingest/<id>` (InProgress, then JobComplete `bulk_delay` seconds after the upload
-  completes, when the updates are applied; Failed with `errorMessage` for an unknown
+  jobs/ingest/<id>` (InProgress, then JobComplete: as Salesforce does, the job is
+  processed in the background, by a thread that starts `bulk_delay` seconds after the
+  upload completes and applies the updates; Failed with `errorMessage` for an unknown
   column), `GET .../successfulResults/`, `failedResults/` (`sf__Error` as
   `CODE:message:fields`), `unprocessedrecords/`, in no particular order. `#N/A` nulls a
   field, an empty cell leaves it alone.
@@ -715,7 +716,7 @@ class FakeSalesforce:
                 "lineEnding": payload.get("lineEnding", "LF"),
                 "columnDelimiter": payload.get("columnDelimiter", "COMMA"),
             }
-            self.jobs[job_id] = {"info": info, "csv": None, "complete_at": 0.0}
+            self.jobs[job_id] = {"info": info, "csv": None}
             return self._job_info(self.jobs[job_id])
 
     def bulk_upload(self, job_id: str, text: str) -> int:
@@ -735,20 +736,26 @@ class FakeSalesforce:
             if state == "UploadComplete" and current == "Open":
                 if job["csv"] is None:
                     raise SoqlError("INVALIDJOBSTATE", "No data was uploaded to this job.")
-                job["complete_at"] = time.monotonic() + self.bulk_delay
+                # Processed in the background, as Salesforce does: the client polls.
+                worker = threading.Timer(self.bulk_delay, self._bulk_run, [job_id])
+                worker.daemon = True
+                worker.start()
             elif not (state == "Aborted" and current in ("Open", "UploadComplete", "InProgress")):
                 raise SoqlError("INVALIDJOBSTATE", f"Cannot move a {current} job to {state}.")
             job["info"]["state"] = state
             return self._job_info(job)
 
+    def _bulk_run(self, job_id: str) -> None:
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is not None and job["info"]["state"] in ("UploadComplete", "InProgress"):
+                self._bulk_process(job)
+
     def bulk_info(self, job_id: str) -> dict[str, Any]:
         with self.lock:
             job = self.jobs[job_id]
-            if job["info"]["state"] in ("UploadComplete", "InProgress"):
-                if time.monotonic() >= job["complete_at"]:
-                    self._bulk_process(job)
-                else:
-                    job["info"]["state"] = "InProgress"
+            if job["info"]["state"] == "UploadComplete":
+                job["info"]["state"] = "InProgress"
             return self._job_info(job)
 
     def _bulk_process(self, job: dict[str, Any]) -> None:

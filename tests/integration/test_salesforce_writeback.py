@@ -3,6 +3,8 @@ over a change made in Salesforce, never a mass change without an admin, in batch
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.management import call_command
 from django.db import transaction
@@ -317,8 +319,13 @@ def test_one_sweep_at_a_time_and_a_skipped_sweep_leaves_a_row(synced):
         other.close()
     assert result.skipped
     assert result.run.status == SyncStatus.SKIPPED and "held the lock" in result.run.error
-    with advisory_lock(writeback.LOCK_KEY) as held:
-        assert held  # released with the other connection
+    # Released with the other connection (its server process ends a moment after close).
+    for _ in range(50):
+        with advisory_lock(writeback.LOCK_KEY) as held:
+            if held:
+                break
+        time.sleep(0.1)
+    assert held
 
 
 def test_a_sweep_past_its_budget_leaves_the_rest_to_the_next_task(fake_salesforce, settings):
@@ -392,14 +399,33 @@ def test_large_sweeps_go_through_bulk_api_jobs(fake_salesforce, settings):
     assert row.status == "refused" and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in row.error
 
 
+def _sweep_killed_when(env, ready):
+    """Starts `manage.py salesforce_writeback`, SIGKILLs it once `ready()`; returns the
+    command, for the sweep that follows."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    command = [sys.executable, "manage.py", "salesforce_writeback"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    return command
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_killed_mid_way_resends_at_most_one_chunk(fake_salesforce):
     """SIGKILL of `manage.py salesforce_writeback` between chunks: what Salesforce
     acknowledged was committed chunk by chunk, and the next sweep re-reads before it
     writes, so nothing already written is sent again."""
     import subprocess
-    import sys
-    import time
 
     from tests.conftest import ROOT, worker_environment
 
@@ -416,16 +442,7 @@ def test_a_sweep_killed_mid_way_resends_at_most_one_chunk(fake_salesforce):
         }
     )
     fake_salesforce.delay = 0.15
-    command = [sys.executable, "manage.py", "salesforce_writeback"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 60
-    while fake_salesforce.write_calls("collection") < 2:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.01)
-    process.kill()
-    process.wait()
+    command = _sweep_killed_when(env, lambda: fake_salesforce.write_calls("collection") >= 2)
     sent_before = len(fake_salesforce.patches)
     assert 400 <= sent_before < 1000
     # The dead sweep left its run `running`; the next one marks it failed and goes on.
@@ -439,6 +456,45 @@ def test_a_sweep_killed_mid_way_resends_at_most_one_chunk(fake_salesforce):
     assert not SalesforceWriteback.objects.exists()
     dead, last = SyncRun.objects.filter(source=Source.SALESFORCE_WRITEBACK).order_by("pk")
     assert dead.status == SyncStatus.FAILED and last.status == SyncStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_killed_with_a_bulk_job_out_leaves_it_to_the_next_sweep(fake_salesforce):
+    """SIGKILL while a Bulk API 2.0 job is being processed: the job was noted on the run,
+    so the next sweep records its results and sends none of its records again."""
+    import subprocess
+
+    from tests.conftest import ROOT, worker_environment
+
+    records = [_account(fake_salesforce, f"Bulk {i:03d}") for i in range(300)]
+    sync_salesforce()
+    Account.objects.update(priority=1)
+    ids = list(Account.objects.values_list("pk", flat=True))
+    salesforce_writeback_enqueue(account_ids=ids, fields=["priority"], origin="priority_decision")
+    env = worker_environment(
+        {
+            **fake_salesforce.worker_env(),
+            "SALESFORCE_WRITEBACK_BRAKE_SHARE": "1",
+            "SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES": "100000",
+            "SALESFORCE_WRITEBACK_BULK_MIN": "100",
+        }
+    )
+    fake_salesforce.bulk_delay = 3.0  # the job is processed after the sweep is killed
+    runs = SyncRun.objects.filter(source=Source.SALESFORCE_WRITEBACK)
+    command = _sweep_killed_when(env, runs.filter(details__has_key="in_flight").exists)
+    assert fake_salesforce.write_calls("bulk2") == 1 and not fake_salesforce.patches
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    assert fake_salesforce.write_calls("bulk2") == 1  # nothing sent twice
+    assert len(fake_salesforce.patches) == 300
+    assert all(fake_salesforce.get("Account", r["Id"])["CSM_Priority__c"] == 1 for r in records)
+    assert not SalesforceWriteback.objects.exists()
+    assert set(Account.objects.values_list("salesforce_priority", flat=True)) == {1}
+    dead, last = runs.order_by("pk")
+    assert dead.status == SyncStatus.FAILED and dead.details["in_flight"] == []
+    assert dead.updated_count == 300 and last.status == SyncStatus.SUCCEEDED
 
 
 @pytest.mark.worker
