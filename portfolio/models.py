@@ -176,16 +176,20 @@ class Account(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, null=True, blank=True)
     # The account's current (latest) stored priority decision, kept by the one writer of
     # decisions (`prioritization.services.priorities_reevaluate`), so a review reads it by
-    # primary key instead of DISTINCT ON over the whole history. No database constraint:
-    # the foreign-key check would lock each decision row (FOR KEY SHARE) on every account
-    # update of a 1M-account review; Django still nulls it when a decision is deleted.
+    # primary key instead of DISTINCT ON over the whole history. No constraint and no
+    # index: the foreign-key check would lock each decision row (FOR KEY SHARE) on every
+    # account update of a 1M-account review, and an index would be one more to update per
+    # account (and tempted the planner into scanning it during a first review). A pointer
+    # left dangling (a decision deleted in admin) reads as "no current decision", and the
+    # next review stores one and mends it.
     priority_decision = models.ForeignKey(
         "prioritization.PriorityDecision",
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         null=True,
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
         editable=False,
     )
 

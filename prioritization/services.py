@@ -386,8 +386,9 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
     current = {
         pk: (priority, decided_by)
         for pk, priority, decided_by in Account.objects.filter(
-            **ids_filter("pk", batch, contiguous), priority_decision__isnull=False
+            **ids_filter("pk", batch, contiguous)
         ).values_list("pk", "priority_decision__priority", "priority_decision__decided_by")
+        if decided_by is not None
     }
     facts_batch = build_facts(
         batch, as_of=run.as_of, mapping=run.mapping, ranks=run.ranks, contiguous=contiguous
