@@ -27,6 +27,7 @@ urlpatterns = [
     path("priority/", include("prioritization.urls")),
     path("triage/", include("triage.urls")),
     path("engagement/", include("engagement.urls")),
+    path("usage/", include("usage.urls")),
     path("notifications/", include("notifications.urls")),
     path("", include("workspace.urls")),
     path("api/v1/", include("config.api_urls")),

@@ -34,6 +34,7 @@ def sections(account: Account) -> list[tuple[str, str]]:
         ("priority-h", "Priority"),
         (f"triage-h-{account.pk}", "Triage"),
         ("deals-h", "Open opportunities"),
+        ("usage", "Product usage"),
         ("engagement", "Engagement"),
     ]
 

@@ -1,8 +1,9 @@
 """Build `AccountFacts` for many accounts with a fixed number of queries.
 
 Per batch: the accounts (1), their ARR ranks (1, unless the caller computed all ranks
-once for the run), the nearest open up-tier opportunity (1), exceptions (1) and open
-triage issues (1, when the triage app has them). Never a query per account.
+once for the run), the nearest open up-tier opportunity (1), exceptions (1), open
+triage issues (1, when the triage app has them) and the stages in use from product usage
+(1). Never a query per account.
 
 `in_triage`: the account has an open `triage.models.TriageIssue`. Health amber/red is read
 from `Account.health` and counts as "at risk" in the Commercial rule too (docs/rules.md).
@@ -23,6 +24,7 @@ from portfolio.models import Account, Opportunity
 from prioritization.models import ExceptionStatus, PriorityException, RuleSet
 from prioritization.rules import AccountFacts, EmeaFacts, ExceptionFacts
 from triage.models import IssueStatus, TriageIssue
+from usage.selectors import stages_adopted_by_account
 
 ACCOUNT_FIELDS = (
     "id",
@@ -175,6 +177,7 @@ def _facts_from(
     uptier: dt.date | None,
     exception: ExceptionFacts | None,
     in_triage: bool,
+    usage_stages: int | None = None,
 ) -> AccountFacts:
     started, completed = row["onboarding_started"], row["onboarding_completed"]
     onboarding = (
@@ -201,7 +204,9 @@ def _facts_from(
         in_triage=in_triage,
         success_plan=row["success_plan"],
         critical_project=row["critical_project"],
-        stages_adopted=row["stages_adopted"],
+        # The TAM's number wins where given (not 0); else the stages product usage shows.
+        stages_adopted=row["stages_adopted"] or usage_stages or 0,
+        stages_adopted_source="usage" if not row["stages_adopted"] and usage_stages else "",
         key_logo=row["key_logo"],
         channel_engagement=row["channel_engagement"],
         nps=row["nps"],
@@ -240,6 +245,7 @@ def build_facts(
     uptier = _uptier_dates(ids, contiguous)
     exceptions = _exceptions(ids, as_of, contiguous)
     triage = _in_triage(ids, contiguous)
+    stages = stages_adopted_by_account(ids, today=as_of)
     out = []
     for row in rows:
         exc = exceptions.get(row["id"])
@@ -250,6 +256,7 @@ def build_facts(
             uptier=uptier.get(row["id"]),
             exception=exc[1] if exc else None,
             in_triage=row["id"] in triage,
+            usage_stages=stages.get(row["id"]),
         )
         out.append(
             (

@@ -319,10 +319,11 @@ def commercial(facts: AccountFacts, params: Params, trace: _Trace) -> tuple[int,
         return _finish(trace, facts, 2, "commercial_p2_low_arr")
     stages = facts.stages_adopted
     held = stages >= params.commercial_min_stages
-    evidence = f"success plan: {plan}; {stages} stages adopted"
+    source = " (from usage data)" if facts.stages_adopted_source == "usage" else ""
+    evidence = f"success plan: {plan}; {stages} stages adopted{source}"
     if trace.ask("commercial_p2_objectives_and_stages", held, evidence):
         return _finish(trace, facts, 2, "commercial_p2_objectives_and_stages")
-    trace.ask("commercial_low_stage_adoption", True, f"{stages} stages adopted")
+    trace.ask("commercial_low_stage_adoption", True, f"{stages} stages adopted{source}")
     return _finish(trace, facts, 1, "commercial_low_stage_adoption")
 
 

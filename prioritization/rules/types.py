@@ -63,6 +63,8 @@ class AccountFacts:
     success_plan: str = "none"
     critical_project: bool = False
     stages_adopted: int = 0
+    # Where `stages_adopted` came from when not the TAM: "usage" (product usage data).
+    stages_adopted_source: str = ""
     key_logo: bool = False
     channel_engagement: bool = False
     nps: int | None = None

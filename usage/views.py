@@ -1,0 +1,28 @@
+"""The usage app's pages: the account page's product usage panel (full page or the htmx
+partial) and the admin upload page (`usage.admin_views`)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from portfolio.selectors import accounts_for_user
+from usage.panels import account_usage_panel
+
+PANEL_TEMPLATE = "usage/account_panel.html"
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def account_panel(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    """Product usage of an account the user may see (404 otherwise)."""
+    account = get_object_or_404(
+        accounts_for_user(request.user).select_related("tam"), salesforce_id=salesforce_id
+    )
+    context = {"account": account, **account_usage_panel(account, today=timezone.localdate())}
+    if request.htmx:
+        return render(request, f"{PANEL_TEMPLATE}#panel", context)
+    return render(request, "usage/account.html", context)
