@@ -33,6 +33,8 @@ PAGE_SIZES = [25, 50, 100]
 COLUMNS = [
     ("priority", "Priority"),
     ("health", "Health"),
+    # Product usage (issue 16): the latest month's adoption and its change.
+    ("adoption", "Adoption"),
     ("arr", "ARR"),
     ("region", "Region"),
     ("segment", "Segment"),

@@ -174,8 +174,9 @@ def at_risk_q() -> Q:
 
 
 def accounts_with_table_columns(accounts: QuerySet[Account]) -> QuerySet[Account]:
-    """The accounts table's columns: TAM, last cadence call, overdue flag."""
-    return with_cadence(accounts.select_related("tam"))
+    """The accounts table's columns: TAM, last cadence call, overdue flag, adoption
+    (usage summary, one join)."""
+    return with_cadence(accounts.select_related("tam", "usage_summary"))
 
 
 def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:

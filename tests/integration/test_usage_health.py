@@ -187,3 +187,16 @@ def test_the_panel_is_404_for_an_account_the_user_may_not_see(client, tam):
     other = factories.AccountFactory()
     client.force_login(tam)
     assert client.get(f"/usage/account/{other.salesforce_id}/").status_code == 404
+
+
+def test_the_dashboard_table_shows_adoption_and_its_change_in_fixed_queries(client, tam):
+    first = factories.AccountFactory(tam=tam, name="Adopting Co")
+    _load(first)
+    client.force_login(tam)
+    client.get(reverse("portfolio:home"))
+    few, html = _queries(client, reverse("portfolio:home"))
+    assert "41%" in html and "-19 pts" in html and "adoption-drop" in html
+    for _ in range(8):
+        _load(factories.AccountFactory(tam=tam), months=24)
+    many, _ = _queries(client, reverse("portfolio:home"))
+    assert few == many
