@@ -191,3 +191,52 @@ def renewals_by_month(rows: Sequence[dict]) -> SafeString:
 
 # The US Enterprise priority flowchart is drawn by prioritization/charts.py, from the rule
 # registry and the rule set's parameters, with the helpers above.
+
+
+def book_over_time(rows: Sequence[dict], target: Decimal | float) -> SafeString:
+    """Columns of the book's ARR at each month's end (rows of `panels.book_trend`), with
+    the book-of-business target as a dashed line across, so a month under target shows."""
+    n = max(len(rows), 1)
+    col_w, gap, left = 30, 12, 56
+    width = max(420, left + 10 + n * (col_w + gap))
+    height, top, base = 190, 18, 150
+    peak = max([float(r["arr"]) for r in rows] + [float(target), 1.0]) * 1.1
+    plot_h = base - top
+
+    def y(value: float) -> float:
+        return base - plot_h * value / peak
+
+    ty = y(float(target))
+    body = [
+        f'<line x1="{left - 4}" x2="{width - 4}" y1="{base}" y2="{base}" stroke="{GRID}"/>',
+        _text(left - 8, base + 4, "$0", anchor="end", size=11, fill=MUTED),
+        _text(left - 8, ty + 4, money(target), anchor="end", size=11, fill=MUTED),
+    ]
+    descs = []
+    for i, row in enumerate(rows):
+        arr = float(row["arr"])
+        x = left + i * (col_w + gap)
+        fill = HEALTH_COLOURS["green"] if arr >= float(target) else ACCENT
+        body.append(
+            f'<rect x="{x}" y="{y(arr):.1f}" width="{col_w}" height="{base - y(arr):.1f}" '
+            f'fill="{fill}"><title>{escape(row["label"])}: {money(arr)}</title></rect>'
+        )
+        body.append(
+            _text(x + col_w / 2, base + 16, row["label"], anchor="middle", size=11, fill=MUTED)
+        )
+        pct = 100 * arr / float(target) if target else 0
+        descs.append(f"{row['label']} {money(arr)} ({pct:.0f}% of target)")
+    body.append(
+        f'<line x1="{left - 4}" x2="{width - 4}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{INK}" '
+        f'stroke-width="2" stroke-dasharray="5 4"/>'
+    )
+    body.append(_text(width - 6, ty - 5, "target", anchor="end", size=11, fill=INK))
+    desc = (
+        f"Book of business at each month's end against a target of {money(target)}: "
+        + "; ".join(descs)
+        + "."
+        if descs
+        else "No history yet."
+    )
+    return _svg(width, height + 6, "Book of business against target, by month", desc, body,
+                "chart-book-trend")  # fmt: skip

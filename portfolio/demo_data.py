@@ -159,9 +159,12 @@ def _account_names(rng: random.Random, count: int) -> list[str]:
 
 
 def _arr(rng: random.Random) -> int:
-    """Log-normal: median ~30k USD; about 1 in 100 accounts above 1M USD."""
-    value = rng.lognormvariate(math.log(30_000), 1.5)
-    return int(min(max(value, 2_400), 6_000_000) // 100 * 100)
+    """Log-normal: median ~20k USD; about 1 in 100 accounts above 1M USD. Scaled so the
+    TAMs' books spread around the 3.6M USD book-of-business target (BOOK_OF_BUSINESS_
+    TARGET_USD), some under and some over, as real ones do (issue 15: at a 30k median
+    every book was ~230% of target and the book meter said nothing)."""
+    value = rng.lognormvariate(math.log(20_000), 1.4)
+    return int(min(max(value, 2_400), 3_000_000) // 100 * 100)
 
 
 def _segment(rng: random.Random, arr: int) -> str:
@@ -495,3 +498,35 @@ def _activity(acc: dict, kind: str, days_back: int, subject: str, tam: str | Non
         "subject": subject,
         "user": tam,
     }
+
+
+HISTORY_MONTHS = 12
+HEALTH_STEPS = ["red", "amber", "yellow", "green"]
+
+
+def past_states(
+    salesforce_id: str,
+    *,
+    arr: float,
+    health: str,
+    priority: int | None,
+    months: int = HISTORY_MONTHS,
+) -> list[tuple[int, float, str, int | None]]:
+    """The account as it was at the end of each of the last `months` months, oldest first:
+    (months ago, ARR, health, priority), so the dashboard's trend charts have a year to show.
+
+    Deterministic per account: ARR grew (most accounts) or shrank (a few) to today's value
+    with renewals and up-tiers, and the health colour drifted a step or two on the way
+    (a recovering account was redder before, a declining one greener)."""
+    rng = random.Random(f"{SEED}:{salesforce_id}")  # nosec B311 # demo data, not security
+    growth = rng.choice([-0.15, 0.0, 0.1, 0.2, 0.25, 0.35, 0.5])
+    drift = rng.choice([-1, 0, 0, 0, 1, 1]) if health else 0
+    turn = rng.randint(1, months - 1)  # months ago the colour became today's
+    start = HEALTH_STEPS.index(health) + drift if health else 0
+    start = max(0, min(len(HEALTH_STEPS) - 1, start))
+    out = []
+    for ago in range(months, 0, -1):
+        value = arr / (1 + growth * ago / months)
+        colour = HEALTH_STEPS[start] if health and ago > turn else health
+        out.append((ago, float(int(value) // 100 * 100), colour, priority))
+    return out

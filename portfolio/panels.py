@@ -31,6 +31,8 @@ from triage.selectors import open_issue_count
 # says otherwise.
 DEFAULT_P1_TARGET_SHARE = 1 / 3
 HISTORY_MONTHS = 6
+# The trend charts (issue 15.6): a year of month ends.
+TREND_MONTHS = 12
 
 
 # --- Dashboard -----------------------------------------------------------------------------
@@ -70,43 +72,89 @@ def health_mix_series(
 ) -> list[tuple[str, dict[str, int]]]:
     """The health mix at the end of each of the last `months` months, from the account
     history (one query), with today's mix as the last column."""
+    trend = book_trend(accounts, figures=figures, today=today, months=months)
+    return [(row["label"], row["mix"]) for row in trend if row["mix"]]
+
+
+def book_trend(
+    accounts: QuerySet[Account],
+    *,
+    today: dt.date,
+    figures: dict | None = None,
+    months: int = TREND_MONTHS,
+) -> list[dict]:
+    """The book month by month (issue 15.6): for each of the last `months` months in
+    which the history knows any of these accounts, their health mix and ARR at the month's
+    end; then today. One aggregate query over the account history, bounded to `months`
+    (each account's latest event before each month's end), whatever the book's size.
+
+    Rows: {"label", "month" (its first day; None for today), "mix" {colour: count},
+    "arr" (Decimal), "count"}. `figures` (dashboard_figures) gives today's column without
+    reading the history; without it, today is the history's latest state (the trigger
+    records every change, so the two agree)."""
+    if accounts.query.is_empty():
+        return [{"label": "Today", "month": None, "mix": {}, "arr": Decimal(0), "count": 0}]
     ids_sql, ids_params = accounts.order_by().values("pk").query.sql_with_params()
-    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    for _ in range(months - 2):
-        first = (first - dt.timedelta(days=1)).replace(day=1)
+    last_full = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    month_starts = [last_full]
+    while len(month_starts) < months - 1:
+        month_starts.insert(0, (month_starts[0] - dt.timedelta(days=1)).replace(day=1))
+    cutoffs = [(m, (m + dt.timedelta(days=32)).replace(day=1)) for m in month_starts]
+    if figures is None:
+        cutoffs.append((today, today + dt.timedelta(days=1)))
+    # A VALUES list rather than generate_series(): the planner then knows there are a few
+    # months (generate_series is guessed at 1,000 rows, which costs a 70 ms JIT compile).
+    values = ", ".join(["(%s::date, %s::date)"] * len(cutoffs))
     sql = f"""
-        SELECT months.m, h.health, count(*)
-        FROM (VALUES {{values}}) AS months(m)
+        SELECT months.m, h.health, count(*), coalesce(sum(h.arr), 0)
+        FROM (VALUES {values}) AS months(m, cutoff)
         CROSS JOIN LATERAL (
-            SELECT DISTINCT ON (e.pgh_obj_id) e.health
+            SELECT DISTINCT ON (e.pgh_obj_id) e.health, e.arr
             FROM {AccountEvent._meta.db_table} e
             WHERE e.pgh_obj_id IN ({ids_sql})
-              AND e.pgh_created_at < (months.m + interval '1 month')
+              AND e.pgh_created_at < months.cutoff
             ORDER BY e.pgh_obj_id, e.pgh_created_at DESC
         ) h
         GROUP BY months.m, h.health
     """  # nosec B608 # identifiers come from code, values go as query parameters
-    last_full = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    month_starts = [first]
-    while month_starts[-1] < last_full:
-        month_starts.append((month_starts[-1] + dt.timedelta(days=32)).replace(day=1))
-    # A VALUES list rather than generate_series(): the planner then knows there are a few
-    # months (generate_series is guessed at 1,000 rows, which costs a 70 ms JIT compile).
-    sql = sql.replace("{values}", ", ".join(["(%s::date)"] * len(month_starts)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*month_starts, *ids_params])
+        cursor.execute(sql, [*(v for pair in cutoffs for v in pair), *ids_params])
         rows = cursor.fetchall()
-    mix: dict[dt.date, dict[str, int]] = defaultdict(dict)
-    for month, health, count in rows:
+    by_month: dict[dt.date, dict] = defaultdict(lambda: {"mix": {}, "arr": Decimal(0), "n": 0})
+    for month, health, count, arr in rows:
+        entry = by_month[month]
         if health:
-            mix[month][health] = count
-    series = []
-    month = first
-    while month <= last_full:
-        if mix.get(month):
-            series.append((month.strftime("%b"), mix[month]))
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    series.append(("Today", {c.value: figures[c.value] for c in Health}))
+            entry["mix"][health] = count
+        entry["arr"] += Decimal(arr)
+        entry["n"] += count
+    series = [
+        {
+            "label": month.strftime("%b"),
+            "month": month,
+            "mix": by_month[month]["mix"],
+            "arr": by_month[month]["arr"],
+            "count": by_month[month]["n"],
+        }
+        for month in month_starts
+        if by_month.get(month, {}).get("n")
+    ]
+    if figures is not None:
+        today_row = {
+            "mix": {c.value: figures[c.value] for c in Health},
+            "arr": Decimal(figures["book_arr"]),
+            "n": figures["count"],
+        }
+    else:
+        today_row = by_month.get(today) or {"mix": {}, "arr": Decimal(0), "n": 0}
+    series.append(
+        {
+            "label": "Today",
+            "month": None,
+            "mix": today_row["mix"],
+            "arr": today_row["arr"],
+            "count": today_row["n"],
+        }
+    )
     return series
 
 

@@ -83,7 +83,8 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
     target = settings.BOOK_OF_BUSINESS_TARGET_USD * tam_count
     p1_target = panels.p1_target(accounts)
     renewals = selectors.renewals_by_month(accounts, today=today)
-    health_series = panels.health_mix_series(accounts, figures=figures, today=today)
+    trend = panels.book_trend(accounts, figures=figures, today=today)
+    health_series = [(r["label"], r["mix"]) for r in trend if r["mix"] or r["month"] is None]
     # A TAM's dashboard (their own, or one a manager opened) lists the latest quarterly
     # review's changes to that book; a manager's team-wide home does not.
     review_tam = (
@@ -111,6 +112,7 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         ),
         "health_series": health_series,
         "health_chart": charts.health_mix_over_time(health_series),
+        "trend_chart": charts.book_over_time(trend, target),
         "renewals_chart": charts.renewals_by_month(renewals),
     }
     return render(request, "portfolio/dashboard.html", context)
@@ -331,4 +333,17 @@ def team(request: HttpRequest) -> HttpResponse:
         key: sum(r[key] for r in rows) for key in ("count", "book_arr", "p1", "at_risk", "overdue")
     }
     context = {"rows": rows, "target": target, "totals": totals, **extra}
+    context.update(_team_trend(request, team_target=target * max(1, len(rows))))
     return render(request, "portfolio/team.html", context)
+
+
+def _team_trend(request: HttpRequest, *, team_target: float) -> dict:
+    """The teams' health mix and book against target month by month (one query)."""
+    accounts = selectors.accounts_for_user(request.user)
+    trend = panels.book_trend(accounts, today=timezone.localdate())
+    health_series = [(r["label"], r["mix"]) for r in trend if r["mix"] or r["month"] is None]
+    return {
+        "team_target": team_target,
+        "trend_chart": charts.book_over_time(trend, team_target),
+        "health_chart": charts.health_mix_over_time(health_series),
+    }

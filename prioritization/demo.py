@@ -44,6 +44,11 @@ def _requests_for_team(team: Team, rng: random.Random) -> list[tuple[Account, in
     if len(accounts) < 3:
         return []
     picked = rng.sample(accounts, 3)
+    # The EMEA team always shows an EMEA Enterprise proposal (decided by Sales Management),
+    # whatever the sample drew.
+    emea = [a for a in accounts if (a.region_id, a.segment) == ("EMEA", "enterprise")]
+    if emea and not any(a in emea for a in picked):
+        picked[0] = rng.choice(emea)
     out = []
     for account, outcome in zip(picked, ("pending", "approved", "rejected"), strict=True):
         priority, reason = rng.choice(REASONS)

@@ -20,13 +20,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
 from portfolio import demo_data
 from portfolio.models import (
     Account,
+    AccountEvent,
     Activity,
     Contact,
     KeyPersona,
@@ -81,7 +82,7 @@ class Command(BaseCommand):
         data = demo_data.generate(as_of, alignment_threshold=settings.TAM_ALIGNMENT_THRESHOLD_USD)
         hooks = [] if no_apps else _demo_hooks()
         steps = ["users", "accounts", "opportunities", "contacts", "activities"]
-        steps += [f"{app}.demo" for app, _ in hooks]
+        steps += [f"{app}.demo" for app, _ in hooks] + ["history"]
         interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
         counts: dict[str, tuple[int, int]] = {}
         bar = tqdm(total=len(steps), desc="load_demo", unit="step", disable=not interactive)
@@ -96,6 +97,9 @@ class Command(BaseCommand):
                 bar.set_postfix_str(app)
                 populate(stdout=self.stdout)
                 bar.update()
+            # After the apps: the history ends in the colours and priorities they decided.
+            counts["history"] = self._load_history(data, as_of)
+            bar.update()
         summary = ", ".join(
             f"{name} {total:,} ({created:,} new)" for name, (total, created) in counts.items()
         )
@@ -350,6 +354,46 @@ class Command(BaseCommand):
             )
         Activity.objects.bulk_create(rows, batch_size=2000)
         return len(data.activities), len(rows)
+
+    def _load_history(self, data: demo_data.DemoData, as_of: dt.date) -> tuple[int, int]:
+        """A year of month-end states per account in the account history (backdated
+        events, `demo_data.past_states`), so the trend charts show a trend. Written once:
+        a database that already has history older than a few weeks gets none."""
+        tz = timezone.get_current_timezone()
+        recent = timezone.now() - dt.timedelta(days=20)
+        accounts = list(Account.objects.values_list("pk", "salesforce_id", "arr", "health",
+                                                    "priority", "tam_id"))  # fmt: skip
+        total = len(accounts) * demo_data.HISTORY_MONTHS
+        if AccountEvent.objects.filter(pgh_created_at__lt=recent).exists():
+            return total, 0
+        month_start = as_of.replace(day=1)
+        rows: list[tuple] = []
+        for pk, sfid, arr, health, priority, tam_id in accounts:
+            past = demo_data.past_states(sfid, arr=float(arr), health=health, priority=priority)
+            for ago, value, colour, level in past:
+                end = _add_months(month_start, -ago + 1) - dt.timedelta(days=1)
+                at = dt.datetime.combine(end, dt.time(18), tzinfo=tz)
+                label = "insert" if ago == demo_data.HISTORY_MONTHS else "update"
+                rows.append((pk, at, label, Decimal(str(value)), tam_id, colour, level))
+        # Raw SQL: the event model's pgh_created_at is auto_now_add, which the ORM would
+        # overwrite with now.
+        columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {AccountEvent._meta.db_table}
+                    (pgh_obj_id, pgh_created_at, pgh_label, arr, tam_id, health, priority)
+                SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[],
+                                     %s::numeric[], %s::bigint[], %s::text[], %s::int[])
+                """,  # nosec B608 # the table name comes from code, values are parameters
+                [list(c) for c in columns],
+            )
+        return total, len(rows)
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    index = day.month - 1 + months
+    return dt.date(day.year + index // 12, index % 12 + 1, 1)
 
 
 def _demo_hooks() -> list[tuple[str, object]]:
