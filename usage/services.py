@@ -158,6 +158,34 @@ def staged_from_csv(rows: Iterable[list[str]], *, mapping: dict[str, int]) -> It
         yield (number, account, period, metric, value, "c", None, None)
 
 
+def staged_from_wide_csv(
+    rows: Iterable[list[str]], *, account: int, period: int, metrics: dict[int, str]
+) -> Iterator[StagedRow]:
+    """A CSV with one column per metric (the upload page's mapping of columns to metrics):
+    each non-empty cell is one row; `line` is the 1-based line in the file."""
+    width = max([account, period, *metrics]) + 1
+    for number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            errors = {"row": [f"{len(row)} columns; the mapping needs {width}."]}
+            yield (number, None, None, None, None, "x", json.dumps(errors), json.dumps(row))
+            continue
+        for column, metric in metrics.items():
+            value = row[column].strip()
+            if value:
+                yield (
+                    number,
+                    row[account].strip(),
+                    row[period].strip(),
+                    metric,
+                    value,
+                    "c",
+                    None,
+                    None,
+                )
+
+
 def csv_mapping(header: list[str], chosen: dict[str, str] | None = None) -> dict[str, int]:
     """Which column holds each field: `chosen` names a column per field (the upload page's
     mapping), else the columns named like the fields. Raises ValueError naming what is

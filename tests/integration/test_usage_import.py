@@ -214,3 +214,48 @@ def test_the_command_reads_ndjson_from_stdin(accounts, monkeypatch, capsys):
     assert "25 rows, 24 accepted" in out[-1] and "1 rejected" in out[-1]
     q = QuarantinedRecord.objects.get()
     assert q.reason.startswith("line 25: row: Not a JSON object")
+
+
+def test_the_admin_upload_previews_maps_columns_to_metrics_and_imports(
+    client, admin_user, accounts
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    sf = accounts[0].salesforce_id
+    text = (
+        "Account Id,Month,active_users,Seats,notes\n"
+        f"{sf},{_month(0)},412,1000,fine\n"
+        f"001NOPE,{_month(0)},5,10,bad\n"
+    )
+    client.force_login(admin_user)
+    url = "/admin/usage/metric/upload/"
+    assert client.get(url).status_code == 200
+    upload = SimpleUploadedFile("usage.csv", text.encode(), content_type="text/csv")
+    preview = client.post(url, {"step": "upload", "file": upload})
+    html = preview.content.decode()
+    assert preview.status_code == 200 and "fine" in html and "Which column is what" in html
+    # The guesses: active_users is a metric's name; the others are mapped by hand.
+    bad = client.post(url, {"step": "import", "col_0": "@account", "col_2": "active_users"})
+    assert bad.status_code == 400 and "Map exactly one column to a period" in bad.content.decode()
+    done = client.post(
+        url,
+        {
+            "step": "import",
+            "col_0": "@account",
+            "col_1": "@period",
+            "col_2": "active_users",
+            "col_3": "licensed_seats",
+            "col_4": "",
+        },
+    )
+    html = done.content.decode()
+    assert done.status_code == 200 and "4 rows, 2 accepted" in html and "No account" in html
+    assert UsageValue.objects.count() == 2
+    assert AccountUsage.objects.get(account=accounts[0]).adoption == pytest.approx(0.412)
+    again = client.post(url, {"step": "import", "col_0": "@account"})
+    assert again.status_code == 302  # the file is gone once imported
+
+
+def test_the_upload_page_is_for_admins_only(client, tam):
+    client.force_login(tam)
+    assert client.get("/admin/usage/metric/upload/").status_code in (302, 403)
