@@ -249,26 +249,36 @@ SMALL_TEAM_TAMS = 50
 def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
     """Per TAM the user may see: accounts, ARR, P1 count, at-risk and overdue counts.
 
-    Two queries: the TAMs, then one GROUP BY over their accounts. The last cadence call of
-    each account comes from one grouped scan of the activities joined in (a hash join),
-    not a lookup per account: an admin's view covers every account of the company."""
+    Two queries: the TAMs, then one GROUP BY over their accounts only (the aggregation is
+    scoped to the team's books, never a company-wide aggregate filtered afterwards). For a
+    team, each account's last cadence call is one probe of the activities index
+    (account, kind, -occurred_at): its cost follows the team's accounts, not the company's.
+    For more than `SMALL_TEAM_TAMS` TAMs (an admin's company-wide view) one grouped scan of
+    the cadence calls, hash-joined, beats an index probe per account."""
     tams = list(tams_for_user(user).order_by("last_name", "first_name", "username"))
     ids = [t.pk for t in tams]
     account, activity = Account._meta.db_table, Activity._meta.db_table
+    if len(ids) <= SMALL_TEAM_TAMS:
+        last_call = f"""LEFT JOIN LATERAL (
+                SELECT max(a.occurred_at) AS at FROM {activity} a
+                WHERE a.account_id = b.id AND a.kind = %(kind)s AND {held_outcomes_sql("a.outcome")}
+            ) lc ON true"""
+    else:
+        last_call = f"""LEFT JOIN (
+                SELECT account_id, max(occurred_at) AS at FROM {activity}
+                WHERE kind = %(kind)s AND {held_outcomes_sql()}
+                GROUP BY account_id
+            ) lc ON lc.account_id = b.id"""
     sql = f"""
         WITH book AS (
             SELECT id, tam_id, arr, priority, health, region_id, segment,
                    onboarding_started, onboarding_completed
             FROM {account} WHERE tam_id = ANY(%(ids)s)
-        ), last_call AS (
-            SELECT account_id, max(occurred_at) AS at FROM {activity}
-            WHERE kind = %(kind)s AND {held_outcomes_sql()} {{scope}}
-            GROUP BY account_id
         ), rows AS (
             SELECT b.tam_id, b.arr, b.priority, b.health, lc.at AS last_call,
                    {cadence_days_sql("b")} AS cadence_days
             FROM book b
-            LEFT JOIN last_call lc ON lc.account_id = b.id
+            {last_call}
         )
         SELECT tam_id, count(*), coalesce(sum(arr), 0),
                count(*) FILTER (WHERE priority = 1),
@@ -277,10 +287,6 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
                    last_call IS NULL OR last_call < %(now)s - cadence_days * interval '1 day'))
         FROM rows GROUP BY tam_id
     """  # nosec B608 # identifiers come from code, values go as query parameters
-    # A few TAMs' books: fetch their accounts' calls by index. A whole company's: one
-    # sequential scan of the cadence calls beats 100,000 index probes.
-    scope = "AND account_id IN (SELECT id FROM book)" if len(ids) <= SMALL_TEAM_TAMS else ""
-    sql = sql.replace("{scope}", scope)
     params = {
         "ids": ids,
         "kind": ActivityKind.CADENCE_CALL.value,
