@@ -2,7 +2,8 @@
 collaboration projects, within what the user may see (`accounts_for_user`, the one
 scoping rule: a TAM never finds an account outside their book).
 
-Each group is one query capped at `PER_GROUP` rows. Names are matched with `icontains`,
+Each group is one query capped at `PER_GROUP` rows, ranked among its first `CANDIDATES`
+matches. Names are matched with `icontains`,
 which PostgreSQL runs as `UPPER(col) LIKE UPPER('%term%')` on the GIN trigram index of
 `UPPER(col)` (workspace/migrations/0002_search_trigram.py), so a search over a million
 accounts reads only the rows whose trigrams match (docs/performance.md, "Search").
@@ -24,6 +25,8 @@ from triage.models import TriageIssue
 MIN_TERM = 2
 MAX_TERM = 100
 PER_GROUP = 8
+# Matches read per group before ranking (see `_prefix_first`).
+CANDIDATES = 200
 
 
 @dataclass
@@ -44,13 +47,23 @@ class Results:
 
 
 def _prefix_first(qs, column: str, term: str):
-    """Names starting with the term first, then alphabetically."""
+    """The first `CANDIDATES` matches the index yields, names starting with the term first,
+    then alphabetically. Ranking every match instead would read every matching row: a
+    common word ("systems") matches tens of thousands of accounts in a large book, each on
+    its own heap page, and ordering by name through a btree scans alphabetically from "A"
+    (both measured in docs/performance.md, "Search"). A keystroke's answer is a few names;
+    the full, sorted list is the accounts table's `q` filter."""
+    candidates = qs.order_by().values("pk")[:CANDIDATES]
     starts = Case(
         When(**{f"{column}__istartswith": term}, then=Value(True)),
         default=Value(False),
         output_field=BooleanField(),
     )
-    return qs.annotate(starts=starts).order_by("-starts", Upper(column), "pk")
+    return (
+        qs.model.objects.filter(pk__in=candidates)
+        .annotate(starts=starts)
+        .order_by("-starts", Upper(column), "pk")
+    )
 
 
 def search_for_user(user: AbstractBaseUser | AnonymousUser, term: str) -> Results:
@@ -61,17 +74,18 @@ def search_for_user(user: AbstractBaseUser | AnonymousUser, term: str) -> Result
     if len(term) < MIN_TERM:
         return results
     scope = accounts_for_user(user)
-    accounts = scope.filter(Q(name__icontains=term) | Q(salesforce_id=term)).select_related("tam")
-    results.accounts = list(_prefix_first(accounts, "name", term)[:PER_GROUP])
+    accounts = scope.filter(Q(name__icontains=term) | Q(salesforce_id=term))
+    results.accounts = list(_prefix_first(accounts, "name", term).select_related("tam")[:PER_GROUP])
     in_scope = scope.values("pk")
     contacts = Contact.objects.filter(account__in=in_scope, name__icontains=term)
     results.contacts = list(
-        _prefix_first(contacts.select_related("account"), "name", term)[:PER_GROUP]
+        _prefix_first(contacts, "name", term).select_related("account")[:PER_GROUP]
     )
     issues = TriageIssue.objects.filter(account__in=in_scope, title__icontains=term)
-    results.issues = list(issues.select_related("account").order_by("-opened_at")[:PER_GROUP])
+    recent = TriageIssue.objects.filter(pk__in=issues.order_by().values("pk")[:CANDIDATES])
+    results.issues = list(recent.select_related("account").order_by("-opened_at")[:PER_GROUP])
     projects = CollaborationProject.objects.filter(account__in=in_scope, path__icontains=term)
     results.projects = list(
-        _prefix_first(projects.select_related("account"), "path", term)[:PER_GROUP]
+        _prefix_first(projects, "path", term).select_related("account")[:PER_GROUP]
     )
     return results
