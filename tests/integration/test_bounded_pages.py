@@ -177,3 +177,49 @@ def test_board_columns_are_capped_and_cost_the_same_at_two_sizes(client, manager
     assert column.issues.expanded and column.issues.page == 2
     arrs = [i.account.arr for i in column.issues]
     assert arrs == sorted(arrs, reverse=True)
+
+
+# Issue 12.4's aim is 12 queries for every page. Over it still (left for later, see
+# docs/performance.md): the dashboards (figures, charts and the table are separate
+# queries; cached per data version by portfolio.datacache on a repeat visit), the account
+# page and the engagement panel (one query per panel section).
+QUERY_BUDGET = {
+    "dashboard": 14,
+    "tam_dashboard": 16,
+    "account": 16,
+    "engagement": 19,
+    "team": 12,
+    "board": 12,
+    "agenda": 12,
+}
+
+
+@pytest.mark.parametrize("page", sorted(QUERY_BUDGET))
+def test_page_queries_are_the_same_at_two_sizes(client, manager, tam, team, page):
+    """Each page at 30 and at 600 accounts (half of them amber or red, a third with an
+    open issue): the same number of queries, within the page's budget."""
+    from django.core.cache import cache
+
+    team.region_id = Region.objects.order_by("code").values_list("code", flat=True)[0]
+    team.save()
+    first = book(tam, 30, prefix="S")[0]
+    users = {"dashboard": tam, "account": tam, "engagement": tam}
+    urls = {
+        "dashboard": "/",
+        "tam_dashboard": reverse("portfolio:tam_dashboard", args=[tam.pk]),
+        "account": reverse("portfolio:account", args=[first.salesforce_id]),
+        "engagement": reverse("engagement:account", args=[first.salesforce_id]),
+        "team": reverse("portfolio:team"),
+        "board": reverse("triage:board_colours"),
+        "agenda": reverse("triage:agenda"),
+    }
+    client.force_login(users.get(page, manager))
+    counts = []
+    for size in (0, 600):
+        if size:
+            book(tam, size, prefix="L")
+        cache.clear()  # no cached figures: the page's own queries
+        client.get(urls[page])  # warm up (content types, sessions)
+        cache.clear()
+        counts.append(get(client, urls[page])[1])
+    assert counts[0] == counts[1] <= QUERY_BUDGET[page], counts
