@@ -9,6 +9,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import QueryDict
 from django.utils import timezone
 
+from portfolio.fields import MIN_DATE, NOTE_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from portfolio.models import Account, ActivityKind, Health, Priority, Region, Segment
 
 # Sort keys offered to the user -> ORDER BY (name last, so the order is total and stable).
@@ -178,13 +179,25 @@ class ActivityForm(forms.Form):
         label="When",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    subject = forms.CharField(label="Subject", max_length=255)
-    body = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    subject = forms.CharField(
+        label="Subject", max_length=SUBJECT_MAX_LENGTH, widget=forms.TextInput({"data-counter": ""})
+    )
+    body = forms.CharField(
+        label="Notes",
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def clean_occurred_at(self) -> dt.datetime:
         value = self.cleaned_data["occurred_at"]
         if value > timezone.now() + dt.timedelta(days=1):
             raise forms.ValidationError("An activity cannot be logged in the future.")
+        if value.date() < MIN_DATE:
+            raise forms.ValidationError(
+                f"{value:%-d %b %Y} is not a plausible date here: enter one from "
+                f"{MIN_DATE:%-d %b %Y}."
+            )
         return value
 
     def clean_subject(self) -> str:

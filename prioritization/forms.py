@@ -7,6 +7,8 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
+from portfolio.fields import REASON_MAX_LENGTH, DateField
+
 
 class ExceptionRequestForm(forms.Form):
     """A TAM asks for P1 or P2 against the model (EMEA: proposes a priority)."""
@@ -21,12 +23,11 @@ class ExceptionRequestForm(forms.Form):
     )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
+        max_length=REASON_MAX_LENGTH,
         help_text="E.g. a large, strategic customer with no LAM; a risk the model does not see.",
     )
-    expires_on = forms.DateField(
+    expires_on = DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Leave empty: until the next quarterly review.",
     )
     on_behalf_of_ae = forms.BooleanField(
@@ -47,4 +48,4 @@ class ExceptionRequestForm(forms.Form):
 
 
 class ExceptionDecisionForm(forms.Form):
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=REASON_MAX_LENGTH)

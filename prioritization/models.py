@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from portfolio.fields import REASON_MAX_LENGTH
 from portfolio.models import Priority, Segment
 from prioritization.rules import Params
 from triage.health import UsageThresholds
@@ -373,7 +374,7 @@ class PriorityException(models.Model):
     requested_priority = models.PositiveSmallIntegerField(
         choices=[(Priority.P1, "P1"), (Priority.P2, "P2")]
     )
-    reason = models.TextField()
+    reason = models.TextField(max_length=REASON_MAX_LENGTH)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -395,7 +396,7 @@ class PriorityException(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.TextField(blank=True, default="")
+    decision_note = models.TextField(blank=True, default="", max_length=REASON_MAX_LENGTH)
     ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -6,11 +6,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from portfolio.fields import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, DateField
 from portfolio.models import Health
 from triage.models import ChurnClass, HealthSignals, TriageRole
 from triage.services import TAM_SIGNAL_FIELDS
-
-DATE = forms.DateInput(attrs={"type": "date"})
 
 
 def apply_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -29,9 +28,10 @@ class HealthColourForm(forms.Form):
     override_reason = forms.CharField(
         label="Reason (required when you differ from the suggestion)",
         required=False,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-    override_expires_on = forms.DateField(label="Override expires on", required=False, widget=DATE)
+    override_expires_on = DateField(label="Override expires on", required=False)
 
     def __init__(self, *args, **kwargs) -> None:
         # Unique ids on the account page, which shows several forms with a "colour".
@@ -51,7 +51,9 @@ class MoveForm(forms.Form):
     """Move a card on the board: the new colour and why."""
 
     colour = forms.ChoiceField(label="Move to", choices=Health.choices)
-    reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+    )
     churn_class = forms.ChoiceField(
         label="Churn class (for red)",
         choices=[("", "-")] + list(ChurnClass.choices),
@@ -62,14 +64,16 @@ class MoveForm(forms.Form):
 class OpenIssueForm(forms.Form):
     colour = forms.ChoiceField(label="Colour label", choices=Health.choices)
     reason = forms.CharField(
-        label="Reason for health score", widget=forms.Textarea(attrs={"rows": 3})
+        label="Reason for health score",
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     churn_class = forms.ChoiceField(
         label="Churn class (required for red)",
         choices=[("", "-")] + list(ChurnClass.choices),
         required=False,
     )
-    due_date = forms.DateField(label="Due date (next steps)", required=False, widget=DATE)
+    due_date = DateField(label="Due date (next steps)", required=False)
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("auto_id", "id_triage_%s")
@@ -80,18 +84,23 @@ class IssueEditForm(forms.Form):
     churn_class = forms.ChoiceField(
         label="Churn class", choices=[("", "-")] + list(ChurnClass.choices), required=False
     )
-    due_date = forms.DateField(label="Due date (next steps)", required=False, widget=DATE)
+    due_date = DateField(label="Due date (next steps)", required=False)
     success_plan_url = forms.URLField(
         label="Customer Success Plan URL", required=False, assume_scheme="https"
     )
     health_reason = forms.CharField(
-        label="Reason for health score", required=False, widget=forms.Textarea(attrs={"rows": 4})
+        label="Reason for health score",
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
     )
 
 
 class UpdateForm(forms.Form):
     body = forms.CharField(
-        label="What was done this week", widget=forms.Textarea(attrs={"rows": 3})
+        label="What was done this week",
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
 
@@ -120,4 +129,6 @@ class AgendaFilterForm(forms.Form):
 
 
 class CallForm(forms.Form):
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(
+        required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+    )

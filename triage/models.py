@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from portfolio.fields import REASON_MAX_LENGTH
 from portfolio.models import Account, Health
 from triage import labels as triage_labels
 
@@ -105,7 +106,7 @@ class HealthAssessment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     chosen_at = models.DateTimeField(null=True, blank=True)
-    override_reason = models.TextField(blank=True, default="")
+    override_reason = models.TextField(blank=True, default="", max_length=REASON_MAX_LENGTH)
     override_expires_on = models.DateField(null=True, blank=True)
     colour = models.CharField(max_length=10, choices=Health.choices, blank=True)
     previous_colour = models.CharField(max_length=10, choices=Health.choices, blank=True)
@@ -173,7 +174,9 @@ class TriageIssue(models.Model):
         "Customer Success Plan URL", max_length=500, blank=True, default=""
     )
     renewal_date = models.DateField("contract renewal date", null=True, blank=True)
-    health_reason = models.TextField("reason for health score", blank=True, default="")
+    health_reason = models.TextField(
+        "reason for health score", blank=True, default="", max_length=REASON_MAX_LENGTH
+    )
     milestone = models.CharField(max_length=20, blank=True, default="")
     due_date = models.DateField(null=True, blank=True, help_text="Next steps.")
     opened_by = models.ForeignKey(
@@ -309,7 +312,7 @@ class TriageEvent(models.Model):
     source = models.CharField(max_length=10, choices=EventSource.choices)
     from_colour = models.CharField(max_length=10, choices=Health.choices, blank=True)
     to_colour = models.CharField(max_length=10, choices=Health.choices, blank=True)
-    reason = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="", max_length=REASON_MAX_LENGTH)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

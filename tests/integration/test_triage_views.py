@@ -174,11 +174,13 @@ def test_health_panel_keeps_typed_input_on_error(client, tam, account):
     client.force_login(tam)
     services.health_signals_update(account=account, user=tam, values={"user_adoption": "low"})
     url = reverse("triage:health_set", args=[account.salesforce_id])
+    # A date within the plausible range (2000 to ten years ahead: portfolio.fields).
+    expires = (timezone.localdate() + dt.timedelta(days=400)).isoformat()
     response = client.post(
-        url, {"colour": "green", "override_reason": "", "override_expires_on": "2099-01-01"}, **HX
+        url, {"colour": "green", "override_reason": "", "override_expires_on": expires}, **HX
     )
     html = response.content.decode()
-    assert "Say why" in html and 'value="2099-01-01"' in html
+    assert "Say why" in html and f'value="{expires}"' in html
     assert 'value="green" selected' in html
     # The re-rendered form keeps the account page's unique ids.
     assert 'id="id_health_colour"' in html and 'id="id_colour"' not in html
