@@ -32,6 +32,7 @@ from engagement.models import (
     SuccessObjective,
     SuccessTask,
 )
+from integrations import gitlab as gl
 from portfolio.models import (
     Account,
     Activity,
@@ -188,7 +189,7 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
         "steps": list(engagement.steps.all()) if engagement else [],
         "project": project,
         "has_won_opportunity": has_won,
-        "gitlab_enabled": bool(settings.GITLAB_URL and settings.GITLAB_TOKEN),
+        "gitlab_enabled": gl.is_enabled(),
         "expectations": expectations,
         "cadence": cadence,
         "objectives": objectives,

@@ -262,7 +262,7 @@ def collaboration_project_request(
     if template not in ProjectTemplate.values:
         raise ValidationError({"template": f"Unknown template {template!r}."})
     if not gl.is_enabled():
-        raise ValidationError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN.")
+        raise ValidationError(gl.NOT_CONFIGURED)
     project = CollaborationProject.objects.select_for_update().filter(account=account).first()
     path = rules.project_path_for(account.name, account.salesforce_id)
     if project is None:
@@ -326,7 +326,7 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
     A refusal that needs a person (a template project that does not exist) marks the
     project `failed` with GitLab's message and returns; a transient failure, or an import
     still running (`pending`), is recorded and re-raised
-    (`CollaborationProjectError.transient`) for the task to retry."""
+    (`GitLabError.transient`) for the task to retry."""
     project = CollaborationProject.objects.select_related("account").get(pk=project_id)
     if project.status not in (ProjectStatus.REQUESTED, ProjectStatus.FAILED):
         return project
@@ -368,12 +368,12 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
             description=WELCOME_ISSUE_DESCRIPTION,
         )
     except ImproperlyConfigured as exc:
-        _project_error(project, gl.CollaborationProjectError(str(exc)))
+        _project_error(project, gl.GitLabError(str(exc)))
         return project
     except gl.CollaborationProjectConflict as exc:
         _project_conflict(project, exc)
         return project
-    except gl.CollaborationProjectError as exc:
+    except gl.GitLabError as exc:
         _project_error(project, exc)
         if exc.transient:
             raise
@@ -414,7 +414,7 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
     return project
 
 
-def _project_error(project: CollaborationProject, exc: gl.CollaborationProjectError) -> None:
+def _project_error(project: CollaborationProject, exc: gl.GitLabError) -> None:
     failed = {
         ProjectStatus.REQUESTED: ProjectStatus.FAILED,
         ProjectStatus.FAILED: ProjectStatus.FAILED,
@@ -453,7 +453,7 @@ def _project_conflict(project: CollaborationProject, exc: gl.CollaborationProjec
         "then retry."
     )
     with transaction.atomic():
-        _project_error(project, gl.CollaborationProjectError(f"{exc.message} {fix}"))
+        _project_error(project, gl.GitLabError(f"{exc.message} {fix}"))
         CollaborationProject.objects.filter(pk=project.pk).update(conflict_with=other)
         project.conflict_with = other
         if other is not None:
@@ -469,7 +469,7 @@ def _project_conflict(project: CollaborationProject, exc: gl.CollaborationProjec
 def collaboration_project_give_up(*, project_id: int, message: str) -> None:
     """After the task's last retry: mark the project failed so a person can retry."""
     project = CollaborationProject.objects.get(pk=project_id)
-    _project_error(project, gl.CollaborationProjectError(message))
+    _project_error(project, gl.GitLabError(message))
 
 
 @transaction.atomic
@@ -487,7 +487,7 @@ def collaboration_project_transfer_request(
     if project.status not in (ProjectStatus.CREATED, ProjectStatus.TRANSFER_FAILED):
         raise ValidationError("The project is not waiting in pre-sales.")
     if not gl.is_enabled():
-        raise ValidationError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN.")
+        raise ValidationError(gl.NOT_CONFIGURED)
     if not account_has_won_opportunity(account.pk):
         raise ValidationError(
             "The project stays in pre-sales until the customer has paid (a won opportunity)."
@@ -517,9 +517,9 @@ def collaboration_project_move(*, project_id: int) -> CollaborationProject:
     try:
         moved = gl.collaboration_project_transfer(project_id=project.gitlab_id)
     except ImproperlyConfigured as exc:
-        _project_error(project, gl.CollaborationProjectError(str(exc)))
+        _project_error(project, gl.GitLabError(str(exc)))
         return project
-    except gl.CollaborationProjectError as exc:
+    except gl.GitLabError as exc:
         _project_error(project, exc)
         if exc.transient:
             raise

@@ -12,7 +12,7 @@ import smtplib
 from celery import shared_task
 
 from engagement import services
-from integrations.gitlab import CollaborationProjectError
+from integrations.gitlab import GitLabError
 
 MAX_RETRIES = 5
 # GitLab exports the template before importing it: minutes on a busy instance. 14 waits
@@ -26,7 +26,7 @@ def retry_countdown(retries: int) -> float:
     return min(300, 5 * 2**retries) * random.uniform(0.8, 1.0)  # nosec B311 # jitter and demo data, not security
 
 
-def _retry_or_give_up(task, exc: CollaborationProjectError, project_id: int) -> None:
+def _retry_or_give_up(task, exc: GitLabError, project_id: int) -> None:
     if not exc.transient:
         return
     limit = IMPORT_MAX_RETRIES if exc.pending else MAX_RETRIES
@@ -43,7 +43,7 @@ def collaboration_project_create(self, project_id: int) -> str:
     """Create (or find) the collaboration project, its welcome issue, record the URL."""
     try:
         project = services.collaboration_project_provision(project_id=project_id)
-    except CollaborationProjectError as exc:
+    except GitLabError as exc:
         _retry_or_give_up(self, exc, project_id)
         return "failed"
     return project.status
@@ -54,7 +54,7 @@ def collaboration_project_transfer(self, project_id: int) -> str:
     """Move the project from pre-sales to the account-management group."""
     try:
         project = services.collaboration_project_move(project_id=project_id)
-    except CollaborationProjectError as exc:
+    except GitLabError as exc:
         _retry_or_give_up(self, exc, project_id)
         return "failed"
     return project.status
@@ -71,7 +71,7 @@ def collaboration_projects_transfer_paid() -> int:
     bind=True,
     name="engagement.customer_issues_sync",
     acks_late=True,
-    autoretry_for=(CollaborationProjectError,),
+    autoretry_for=(GitLabError,),
     retry_backoff=True,
     retry_jitter=True,
     max_retries=3,

@@ -11,7 +11,14 @@ Retry policy:
   looked up by that key, so a create whose answer was lost is found, not made twice (a
   409 "already exists" on the retry means the lost one was stored). Issues and projects
   carry a marker instead and are looked up by it before creating; the task retries them.
-- 400/401/403/404: not retried; raised as python-gitlab's exceptions.
+- 400/401/403/404: not retried.
+
+Errors: every operation below raises one type, `GitLabError` (GitLab's answer code, or
+`unreachable` when no answer came; `transient` when a retry may pass), never
+python-gitlab's or requests' own exceptions, so apps import neither. `client()` itself
+is the raw python-gitlab client and raises python-gitlab's exceptions.
+
+Configured: `missing_settings()` / `is_enabled()` is the one check of what is set.
 
 Sections below: the client (shared), then each app's operations.
 """
@@ -24,7 +31,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import gitlab
 import requests
@@ -35,17 +42,57 @@ from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
 
-# Re-exported so apps never import python-gitlab themselves.
-GitLabError = gitlab.exceptions.GitlabError
-GitLabGetError = gitlab.exceptions.GitlabGetError
-GitLabCreateError = gitlab.exceptions.GitlabCreateError
-GitLabUpdateError = gitlab.exceptions.GitlabUpdateError
-GitLabTransferProjectError = gitlab.exceptions.GitlabTransferProjectError
-GitLabHttpError = gitlab.exceptions.GitlabHttpError
+# python-gitlab's exceptions, caught here only: operations raise GitLabError instead.
+_ClientError = gitlab.exceptions.GitlabError
+_GetError = gitlab.exceptions.GitlabGetError
+_CreateError = gitlab.exceptions.GitlabCreateError
+# No answer at all (connection refused or reset, timeout): python-gitlab lets these through.
+_NoAnswer = requests.RequestException
+
+# What every GitLab operation needs; an operation may need more (`required_setting`).
+REQUIRED_SETTINGS = ("GITLAB_URL", "GITLAB_TOKEN")
+NOT_CONFIGURED = "GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN."
 
 
-def is_enabled() -> bool:
-    return bool(settings.GITLAB_URL and settings.GITLAB_TOKEN)
+class GitLabError(Exception):
+    """A GitLab operation GitLab refused or could not do: the one error type apps see.
+
+    `response_code` is GitLab's answer (None when none came: then `unreachable` is True).
+    `transient` is True for what a retry may fix (5xx, 429, timeouts, connection errors,
+    a template import still running); False for what needs a person (a 4xx, a template
+    project that does not exist, a refused transfer). `pending` marks a template import
+    still running: the task waits longer for it than for a failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_code: int | None = None,
+        unreachable: bool = False,
+        transient: bool = False,
+        pending: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response_code = response_code
+        self.unreachable = unreachable
+        self.transient = transient or pending
+        self.pending = pending
+
+
+def _unset(names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if not getattr(settings, name, "")]
+
+
+def missing_settings(*needed: str) -> list[str]:
+    """The one "is GitLab configured" check: which of GITLAB_URL, GITLAB_TOKEN and the
+    operation's own `needed` settings are unset (empty when all are set)."""
+    return _unset((*REQUIRED_SETTINGS, *needed))
+
+
+def is_enabled(*needed: str) -> bool:
+    """GITLAB_URL, GITLAB_TOKEN and each of `needed` are set."""
+    return not missing_settings(*needed)
 
 
 def _session() -> requests.Session:
@@ -73,7 +120,7 @@ def _session() -> requests.Session:
 def client() -> gitlab.Gitlab:
     """A python-gitlab client from settings; raises ImproperlyConfigured naming what is
     missing when the integration is not configured."""
-    missing = [name for name in ("GITLAB_URL", "GITLAB_TOKEN") if not getattr(settings, name)]
+    missing = missing_settings()
     if missing:
         raise ImproperlyConfigured(
             f"The GitLab integration needs {' and '.join(missing)} to be set."
@@ -97,6 +144,39 @@ def _transient(exc: Exception) -> bool:
     return code is None or code == 429 or code >= 500
 
 
+def _gitlab_failure(action: str, exc: Exception) -> GitLabError:
+    """GitLabError from python-gitlab's or requests' exception, naming what was being done."""
+    code = getattr(exc, "response_code", None)
+    detail = getattr(exc, "error_message", None) or str(exc)
+    where = f"GitLab answered {code}" if code else "GitLab could not be reached"
+    return GitLabError(
+        f"{action}: {where}: {detail}",
+        response_code=code,
+        unreachable=isinstance(exc, _NoAnswer),
+        transient=_transient(exc),
+    )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _raises_gitlab_error(action: str) -> Callable[[F], F]:
+    """The operation raises GitLabError (naming `action`) for python-gitlab's and requests'
+    exceptions; a GitLabError of a nested operation passes through unchanged."""
+
+    def decorate(operation: F) -> F:
+        @functools.wraps(operation)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return operation(*args, **kwargs)
+            except (_ClientError, _NoAnswer) as exc:
+                raise _gitlab_failure(action, exc) from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def _create_retrying(create: Callable[[], T], find: Callable[[], T | None]) -> T:
     """Create an object that has a natural key, retrying a 5xx / no answer like the
     session retries reads: jittered exponential backoff, GITLAB_MAX_RETRIES attempts.
@@ -112,7 +192,7 @@ def _create_retrying(create: Callable[[], T], find: Callable[[], T | None]) -> T
                 return found
         try:
             return create()
-        except (GitLabError, requests.RequestException) as exc:
+        except (_ClientError, _NoAnswer) as exc:
             if not _transient(exc) or attempt == attempts - 1:
                 raise
             delay = min(30.0, 0.2 * 2**attempt) * (0.7 + random.random() * 0.6)  # nosec B311 # jitter and demo data, not security
@@ -123,10 +203,9 @@ def _create_retrying(create: Callable[[], T], find: Callable[[], T | None]) -> T
 
 def required_setting(name: str) -> str:
     """A GITLAB_* setting that an operation cannot do without."""
-    value = getattr(settings, name, "")
-    if not value:
+    if _unset((name,)):
         raise ImproperlyConfigured(f"Set {name} to use this GitLab operation.")
-    return value
+    return getattr(settings, name)
 
 
 # --- Triage board (triage app) ---
@@ -139,6 +218,7 @@ def _triage_project():
     return client().projects.get(required_setting("GITLAB_TRIAGE_PROJECT"))
 
 
+@_raises_gitlab_error("Creating the triage labels")
 def triage_labels_ensure(labels: dict[str, str]) -> int:
     """Create the missing `labels` (name -> hex colour) as group labels of the triage
     project's group (a personal namespace gets project labels). Returns how many were made."""
@@ -166,12 +246,13 @@ def triage_labels_ensure(labels: dict[str, str]) -> int:
                 find,
             )
             created += 1
-        except GitLabCreateError as exc:
+        except _CreateError as exc:
             if exc.response_code != 409:  # made meanwhile (or by a retried lost attempt)
                 raise
     return created
 
 
+@_raises_gitlab_error("Creating the triage boards")
 def triage_boards_ensure(boards: dict[str, tuple[str, ...]]) -> int:
     """Create the missing boards (name -> label names of its lists, in order) and their
     lists. Labels must exist. Returns how many boards and lists were made."""
@@ -208,7 +289,7 @@ def triage_boards_ensure(boards: dict[str, tuple[str, ...]]) -> int:
                     find,
                 )
                 created += 1
-            except GitLabCreateError as exc:
+            except _CreateError as exc:
                 if exc.response_code != 409:  # the list exists already
                     raise
     return created
@@ -230,6 +311,7 @@ def _milestone_find(project, title: str, *, ancestors: str = "include_ancestors"
     return None
 
 
+@_raises_gitlab_error("Creating the triage milestone")
 def triage_milestone_ensure(title: str, *, start_date: str, due_date: str) -> int:
     """The id of the milestone `title`: the project's, or a group milestone of the
     project's group or its ancestors (GitLab refuses a project milestone whose title a
@@ -247,7 +329,7 @@ def triage_milestone_ensure(title: str, *, start_date: str, due_date: str) -> in
             ),
             lambda: _milestone_find(project, title),
         )
-    except GitLabCreateError:
+    except _CreateError:
         # Refused: created meanwhile, or a group milestone with this title that a GitLab
         # older than 16.7 did not list (it knows only include_parent_milestones).
         for spelling in ("include_ancestors", "include_parent_milestones"):
@@ -257,6 +339,7 @@ def triage_milestone_ensure(title: str, *, start_date: str, due_date: str) -> in
         raise
 
 
+@_raises_gitlab_error("Looking up the triage issue")
 def triage_issue_find(marker: str) -> dict | None:
     """The issue whose body carries `marker` (the idempotency key), or None."""
     project = _triage_project()
@@ -266,6 +349,7 @@ def triage_issue_find(marker: str) -> dict | None:
     return None
 
 
+@_raises_gitlab_error("Writing the triage issue")
 def triage_issue_upsert(
     *,
     marker: str,
@@ -312,12 +396,14 @@ def triage_issue_upsert(
     return {**_issue_dict(result), "created": False}
 
 
+@_raises_gitlab_error("Adding a note to the triage issue")
 def triage_note_add(*, iid: int, body: str) -> int:
     """Add a note (a weekly update) to a triage issue; returns the note id."""
     project = _triage_project()
     return project.issues.get(iid, lazy=True).notes.create({"body": body}).id
 
 
+@_raises_gitlab_error("Reading the triage issue's notes")
 def triage_notes_list(*, iid: int) -> list[tuple[int, str]]:
     """(id, body) of every note of a triage issue."""
     project = _triage_project()
@@ -325,6 +411,7 @@ def triage_notes_list(*, iid: int) -> list[tuple[int, str]]:
     return [(note.id, note.body) for note in notes]
 
 
+@_raises_gitlab_error("Reading the changed triage issues")
 def triage_issues_changed(*, updated_after: str | None) -> list[dict]:
     """Every triage issue updated after the ISO timestamp (all of them when None)."""
     project = _triage_project()
@@ -369,22 +456,7 @@ def project_marker(salesforce_id: str) -> str:
     return PROJECT_MARKER.format(salesforce_id)
 
 
-class CollaborationProjectError(Exception):
-    """A collaboration-project operation GitLab refused or could not do.
-
-    `transient` is True for what a retry may fix (5xx, 429, timeouts, connection errors,
-    a template import still running); False for what needs a person (a template project
-    that does not exist, a refused transfer). `pending` marks a template import still
-    running: the task waits longer for it than for a failure."""
-
-    def __init__(self, message: str, *, transient: bool = False, pending: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient or pending
-        self.pending = pending
-
-
-class CollaborationProjectConflict(CollaborationProjectError):
+class CollaborationProjectConflict(GitLabError):
     """The project found for an account belongs to another account (it carries that
     account's marker) or to none (no marker: not made by Portfolio). Never linked; needs
     a person. `project` is the project found, `owner_salesforce_id` its marker (or None)."""
@@ -393,13 +465,6 @@ class CollaborationProjectConflict(CollaborationProjectError):
         super().__init__(message)
         self.project = project
         self.owner_salesforce_id = owner_salesforce_id
-
-
-def _gitlab_failure(action: str, exc: Exception) -> CollaborationProjectError:
-    code = getattr(exc, "response_code", None)
-    detail = getattr(exc, "error_message", None) or str(exc)
-    where = f"GitLab answered {code}" if code else "GitLab could not be reached"
-    return CollaborationProjectError(f"{action}: {where}: {detail}", transient=_transient(exc))
 
 
 def _marker_of(description: str | None) -> str | None:
@@ -439,7 +504,7 @@ def collaboration_project_find(*, path: str, salesforce_id: str) -> dict | None:
     (post-sales first: a moved project is found where it now lives), else the one project
     of those groups that carries the account's marker (a renamed or moved one). None when
     there is none. A project at `path` that is not the account's raises
-    CollaborationProjectConflict; two projects with its marker, a CollaborationProjectError."""
+    CollaborationProjectConflict; two projects with its marker, a GitLabError."""
     gl = client()
     groups = [
         required_setting("GITLAB_ACCOUNT_MANAGEMENT_GROUP"),
@@ -449,7 +514,7 @@ def collaboration_project_find(*, path: str, salesforce_id: str) -> dict | None:
         for group in groups:
             try:
                 attrs = gl.projects.get(f"{group}/{path}").attributes
-            except GitLabGetError as exc:
+            except _GetError as exc:
                 if exc.response_code != 404:
                     raise
                 continue
@@ -464,11 +529,11 @@ def collaboration_project_find(*, path: str, salesforce_id: str) -> dict | None:
             )
             if _marker_of(found.attributes.get("description")) == salesforce_id
         ]
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Looking up the project", exc) from exc
     if len(matches) > 1:
         paths = ", ".join(m["path_with_namespace"] for m in matches)
-        raise CollaborationProjectError(
+        raise GitLabError(
             f"Several GitLab projects carry this account's marker ({paths}): keep one (remove "
             "the marker from the others' description), then retry."
         )
@@ -487,7 +552,7 @@ def collaboration_project_get(*, project_id: int, salesforce_id: str) -> dict:
             description = f"{found['description']}\n\n{project_marker(salesforce_id)}".strip()
             gl.projects.update(project_id, {"description": description})
             found = {**found, "description": description, "marker": salesforce_id}
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the project", exc) from exc
     return _owned(found, salesforce_id)
 
@@ -533,19 +598,19 @@ def collaboration_project_create(
     gl = client()
     try:
         template_project = gl.projects.get(template_path)
-    except GitLabGetError as exc:
+    except _GetError as exc:
         if exc.response_code == 404:
-            raise CollaborationProjectError(
+            raise GitLabError(
                 f"The {template} template project {template_path!r} ({setting}) does not "
                 "exist in GitLab. Fix the setting or create the template, then retry."
             ) from exc
         raise _gitlab_failure("Reading the template project", exc) from exc
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the template project", exc) from exc
     presales = required_setting("GITLAB_PRESALES_GROUP")
     try:
         group = gl.groups.get(presales)
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure(f"Reading the pre-sales group {presales!r}", exc) from exc
     data = {
         "name": name,
@@ -560,7 +625,7 @@ def collaboration_project_create(
     for attempt_name in (name, alternative_name):
         try:
             project = gl.projects.create({**data, "name": attempt_name})
-        except (GitLabError, requests.RequestException) as exc:
+        except (_ClientError, _NoAnswer) as exc:
             if _taken(exc, "path"):
                 # Made meanwhile by a concurrent attempt: use it if it is the account's.
                 again = collaboration_project_find(path=path, salesforce_id=salesforce_id)
@@ -579,24 +644,24 @@ def collaboration_project_ready(*, project_id: int) -> None:
     Creating from a custom template only schedules the import (`import_status` goes
     scheduled -> started -> finished): until it finished, the template's issues (the
     preloaded "Welcome to GitLab") are not there. Still running: a pending, transient
-    CollaborationProjectError (the task retries later); failed: a permanent one with
+    GitLabError (the task retries later); failed: a permanent one with
     GitLab's import error."""
     gl = client()
     try:
         status = gl.projects.get(project_id, lazy=True).imports.get()
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the project's import status", exc) from exc
     state = status.attributes.get("import_status") or "none"
     if state in ("none", "finished"):
         return
     if state in IMPORT_RUNNING:
-        raise CollaborationProjectError(
+        raise GitLabError(
             f"GitLab is still importing the template into the project (import {state}); "
             "checking again shortly",
             pending=True,
         )
     error = status.attributes.get("import_error") or "no detail given"
-    raise CollaborationProjectError(
+    raise GitLabError(
         f"GitLab could not import the template into the project (import {state}: {error}). "
         "Delete the project in GitLab, check the template, then retry."
     )
@@ -605,23 +670,23 @@ def collaboration_project_ready(*, project_id: int) -> None:
 def collaboration_project_transfer(*, project_id: int) -> dict:
     """Move the project to the account-management group (`project.transfer`); a project
     already there is left alone. A transfer GitLab refuses raises a non-transient
-    CollaborationProjectError with GitLab's message."""
+    GitLabError with GitLab's message."""
     target_path = required_setting("GITLAB_ACCOUNT_MANAGEMENT_GROUP")
     gl = client()
     try:
         project = gl.projects.get(project_id)
         target = gl.groups.get(target_path)
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the project and the account-management group", exc) from exc
     if project.namespace["id"] == target.id:
         return _project_dict(project.attributes)
     try:
         project.transfer(target.id)
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         # The answer may be lost after GitLab moved it: read it again before failing.
         try:
             again = gl.projects.get(project_id)
-        except (GitLabError, requests.RequestException):
+        except (_ClientError, _NoAnswer):
             again = None
         if again is not None and again.namespace["id"] == target.id:
             return _project_dict(again.attributes)
@@ -639,7 +704,7 @@ def collaboration_welcome_issue_ensure(*, project_id: int, title: str, descripti
             if issue.title.strip().lower() == title.lower():
                 return {"iid": issue.iid, "web_url": issue.web_url, "created": False}
         issue = project.issues.create({"title": title, "description": description})
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Ensuring the Welcome to GitLab issue", exc) from exc
     return {"iid": issue.iid, "web_url": issue.web_url, "created": True}
 
@@ -668,7 +733,7 @@ def collaboration_issues_open(*, project_id: int) -> list[dict]:
                     "notes": notes,
                 }
             )
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the project's open issues", exc) from exc
     return result
 
@@ -684,6 +749,6 @@ def _token_username(url: str, token: str) -> str:
     gl = client()
     try:
         gl.auth()
-    except (GitLabError, requests.RequestException) as exc:
+    except (_ClientError, _NoAnswer) as exc:
         raise _gitlab_failure("Reading the token's user", exc) from exc
     return gl.user.username if gl.user else ""

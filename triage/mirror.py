@@ -55,7 +55,7 @@ def mirror_enabled() -> str | None:
     """None when the mirror can run, else the reason it cannot."""
     if not gl.is_enabled():
         return DISABLED
-    if not settings.GITLAB_TRIAGE_PROJECT:
+    if not gl.is_enabled("GITLAB_TRIAGE_PROJECT"):
         return NO_PROJECT
     return None
 
@@ -245,6 +245,8 @@ def _sync(run: SyncRun, *, progress: Callable[[int, int], None] | None) -> None:
         try:
             message = triage_issue_push(issue_id=issue_id, ensure_labels=False)
         except gl.GitLabError as exc:
+            if exc.unreachable:
+                raise  # GitLab gave no answer: the run fails and the next one retries
             _quarantine(run, {"triage_issue": issue_id}, f"Push failed: {exc}")
         else:
             if " created " in message:

@@ -3,7 +3,6 @@ and are safe to run twice (STYLE.md rule 12)."""
 
 from __future__ import annotations
 
-import requests
 from celery import shared_task
 
 from integrations import gitlab as gl
@@ -24,7 +23,7 @@ def health_assess_all() -> str:
 
 @shared_task(
     name="triage.issue_mirror",
-    autoretry_for=(gl.GitLabError, requests.RequestException),
+    autoretry_for=(gl.GitLabError,),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,

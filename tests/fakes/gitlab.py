@@ -885,7 +885,6 @@ def fake_gitlab(settings) -> Iterator[FakeGitLab]:
         )
     settings.GITLAB_URL = fake.url
     settings.GITLAB_TOKEN = TOKEN
-    settings.GITLAB_ENABLED = True
     settings.GITLAB_TRIAGE_PROJECT = triage["path_with_namespace"]
     settings.GITLAB_PRESALES_GROUP = "customer-success/pre-sales"
     settings.GITLAB_ACCOUNT_MANAGEMENT_GROUP = "customer-success/account-management"

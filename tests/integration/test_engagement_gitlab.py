@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from engagement import rules, services
 from engagement.models import CollaborationProject, CustomerIssue, Engagement, ProjectStatus
-from integrations.gitlab import CollaborationProjectError, project_marker
+from integrations.gitlab import GitLabError, project_marker
 from tests.factories import AccountFactory, OpportunityFactory
 from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
 
@@ -98,7 +98,7 @@ def test_a_create_whose_answer_was_lost_is_found_on_retry_not_duplicated(
 ):
     project = _request(account, tam)
     fake_gitlab.fail_after_commit(1)  # GitLab stores the project, the proxy answers 502
-    with pytest.raises(CollaborationProjectError) as caught:
+    with pytest.raises(GitLabError) as caught:
         services.collaboration_project_provision(project_id=project.pk)
     assert caught.value.transient
     project.refresh_from_db()
@@ -479,7 +479,7 @@ def test_the_templates_welcome_issue_is_used_once_its_import_has_finished(
     fake_gitlab.import_delay = 0.8  # GitLab imports the template in the background
     project = _request(account, tam)
 
-    with pytest.raises(CollaborationProjectError) as caught:
+    with pytest.raises(GitLabError) as caught:
         services.collaboration_project_provision(project_id=project.pk)
     assert caught.value.transient and caught.value.pending  # the task retries later
     project.refresh_from_db()
@@ -503,7 +503,7 @@ def test_the_templates_welcome_issue_is_used_once_its_import_has_finished(
 def test_a_failed_template_import_needs_a_person(fake_gitlab, account, tam):  # noqa: F811
     fake_gitlab.import_delay = 60
     project = _request(account, tam)
-    with pytest.raises(CollaborationProjectError):
+    with pytest.raises(GitLabError):
         services.collaboration_project_provision(project_id=project.pk)
     [remote] = _projects_named(fake_gitlab, ACME)
     fake_gitlab.state.imports.pop(remote["id"])

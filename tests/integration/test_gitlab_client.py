@@ -1,5 +1,7 @@
-"""The GitLab client's retry policy against the loopback fake, with the real python-gitlab."""
+"""The GitLab client's retry policy against the loopback fake, with the real python-gitlab
+(`gl.client()` is python-gitlab's own client, so it raises python-gitlab's exceptions)."""
 
+import gitlab
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -28,7 +30,7 @@ def test_5xx_on_a_read_is_retried_with_backoff(fake_gitlab):  # noqa: F811
 def test_a_create_is_not_blindly_resent_after_a_5xx(fake_gitlab):  # noqa: F811
     fake_gitlab.fail_after_commit(1)
     project = gl.client().projects.get("customer-success/account-triage", lazy=True)
-    with pytest.raises(gl.GitLabCreateError):
+    with pytest.raises(gitlab.exceptions.GitlabCreateError):
         project.issues.create({"title": "Acme Inc"})
     # GitLab stored it once; nothing was sent twice.
     assert (
@@ -42,7 +44,7 @@ def test_a_create_is_not_blindly_resent_after_a_5xx(fake_gitlab):  # noqa: F811
 
 
 def test_404_is_not_retried(fake_gitlab):  # noqa: F811
-    with pytest.raises(gl.GitLabGetError):
+    with pytest.raises(gitlab.exceptions.GitlabGetError):
         gl.client().projects.get("nope/nothing")
     assert len(fake_gitlab.state.requests) == 1
 

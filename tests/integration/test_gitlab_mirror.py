@@ -83,7 +83,7 @@ def test_a_retried_create_does_not_make_a_second_issue(fake_gitlab, account):  #
     issue = open_issue(account)
     prepare_project()
     fake_gitlab.fail_after_commit(1)  # GitLab stores the issue, the proxy answers 502
-    with pytest.raises(gl.GitLabCreateError):
+    with pytest.raises(gl.GitLabError):
         mirror.triage_issue_push(issue_id=issue.pk)
     assert len(remote_issues(fake_gitlab)) == 1
     issue.refresh_from_db()
