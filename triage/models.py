@@ -115,7 +115,12 @@ class HealthAssessment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["account", "-created_at"])]
+        indexes = [
+            models.Index(fields=["account", "-created_at"]),
+            # The agenda's "colour changes since the last call" over a whole company, and
+            # Django admin's change list: newest first without sorting every assessment.
+            models.Index(fields=["-created_at", "-id"], name="assessment_latest_first"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["account"], condition=Q(is_current=True), name="one_current_assessment"
