@@ -82,7 +82,13 @@ def test_the_history_trigger_hashes_its_join_and_records_bulk_updates(db):
         cursor.execute(
             "SELECT proconfig FROM pg_proc WHERE proname = 'pgtrigger_update_update_71cb1'"
         )
-        assert cursor.fetchone()[0] == ["enable_nestloop=off"]
+        # And no JIT (migration 0017): the disabled nested loop prices every plan of the
+        # trigger over jit_above_cost, so each bulk UPDATE compiled it (0.5-0.8 s).
+        assert cursor.fetchone()[0] == ["enable_nestloop=off", "jit=off"]
+        cursor.execute(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'pgtrigger_insert_insert_e20e6'"
+        )
+        assert cursor.fetchone()[0] == ["jit=off"]
         accounts = factories.AccountFactory.create_batch(300, health="green")
         cursor.execute(
             "UPDATE portfolio_account SET health = 'red', salesforce_health = 'x' "
