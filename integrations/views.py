@@ -6,7 +6,6 @@ import redis
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from integrations import selectors
 from integrations.models import Source, SyncRun, WorkerHeartbeat
 from portfolio import writeback
-from portfolio.roles import role_of
+from portfolio.roles import ADMINS, MANAGERS, role_of, role_required
 from portfolio.selectors import accounts_for_user
 from portfolio.services import salesforce_sync_enqueue
 
@@ -96,17 +95,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if not down else 503)
 
 
-def _require_manager_or_admin(request: HttpRequest) -> None:
-    if role_of(request.user) not in ("manager", "admin"):
-        raise PermissionDenied("Sync runs are visible to managers and admins.")
-
-
 @require_GET
 @vary_on_headers("HX-Request")
+@role_required(MANAGERS, message="Sync runs are visible to managers and admins.")
 def sync_runs(request: HttpRequest) -> HttpResponse:
     """Runs with counts, duration and status, and the open quarantined records; while a run
     is in progress the `runs` partial polls itself every 2 seconds."""
-    _require_manager_or_admin(request)
     source = request.GET.get("source")
     # Admins see every quarantined record; a manager only their team's accounts'.
     scope = None
@@ -121,10 +115,9 @@ def sync_runs(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@role_required(ADMINS, message="Only admins start a sync by hand.")
 def sync_now(request: HttpRequest) -> HttpResponse:
     """Admins start a Salesforce sync in the background (the schedule does it every 15 min)."""
-    if role_of(request.user) != "admin":
-        raise PermissionDenied("Only admins start a sync by hand.")
     if not settings.SALESFORCE_ENABLED:
         messages.error(request, "Salesforce is not configured, so there is nothing to sync.")
     else:

@@ -4,9 +4,12 @@ exceptions; see `is_sales_manager`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 
 Role = Literal["admin", "manager", "tam"]
 
@@ -49,3 +52,26 @@ def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
     if GROUP_TAM in names:
         return "tam"
     return None
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+MANAGERS: tuple[Role, ...] = ("manager", "admin")
+ADMINS: tuple[Role, ...] = ("admin",)
+
+
+def role_required(roles: tuple[Role, ...], *, message: str) -> Callable[[View], View]:
+    """The view is for users whose `role_of` is one of `roles` (`MANAGERS`, `ADMINS`);
+    anyone else gets 403 with `message`, which the 403 page shows. Put it below
+    `@require_GET` / `@require_POST`, so a wrong method is answered 405 first. Anonymous
+    users never get here: LoginRequiredMiddleware sends them to the login page."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if role_of(request.user) not in roles:
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
     HttpRequest,
@@ -34,7 +33,7 @@ from portfolio import bulk, charts, glance, panels, selectors
 from portfolio.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
-from portfolio.roles import role_of
+from portfolio.roles import MANAGERS, role_of, role_required
 from portfolio.services import activity_log
 
 logger = logging.getLogger(__name__)
@@ -318,10 +317,9 @@ def _timeline_context(account: Account) -> dict:
 
 
 @require_GET
+@role_required(MANAGERS, message="The team view is for managers.")
 def team(request: HttpRequest) -> HttpResponse:
     """Each TAM's workload for their manager (or an admin); TAMs get 403."""
-    if role_of(request.user) not in ("manager", "admin"):
-        raise PermissionDenied("The team view is for managers.")
     rows = selectors.team_workload(request.user)
     target = settings.BOOK_OF_BUSINESS_TARGET_USD
     extra = panels.team_panels(request, [row["tam"] for row in rows])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portfolio import writeback
 from portfolio.models import SalesforceWriteback, WritebackStatus
-from portfolio.roles import role_of
+from portfolio.roles import ADMINS, MANAGERS, role_of, role_required
 from portfolio.selectors import accounts_for_user
 
 LIST_LIMIT = 50
@@ -34,10 +33,9 @@ def open_writebacks(user, *, status: str):
 
 @login_required
 @require_GET
+@role_required(MANAGERS, message="Only managers and admins see the write-back.")
 def writeback_page(request: HttpRequest) -> HttpResponse:
     role = role_of(request.user)
-    if role not in ("manager", "admin"):
-        raise PermissionDenied("Only managers and admins see the write-back.")
     conflicts = open_writebacks(request.user, status=WritebackStatus.CONFLICT)
     refused = open_writebacks(request.user, status=WritebackStatus.REFUSED)
     pending = open_writebacks(request.user, status=WritebackStatus.PENDING)
@@ -57,9 +55,7 @@ def writeback_page(request: HttpRequest) -> HttpResponse:
     return render(request, "portfolio/writeback.html", context)
 
 
-def _require_admin(request: HttpRequest) -> None:
-    if role_of(request.user) != "admin":
-        raise PermissionDenied("Only admins decide what is written to Salesforce.")
+ONLY_ADMINS_DECIDE = "Only admins decide what is written to Salesforce."
 
 
 DECISIONS = {
@@ -70,9 +66,9 @@ DECISIONS = {
 
 @login_required
 @require_POST
+@role_required(ADMINS, message=ONLY_ADMINS_DECIDE)
 def writeback_run_decide(request: HttpRequest, run_id: int, decision: str) -> HttpResponse:
     """An admin confirms or cancels a mass change the brake held."""
-    _require_admin(request)
     decide, done = DECISIONS[decision]
     try:
         count = decide(run_id=run_id, user=request.user)
@@ -85,9 +81,9 @@ def writeback_run_decide(request: HttpRequest, run_id: int, decision: str) -> Ht
 
 @login_required
 @require_POST
+@role_required(ADMINS, message=ONLY_ADMINS_DECIDE)
 def writeback_resolve(request: HttpRequest, writeback_id: int) -> HttpResponse:
     """ "Keep Salesforce" or "Push Portfolio" for one conflict; back to where it was asked."""
-    _require_admin(request)
     row = get_object_or_404(SalesforceWriteback.objects.select_related("account"), pk=writeback_id)
     keep = request.POST.get("keep", "")
     if keep not in ("salesforce", "portfolio"):

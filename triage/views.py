@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -22,7 +22,7 @@ from django_htmx.http import reswap, retarget
 from portfolio.http import safe_next
 from portfolio.models import Region
 from portfolio.paging import page_number
-from portfolio.roles import role_of
+from portfolio.roles import MANAGERS, role_required
 from portfolio.selectors import accounts_for_user
 from triage import selectors, services
 from triage.forms import (
@@ -289,9 +289,7 @@ def issue_open(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 # --- The weekly Customer ER agenda -------------------------------------------------------------
 
 
-def _require_manager(request: HttpRequest) -> None:
-    if role_of(request.user) not in ("manager", "admin"):
-        raise PermissionDenied("The Customer ER agenda is for managers.")
+AGENDA_IS_FOR_MANAGERS = "The Customer ER agenda is for managers."
 
 
 def _agenda_context(request: HttpRequest, params) -> dict:
@@ -323,8 +321,8 @@ def _agenda_context(request: HttpRequest, params) -> dict:
 
 @require_GET
 @vary_on_headers("HX-Request")
+@role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
 def agenda(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
     context = _agenda_context(request, request.GET)
     if request.htmx:
         return render(request, "triage/agenda.html#checks", context)
@@ -332,9 +330,9 @@ def agenda(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
 def agenda_call(request: HttpRequest) -> HttpResponse:
     """Record that this week's call was held: the next agenda starts from now."""
-    _require_manager(request)
     form = CallForm(request.POST)
     if form.is_valid():
         services.customer_er_call_record(user=request.user, notes=form.cleaned_data["notes"])
@@ -342,9 +340,9 @@ def agenda_call(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
 def agenda_fix(request: HttpRequest, account_id: int) -> HttpResponse:
     """The five-minute check's one-click fix for one account (htmx: the checks again)."""
-    _require_manager(request)
     account = get_object_or_404(accounts_for_user(request.user), pk=account_id)
     error = ""
     try:

@@ -9,13 +9,8 @@ from tests.factories import PASSWORD, AccountFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("url", ["/", "/integrations/", "/triage/", "/engagement/", "/priority/"])
-def test_pages_redirect_anonymous_users_to_login(client, url):
-    response = client.get(url)
-    # Either the page exists and sends to login, or it is unknown (404) but never shown.
-    assert response.status_code in (302, 404)
-    if response.status_code == 302:
-        assert response["Location"].startswith(reverse("login"))
+# What every URL answers each role (anonymous included) is walked pattern by pattern in
+# tests/integration/test_url_access.py.
 
 
 def test_home_redirects_to_login_then_shows_the_book(client, tam):
