@@ -17,15 +17,17 @@ from engagement.models import (
     ProjectTemplate,
 )
 from engagement.services import EGROUP_FIELDS
+from portfolio.formcache import RenderCached
 from portfolio.models import ActivityKind, CallOutcome, Contact, Persona
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class PanelIds:
+class PanelIds(RenderCached):
     """Unique element ids per form: the panel shows many forms on one page (and inside the
-    account page), so `id_contact` of two forms must not clash."""
+    account page), so `id_contact` of two forms must not clash. Unbound, they are rendered
+    once per process (portfolio/formcache.py)."""
 
     id_prefix = "eng"
 

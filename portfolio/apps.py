@@ -10,12 +10,15 @@ class PortfolioConfig(AppConfig):
     name = "portfolio"
 
     def ready(self) -> None:
+        from portfolio import datacache
         from portfolio.sync import bulkload
 
         # Schema housekeeping, not business logic: see bulkload.before_migrate.
         pre_migrate.connect(bulkload.before_migrate, sender=self)
         # The idle timeout's clock starts at sign-in (config.middleware.SessionLifetime...).
         user_logged_in.connect(_session_started, dispatch_uid="portfolio.session_started")
+        # Writes make cached page values stale (portfolio/datacache.py).
+        datacache.signals_connect()
 
 
 def _session_started(sender, request, user, **kwargs) -> None:

@@ -29,8 +29,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from redis.exceptions import RedisError
 
-from portfolio import bulk, charts, glance, panels, selectors
+from portfolio import bulk, charts, datacache, glance, panels, selectors
 from portfolio.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
+from portfolio.history import account_history
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
 from portfolio.roles import MANAGERS, role_of, role_required
@@ -42,6 +43,13 @@ User = get_user_model()
 LAST_SEEN_KEY = "portfolio:last-seen:{}"
 # A new visit starts after this long without opening the dashboard.
 VISIT_GAP = dt.timedelta(minutes=30)
+
+
+def region_codes() -> list[str]:
+    """The regions' codes for the filter forms (cached under the data version)."""
+    return datacache.cached(
+        "regions", (), lambda: list(Region.objects.values_list("code", flat=True))
+    )
 
 
 # --- Dashboard --------------------------------------------------------------------------
@@ -66,8 +74,7 @@ def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
 
 def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpResponse:
     today = timezone.localdate()
-    regions = list(Region.objects.values_list("code", flat=True))
-    form = AccountFilterForm(request.GET, regions=regions)
+    form = AccountFilterForm(request.GET, regions=region_codes())
     table = _accounts_table(request, accounts, form)
     if request.htmx:
         # Push the canonical URL (only the filters in use), so the address bar stays short
@@ -75,6 +82,25 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         response = render(request, "portfolio/dashboard.html#accounts_table", table)
         return push_url(response, table["page_url"])
     since = _visit(request.user.pk) if own else None
+    # Figures and charts change only when data does: cached under the data version, per
+    # viewer and book (portfolio/datacache.py).
+    summary = datacache.cached(
+        "dashboard",
+        (request.user.pk, owner.pk if owner is not None else "", today),
+        lambda: _dashboard_summary(request, accounts, owner=owner, today=today),
+    )
+    context = {
+        **table,
+        **summary,
+        "owner": owner,
+        "own": own,
+        "since": since,
+        "changes": panels.changes_since(accounts, since=since),
+    }
+    return render(request, "portfolio/dashboard.html", context)
+
+
+def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date) -> dict:
     figures = selectors.dashboard_figures(accounts, today=today)
     tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
     if tam_count is None:
@@ -89,18 +115,13 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
     review_tam = (
         owner if owner is not None else (request.user if role_of(request.user) == "tam" else None)
     )
-    context = {
-        **table,
-        "owner": owner,
-        "own": own,
-        "since": since,
+    return {
         "figures": figures,
         "target": target,
         "tam_count": tam_count,
         "target_pct": round(100 * float(figures["book_arr"]) / target) if target else 0,
         "p1_target": p1_target,
         "p1_pct": round(100 * figures["p1"] / figures["count"]) if figures["count"] else 0,
-        "changes": panels.changes_since(accounts, since=since),
         "review_changes": (
             panels.quarterly_review_changes(review_tam) if review_tam is not None else None
         ),
@@ -114,7 +135,6 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
         "trend_chart": charts.book_over_time(trend, target),
         "renewals_chart": charts.renewals_by_month(renewals),
     }
-    return render(request, "portfolio/dashboard.html", context)
 
 
 def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> dict:
@@ -298,7 +318,7 @@ def _account_context(request: HttpRequest, account: Account) -> dict:
     context.update(
         today=timezone.localdate(),
         opportunities=selectors.account_open_opportunities(account),
-        history=selectors.account_history(account, limit=20),
+        history=account_history(account, limit=20),
     )
     return context
 
@@ -320,9 +340,11 @@ def _timeline_context(account: Account) -> dict:
 @role_required(MANAGERS, message="The team view is for managers.")
 def team(request: HttpRequest) -> HttpResponse:
     """Each TAM's workload for their manager (or an admin); TAMs get 403."""
-    rows = selectors.team_workload(request.user)
+    # The workload aggregates the team's books: cached under the data version, per viewer.
+    rows, extra = datacache.cached(
+        "team", (request.user.pk, timezone.localdate()), lambda: _team_workload(request)
+    )
     target = settings.BOOK_OF_BUSINESS_TARGET_USD
-    extra = panels.team_panels(request, [row["tam"] for row in rows])
     for row in rows:
         row["arr_pct"] = round(100 * float(row["book_arr"]) / target) if target else 0
         row["p1_pct"] = round(100 * row["p1"] / row["count"]) if row["count"] else 0
@@ -345,3 +367,8 @@ def _team_trend(request: HttpRequest, *, team_target: float) -> dict:
         "trend_chart": charts.book_over_time(trend, team_target),
         "health_chart": charts.health_mix_over_time(health_series),
     }
+
+
+def _team_workload(request: HttpRequest) -> tuple[list[dict], dict]:
+    rows = selectors.team_workload(request.user)
+    return rows, panels.team_panels(request, [row["tam"] for row in rows])

@@ -1,0 +1,140 @@
+"""Page values cached under the data version (portfolio/datacache.py) and unbound forms
+rendered once (portfolio/formcache.py): a write shows on the next request, the cached
+pages issue a fixed number of queries whatever the size of the book, and they answer with
+Redis down.
+
+Transactional: the version is bumped when a write commits, as in production."""
+
+from __future__ import annotations
+
+import pytest
+from django import forms
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from engagement.forms import PersonaForm
+from portfolio import datacache
+from portfolio.models import Account
+from tests.factories import AccountFactory, ContactFactory, UserFactory
+from tests.integration.test_dashboard import bulk_accounts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REDIS_DOWN = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+
+
+def _get(client, url: str):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response, len(queries)
+
+
+def test_dashboard_figures_are_cached_with_a_fixed_query_count(client):
+    warm_counts = []
+    for n in (10, 500):
+        tam = UserFactory(role="TAM")
+        bulk_accounts(tam, n, prefix=f"Size {n}")
+        client.force_login(tam)
+        first, cold = _get(client, "/")
+        second, warm = _get(client, "/")
+        assert second.context["figures"] == first.context["figures"]
+        assert second.context["figures"]["count"] == n
+        assert second.content.count(b"<svg") == first.content.count(b"<svg")
+        # Figures, charts, P1 target, triage count and review changes come from the
+        # cache: only the session, the user, the table and the visit's changes are read.
+        assert cold - warm >= 8
+        warm_counts.append(warm)
+    assert warm_counts[0] == warm_counts[1] <= 6
+
+
+def test_a_saved_change_shows_on_the_next_dashboard(client, tam):
+    accounts = AccountFactory.create_batch(3, tam=tam, health="green")
+    client.force_login(tam)
+    assert _get(client, "/")[0].context["figures"]["red"] == 0
+    assert _get(client, "/")[0].context["figures"]["red"] == 0  # from the cache
+    account = accounts[0]
+    account.health = "red"
+    account.save()
+    assert _get(client, "/")[0].context["figures"]["red"] == 1
+
+
+def test_a_write_request_makes_the_cache_stale_whatever_it_wrote(client, tam):
+    account = AccountFactory(tam=tam, health="green")
+    client.force_login(tam)
+    assert _get(client, "/")[0].context["figures"]["red"] == 0
+    # Set-based SQL sends no signal: the cached figures stay until a write request ends.
+    Account.objects.filter(pk=account.pk).update(health="red")
+    assert _get(client, "/")[0].context["figures"]["red"] == 0
+    response = client.post(
+        f"/account/{account.salesforce_id}/activities/",
+        {"kind": "call", "occurred_at": "2026-01-05T10:00", "subject": "Check-in"},
+    )
+    assert response.status_code in (200, 302)
+    assert _get(client, "/")[0].context["figures"]["red"] == 1
+
+
+def test_a_finished_task_makes_the_cache_stale():
+    from portfolio.tasks import salesforce_writeback_sweep
+
+    before = datacache.data_version()
+    salesforce_writeback_sweep.apply()
+    assert datacache.data_version() > before
+
+
+def test_team_view_is_cached_until_an_account_moves(client, manager, team, tam):
+    other = UserFactory(role="TAM")
+    team.tams.add(other)
+    accounts = AccountFactory.create_batch(4, tam=tam)
+    client.force_login(manager)
+    counts = {row["tam"].pk: row["count"] for row in _get(client, "/team/")[0].context["rows"]}
+    assert counts == {tam.pk: 4, other.pk: 0}
+    _, cold = _get(client, "/team/")
+    cache.clear()
+    _, cold = _get(client, "/team/")
+    _, warm = _get(client, "/team/")
+    assert cold - warm >= 4  # the workload (1) and its panels (3) come from the cache
+    accounts[0].tam = other
+    accounts[0].save()
+    counts = {row["tam"].pk: row["count"] for row in _get(client, "/team/")[0].context["rows"]}
+    assert counts == {tam.pk: 3, other.pk: 1}
+
+
+def test_pages_answer_with_redis_down(client, manager, team, tam):
+    AccountFactory.create_batch(3, tam=tam, health="red")
+    client.force_login(manager)
+    with override_settings(CACHES=REDIS_DOWN):
+        assert datacache.data_version() is None
+        assert _get(client, "/")[0].context["figures"]["red"] == 3
+        assert _get(client, f"/tam/{tam.pk}/")[0].context["figures"]["red"] == 3
+        assert len(_get(client, "/team/")[0].context["rows"]) == 1
+
+
+def test_an_unbound_form_renders_once_and_follows_its_choices(tam):
+    account = AccountFactory(tam=tam)
+    ContactFactory(account=account, name="Ada Lovelace")
+    plain = forms.Form.render  # past the cache
+    form = PersonaForm(account=account)
+    with CaptureQueriesContext(connection) as cold:
+        html = str(form)
+    assert html == plain(PersonaForm(account=account))
+    with CaptureQueriesContext(connection) as warm:
+        assert str(PersonaForm(account=account)) == html
+    assert len(cold) == len(warm) == 1  # the contacts, read once either way
+    ContactFactory(account=account, name="Grace Hopper")
+    html = str(PersonaForm(account=account))
+    assert "Grace Hopper" in html and "Ada Lovelace" in html
+    # A bound form (values, errors) is rendered afresh.
+    bound = PersonaForm({"contact": "", "personas": []}, account=account)
+    assert bound.is_valid() is False
+    assert "errorlist" in str(bound)
