@@ -214,6 +214,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
     with_sources = signals_with_sources(accounts, now=now)
     current = _current_assessments(ids)
     retire: list[HealthAssessment] = []
+    refresh: list[HealthAssessment] = []
     create: list[HealthAssessment] = []
     changed: list[tuple[Account, str, str]] = []
     for account in accounts:
@@ -225,6 +226,13 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
         expired = old is not None and old.chosen_colour and _expired(old, today)
         if old is not None and old.suggested_colour == suggested and not expired:
             summary.unchanged += 1
+            # Same colour, other reasons (e.g. usage data now answers what the TAM did):
+            # the current row's explanation is refreshed in place, no new history row.
+            reasons = result.as_dict()["reasons"]
+            if old.reasons != reasons:
+                old.reasons, old.signals = reasons, asdict(account_signals)
+                old.score = None if result.score is None else Decimal(str(result.score))
+                refresh.append(old)
             continue
         keep_choice = old is not None and old.chosen_colour and not expired
         row = HealthAssessment(
@@ -258,6 +266,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
         if row.colour != account.health:
             changed.append((account, account.health, row.colour))
     HealthAssessment.objects.bulk_update(retire, ["is_current"])
+    HealthAssessment.objects.bulk_update(refresh, ["reasons", "signals", "score"])
     HealthAssessment.objects.bulk_create(create)
     _accounts_recolour(changed, actor=None, reason="", source=EventSource.AUTOMATIC)
     summary.changed_colour += len(changed)

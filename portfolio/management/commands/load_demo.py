@@ -39,7 +39,14 @@ from portfolio.models import (
     Team,
 )
 
-APPS_WITH_DEMO = ["integrations", "portfolio", "prioritization", "triage", "engagement"]
+APPS_WITH_DEMO = [
+    "integrations",
+    "portfolio",
+    "prioritization",
+    "triage",
+    "engagement",
+    "usage",
+]
 
 # Updated on a rerun. `health` and `priority` are written only when an account is created:
 # afterwards they belong to the apps (health assessments, priority decisions), and
