@@ -112,15 +112,6 @@ def overdue_cadence_for_tams(
     return counts
 
 
-def missing_personas_q() -> Q:
-    """Accounts with no Development Lead or no Software Security Lead contact (one contact
-    holding both personas covers both)."""
-    holders = Contact.personas.through.objects
-    return ~Q(
-        pk__in=holders.filter(keypersona_id="development_lead").values("contact__account_id")
-    ) | ~Q(pk__in=holders.filter(keypersona_id="security_lead").values("contact__account_id"))
-
-
 # --- The account panel --------------------------------------------------------------------
 
 

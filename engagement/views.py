@@ -35,7 +35,7 @@ from engagement.forms import (
     TaskForm,
     WelcomeCallForm,
 )
-from engagement.models import EngagementStep, SuccessObjective, SuccessTask
+from engagement.models import EGroupBrief, EngagementStep, SuccessObjective, SuccessTask
 from integrations.enqueue import broker_require
 from portfolio.http import safe_next
 from portfolio.models import Account
@@ -69,7 +69,9 @@ def _now_local():
     return timezone.localtime().replace(second=0, microsecond=0)
 
 
-def default_forms(request: HttpRequest, account: Account) -> dict:
+def default_forms(
+    request: HttpRequest, account: Account, *, brief: EGroupBrief | None = None
+) -> dict:
     """Unbound forms of every section (a bound form with errors replaces its entry)."""
     return {
         "start": EngagementStartForm(),
@@ -84,7 +86,7 @@ def default_forms(request: HttpRequest, account: Account) -> dict:
         "persona": PersonaForm(account=account),
         "disengagement": DisengagementForm(),
         "email": EmailForm(account=account, initial={"template": "initial_engagement"}),
-        "brief": EGroupBriefForm(instance=getattr(account, "_eng_brief", None)),
+        "brief": EGroupBriefForm(instance=brief),
     }
 
 
@@ -105,8 +107,7 @@ def account_panel_context(
     {"engagement_panel_template", "account", "eng", "eng_forms", "eng_message",
     "eng_section", "eng_ok", "eng_next"}."""
     panel = selectors.account_engagement_panel(account)
-    account._eng_brief = panel["brief"]
-    all_forms = default_forms(request, account)
+    all_forms = default_forms(request, account, brief=panel["brief"])
     all_forms.update(forms or {})
     return {
         "engagement_panel_template": PANEL_TEMPLATE,

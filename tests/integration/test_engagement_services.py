@@ -252,13 +252,10 @@ def test_personas_flag(tam):
     assert selectors.account_engagement_panel(account)["missing_personas"] == [
         "Software Security Lead"
     ]
-    flagged = Account.objects.filter(selectors.missing_personas_q())
-    assert account in flagged
     services.contact_personas_set(
         contact=ContactFactory(account=account), personas=["security_lead"]
     )
     assert not selectors.account_engagement_panel(account)["personas_flagged"]
-    assert account not in Account.objects.filter(selectors.missing_personas_q())
     with pytest.raises(ValidationError):
         services.contact_personas_set(contact=dev, personas=["cto"])
 
@@ -280,30 +277,11 @@ def test_a_contact_holds_every_persona_that_applies_to_them(tam):
         "Development Lead",
         "Software Security Lead",
     ]
-    assert account not in Account.objects.filter(selectors.missing_personas_q())
     # Setting the personas replaces them; none clears them.
     services.contact_personas_set(contact=lead, personas=["security_lead"])
     assert list(lead.personas.values_list("key", flat=True)) == ["security_lead"]
     services.contact_personas_set(contact=lead, personas=[])
     assert not lead.personas.exists()
-    assert account in Account.objects.filter(selectors.missing_personas_q())
-
-
-def test_missing_personas_flag_is_one_query_over_many_accounts(tam, django_assert_num_queries):
-    both = ContactFactory(
-        account=AccountFactory(tam=tam), personas=["development_lead", "security_lead"]
-    )
-    dev_only = ContactFactory(account=AccountFactory(tam=tam), personas=["development_lead"])
-    none = ContactFactory(account=AccountFactory(tam=tam))
-    with django_assert_num_queries(1):
-        flagged = set(
-            Account.objects.filter(selectors.missing_personas_q()).values_list("pk", flat=True)
-        )
-    assert both.account_id not in flagged
-    assert {dev_only.account_id, none.account_id} <= flagged
-
-
-# --- Emails ------------------------------------------------------------------------------
 
 
 def test_email_templates_fill_merge_fields_from_the_account(tam):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.urls import reverse
 
 from portfolio.models import Account
@@ -92,18 +90,3 @@ def test_index_shows_changes_balance_and_pending(client, team, manager, tam):
     assert "Priority changes since the last quarterly review" in html and "P1 balance" in html
     client.force_login(manager)
     assert "Priority requests waiting for you" in client.get("/priority/").content.decode()
-
-
-def test_template_tags_render_the_panels(tam):
-    account = AccountFactory(tam=tam, churn_risk=True)
-    priorities_reevaluate(cause="quarterly_review")
-    request = RequestFactory().get("/")
-    request.user = tam
-    html = Template(
-        "{% load prioritization_tags %}{% priority_panel account %}"
-        "{% priority_changes_panel %}{% p1_balance_panel tams %}{% pending_exceptions_panel %}"
-    ).render(Context({"account": account, "request": request, "user": tam, "tams": [tam]}))
-    assert f'id="priority-panel-{account.pk}"' in html
-    assert f'action="/priority/accounts/{account.pk}/exceptions/"' in html
-    assert "Priority changes since the last quarterly review" in html
-    assert "P1 balance" in html

@@ -8,8 +8,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -40,18 +38,15 @@ def test_account_pages_name_the_deciding_rule(client, tam):
         assert "default_p2" not in visible_text(html)
 
 
-def test_the_change_list_names_the_rule(tam):
+def test_the_change_list_names_the_rule(client, tam):
     account = AccountFactory(tam=tam)
     OpportunityFactory(
         account=account, type="Up-tier", close_date=timezone.localdate() + dt.timedelta(days=30)
     )
     priorities_reevaluate(cause="quarterly_review")
     assert PriorityDecision.objects.get(account=account).decided_by == "uptier_opportunity"
-    request = RequestFactory().get("/")
-    request.user = tam
-    html = Template("{% load prioritization_tags %}{% priority_changes_panel %}").render(
-        Context({"request": request, "user": tam})
-    )
+    client.force_login(tam)
+    html = client.get(reverse("prioritization:index")).content.decode()
     assert "(Up-tier opportunity closing soon, quarterly review," in html
     assert "uptier_opportunity" not in visible_text(html)
 

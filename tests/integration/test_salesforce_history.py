@@ -7,8 +7,8 @@ from decimal import Decimal
 import pghistory
 import pytest
 
+from portfolio.history import account_history
 from portfolio.models import Account, AccountEvent
-from portfolio.selectors import account_history
 from portfolio.sync import sync_salesforce
 from tests import factories
 

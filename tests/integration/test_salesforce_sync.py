@@ -90,7 +90,7 @@ def test_first_sync_stores_users_accounts_opportunities_and_links(fake_salesforc
     assert child.parent == parent  # resolved set-based after the run
     assert child.tam is None and child.health == "" and child.priority is None
     opp = Opportunity.objects.get(salesforce_id=data["opp"]["Id"])
-    assert opp.account == parent and opp.is_uptier and opp.amount == Decimal("120000.00")
+    assert opp.account == parent and opp.type == "Up-tier" and opp.amount == Decimal("120000.00")
     assert SalesforceUser.objects.get(salesforce_id=data["tam"]["Id"]).user == tam_user
     cursor = SyncCursor.objects.get(source="salesforce", object_name="Account")
     assert cursor.position == dt.datetime.fromisoformat(data["children"][-1]["SystemModstamp"])
