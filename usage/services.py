@@ -217,101 +217,114 @@ CREATE TEMP TABLE IF NOT EXISTS usage_touched (account_id bigint PRIMARY KEY);
 TRUNCATE usage_touched;
 """
 
-# Every field of every staged row checked at once; `errors` is {} for a good row. The
-# account join is limited to `{scope}` (the accounts the caller may see).
+# Every field of every staged row checked at once. Each row is parsed once (steps fenced
+# with OFFSET 0: PostgreSQL would otherwise inline them and repeat the regular expressions
+# in every expression that uses them) and judged with plain comparisons; the per-field
+# error messages are built only for the rows that fail. The account join is limited to
+# `{scope}` (the accounts the caller may see).
 _CHECK_SQL = """
 CREATE TEMP TABLE usage_checked AS
 WITH parsed AS (
     SELECT s.*, a.id AS account_id, m.id AS metric_id, m.kind,
-        CASE WHEN s.period ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' THEN 'm'
-             WHEN s.period ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' THEN 'd'
-        END AS grain
-    FROM usage_stage s
-    LEFT JOIN portfolio_account a ON a.salesforce_id = s.account {scope}
-    LEFT JOIN usage_metric m ON m.name = s.metric
-), dated AS (
-    SELECT p.*,
-        CASE WHEN p.grain IS NULL THEN NULL
-             WHEN p.grain = 'm' OR substr(p.period, 9, 2)::int <= extract(day FROM
-                  make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int, 1)
-                  + interval '1 month - 1 day')
-             THEN make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int,
-                            CASE WHEN p.grain = 'd' THEN substr(p.period, 9, 2)::int ELSE 1 END)
-        END AS pdate,
+        CASE WHEN s.period ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$'
+             THEN CASE WHEN length(s.period) = 7 THEN 'm' ELSE 'd' END
+        END AS grain,
         CASE
-            WHEN p.kind IN ('count', 'stages') AND p.vtype IN ('n', 'c')
-                 AND p.value ~ '^[0-9]{{1,12}}$' THEN 'num'
-            WHEN p.kind = 'number' AND p.vtype IN ('n', 'c')
-                 AND p.value ~ '^[0-9]{{1,12}}(\\.[0-9]{{1,6}})?$' THEN 'num'
-            WHEN p.kind = 'version' AND p.vtype IN ('s', 'c')
-                 AND p.value ~ '^[0-9]{{1,4}}\\.[0-9]{{1,4}}(\\.[0-9]{{1,4}})?$' THEN 'text'
-            WHEN p.kind = 'stages' AND p.vtype IN ('l', 'c')
-                 AND p.value ~ ('^[A-Za-z][A-Za-z0-9 _&-]{{0,40}}'
+            WHEN m.kind IN ('count', 'stages') AND s.vtype IN ('n', 'c')
+                 AND s.value ~ '^[0-9]{{1,12}}$' THEN 'num'
+            WHEN m.kind = 'number' AND s.vtype IN ('n', 'c')
+                 AND s.value ~ '^[0-9]{{1,12}}(\\.[0-9]{{1,6}})?$' THEN 'num'
+            WHEN m.kind = 'version' AND s.vtype IN ('s', 'c')
+                 AND s.value ~ '^[0-9]{{1,4}}\\.[0-9]{{1,4}}(\\.[0-9]{{1,4}})?$' THEN 'text'
+            WHEN m.kind = 'stages' AND s.vtype IN ('l', 'c')
+                 AND s.value ~ ('^[A-Za-z][A-Za-z0-9 _&-]{{0,40}}'
                                 || '(;[A-Za-z][A-Za-z0-9 _&-]{{0,40}}){{0,49}}$')
                  THEN 'names'
         END AS vkind
+    FROM usage_stage s
+    LEFT JOIN portfolio_account a ON a.salesforce_id = s.account {scope}
+    LEFT JOIN usage_metric m ON m.name = s.metric
+    OFFSET 0
+), dated AS (
+    SELECT p.*,
+        CASE WHEN p.grain IS NULL THEN NULL
+             WHEN p.grain = 'm'
+                  THEN make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int, 1)
+             WHEN p.grain = 'd' AND substr(p.period, 9, 2)::int <= extract(day FROM
+                  make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int, 1)
+                  + interval '1 month - 1 day')
+                  THEN make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int,
+                                 substr(p.period, 9, 2)::int)
+        END AS pdate
     FROM parsed p
+    OFFSET 0
 ), judged AS (
     SELECT d.*,
-        coalesce(d.read_errors::jsonb, '{{}}'::jsonb) || jsonb_strip_nulls(jsonb_build_object(
+        d.vtype <> 'x' AND d.read_errors IS NULL AND d.account_id IS NOT NULL
+        AND d.metric_id IS NOT NULL AND d.vkind IS NOT NULL AND d.pdate IS NOT NULL
+        AND d.pdate >= DATE '2000-01-01' AND d.pdate <= %(today)s::date AS ok
+    FROM dated d
+    OFFSET 0
+), explained AS (
+    SELECT j.*, CASE WHEN j.ok THEN '{{}}'::jsonb ELSE
+        coalesce(j.read_errors::jsonb, '{{}}'::jsonb) || jsonb_strip_nulls(jsonb_build_object(
             'account', CASE
-                WHEN d.vtype = 'x' THEN NULL
-                WHEN coalesce(d.account, '') = ''
+                WHEN j.vtype = 'x' THEN NULL
+                WHEN coalesce(j.account, '') = ''
                     THEN jsonb_build_array('Required: the Salesforce account id.')
-                WHEN d.account_id IS NULL THEN jsonb_build_array(
+                WHEN j.account_id IS NULL THEN jsonb_build_array(
                     'No account with this Salesforce id' || %(scope_note)s || '.')
             END,
             'period', CASE
-                WHEN d.vtype = 'x' THEN NULL
-                WHEN coalesce(d.period, '') = ''
+                WHEN j.vtype = 'x' THEN NULL
+                WHEN coalesce(j.period, '') = ''
                     THEN jsonb_build_array('Required: YYYY-MM or YYYY-MM-DD.')
-                WHEN d.grain IS NULL
+                WHEN j.grain IS NULL
                     THEN jsonb_build_array('Must be YYYY-MM (a month) or YYYY-MM-DD (a day).')
-                WHEN d.pdate IS NULL THEN jsonb_build_array('Not a day of that month.')
-                WHEN d.pdate < DATE '2000-01-01' THEN jsonb_build_array('Before 2000.')
-                WHEN d.pdate > %(today)s::date THEN jsonb_build_array('In the future.')
+                WHEN j.pdate IS NULL THEN jsonb_build_array('Not a day of that month.')
+                WHEN j.pdate < DATE '2000-01-01' THEN jsonb_build_array('Before 2000.')
+                WHEN j.pdate > %(today)s::date THEN jsonb_build_array('In the future.')
             END,
             'metric', CASE
-                WHEN d.vtype = 'x' THEN NULL
-                WHEN coalesce(d.metric, '') = ''
+                WHEN j.vtype = 'x' THEN NULL
+                WHEN coalesce(j.metric, '') = ''
                     THEN jsonb_build_array('Required: the metric name.')
-                WHEN d.metric_id IS NULL THEN jsonb_build_array(
+                WHEN j.metric_id IS NULL THEN jsonb_build_array(
                     'Unknown metric; the defined ones are: ' || %(metrics)s
                     || ' (an admin adds more under Product usage > Metrics).')
             END,
             'value', CASE
-                WHEN d.vtype = 'x' OR d.metric_id IS NULL THEN NULL
-                WHEN d.value IS NULL THEN jsonb_build_array('Required.')
-                WHEN d.vkind IS NOT NULL THEN NULL
-                WHEN d.kind = 'count'
-                    THEN jsonb_build_array(d.metric || ' takes a whole number >= 0.')
-                WHEN d.kind = 'number'
-                    THEN jsonb_build_array(d.metric || ' takes a number >= 0.')
-                WHEN d.kind = 'version' THEN jsonb_build_array(
-                    d.metric || ' takes a version "major.minor" as a string, e.g. "17.3".')
+                WHEN j.vtype = 'x' OR j.metric_id IS NULL THEN NULL
+                WHEN j.value IS NULL THEN jsonb_build_array('Required.')
+                WHEN j.vkind IS NOT NULL THEN NULL
+                WHEN j.kind = 'count'
+                    THEN jsonb_build_array(j.metric || ' takes a whole number >= 0.')
+                WHEN j.kind = 'number'
+                    THEN jsonb_build_array(j.metric || ' takes a number >= 0.')
+                WHEN j.kind = 'version' THEN jsonb_build_array(
+                    j.metric || ' takes a version "major.minor" as a string, e.g. "17.3".')
                 ELSE jsonb_build_array(
-                    d.metric || ' takes a list of stage names or a whole number >= 0.')
+                    j.metric || ' takes a list of stage names or a whole number >= 0.')
             END
-        )) AS errors
-    FROM dated d
+        )) END AS errors
+    FROM judged j
 )
 SELECT j.line, j.account, j.period, j.metric, j.value, j.vtype, j.raw, j.errors,
-    j.account_id, j.metric_id, j.grain, j.pdate,
+    j.account_id, j.metric_id, j.grain, j.pdate, j.ok,
     CASE WHEN j.vkind = 'num' THEN j.value::double precision
          WHEN j.vkind = 'names' THEN cardinality(string_to_array(j.value, ';'))::double precision
     END AS num,
     CASE WHEN j.vkind IN ('text', 'names') THEN j.value END AS txt,
-    CASE WHEN j.errors = '{{}}'::jsonb THEN row_number() OVER w END AS rn,
-    CASE WHEN j.errors = '{{}}'::jsonb THEN first_value(j.line) OVER w END AS kept_line
-FROM judged j
-WINDOW w AS (PARTITION BY j.errors = '{{}}'::jsonb, j.account_id, j.metric_id, j.grain, j.pdate
-             ORDER BY j.line DESC)
+    CASE WHEN j.ok THEN row_number() OVER w END AS rn,
+    CASE WHEN j.ok THEN first_value(j.line) OVER w END AS kept_line
+FROM explained j
+WINDOW w AS (PARTITION BY j.ok, j.account_id, j.metric_id, j.grain, j.pdate ORDER BY j.line DESC)
 """
 
 # An earlier row for the same key with another value: the later row wins, the earlier one
 # is rejected (and quarantined) saying which row was kept. Identical repeats are unchanged.
 _SUPERSEDED_SQL = """
-UPDATE usage_checked c SET errors = jsonb_build_object('period', jsonb_build_array(
+UPDATE usage_checked c SET ok = false, errors = jsonb_build_object('period', jsonb_build_array(
         'Another row for the same account, period and metric (at ' || c.kept_line
         || ') has a different value and was kept.'))
 FROM usage_checked k
@@ -330,7 +343,7 @@ WITH bad AS (
             FROM jsonb_each(c.errors) e
         ) AS reason
     FROM usage_checked c
-    WHERE c.errors <> '{}'::jsonb
+    WHERE NOT c.ok
 ), fresh AS (
     INSERT INTO integrations_quarantinedrecord
         (source, object_name, external_id, payload, reason, sync_run_id, created_at)
@@ -353,7 +366,14 @@ WITH stored AS (
     INSERT INTO {partition} AS u (account_id, metric_id, grain, period, value, text)
     SELECT c.account_id, c.metric_id, c.grain, c.pdate, c.num, c.txt
     FROM usage_checked c
-    WHERE c.errors = '{{}}'::jsonb AND c.rn = 1 AND c.pdate >= %s AND c.pdate < %s
+    WHERE c.ok AND c.rn = 1 AND c.pdate >= %s AND c.pdate < %s
+      -- An identical stored row is read, not locked: a rerun writes nothing.
+      AND NOT EXISTS (
+          SELECT 1 FROM {partition} e
+          WHERE e.account_id = c.account_id AND e.metric_id = c.metric_id
+            AND e.grain = c.grain AND e.period = c.pdate
+            AND e.value IS NOT DISTINCT FROM c.num AND e.text IS NOT DISTINCT FROM c.txt
+      )
     ON CONFLICT (account_id, metric_id, grain, period) DO UPDATE
         SET value = EXCLUDED.value, text = EXCLUDED.text
         WHERE (u.value, u.text) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.text)
@@ -369,11 +389,11 @@ UPDATE integrations_quarantinedrecord q
 SET resolved_at = now(), resolved_by_run_id = %(run)s
 FROM usage_checked c
 WHERE q.source = %(source)s AND q.object_name = %(object)s AND q.resolved_at IS NULL
-  AND c.errors = '{}'::jsonb AND q.external_id = c.account
+  AND c.ok AND q.external_id = c.account
   AND q.payload ->> 'period' = c.period AND q.payload ->> 'metric' = c.metric
   AND NOT EXISTS (
       SELECT 1 FROM usage_checked b
-      WHERE b.errors <> '{}'::jsonb AND b.account = c.account AND b.period = c.period
+      WHERE NOT b.ok AND b.account = c.account AND b.period = c.period
         AND b.metric = c.metric
   )
 """
@@ -528,6 +548,8 @@ def _import_batch(
     with connection.cursor() as cursor:
         # Explicit, not ON COMMIT: a batch may run inside a caller's transaction.
         cursor.execute("TRUNCATE usage_stage; DROP TABLE IF EXISTS usage_checked")
+        # The batch's sort (duplicates within it) in memory, not on disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         with cursor.cursor.copy(
             "COPY usage_stage (line, account, period, metric, value, vtype, read_errors, raw) "
             "FROM STDIN"
@@ -535,15 +557,18 @@ def _import_batch(
             for row in batch:
                 copy.write_row(row)
         cursor.execute(check_sql, params)
-        cursor.execute(_SUPERSEDED_SQL)
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM usage_checked WHERE rn > 1)")
+        if cursor.fetchone()[0]:
+            cursor.execute(_SUPERSEDED_SQL)
+        # One month's rows at a time into its partition: an index, not a scan per month.
+        cursor.execute("CREATE INDEX ON usage_checked (pdate) WHERE ok AND rn = 1")
         cursor.execute(
             _QUARANTINE_SQL,
             {"where": where, "source": Source.USAGE, "object": OBJECT_NAME, "run": result.run.pk},
         )
         rejected, _fresh = cursor.fetchone()
         cursor.execute(
-            "SELECT DISTINCT date_trunc('month', pdate)::date FROM usage_checked "
-            "WHERE errors = '{}'::jsonb"
+            "SELECT DISTINCT date_trunc('month', pdate)::date FROM usage_checked WHERE ok"
         )
         months = [row[0] for row in cursor.fetchall()]
         usage_partitions_ensure(months)
@@ -555,13 +580,12 @@ def _import_batch(
             created, updated = created + new, updated + changed
         cursor.execute(
             "INSERT INTO usage_touched SELECT DISTINCT account_id FROM usage_checked "
-            "WHERE errors = '{}'::jsonb ON CONFLICT DO NOTHING"
+            "WHERE ok ON CONFLICT DO NOTHING"
         )
         if rejected:
             shown = max(0, REJECTED_SHOWN - len(result.rejected))
             cursor.execute(
-                "SELECT line, errors FROM usage_checked WHERE errors <> '{}'::jsonb "
-                "ORDER BY line LIMIT %s",
+                "SELECT line, errors FROM usage_checked WHERE NOT ok ORDER BY line LIMIT %s",
                 [shown],
             )
             result.rejected += [
@@ -618,7 +642,10 @@ BUILTIN = (
 
 _SUMMARY_SQL = (
     "WITH monthly AS ("
-    + MONTHLY_SQL.format(where="v.account_id = ANY(%(ids)s) AND m.name = ANY(%(names)s)")
+    + MONTHLY_SQL.format(
+        where="v.account_id IN (SELECT unnest(%(ids)s::bigint[])) "
+        "AND m.name = ANY(%(names)s) AND v.period >= %(since)s"
+    )
     + """),
 latest AS (SELECT account_id, max(month) AS month FROM monthly GROUP BY account_id),
 pivot AS (
@@ -663,12 +690,18 @@ ON CONFLICT (account_id) DO UPDATE SET
 
 def usage_summary_refresh(*, account_ids: list[int]) -> int:
     """Rebuild `AccountUsage` of these accounts from their rows, in batches of
-    `SUMMARY_BATCH` accounts (one statement each). Returns the rows written."""
+    `SUMMARY_BATCH` accounts (one statement each). Returns the rows written.
+
+    Only the last `STALE_MONTHS` + 1 months are read: older usage says nothing about the
+    account now (the selectors leave it out), and the year of history stays unread."""
+    today = timezone.localdate()
+    index = today.year * 12 + today.month - 1 - (STALE_MONTHS + 1)
+    since = dt.date(index // 12, index % 12 + 1, 1)
     written = 0
     for start in range(0, len(account_ids), SUMMARY_BATCH):
         chunk = account_ids[start : start + SUMMARY_BATCH]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_SUMMARY_SQL, {"ids": chunk, "names": list(BUILTIN)})
+            cursor.execute(_SUMMARY_SQL, {"ids": chunk, "names": list(BUILTIN), "since": since})
             written += cursor.rowcount
     return written
 

@@ -1,0 +1,236 @@
+"""Benchmark: importing 1M product usage rows (issue 16) against a raw COPY of the same rows,
+in the same run.
+
+    .venv/bin/python bench/usage.py [--rows 1000000] [--months 24] [--db-prefix P] [--keep]
+
+Uses the PostgreSQL server of DATABASE_URL, in a scratch database of its own
+(<prefix>bench_usage; migrated, never serialized, dropped at the end unless --keep). The
+accounts are built in SQL; the rows are a CSV file (account, period, metric, value: six
+metrics a month for `--months` months) written once. Steps:
+
+  (a) the baselines: COPY of the file as it is into a table of four text columns (the
+      cheapest way to put those bytes in PostgreSQL), and COPY of the same rows already
+      resolved and typed (account id, metric id, period) into `usage_value` itself (its
+      key, its monthly partitions): the cost of storing them at all;
+  (b) `import_usage`'s path on the file: CSV read, staged with COPY, every field checked in
+      SQL, upserted by (account, metric, grain, period), batch by batch, then the
+      per-account summary rebuilt (timed apart);
+  (c) the same file again: every row unchanged, nothing written.
+
+Aims (issue 16): (b) < 60 s and <= 2x (a). Prints the figures and the load average before
+and after (the machine is shared); recorded in docs/performance.md, "Usage import".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+
+from bench._common import (  # noqa: E402
+    add_database_arguments,
+    analyze,
+    insert_select,
+    load,
+    say,
+    scratch_database,
+)
+
+METRICS = (
+    "active_users",
+    "licensed_seats",
+    "version",
+    "stages_in_use",
+    "tickets_opened",
+    "new_features_used",
+)
+LAST_MONTH = (2026, 11)
+
+
+def months(n: int) -> list[str]:
+    year, month = LAST_MONTH
+    index = year * 12 + month - 1
+    return [f"{(index - k) // 12}-{(index - k) % 12 + 1:02d}" for k in range(n - 1, -1, -1)]
+
+
+def generate_accounts(n: int) -> None:
+    from portfolio.models import Account
+
+    insert_select(
+        Account,
+        rows=n,
+        label="accounts",
+        exprs={
+            "salesforce_id": "'001U' || lpad(g.i::text, 14, '0')",
+            "name": "'Usage account ' || g.i",
+            "arr": "100000",
+            "region_id": "'US-EAST'",
+            "segment": "'enterprise'",
+            "licensed_seats": "1000",
+        },
+    )
+    analyze()
+
+
+def write_files(folder: Path, accounts: int, month_list: list[str]) -> tuple[Path, Path, int]:
+    """The CSV to import and the same rows resolved (account id, metric id, grain,
+    period, value, text) for the typed baseline."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT salesforce_id, id FROM portfolio_account ORDER BY id")
+        ids = cursor.fetchall()[:accounts]
+        cursor.execute("SELECT name, id FROM usage_metric")
+        metric_ids = dict(cursor.fetchall())
+    raw, typed, rows = folder / "usage.csv", folder / "usage.typed.tsv", 0
+    with raw.open("w", newline="") as f, typed.open("w") as t:
+        writer = csv.writer(f)
+        writer.writerow(["account", "period", "metric", "value"])
+        for k, (sfid, pk) in enumerate(ids):
+            for m, period in enumerate(month_list):
+                active = 300 + (k * 7 + m * 13) % 650
+                values = {
+                    "active_users": str(active),
+                    "licensed_seats": "1000",
+                    "version": f"{16 + m * 3 // len(month_list)}.{m % 12}",
+                    "stages_in_use": str(2 + (k + m) % 8),
+                    "tickets_opened": str((k + m * 3) % 25),
+                    "new_features_used": str((k + m) % 5),
+                }
+                for name in METRICS:
+                    value = values[name]
+                    writer.writerow([sfid, period, name, value])
+                    number, text = (r"\N", value) if name == "version" else (value, r"\N")
+                    t.write(f"{pk}\t{metric_ids[name]}\tm\t{period}-01\t{number}\t{text}\n")
+                    rows += 1
+    return raw, typed, rows
+
+
+def copy_file(sql: str, path: Path) -> float:
+    t0 = time.perf_counter()
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+        path.open("rb") as f,
+    ):
+        while chunk := f.read(1 << 20):
+            copy.write(chunk)
+    return time.perf_counter() - t0
+
+
+def truncate_usage() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE usage_value, usage_accountusage")
+
+
+def run_import(path: Path) -> tuple[float, float, object]:
+    """The command's path (services.usage_import over the CSV, no health re-assessment),
+    and the time of the summary rebuild inside it."""
+    from usage import services
+
+    refresh = services.usage_summary_refresh
+    spent = {"summary": 0.0}
+
+    def timed_refresh(**kwargs):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return refresh(**kwargs)
+        finally:
+            spent["summary"] += time.perf_counter() - t
+
+    services.usage_summary_refresh = timed_refresh  # type: ignore[assignment]
+    try:
+        t0 = time.perf_counter()
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            mapping = services.csv_mapping(next(reader))
+            result = services.usage_import(
+                rows=services.staged_from_csv(reader, mapping=mapping),
+                trigger="bench",
+                where="line",
+                assess=False,
+                progress=lambda done: say(f"  imported {done:,} rows"),
+            )
+        return time.perf_counter() - t0, spent["summary"], result
+    finally:
+        services.usage_summary_refresh = refresh  # type: ignore[assignment]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=24)
+    add_database_arguments(parser, "bench_usage")
+    args = parser.parse_args()
+
+    from portfolio.models import Account
+    from usage import services
+
+    accounts = math.ceil(args.rows / (len(METRICS) * args.months))
+    month_list = months(args.months)
+    with scratch_database("bench_usage", prefix=args.db_prefix, keep=args.keep) as kept:
+        if not (kept and Account.objects.count() >= accounts):
+            say(f"generating {accounts:,} accounts")
+            generate_accounts(accounts)
+        truncate_usage()
+        with tempfile.TemporaryDirectory() as tmp:
+            raw, typed, rows = write_files(Path(tmp), accounts, month_list)
+            say(f"{rows:,} rows in {raw.stat().st_size / 1e6:.0f} MB of CSV")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TABLE IF NOT EXISTS bench_raw (account text, period text, "
+                    "metric text, value text)"
+                )
+                cursor.execute("TRUNCATE bench_raw")
+            from datetime import date
+
+            services.usage_partitions_ensure(date(int(p[:4]), int(p[5:]), 1) for p in month_list)
+            load_before = load()
+            say("(a) COPY of the CSV into four text columns")
+            raw_copy = copy_file("COPY bench_raw FROM STDIN (FORMAT csv, HEADER true)", raw)
+            say("(a) COPY of the same rows, resolved, into usage_value")
+            typed_copy = copy_file(
+                "COPY usage_value (account_id, metric_id, grain, period, value, text) FROM STDIN",
+                typed,
+            )
+            truncate_usage()
+            analyze()
+            say("(b) import_usage's path")
+            seconds, summary_seconds, result = run_import(raw)
+            say(result.summary())  # type: ignore[attr-defined]
+            say("(c) the same file again")
+            rerun, _, again = run_import(raw)
+            say(again.summary())  # type: ignore[attr-defined]
+            load_after = load()
+    print(
+        f"usage import: {rows:,} rows ({accounts:,} accounts x {args.months} months x "
+        f"{len(METRICS)} metrics)\n"
+        f"  (a) raw COPY of the CSV (4 text columns): {raw_copy:.1f} s\n"
+        f"  (a) COPY of the rows resolved into usage_value (key, partitions): {typed_copy:.1f} s\n"
+        f"  (b) import (read, stage, check, upsert, summary): {seconds:.1f} s "
+        f"(summary of {result.accounts:,} accounts: {summary_seconds:.1f} s)\n"  # type: ignore[attr-defined]
+        f"      ratio to the raw COPY {seconds / raw_copy:.2f}, to the typed COPY "
+        f"{seconds / typed_copy:.2f}\n"
+        f"  (c) rerun, all unchanged: {rerun:.1f} s ({again.unchanged:,} unchanged)\n"  # type: ignore[attr-defined]
+        f"  load average before {load_before}, after {load_after}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
