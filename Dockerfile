@@ -21,10 +21,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (pyproject.toml declares no packages: the code runs from /app), so
-# code changes do not reinstall them.
-COPY pyproject.toml README.md ./
-RUN pip install .
+# Dependencies first, so code changes do not reinstall them: the pinned, hashed
+# requirements.lock (as `make install`), then the project itself without dependencies
+# (pyproject.toml declares no packages: the code runs from /app).
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps .
 
 COPY --from=frontend /build/node_modules/htmx.org/dist /app/node_modules/htmx.org/dist
 COPY . .

@@ -386,7 +386,7 @@ class Load:
 
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))]
+    return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
 
 
 def report(results: list[Result], seconds: float, server_cpu: float) -> dict:

@@ -7,8 +7,9 @@ Builds its own data set (500 TAMs with 200 accounts each, 50 managers with 10 TA
 cadence calls, notes, opportunities, contacts, six months of account history and a stored
 priority decision with its trace for every account), set-based in SQL (bench/_common.py),
 in a scratch database of its own (<prefix>bench_pages on the server of DATABASE_URL, never
-serialized; `--keep` keeps it, and its data, for the next run). Then requests each page in-process with Django's test Client and prints
-the median and p95 server time and the number of SQL queries. Aim: p95 under 150 ms
+serialized; `--keep` keeps it, and its data, for the next run). Then requests each page
+in-process with Django's test Client and prints the median and p95 server time and the
+number of SQL queries. Aim: p95 under 150 ms
 (docs/performance.md). Not collected by pytest.
 """
 
@@ -225,7 +226,7 @@ def measure(
     times.sort()
     return {
         "median": statistics.median(times),
-        "p95": times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)],
+        "p95": times[min(len(times) - 1, round(0.95 * len(times)) - 1)],
         "cpu": statistics.median(cpu),
         "sql": statistics.median(sql),
         "queries": queries,

@@ -133,7 +133,7 @@ def main() -> int:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
             parent.send(("requests",))
-            after, writes = parent.recv()
+            after, _writes = parent.recv()
             calls.append(after - before)
             assert result.sent == pending, (result.summary(), pending)
             print(

@@ -68,11 +68,11 @@ REFUSED: tuple[type[BaseException], ...] = (SalesforceMalformedRequest, Salesfor
 
 __all__ = [
     "BULK_MAX_BYTES",
-    "BulkJobFailed",
     "COLLECTION_LIMIT",
     "ERRORS",
-    "Page",
     "REFUSED",
+    "BulkJobFailed",
+    "Page",
     "RecordResult",
     "SalesforceAuthenticationFailed",
     "SalesforceClient",

@@ -33,7 +33,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            token, issued = api_token_issue(user=request.user, **form.cleaned_data)
+            _token, issued = api_token_issue(user=request.user, **form.cleaned_data)
             form = TokenForm()
         else:
             status = 400

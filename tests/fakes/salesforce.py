@@ -762,7 +762,7 @@ class FakeSalesforce:
         info = job["info"]
         obj = info["object"]
         rows = list(csv.DictReader(io.StringIO(job["csv"])))
-        columns = list(csv.reader(io.StringIO(job["csv"])))[0] if rows else ["Id"]
+        columns = next(csv.reader(io.StringIO(job["csv"]))) if rows else ["Id"]
         job.update(columns=columns, successes=[], failures=[], unprocessed=[])
         bad = [c for c in columns if c != "Id" and (c not in SCHEMA[obj] or c == "SystemModstamp")]
         if bad or "Id" not in columns:

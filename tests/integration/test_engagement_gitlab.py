@@ -153,7 +153,7 @@ def test_project_moves_to_account_management_when_the_customer_has_paid(
 ):
     engagement = services.engagement_start(account=account, kind="new_customer", user=tam)
     project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
-    with pytest.raises(ValidationError, match="paying customer|won opportunity"):
+    with pytest.raises(ValidationError, match=r"paying customer|won opportunity"):
         services.collaboration_project_transfer_request(account=account, user=tam)
 
     OpportunityFactory(account=account, is_won=True, is_closed=True, stage_name="Closed Won")

@@ -43,7 +43,7 @@ def test_the_account_page_forms_carry_their_limits(client, tam):
 
 
 @pytest.mark.parametrize(
-    "typed, error",
+    ("typed", "error"),
     [
         ("01/03/2027", "could be 3 January 2027 or 1 March 2027"),
         ("1900-01-01", "is not a plausible date here"),

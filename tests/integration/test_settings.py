@@ -1,7 +1,9 @@
 """Settings: a missing or malformed variable stops start-up naming it; production values
 pass `manage.py check --deploy` with nothing to report.
 
-Each case starts a fresh interpreter (settings are read once, at import), with no `.env`.
+Each case starts a fresh interpreter (settings are read once, at import), with no `.env`:
+about two seconds a case, so they live with the integration tests, not in the fast unit
+suite.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_moving_a_card_asks_for_the_reason_htmx(client, tam, issue):
     response = client.post(url, {"colour": "red", "reason": "", "churn_class": ""}, **HX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith("<article") and "Say why" in html or "required" in html
+    assert (html.lstrip().startswith("<article") and "Say why" in html) or "required" in html
     assert 'value="red" selected' in html  # keeps what was chosen
     # Red without a churn class: a clear error, typed reason kept.
     response = client.post(

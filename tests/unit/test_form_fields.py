@@ -26,7 +26,7 @@ def _errors(value: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "text, expected",
+    ("text", "expected"),
     [
         ("2027-03-01", dt.date(2027, 3, 1)),
         ("1 Mar 2027", dt.date(2027, 3, 1)),

@@ -101,7 +101,7 @@ def test_any_account_payload_is_a_row_or_a_rejection(overrides):
     try:
         row = _parse_account({**GOOD, **overrides}, CTX)
     except Rejected as exc:
-        assert str(exc)
+        assert str(exc)  # noqa: PT017 - either outcome is right; hypothesis picks the input
     else:
         assert len(row) == 17 and row[0]
 
