@@ -200,3 +200,13 @@ def test_the_dashboard_table_shows_adoption_and_its_change_in_fixed_queries(clie
         _load(factories.AccountFactory(tam=tam), months=24)
     many, _ = _queries(client, reverse("portfolio:home"))
     assert few == many
+
+
+def test_the_health_panel_shows_the_evidence_and_who_answered(client, tam, releases):
+    account = factories.AccountFactory(tam=tam)
+    _load(account)
+    triage_services.health_assess(account_ids=[account.pk])
+    client.force_login(tam)
+    html = client.get(reverse("portfolio:account", args=[account.salesforce_id])).content.decode()
+    assert "Low user adoption" in html and "412 of 1,000 seats active" in html
+    assert "(answered by: usage)" in html
