@@ -39,5 +39,6 @@ RUN useradd --system --uid 10001 --home-dir /app portfolio
 USER portfolio
 
 EXPOSE 8000
-# WEB_CONCURRENCY sets the number of gunicorn workers (gunicorn reads it).
+# gunicorn reads /app/gunicorn.conf.py: gthread workers, WEB_CONCURRENCY processes (3) of
+# GUNICORN_THREADS threads (4), GUNICORN_TIMEOUT 30 s (README.md, "Web server (gunicorn)").
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -1,8 +1,8 @@
 """Benchmark: many signed-in users at once against gunicorn over loopback (issue 12.5).
 
     .venv/bin/python bench/load.py [--accounts 100000] [--users 200] [--think 5]
-        [--duration 120] [--max-requests 20000] [--closed-loop 50] [--workers 3]
-        [--worker-class sync] [--threads 1] [--timeout 30] [--database bench_load]
+        [--duration 120] [--max-requests 20000] [--closed-loop 50] [--workers N]
+        [--worker-class sync|gthread] [--threads N] [--timeout S] [--database bench_load]
 
 Data: a scratch database named `<--database>_<accounts>` on the server of DATABASE_URL,
 built once by bench/pages.py's builder (TAMs with 200 accounts each, managers with teams of
@@ -11,10 +11,10 @@ open triage issues for 2% of the accounts, and kept: the next run with the same 
 size reuses it (after `migrate`); `--rebuild` starts over.
 
 Server: gunicorn started from this checkout exactly as docker-compose.yml's `web` service
-runs it (`config.wsgi`, DEBUG off, WEB_CONCURRENCY workers and the worker class, threads
-and timeout given here, default: those of docker-compose.yml / Dockerfile), bound to
-127.0.0.1 on a free port, with collected static files; only plain HTTP differs (no proxy
-in front, so the HTTPS redirect and secure cookies are off).
+runs it (`config.wsgi`, DEBUG off, gunicorn.conf.py read from the checkout: worker class,
+processes, threads, timeout, unless given here), bound to 127.0.0.1 on a free port, with
+collected static files; only plain HTTP differs (no proxy in front, so the HTTPS redirect
+and secure cookies are off).
 
 Load: `--users` Django users (TAMs and managers of the data set, 1 manager in 10),
 each signed in with a session cookie of their own, each a thread running the realistic
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import runpy
 import signal
 import socket
 import statistics
@@ -234,7 +235,6 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
         "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": str(args.workers),
     }
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
@@ -243,6 +243,8 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
         check=True,
     )
     port = _free_port()
+    # docker-compose.yml's command; gunicorn.conf.py (read from the working directory)
+    # gives the worker class, processes, threads and timeout unless overridden here.
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "config.wsgi",
@@ -250,13 +252,15 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
         f"127.0.0.1:{port}",
         "--access-logfile",
         "-",
-        "--worker-class",
-        args.worker_class,
-        "--threads",
-        str(args.threads),
-        "--timeout",
-        str(args.timeout),
     ]
+    for flag, value in [
+        ("--workers", args.workers),
+        ("--worker-class", args.worker_class),
+        ("--threads", args.threads),
+        ("--timeout", args.timeout),
+    ]:
+        if value is not None:
+            command += [flag, str(value)]
     log = open(ROOT / "bench" / ".load-gunicorn.log", "w")  # noqa: SIM115 # closed with the process
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
@@ -269,6 +273,18 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
     process.terminate()
     raise SystemExit("gunicorn did not answer within 60 s: see bench/.load-gunicorn.log")
+
+
+def gunicorn_settings(args) -> dict:
+    """The settings gunicorn runs with: gunicorn.conf.py's, then the flags given."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    given = {
+        "workers": args.workers,
+        "worker_class": args.worker_class,
+        "threads": args.threads,
+        "timeout": args.timeout,
+    }
+    return {key: given[key] if given[key] is not None else conf[key] for key in given}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -442,10 +458,11 @@ def main() -> int:
         metavar="N",
         help="N users without think time (saturation throughput) instead",
     )
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--timeout", type=int, default=30)
+    # Default: gunicorn.conf.py's values, as docker-compose.yml runs it.
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--worker-class")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--timeout", type=int)
     args = parser.parse_args()
 
     name = f"{args.database}_{args.accounts}"
@@ -459,10 +476,12 @@ def main() -> int:
     process, base = gunicorn_start(name, args)
     try:
         think = 0.0 if args.closed_loop else args.think
+        conf = gunicorn_settings(args)
         print(
             f"{len(people)} users ({sum(p.role == 'manager' for p in people)} managers), "
-            f"think time {think:g} s, gunicorn -w {args.workers} -k {args.worker_class} "
-            f"--threads {args.threads} --timeout {args.timeout}, {args.accounts:,} accounts",
+            f"think time {think:g} s, gunicorn -w {conf['workers']} -k {conf['worker_class']} "
+            f"--threads {conf['threads']} --timeout {conf['timeout']}, "
+            f"{args.accounts:,} accounts",
             flush=True,
         )
         # Warm-up: every worker imports, connects and fills its caches once.
