@@ -35,8 +35,9 @@
     root.querySelectorAll("textarea[maxlength], input[maxlength][data-counter]").forEach(updateCounter);
   }
 
-  function updateSelection(root) {
-    var rows = root.querySelectorAll("input[data-bulk-row]");
+  // Always the whole document: an htmx swap elsewhere (the bell) must not hide the box.
+  function updateSelection() {
+    var rows = document.querySelectorAll("input[data-bulk-row]");
     var count = document.querySelector("[data-bulk-count]");
     var ticked = 0;
     rows.forEach(function (r) { if (r.checked) ticked += 1; });
@@ -57,9 +58,9 @@
     if (t.matches && t.matches("input[data-bulk-page]")) {
       document.querySelectorAll("input[data-bulk-row]").forEach(function (r) { r.checked = t.checked; });
     }
-    if (t.matches && t.matches("input[data-bulk-row], input[data-bulk-page]")) updateSelection(document);
+    if (t.matches && t.matches("input[data-bulk-row], input[data-bulk-page]")) updateSelection();
   });
-  function init(root) { initCounters(root); updateSelection(root); }
+  function init(root) { initCounters(root); updateSelection(); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });
 })();
