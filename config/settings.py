@@ -195,7 +195,8 @@ LOGIN_URL = "login"
 # admin -> Axes -> Access attempts, delete; or `manage.py axes_reset_username NAME`).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend reading the user's roles in the same query (portfolio/auth.py).
+    "portfolio.auth.RoleBackend",
 ]
 AXES_FAILURE_LIMIT: int = _env("AXES_FAILURE_LIMIT", int, 10)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=_env("AXES_COOLOFF_MINUTES", int, 15))
@@ -273,7 +274,7 @@ if OIDC_ENABLED:
     # After axes' backend, which refuses a locked-out client address before any sign-in.
     AUTHENTICATION_BACKENDS.append("portfolio.oidc.OIDCBackend")
     if not PASSWORD_LOGIN_ENABLED:
-        AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+        AUTHENTICATION_BACKENDS.remove("portfolio.auth.RoleBackend")
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT: bool = _env("SECURE_SSL_REDIRECT", bool, not DEBUG)

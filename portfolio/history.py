@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Subquery, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, JSONObject
 
 from portfolio.models import Account, AccountEvent, Health, Priority
 
@@ -54,24 +57,41 @@ def _display(field: str, value: Any, users: dict[int, Any]) -> str:
 def account_history(account: Account, *, limit: int = 50) -> list[HistoryEntry]:
     """The latest `limit` changes of ARR, TAM, health and priority, newest first.
 
-    Two queries whatever the history's length: the events with their context, and the
-    users they name (TAMs and the people who made the changes).
+    One query whatever the history's length: the events with their context, each with
+    the names of the users it refers to (its TAM and the person who made the change).
     """
+    user_model = get_user_model()
+
+    def names_of(user_id):
+        return Subquery(
+            user_model.objects.annotate(pk_text=Cast("pk", TextField()))
+            .filter(pk_text=user_id)
+            .values(
+                json=JSONObject(
+                    id="pk", first_name="first_name", last_name="last_name", username="username"
+                )
+            )[:1]
+        )
+
     events = list(
         AccountEvent.objects.filter(pgh_obj_id=account.pk)
         .select_related("pgh_context")
+        .annotate(context_user=KeyTextTransform("user", "pgh_context__metadata"))
+        .annotate(
+            tam_names=names_of(Cast(OuterRef("tam_id"), TextField())),
+            context_user_names=names_of(OuterRef("context_user")),
+        )
         .order_by("-pgh_created_at", "-pgh_id")[: limit + 1]
     )
     events.reverse()  # oldest first; the first one may only serve as the baseline
     baseline_only = len(events) > limit
-    user_ids: set[int] = set()
+    users: dict[int, Any] = {}
     for event in events:
-        if event.tam_id:
-            user_ids.add(event.tam_id)
+        if event.tam_id and event.tam_names:
+            users[event.tam_id] = user_model(**event.tam_names)
         meta = event.pgh_context.metadata if event.pgh_context else {}
-        if isinstance(meta.get("user"), int):
-            user_ids.add(meta["user"])
-    users = get_user_model().objects.in_bulk(user_ids) if user_ids else {}
+        if isinstance(meta.get("user"), int) and event.context_user_names:
+            users[meta["user"]] = user_model(**event.context_user_names)
 
     entries: list[HistoryEntry] = []
     previous: AccountEvent | None = None

@@ -31,7 +31,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
@@ -44,6 +43,7 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
+from portfolio.auth import RoleBackend
 from portfolio.models import Team
 from portfolio.roles import GROUP_ADMIN
 
@@ -203,8 +203,9 @@ class OIDCBackend(OIDCAuthenticationBackend):
             return None
 
     def get_user(self, user_id: Any) -> AbstractBaseUser | None:
-        # ModelBackend's: an inactive user's session ends (the library's would keep it).
-        return ModelBackend.get_user(self, user_id)
+        # RoleBackend's: the roles in the same query, and an inactive user's session ends
+        # (the library's would keep it).
+        return RoleBackend.get_user(self, user_id)  # type: ignore[arg-type]
 
     def get_or_create_user(
         self, access_token: str, id_token: str, payload: dict[str, Any]

@@ -11,7 +11,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from portfolio import writeback
@@ -39,25 +39,38 @@ TREND_MONTHS = 12
 
 
 def p1_target(accounts: QuerySet[Account]) -> dict:
-    """The P1 target of a book from the rule sets of its accounts (2 queries):
-    `share` (ARR-independent share of accounts, weighted by how many accounts each rule
-    set covers; None when no rule set gives a share) and `text` for people."""
+    """The P1 target of a book from the rule sets of its accounts (one query: the book
+    grouped by region and segment, each group with its rule set's targets): `share`
+    (ARR-independent share of accounts, weighted by how many accounts each rule set
+    covers; None when no rule set gives a share) and `text` for people."""
     from prioritization.models import RuleSet
 
-    rulesets = {(rs.region_id, rs.segment): rs for rs in RuleSet.objects.all()}
-    groups = accounts.order_by().values("region_id", "segment").annotate(n=Count("pk"))
+    ruleset = RuleSet.objects.filter(region_id=OuterRef("region_id"), segment=OuterRef("segment"))
+    groups = list(
+        accounts.order_by()
+        .values("region_id", "segment")
+        .annotate(
+            n=Count("pk"),
+            has_ruleset=Exists(ruleset),
+            share=Subquery(ruleset.values("p1_target_share")[:1]),
+            low=Subquery(ruleset.values("p1_target_min")[:1]),
+            high=Subquery(ruleset.values("p1_target_max")[:1]),
+            any_ruleset=Exists(RuleSet.objects.all()),
+        )
+    )
     weighted, covered, counts = Decimal(0), 0, []
     for group in groups:
-        rs = rulesets.get((group["region_id"], group["segment"]))
-        if rs is None:
+        if not group["has_ruleset"]:
             continue
-        if rs.p1_target_share is not None:
-            weighted += rs.p1_target_share * group["n"]
+        if group["share"] is not None:
+            weighted += group["share"] * group["n"]
             covered += group["n"]
-        elif rs.p1_target_min is not None or rs.p1_target_max is not None:
-            counts.append((rs.p1_target_min, rs.p1_target_max))
+        elif group["low"] is not None or group["high"] is not None:
+            counts.append((group["low"], group["high"]))
     share = float(weighted / covered) if covered else None
-    if not rulesets and share is None:
+    # An empty book has no group to say whether any rule set exists: asked apart.
+    any_ruleset = groups[0]["any_ruleset"] if groups else RuleSet.objects.exists()
+    if not any_ruleset and share is None:
         share = DEFAULT_P1_TARGET_SHARE
     parts = []
     if share is not None:

@@ -24,7 +24,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -179,9 +179,13 @@ def accounts_with_table_columns(accounts: QuerySet[Account]) -> QuerySet[Account
     return with_cadence(accounts.select_related("tam", "usage_summary"))
 
 
-def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
+def dashboard_figures(
+    accounts: QuerySet[Account], *, today: dt.date, renewal_months: int = 0
+) -> dict:
     """Headline figures of a book in one query: ARR, counts by priority and health,
-    renewals in the next 90 days, overdue cadence calls."""
+    renewals in the next 90 days, overdue cadence calls; with `renewal_months`, also the
+    count and ARR renewing in each of the next calendar months (`renewals_by_month`
+    reads them from the figures instead of a query of its own)."""
     aggregates: dict = {
         "count": Count("pk"),
         "book_arr": Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()),
@@ -212,35 +216,41 @@ def dashboard_figures(accounts: QuerySet[Account], *, today: dt.date) -> dict:
         aggregates[f"p{level.value}"] = Count("pk", filter=Q(priority=level.value))
     for colour in Health:
         aggregates[colour.value] = Count("pk", filter=Q(health=colour.value))
+    aggregates.update(_renewal_aggregates(today, renewal_months))
     return with_cadence(accounts).order_by().aggregate(**aggregates)
 
 
-def renewals_by_month(
-    accounts: QuerySet[Account], *, today: dt.date, months: int = 12
-) -> list[dict]:
-    """ARR and count renewing in each of the next `months` calendar months (one query)."""
+def _renewal_months(today: dt.date, months: int) -> list[tuple[dt.date, dt.date]]:
+    """The next `months` calendar months from this one, as [first day, next first day)."""
     start = today.replace(day=1)
-    end = _add_months(start, months)
-    rows = (
-        accounts.filter(renewal_date__gte=start, renewal_date__lt=end)
-        .annotate(month=TruncMonth("renewal_date"))
-        .order_by()
-        .values("month")
-        .annotate(count=Count("pk"), month_arr=Sum("arr"))
-    )
-    by_month = {_as_date(row["month"]): row for row in rows}
-    result = []
-    for i in range(months):
-        month = _add_months(start, i)
-        row = by_month.get(month, {})
-        result.append(
-            {
-                "month": month,
-                "count": row.get("count", 0),
-                "arr": row.get("month_arr") or Decimal(0),
-            }
-        )
-    return result
+    return [(_add_months(start, i), _add_months(start, i + 1)) for i in range(months)]
+
+
+def _renewal_aggregates(today: dt.date, months: int) -> dict:
+    """Count and ARR renewing in each of the next `months` months, as FILTERed aggregates."""
+    aggregates: dict = {}
+    for i, (start, end) in enumerate(_renewal_months(today, months)):
+        in_month = Q(renewal_date__gte=start, renewal_date__lt=end)
+        aggregates[f"renewals_month_{i}"] = Count("pk", filter=in_month)
+        aggregates[f"renewals_month_{i}_arr"] = Sum("arr", filter=in_month)
+    return aggregates
+
+
+def renewals_by_month(
+    accounts: QuerySet[Account], *, today: dt.date, months: int = 12, figures: dict | None = None
+) -> list[dict]:
+    """ARR and count renewing in each of the next `months` calendar months: one query, or
+    none from `figures` of `dashboard_figures(..., renewal_months=months)`."""
+    if figures is None or f"renewals_month_{months - 1}" not in figures:
+        figures = accounts.order_by().aggregate(**_renewal_aggregates(today, months))
+    return [
+        {
+            "month": start,
+            "count": figures[f"renewals_month_{i}"],
+            "arr": figures[f"renewals_month_{i}_arr"] or Decimal(0),
+        }
+        for i, (start, _end) in enumerate(_renewal_months(today, months))
+    ]
 
 
 SMALL_TEAM_TAMS = 50

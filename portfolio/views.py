@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -67,15 +68,31 @@ def home(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
     """Any TAM's dashboard, for a manager of their team or an admin (404 otherwise)."""
-    owner = get_object_or_404(selectors.tams_for_user(request.user), pk=user_id)
+    bulk_tams = _bulk_tams(request)
+    if bulk_tams is None:
+        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=user_id)
+    else:
+        # The bulk bar lists the TAMs this user may see: the owner is one of them (one
+        # query for both).
+        owner = next((t for t in bulk_tams if t.pk == user_id), None)
+        if owner is None:
+            raise Http404("No such TAM in your teams.")
     accounts = selectors.accounts_for_user(request.user).filter(tam=owner)
-    return _dashboard(request, accounts=accounts, owner=owner, own=owner.pk == request.user.pk)
+    return _dashboard(
+        request,
+        accounts=accounts,
+        owner=owner,
+        own=owner.pk == request.user.pk,
+        bulk_tams=bulk_tams,
+    )
 
 
-def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpResponse:
+def _dashboard(
+    request: HttpRequest, *, accounts, owner, own: bool, bulk_tams: list | None = None
+) -> HttpResponse:
     today = timezone.localdate()
     form = AccountFilterForm(request.GET, regions=region_codes())
-    table = _accounts_table(request, accounts, form)
+    table = _accounts_table(request, accounts, form, bulk_tams=bulk_tams)
     if request.htmx:
         # Push the canonical URL (only the filters in use), so the address bar stays short
         # and bookmarkable whatever the form serialised.
@@ -101,13 +118,13 @@ def _dashboard(request: HttpRequest, *, accounts, owner, own: bool) -> HttpRespo
 
 
 def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date) -> dict:
-    figures = selectors.dashboard_figures(accounts, today=today)
+    figures = selectors.dashboard_figures(accounts, today=today, renewal_months=12)
     tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
     if tam_count is None:
         tam_count = max(1, selectors.tams_for_user(request.user).count())
     target = settings.BOOK_OF_BUSINESS_TARGET_USD * tam_count
     p1_target = panels.p1_target(accounts)
-    renewals = selectors.renewals_by_month(accounts, today=today)
+    renewals = selectors.renewals_by_month(accounts, today=today, months=12, figures=figures)
     trend = panels.book_trend(accounts, figures=figures, today=today)
     health_series = [(r["label"], r["mix"]) for r in trend if r["mix"] or r["month"] is None]
     # A TAM's dashboard (their own, or one a manager opened) lists the latest quarterly
@@ -137,7 +154,9 @@ def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date)
     }
 
 
-def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> dict:
+def _accounts_table(
+    request: HttpRequest, accounts, form: AccountFilterForm, *, bulk_tams: list | None = None
+) -> dict:
     rows = form.apply(selectors.accounts_with_table_columns(accounts))
     f = form.cleaned()
     paginator = Paginator(rows, f.get("per_page") or 25)
@@ -170,18 +189,29 @@ def _accounts_table(request: HttpRequest, accounts, form: AccountFilterForm) -> 
         # The saved-views bar and the column choice (workspace app, issue 15.4).
         "columns": form.columns(),
         "column_choices": COLUMNS,
-        **_bulk_context(request, page.paginator.count),
+        **_bulk_context(request, page.paginator.count, tams=bulk_tams),
     }
 
 
-def _bulk_context(request: HttpRequest, matching: int) -> dict:
-    """The bulk bar of the accounts table (managers and admins); its TAM list is a lazy
-    queryset, read only when the bar shows."""
+def _bulk_tams(request: HttpRequest) -> list | None:
+    """The TAMs of the bulk bar (managers and admins; None for anyone else)."""
+    if not bulk.may_bulk(request.user):
+        return None
+    return list(selectors.tams_for_user(request.user).order_by("first_name", "username"))
+
+
+def _bulk_context(request: HttpRequest, matching: int, *, tams: list | None = None) -> dict:
+    """The bulk bar of the accounts table (managers and admins); its TAM list is `tams`
+    when the view read it already, else a lazy queryset, read only when the bar shows."""
     if not bulk.may_bulk(request.user):
         return {"bulk": False}
     return {
         "bulk": True,
-        "bulk_tams": selectors.tams_for_user(request.user).order_by("first_name", "username"),
+        "bulk_tams": (
+            tams
+            if tams is not None
+            else selectors.tams_for_user(request.user).order_by("first_name", "username")
+        ),
         "bulk_parameters": bulk.whatif_parameter_choices(),
         "bulk_max": bulk.BULK_MAX,
         "bulk_all_allowed": 0 < matching <= bulk.BULK_MAX,

@@ -190,7 +190,7 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
         for i in range(n)
     )
     client.force_login(tam)
-    # Portfolio: session, user, groups, account, opportunities, history (2), timeline = 8;
+    # Portfolio: session, user with groups, account, opportunities, history, timeline = 6;
     # prioritization 4 and triage 2 (their panels' own counts).
     with django_assert_max_num_queries(14):
         response = client.get(url(account))

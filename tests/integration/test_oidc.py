@@ -297,7 +297,7 @@ def test_a_configured_provider_starts_and_adds_the_backend_after_axes():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "['axes.backends.AxesStandaloneBackend', 'django.contrib.auth.backends.ModelBackend', "
+        "['axes.backends.AxesStandaloneBackend', 'portfolio.auth.RoleBackend', "
         "'portfolio.oidc.OIDCBackend'] ['cs-tams', 'emea-tams']"
     )
 

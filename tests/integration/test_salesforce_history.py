@@ -35,7 +35,8 @@ def test_history_names_the_sync_run_and_the_user(fake_salesforce, django_assert_
         account.priority = 1
         account.save(update_fields=["tam", "priority"])
 
-    with django_assert_num_queries(2):
+    # One query: the events with their context and the names of the users they name.
+    with django_assert_num_queries(1):
         entries = account_history(account)
 
     newest = entries[:2]
