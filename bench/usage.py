@@ -51,15 +51,8 @@ from bench._common import (  # noqa: E402
     say,
     scratch_database,
 )
+from usage.services import BUILTIN as METRICS  # noqa: E402
 
-METRICS = (
-    "active_users",
-    "licensed_seats",
-    "version",
-    "stages_in_use",
-    "tickets_opened",
-    "new_features_used",
-)
 LAST_MONTH = (2026, 11)
 
 

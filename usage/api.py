@@ -17,7 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import BodyTooLarge, SafeJSONParser
+from config.api import SafeJSONParser, read_body
 from portfolio.api_tokens import WriteScopeRequired
 from portfolio.selectors import accounts_for_user
 from usage import services
@@ -31,14 +31,7 @@ class NDJSONParser(BaseParser):
     media_type = "application/x-ndjson"
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
-        from django.conf import settings
-
-        request = (parser_context or {}).get("request")
-        limit = settings.API_MAX_BODY_BYTES
-        length = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
-        if length > limit:
-            raise BodyTooLarge(f"body: {length:,} bytes; the API takes at most {limit:,}.")
-        data = stream.read() if stream is not None else b""
+        data = read_body(stream, parser_context)
         # Lines are numbered from 0, as a JSON batch's rows are.
         return {"ndjson": list(services.staged_from_ndjson(data.splitlines()))}
 

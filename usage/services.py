@@ -143,16 +143,26 @@ def staged_from_ndjson(lines: Iterable[str | bytes]) -> Iterator[StagedRow]:
         yield staged_from_record(number, record)
 
 
-def staged_from_csv(rows: Iterable[list[str]], *, mapping: dict[str, int]) -> Iterator[StagedRow]:
-    """CSV rows (after the header) with `mapping` of our field -> column index; `line` is
-    the 1-based line in the file (the header is line 1)."""
-    width = max(mapping.values()) + 1
+def _csv_lines(rows: Iterable[list[str]], width: int) -> Iterator[tuple[int, Any]]:
+    """(line number, cells) of the non-blank lines after the header; a line too short for
+    the mapping comes as (line number, its rejected staged row)."""
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < width:
             errors = {"row": [f"{len(row)} columns; the mapping needs {width}."]}
-            yield (number, None, None, None, None, "x", json.dumps(errors), json.dumps(row))
+            yield number, (number, None, None, None, None, "x", json.dumps(errors), json.dumps(row))
+            continue
+        yield number, row
+
+
+def staged_from_csv(rows: Iterable[list[str]], *, mapping: dict[str, int]) -> Iterator[StagedRow]:
+    """CSV rows (after the header) with `mapping` of our field -> column index; `line` is
+    the 1-based line in the file (the header is line 1)."""
+    width = max(mapping.values()) + 1
+    for number, row in _csv_lines(rows, width):
+        if isinstance(row, tuple):
+            yield row
             continue
         account, period, metric, value = (row[mapping[name]].strip() or None for name in FIELDS)
         yield (number, account, period, metric, value, "c", None, None)
@@ -164,12 +174,9 @@ def staged_from_wide_csv(
     """A CSV with one column per metric (the upload page's mapping of columns to metrics):
     each non-empty cell is one row; `line` is the 1-based line in the file."""
     width = max([account, period, *metrics]) + 1
-    for number, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < width:
-            errors = {"row": [f"{len(row)} columns; the mapping needs {width}."]}
-            yield (number, None, None, None, None, "x", json.dumps(errors), json.dumps(row))
+    for number, row in _csv_lines(rows, width):
+        if isinstance(row, tuple):
+            yield row
             continue
         for column, metric in metrics.items():
             value = row[column].strip()
