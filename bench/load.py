@@ -19,10 +19,12 @@ and secure cookies are off).
 Load: `--users` Django users (TAMs and managers of the data set, 1 manager in 10),
 each signed in with a session cookie of their own, each a thread running the realistic
 mix below with an exponential think time of mean `--think` seconds between requests,
-for `--duration` seconds or `--max-requests` requests, whichever comes first. An account
-page visit is two requests, as in a browser: the page, then the engagement panel it loads
-with htmx. Prints p50/p95/p99 latency (overall and per page), errors (any status but 200,
-or no answer within 30 s), requests per second, the CPU seconds spent by the gunicorn
+for `--duration` seconds or `--max-requests` requests, whichever comes first. Each page is
+followed, as in a browser, by the fragments it loads itself with htmx
+(`hx-trigger="load"`: the account page's engagement and usage panels, every full page's
+notifications bell), each counted as a request of its own ("lazy <app>"). Prints
+p50/p95/p99 latency (overall and per page), errors (any status but 200, or no answer
+within 30 s), requests per second, the CPU seconds spent by the gunicorn
 workers per request, and the load average before and after.
 
 `--closed-loop N` runs N users with no think time instead (each sends its next request as
@@ -35,8 +37,10 @@ an open-loop run misses it. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import random
+import re
 import runpy
 import signal
 import socket
@@ -275,6 +279,15 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
     raise SystemExit("gunicorn did not answer within 60 s: see bench/.load-gunicorn.log")
 
 
+def _data_version() -> int | None:
+    """The page caches' data version (portfolio/datacache.py), if this checkout has it."""
+    try:
+        from portfolio.datacache import data_version
+    except ImportError:
+        return None
+    return data_version()
+
+
 def gunicorn_settings(args) -> dict:
     """The settings gunicorn runs with: gunicorn.conf.py's, then the flags given."""
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
@@ -352,19 +365,30 @@ class Load:
         self.stop = threading.Event()
         self.seed = seed
 
-    def _get(self, session: requests.Session, page: str, url: str, headers: dict) -> None:
+    def _get(
+        self, session: requests.Session, page: str, url: str, headers: dict, *, lazy: bool = True
+    ) -> None:
+        """GET `url`, then, as htmx in a browser would, every fragment the answer loads
+        itself (`hx-get` with `hx-trigger="load..."`: the engagement and usage panels of the
+        account page, the notifications bell of every full page), each a request counted
+        under its own name."""
         started = time.perf_counter()
         try:
-            status = session.get(
+            response = session.get(
                 self.base + url, headers=headers, timeout=30, allow_redirects=False
-            ).status_code
+            )
+            status, body = response.status_code, response.text
         except requests.RequestException:
-            status = 0
+            status, body = 0, ""
         result = Result(page, status, (time.perf_counter() - started) * 1000)
         with self.lock:
             self.results.append(result)
             if len(self.results) >= self.max_requests:
                 self.stop.set()
+        if status == 200 and lazy:
+            for fragment in _loaded_fragments(body):
+                name = "lazy " + fragment.split("?")[0].strip("/").split("/")[0]
+                self._get(session, name, fragment, {"HX-Request": "true"}, lazy=False)
 
     def _user(self, index: int, person: Person) -> None:
         rng = random.Random(self.seed * 1000 + index)
@@ -379,9 +403,6 @@ class Load:
             page = rng.choices(pages, weights)[0]
             url, headers = _url(person, page, rng)
             self._get(session, page, url, headers)
-            if page == "account":  # the engagement panel the page loads with htmx
-                panel = url.replace("/account/", "/engagement/account/", 1)
-                self._get(session, "engagement panel", panel, {"HX-Request": "true"})
             if self.think and self.stop.wait(rng.expovariate(1 / self.think)):
                 return
 
@@ -398,6 +419,20 @@ class Load:
         for t in threads:
             t.join(timeout=35)
         return time.perf_counter() - started
+
+
+_TAG = re.compile(r"<[^>]*\bhx-trigger=\"load\b[^>]*>")
+_HX_GET = re.compile(r"\bhx-get=\"([^\"]+)\"")
+
+
+def _loaded_fragments(body: str) -> list[str]:
+    """The URLs of the elements that load themselves with htmx as the page shows."""
+    urls = []
+    for tag in _TAG.findall(body):
+        found = _HX_GET.search(tag)
+        if found:
+            urls.append(html.unescape(found.group(1)))
+    return urls
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -489,12 +524,16 @@ def main() -> int:
         warm.run()
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
         cpu_before = _cpu_seconds(process.pid)
+        version_before = _data_version()
         load = Load(
             base, people, think=think, duration=args.duration, max_requests=args.max_requests
         )
         seconds = load.run()
         cpu = _cpu_seconds(process.pid) - cpu_before
         print(f"load average after: {os.getloadavg()[0]:.2f}")
+        if version_before is not None:
+            # Reads only: a bump means a GET wrote something and emptied the page caches.
+            print(f"data version bumps during the load: {_data_version() - version_before}")
         summary = report(load.results, seconds, cpu)
     finally:
         process.send_signal(signal.SIGTERM)
