@@ -143,6 +143,18 @@ class TaskForm(PanelIds, forms.Form):
         return _not_blank(self.cleaned_data["title"], "Describe the task.")
 
 
+def contact_choices_from(field: forms.ModelChoiceField, contacts: list | None) -> None:
+    """The options of a contact field from `contacts`, every contact of the account in
+    name order that the page read already (the panel's list): the same options as its
+    queryset's, without reading them again. None: the queryset's, read when rendered.
+    The queryset stays, so a bound form validates against the database as before."""
+    if contacts is None:
+        return
+    iterator = field.iterator(field)
+    empty = [("", field.empty_label)] if field.empty_label is not None else []
+    field.choices = empty + [iterator.choice(contact) for contact in contacts]
+
+
 class PersonaForm(PanelIds, forms.Form):
     """The key personas of one contact: "select the persona(s) that apply to them"
     (csm-account-engagement.md). The ticked personas replace the contact's; none ticked
@@ -158,9 +170,10 @@ class PersonaForm(PanelIds, forms.Form):
         help_text="Tick every persona that applies; none ticked clears them.",
     )
 
-    def __init__(self, *args, account=None, **kwargs) -> None:
+    def __init__(self, *args, account=None, contacts=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
+        contact_choices_from(self.fields["contact"], contacts)
 
 
 class DisengagementForm(PanelIds, forms.ModelForm):
@@ -197,9 +210,10 @@ class EmailForm(PanelIds, forms.Form):
     subject = forms.CharField(max_length=255, required=False)
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 14}))
 
-    def __init__(self, *args, account=None, **kwargs) -> None:
+    def __init__(self, *args, account=None, contacts=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
+        contact_choices_from(self.fields["contact"], contacts)
         # The latest version of each template (admins edit them in Django admin).
         self.templates = list(
             templates_for_picker().only("key", "name", "origin", "source", "version")

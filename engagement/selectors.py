@@ -11,22 +11,26 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     Count,
+    DateTimeField,
+    Exists,
     Max,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
+    Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from engagement import rules
 from engagement.models import (
-    CollaborationProject,
     CustomerIssue,
     Disengagement,
-    EGroupBrief,
     Engagement,
     EngagementStep,
     SuccessObjective,
@@ -114,13 +118,17 @@ def overdue_cadence_for_tams(
 
 # --- The account panel --------------------------------------------------------------------
 
+# The most contacts the panel lists (and so the most its forms take from the list).
+CONTACTS_SHOWN = 200
+
 
 def account_engagement_panel(account: Account, *, now: dt.datetime | None = None) -> dict:
     """Everything the engagement panel of one account shows, in a fixed number of queries
     (about 12): the open engagement and its checklist, the collaboration project, cadence
     and EBRs, the success plan, personas, the customer's open issues, disengagement, the
-    E-Group brief facts. `account` should come with `tam`, `owner` and `region` loaded."""
-    now = now or timezone.now()
+    E-Group brief facts. `account` should come with `tam`, `owner` and `region` loaded,
+    and may come `with_panel_facts` (then as of when they were read)."""
+    now = now or getattr(account, "panel_facts_at", None) or timezone.now()
     engagement = (
         Engagement.objects.filter(account=account)
         .select_related("started_by")
@@ -132,17 +140,20 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
     )
     if engagement is not None and engagement.ended_at is not None:
         engagement = None
-    project = CollaborationProject.objects.filter(account=account).first()
-    has_won = Opportunity.objects.filter(account=account, is_won=True).exists()
+    facts = _account_facts(account, now)
+    project = _one_to_one(facts, "collaboration_project")
+    has_won = facts.has_won_opportunity
     expectations = expectations_for(account)
-    cadence = _cadence(account, expectations, now)
+    cadence = _cadence(account, expectations, now, facts=facts)
     objectives = list(
         SuccessObjective.objects.filter(account=account).prefetch_related(
             Prefetch("tasks", queryset=SuccessTask.objects.order_by("created_at", "id"))
         )
     )
     contacts = list(
-        Contact.objects.filter(account=account).prefetch_related("personas").order_by("name")[:200]
+        Contact.objects.filter(account=account)
+        .prefetch_related("personas")
+        .order_by("name")[:CONTACTS_SHOWN]
     )
     for contact in contacts:
         contact.persona_keys = [p.key for p in contact.personas.all()]
@@ -158,17 +169,13 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
     disengagement = (
         Disengagement.objects.filter(account=account).select_related("previous_tam").first()
     )
-    brief = EGroupBrief.objects.filter(account=account).first()
+    brief = _one_to_one(facts, "egroup_brief")
     threshold = settings.TAM_ALIGNMENT_THRESHOLD_USD.get(account.segment)
     arr = float(account.arr or Decimal(0))
     # "A customer downgrades or churns": what the TAM recorded as "They've told us they
     # are downgrading/cancelling" (rules.below_alignment_threshold); asked only of an
     # account below the threshold, where it matters.
-    downgrading = (
-        threshold is not None
-        and arr < threshold
-        and HealthSignals.objects.filter(account=account, downgrading_or_cancelling=True).exists()
-    )
+    downgrading = threshold is not None and arr < threshold and facts.downgrading_or_cancelling
     objective_facts = [
         rules.ObjectiveFacts(status=o.status, task_count=len(o.tasks.all())) for o in objectives
     ]
@@ -218,22 +225,71 @@ def _persona_label(key: str) -> str:
     return Persona(key).label
 
 
-def _cadence(account: Account, expectations: dict, now: dt.datetime) -> dict:
-    """The last cadence call held (a missed or rescheduled one leaves the call owed) and
-    the EBRs held over the last 12 months (`rules.EBR_WINDOW_DAYS`, as the health signal
-    counts them)."""
+def with_panel_facts(accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
+    """The accounts with the panel's one-row facts, read in the same query: the
+    collaboration project and E-Group brief (one per account), whether it has a won
+    opportunity, whether the TAM recorded "downgrading/cancelling", and the cadence
+    figures `_cadence` shows (the last cadence call and EBR held, EBRs held over the last
+    12 months), as of `now` (kept as `panel_facts_at`). A view that reads the account to
+    show the panel (and writes nothing before) reads them with it; the panel reads them
+    itself otherwise."""
     held = Q(outcome__in=rules.HELD_OUTCOMES)
     window_start = now - dt.timedelta(days=rules.EBR_WINDOW_DAYS)
-    agg = Activity.objects.filter(
-        account=account, kind__in=[ActivityKind.CADENCE_CALL, ActivityKind.EBR]
-    ).aggregate(
-        last_call=Max("occurred_at", filter=Q(kind=ActivityKind.CADENCE_CALL) & held),
-        last_ebr=Max("occurred_at", filter=Q(kind=ActivityKind.EBR) & held),
+    activities = (
+        Activity.objects.filter(
+            account=OuterRef("pk"), kind__in=[ActivityKind.CADENCE_CALL, ActivityKind.EBR]
+        )
+        .order_by()
+        .values("account")
+    )
+
+    def of_activities(aggregate) -> Subquery:
+        return Subquery(activities.annotate(value=aggregate).values("value")[:1])
+
+    return accounts.select_related("collaboration_project", "egroup_brief").annotate(
+        panel_facts_at=Value(now, output_field=DateTimeField()),
+        has_won_opportunity=Exists(Opportunity.objects.filter(account=OuterRef("pk"), is_won=True)),
+        downgrading_or_cancelling=Exists(
+            HealthSignals.objects.filter(account=OuterRef("pk"), downgrading_or_cancelling=True)
+        ),
+        last_call=of_activities(
+            Max("occurred_at", filter=Q(kind=ActivityKind.CADENCE_CALL) & held)
+        ),
+        last_ebr=of_activities(Max("occurred_at", filter=Q(kind=ActivityKind.EBR) & held)),
         ebrs_12_months=Coalesce(
-            Count("pk", filter=Q(kind=ActivityKind.EBR, occurred_at__gte=window_start) & held),
+            of_activities(
+                Count("pk", filter=Q(kind=ActivityKind.EBR, occurred_at__gte=window_start) & held)
+            ),
             0,
         ),
     )
+
+
+def _account_facts(account: Account, now: dt.datetime) -> Account:
+    """`account` with the panel's facts (`with_panel_facts`): itself when it was read with
+    them, else one query."""
+    if getattr(account, "panel_facts_at", None) is not None:
+        return account
+    return with_panel_facts(Account.objects.filter(pk=account.pk), now).get()
+
+
+def _one_to_one(account: Account, name: str) -> Any:
+    """The row of a one-to-one relation read with the account, or None."""
+    try:
+        return getattr(account, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def _cadence(account: Account, expectations: dict, now: dt.datetime, *, facts: Account) -> dict:
+    """The last cadence call held (a missed or rescheduled one leaves the call owed) and
+    the EBRs held over the last 12 months (`rules.EBR_WINDOW_DAYS`, as the health signal
+    counts them), from `_account_facts`."""
+    agg = {
+        "last_call": facts.last_call,
+        "last_ebr": facts.last_ebr,
+        "ebrs_12_months": facts.ebrs_12_months,
+    }
     status = rules.cadence_status(
         cadence_days=expectations.get("cadence_days"), last_call=agg["last_call"], now=now
     )

@@ -58,11 +58,14 @@ CHANGED_EVENT = "eng-changed"
 SELF_CONTAINED = ("checklist", "egroup_brief", "emails")
 
 
-def _account(request: HttpRequest, salesforce_id: str) -> Account:
-    return get_object_or_404(
-        accounts_for_user(request.user).select_related("tam", "owner", "region"),
-        salesforce_id=salesforce_id,
-    )
+def _account(request: HttpRequest, salesforce_id: str, *, panel_facts: bool = False) -> Account:
+    """The account if the user may see it (404 otherwise); `panel_facts`: with the facts
+    the panel shows, read in the same query (for a view that shows the panel without
+    writing first)."""
+    accounts = accounts_for_user(request.user).select_related("tam", "owner", "region")
+    if panel_facts:
+        accounts = selectors.with_panel_facts(accounts, timezone.now())
+    return get_object_or_404(accounts, salesforce_id=salesforce_id)
 
 
 def _now_local():
@@ -70,9 +73,15 @@ def _now_local():
 
 
 def default_forms(
-    request: HttpRequest, account: Account, *, brief: EGroupBrief | None = None
+    request: HttpRequest,
+    account: Account,
+    *,
+    brief: EGroupBrief | None = None,
+    contacts: list | None = None,
 ) -> dict:
-    """Unbound forms of every section (a bound form with errors replaces its entry)."""
+    """Unbound forms of every section (a bound form with errors replaces its entry);
+    `contacts`: every contact of the account in name order, when the caller has them (the
+    contact fields' options, not read again)."""
     return {
         "start": EngagementStartForm(),
         "tam": TamAssignForm(
@@ -83,9 +92,11 @@ def default_forms(
         "cadence": CadenceForm(initial={"occurred_at": _now_local(), "kind": "cadence_call"}),
         "objective": ObjectiveForm(),
         "task": TaskForm(),
-        "persona": PersonaForm(account=account),
+        "persona": PersonaForm(account=account, contacts=contacts),
         "disengagement": DisengagementForm(),
-        "email": EmailForm(account=account, initial={"template": "initial_engagement"}),
+        "email": EmailForm(
+            account=account, contacts=contacts, initial={"template": "initial_engagement"}
+        ),
         "brief": EGroupBriefForm(instance=brief),
     }
 
@@ -107,7 +118,13 @@ def account_panel_context(
     {"engagement_panel_template", "account", "eng", "eng_forms", "eng_message",
     "eng_section", "eng_ok", "eng_next"}."""
     panel = selectors.account_engagement_panel(account)
-    all_forms = default_forms(request, account, brief=panel["brief"])
+    all_forms = default_forms(
+        request,
+        account,
+        brief=panel["brief"],
+        # The panel lists at most CONTACTS_SHOWN contacts: all of them when fewer.
+        contacts=panel["contacts"] if len(panel["contacts"]) < selectors.CONTACTS_SHOWN else None,
+    )
     all_forms.update(forms or {})
     return {
         "engagement_panel_template": PANEL_TEMPLATE,
@@ -161,7 +178,7 @@ def _errors_of(exc: ValidationError) -> str:
 @vary_on_headers("HX-Request")
 def account_page(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     """The whole engagement panel: a full page, or the `panel` partial for htmx."""
-    account = _account(request, salesforce_id)
+    account = _account(request, salesforce_id, panel_facts=True)
     context = account_panel_context(request, account)
     if request.htmx:
         return render(request, f"{PANEL_TEMPLATE}#panel", context)
@@ -175,7 +192,7 @@ def section(request: HttpRequest, salesforce_id: str, name: str) -> HttpResponse
     the full page otherwise."""
     if name not in SECTIONS:
         raise Http404("No such section")
-    account = _account(request, salesforce_id)
+    account = _account(request, salesforce_id, panel_facts=True)
     context = account_panel_context(request, account)
     if request.htmx:
         response = render(request, f"{PANEL_TEMPLATE}#{name}", context)
@@ -471,7 +488,7 @@ def brief_export(request: HttpRequest, salesforce_id: str, fmt: str) -> HttpResp
     """The brief as a Markdown (`md`) or plain-text (`txt`) download."""
     if fmt not in ("md", "txt"):
         raise Http404("Download the brief as .md or .txt")
-    account = _account(request, salesforce_id)
+    account = _account(request, salesforce_id, panel_facts=True)
     panel = selectors.account_engagement_panel(account)
     text = render_to_string("engagement/egroup_brief.md", {"eng": panel, "account": account})
     content_type = "text/markdown" if fmt == "md" else "text/plain"
