@@ -47,6 +47,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -221,6 +222,9 @@ def people_sign_in(n: int) -> list[Person]:
 # --- gunicorn ------------------------------------------------------------------------------
 
 
+GUNICORN_LOG = Path(tempfile.gettempdir()) / "portfolio-bench-load-gunicorn.log"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -265,7 +269,7 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
     ]:
         if value is not None:
             command += [flag, str(value)]
-    log = open(ROOT / "bench" / ".load-gunicorn.log", "w")  # noqa: SIM115 # closed with the process
+    log = open(GUNICORN_LOG, "w")  # noqa: SIM115 # closed with the process
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -276,7 +280,7 @@ def gunicorn_start(database: str, args) -> tuple[subprocess.Popen, str]:
         except requests.RequestException:
             time.sleep(0.3)
     process.terminate()
-    raise SystemExit("gunicorn did not answer within 60 s: see bench/.load-gunicorn.log")
+    raise SystemExit(f"gunicorn did not answer within 60 s: see {GUNICORN_LOG}")
 
 
 def _data_version() -> int | None:
