@@ -61,9 +61,9 @@ def expectations_for(account: Account) -> dict[str, Any]:
     Portfolio's reading, whether a P1 needs a fully green success plan."""
     # The rule set is read once; `_expectations` is what `engagement_expectations_for`
     # returns for it (calling both would read the rule set twice).
-    from prioritization.selectors import _expectations, ruleset_for
+    from prioritization.selectors import _expectations, ruleset_of
 
-    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
+    ruleset = ruleset_of(account)
     out = dict(_expectations(account, ruleset))
     priority = account.priority or 0
     out["cadence_source"] = out.get("ruleset") or ""

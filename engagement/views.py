@@ -62,7 +62,7 @@ def _account(request: HttpRequest, salesforce_id: str, *, panel_facts: bool = Fa
     """The account if the user may see it (404 otherwise); `panel_facts`: with the facts
     the panel shows, read in the same query (for a view that shows the panel without
     writing first)."""
-    accounts = accounts_for_user(request.user).select_related("tam", "owner", "region")
+    accounts = accounts_for_user(request.user).select_related("tam", "owner", "region", "ruleset")
     if panel_facts:
         accounts = selectors.with_panel_facts(accounts, timezone.now())
     return get_object_or_404(accounts, salesforce_id=salesforce_id)

@@ -158,6 +158,18 @@ class Account(models.Model):
         Region, on_delete=models.PROTECT, related_name="accounts", db_index=False
     )
     segment = models.CharField(max_length=20, choices=Segment.choices)
+    # The rule set of the account's region and segment: no column, a join on both (unique
+    # in RuleSet), so a page reads it with the account (`select_related("ruleset")`); None
+    # when the region and segment have none.
+    ruleset = models.ForeignObject(
+        "prioritization.RuleSet",
+        on_delete=models.DO_NOTHING,
+        from_fields=["region", "segment"],
+        to_fields=["region", "segment"],
+        null=True,
+        editable=False,
+        related_name="+",
+    )
     tam = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

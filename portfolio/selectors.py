@@ -315,7 +315,9 @@ def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str)
     """The account with its related rows for the account page; 404 when out of scope.
     Annotated with its cadence (`with_cadence`) for the summary header, in the same query."""
     return get_object_or_404(
-        with_cadence(accounts_for_user(user).select_related("region", "tam", "owner", "parent")),
+        with_cadence(
+            accounts_for_user(user).select_related("region", "tam", "owner", "parent", "ruleset")
+        ),
         salesforce_id=salesforce_id,
     )
 

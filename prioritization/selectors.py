@@ -37,6 +37,14 @@ def ruleset_for(*, region: str, segment: str) -> RuleSet | None:
     return RuleSet.objects.filter(region_id=region, segment=segment).first()
 
 
+def ruleset_of(account: Account) -> RuleSet | None:
+    """The rule set of the account's region and segment: the one read with the account
+    (`select_related("ruleset")`, no query), else `ruleset_for` (one query)."""
+    if Account._meta.get_field("ruleset").is_cached(account):
+        return account.ruleset
+    return ruleset_for(region=account.region_id, segment=account.segment)
+
+
 def decision_for_account(account: Account) -> PriorityDecision | None:
     """The stored decision behind the account's current priority, with its trace."""
     return (
@@ -58,7 +66,7 @@ def engagement_expectations_for(account: Account) -> dict[str, Any]:
     {"priority", "label", "onboarding", "call_frequency", "cadence_days", "success_plan",
     "ebrs_per_year", "qa_channel", "note", "ruleset"} (empty strings / None where the
     rule set says nothing; P3/P4 carry only the handbook's definition in "note")."""
-    return _expectations(account, ruleset_for(region=account.region_id, segment=account.segment))
+    return _expectations(account, ruleset_of(account))
 
 
 def _expectations(account: Account, ruleset: RuleSet | None) -> dict[str, Any]:
@@ -407,7 +415,7 @@ def account_priority_panel(
     user: AbstractBaseUser | AnonymousUser, account: Account
 ) -> dict[str, Any]:
     """Context of templates/prioritization/account_panel.html (fixed number of queries)."""
-    ruleset = ruleset_for(region=account.region_id, segment=account.segment)
+    ruleset = ruleset_of(account)
     decision = decision_for_account(account)
     exceptions = list(exceptions_for_account(account))
     return {

@@ -22,7 +22,8 @@ def account_panel_context(
     health_form: HealthColourForm | None = None,
     open_issue_form: OpenIssueForm | None = None,
 ) -> dict:
-    """Health panel + triage panel context for one (already scoped) account. 5 queries."""
+    """Health panel + triage panel context for one (already scoped) account. 3 queries
+    (the assessments, the issues with their last update, their teams)."""
     health = selectors.health_panel(account)
     if health_form is None:
         current = health["current"]

@@ -91,15 +91,18 @@ def health_panel(account: Account, *, history: int = 10) -> dict:
 
 
 def triage_panel(account: Account) -> dict:
-    """The account's open triage issue (with team and last updates) and closed ones."""
+    """The account's open triage issue (with its team and its last update: when and what,
+    `last_update_at` / `last_update_body`, in the issues' query) and closed ones. 2 queries
+    (the issues, their teams)."""
+    last_update = TriageUpdate.objects.filter(issue=OuterRef("pk")).order_by("-created_at", "-pk")
     issues = list(
         TriageIssue.objects.filter(account=account)
+        .annotate(
+            last_update_at=Subquery(last_update.values("created_at")[:1]),
+            last_update_body=Subquery(last_update.values("body")[:1]),
+        )
         .prefetch_related(
             Prefetch("team", queryset=TriageTeamMember.objects.select_related("user")),
-            Prefetch(
-                "updates",
-                queryset=TriageUpdate.objects.select_related("author").order_by("-created_at"),
-            ),
         )
         .order_by("-opened_at")[:5]
     )

@@ -190,9 +190,10 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
         for i in range(n)
     )
     client.force_login(tam)
-    # Portfolio: session, user with groups, account, opportunities, history, timeline = 6;
-    # prioritization 4 and triage 2 (their panels' own counts).
-    with django_assert_max_num_queries(14):
+    # Portfolio: session, user with groups, account (with its rule set), opportunities,
+    # write-backs, history, timeline = 7; prioritization 2 (decision, exceptions) and
+    # health and triage 3 (assessments, issues with their last update, their teams).
+    with django_assert_max_num_queries(12):
         response = client.get(url(account))
     assert response.status_code == 200
     with django_assert_max_num_queries(8):
@@ -202,3 +203,26 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
             **HTMX,
         )
     assert response.status_code == 200
+
+
+def test_the_open_issue_shows_its_latest_update(client, tam):
+    """The triage panel reads the open issue's last update with the issue (not every
+    update of every issue): the latest one's date and text."""
+    from triage.models import TriageIssue, TriageUpdate
+
+    account = AccountFactory(tam=tam, health="red")
+    issue = TriageIssue.objects.create(
+        account=account, title="Red", colour="red", opened_at=timezone.now()
+    )
+    client.force_login(tam)
+    assert "No weekly update yet." in client.get(url(account)).content.decode()
+    now = timezone.now()
+    TriageUpdate.objects.bulk_create(
+        TriageUpdate(
+            issue=issue, author=tam, created_at=now - dt.timedelta(days=d), body=f"Week -{d}"
+        )
+        for d in (14, 0, 7)
+    )
+    html = client.get(url(account)).content.decode()
+    assert f"Last update {timezone.localdate(now):%Y-%m-%d}: Week -0" in html
+    assert "Week -7" not in html and "No weekly update yet." not in html

@@ -179,15 +179,15 @@ def test_board_columns_are_capped_and_cost_the_same_at_two_sizes(client, manager
     assert arrs == sorted(arrs, reverse=True)
 
 
-# Issue 12.4's aim is 12 queries for every page. Over it still (left for later, see
-# docs/performance.md): the dashboards (figures, charts and the table are separate
-# queries; cached per data version by portfolio.datacache on a repeat visit), the account
-# page and the engagement panel (one query per panel section).
+# Issue 12.4: 12 queries at most for every page. Measured cold: these tests run inside a
+# transaction that wrote (the fixtures), so portfolio.datacache computes every value
+# (`cached()` bypasses the cache until a write commits) and the counts are the pages' own
+# queries; warm (cached) counts are lower, see tests/integration/test_page_caches.py.
 QUERY_BUDGET = {
-    "dashboard": 14,
-    "tam_dashboard": 16,
-    "account": 16,
-    "engagement": 19,
+    "dashboard": 12,
+    "tam_dashboard": 12,
+    "account": 12,
+    "engagement": 12,
     "team": 12,
     "board": 12,
     "agenda": 12,
