@@ -17,11 +17,11 @@ from engagement.models import (
     ProjectTemplate,
 )
 from engagement.services import EGROUP_FIELDS
+from portfolio.fields import DateField
 from portfolio.formcache import RenderCached
 from portfolio.models import ActivityKind, CallOutcome, Contact, Persona
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class PanelIds(RenderCached):
@@ -122,7 +122,7 @@ class ObjectiveForm(PanelIds, forms.Form):
     id_prefix = "objective"
     title = forms.CharField(label="Objective", max_length=255)
     status = forms.ChoiceField(choices=ObjectiveStatus.choices, initial=ObjectiveStatus.YELLOW)
-    due_date = forms.DateField(required=False, widget=DATE)
+    due_date = DateField(required=False)
 
     def clean_title(self):
         return _not_blank(self.cleaned_data["title"], "Describe the objective.")
@@ -131,13 +131,13 @@ class ObjectiveForm(PanelIds, forms.Form):
 class ObjectiveStatusForm(PanelIds, forms.Form):
     id_prefix = "objstatus"
     status = forms.ChoiceField(choices=ObjectiveStatus.choices)
-    due_date = forms.DateField(required=False, widget=DATE)
+    due_date = DateField(required=False)
 
 
 class TaskForm(PanelIds, forms.Form):
     id_prefix = "task"
     title = forms.CharField(label="Task", max_length=255)
-    due_date = forms.DateField(required=False, widget=DATE)
+    due_date = DateField(required=False)
 
     def clean_title(self):
         return _not_blank(self.cleaned_data["title"], "Describe the task.")

@@ -242,6 +242,34 @@ def test_success_plan_objectives_and_tasks_drive_the_account_state(client, tam, 
     assert SuccessObjective.objects.filter(account=account).count() == 2
 
 
+def test_objective_dates_are_read_unambiguously_and_absurd_ones_refused(client, tam, account):
+    """Issue 15, rough edges: an objective due in 1900 is refused, 01/03/2027 names both
+    readings, and what was typed stays in the form; ISO and day-first digits are stored."""
+    client.force_login(tam)
+    for typed, error in (
+        ("1900-01-01", "not a plausible date"),
+        ("01/03/2027", "could be 1 January 2027 or 3 January 2027"),
+    ):
+        html = client.post(
+            url("objective_add", account),
+            {"title": f"Due {typed}", "status": "yellow", "due_date": typed},
+            **HTMX,
+        ).content.decode()
+        assert error in html and f'value="Due {typed}"' in html
+    assert not SuccessObjective.objects.filter(account=account).exists()
+    due = timezone.localdate() + dt.timedelta(days=40)
+    client.post(
+        url("objective_add", account),
+        {
+            "title": "Launch",
+            "status": "yellow",
+            "due_date": f"{due:%d/%m/%Y}" if due.day > 12 else due.isoformat(),
+        },
+        **HTMX,
+    )
+    assert SuccessObjective.objects.get(account=account).due_date == due
+
+
 def test_personas_flag_and_tagging(client, tam, account):
     dev = ContactFactory(account=account, name="Dana Dev")
     sec = ContactFactory(account=account, name="Sam Sec")
