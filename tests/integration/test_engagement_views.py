@@ -248,7 +248,7 @@ def test_objective_dates_are_read_unambiguously_and_absurd_ones_refused(client, 
     client.force_login(tam)
     for typed, error in (
         ("1900-01-01", "not a plausible date"),
-        ("01/03/2027", "could be 1 January 2027 or 3 January 2027"),
+        ("01/03/2027", "could be 3 January 2027 or 1 March 2027"),
     ):
         html = client.post(
             url("objective_add", account),
