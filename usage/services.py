@@ -13,13 +13,18 @@ their health re-assessed (`usage.tasks`), so colours follow the data.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from itertools import islice
+from typing import IO, Any
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -143,10 +148,10 @@ def staged_from_ndjson(lines: Iterable[str | bytes]) -> Iterator[StagedRow]:
         yield staged_from_record(number, record)
 
 
-def _csv_lines(rows: Iterable[list[str]], width: int) -> Iterator[tuple[int, Any]]:
+def _csv_lines(rows: Iterable[list[str]], width: int, start: int = 2) -> Iterator[tuple[int, Any]]:
     """(line number, cells) of the non-blank lines after the header; a line too short for
     the mapping comes as (line number, its rejected staged row)."""
-    for number, row in enumerate(rows, start=2):
+    for number, row in enumerate(rows, start=start):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < width:
@@ -156,14 +161,16 @@ def _csv_lines(rows: Iterable[list[str]], width: int) -> Iterator[tuple[int, Any
         yield number, row
 
 
-def staged_from_csv(rows: Iterable[list[str]], *, mapping: dict[str, int]) -> Iterator[StagedRow]:
+def staged_from_csv(
+    rows: Iterable[list[str]], *, mapping: dict[str, int], start: int = 2
+) -> Iterator[StagedRow]:
     """CSV rows (after the header) with `mapping` of our field -> column index; `line` is
-    the 1-based line in the file (the header is line 1)."""
+    the 1-based line in the file (the header is line 1; `start`: the first row's line)."""
     width = max(mapping.values()) + 1
     ia, ip, im, iv = (mapping[name] for name in FIELDS)
     # The common line (wide enough, some field given) without a generator per cell: this
     # loop is most of the Python time of a large file.
-    for number, row in enumerate(rows, start=2):
+    for number, row in enumerate(rows, start=start):
         if len(row) >= width:
             account, period = row[ia].strip(), row[ip].strip()
             metric, value = row[im].strip(), row[iv].strip()
@@ -181,6 +188,116 @@ def staged_from_csv(rows: Iterable[list[str]], *, mapping: dict[str, int]) -> It
             continue
         for _number, short in _csv_lines([row], width):  # too short: rejected, or blank
             yield (number, *short[1:])
+
+
+@dataclass
+class CsvFile:
+    """A CSV file for the import (`manage.py import_usage`), read as bytes after its
+    header: each batch of lines is COPYed as it is (`FORMAT csv`, the server parsing it)
+    into a table of the header's columns, then trimmed and mapped into the staging table
+    in SQL, with no Python per row. A batch COPY cannot take as one row a line (a short or
+    long line, a quoted line break, non-ASCII text that Python's `str.strip` would trim
+    differently, anything COPY refuses) is read by `staged_from_csv` from there to the end
+    of the file, so the rows, their line numbers and their reasons are the same."""
+
+    stream: IO[bytes]
+    header: list[str]
+    mapping: dict[str, int]
+
+    @classmethod
+    def open(cls, stream: IO[bytes], chosen: dict[str, str] | None = None) -> CsvFile:
+        """Read the header line (ValueError when there is none or it lacks a field)."""
+        first = stream.readline()
+        if not first.strip():
+            raise ValueError("empty file: expected the header account,period,metric,value")
+        header = next(csv.reader([first.decode("utf-8")]))
+        return cls(stream=stream, header=header, mapping=csv_mapping(header, chosen))
+
+
+# What Python's str.strip() removes from an ASCII string.
+_ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
+
+
+class _Chained(io.RawIOBase):
+    """Bytes already read, then the rest of a stream: the Python reader's input."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.head:
+            self.head = self.rest.read(len(buffer))
+        n = min(len(buffer), len(self.head))
+        buffer[:n], self.head = self.head[:n], self.head[n:]
+        return n
+
+
+def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], int]]:
+    width = len(src.header)
+    columns = [f"c{i}" for i in range(width)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TABLE IF EXISTS usage_stage_csv; CREATE TEMP TABLE usage_stage_csv "
+            f"(n bigint GENERATED ALWAYS AS IDENTITY, {', '.join(c + ' text' for c in columns)})"
+        )
+    trim = {name: f"nullif(btrim(c{i}, %(space)s), '')" for name, i in src.mapping.items()}
+    insert = (  # nosec B608 # columns by number, values as parameters
+        "INSERT INTO usage_stage (line, account, period, metric, value, vtype) "  # nosec B608
+        f"SELECT %(first)s + n - 1, {trim['account']}, {trim['period']}, {trim['metric']}, "
+        f"{trim['value']}, 'c' FROM usage_stage_csv WHERE "
+        + " OR ".join(f"btrim({c}, %(space)s) <> ''" for c in columns)
+    )
+    copy = f"COPY usage_stage_csv ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    number = 2
+    while lines := list(islice(src.stream, size)):
+        state: dict[str, bool] = {}
+        data = b"".join(lines)
+        yield partial(_copy_csv_lines, data, len(lines), number, (copy, insert), state)
+        if not state["copied"]:
+            text = io.TextIOWrapper(
+                io.BufferedReader(_Chained(data, src.stream)),
+                encoding="utf-8",
+                newline="",
+            )
+            rows = staged_from_csv(csv.reader(text), mapping=src.mapping, start=number)
+            for batch in _batches(rows, size):
+                yield partial(_stage_rows, batch)
+            return
+        number += len(lines)
+
+
+def _copy_csv_lines(
+    data: bytes,
+    count: int,
+    first: int,
+    sql: tuple[str, str],
+    state: dict[str, bool],
+    cursor: Any,
+) -> int:
+    """COPY one batch's lines; 0 rows staged, and `state["copied"]` false, when COPY did
+    not read exactly one row a line (the caller then reads them in Python)."""
+    copy_sql, insert = sql
+    state["copied"] = False
+    if not data.isascii():
+        return 0
+    cursor.execute("TRUNCATE usage_stage_csv RESTART IDENTITY; SAVEPOINT usage_csv")
+    try:
+        with cursor.cursor.copy(copy_sql) as copy:
+            copy.write(data)
+        cursor.execute("SELECT count(*) FROM usage_stage_csv")
+        copied = cursor.fetchone()[0] == count
+    except psycopg.Error:
+        copied = False
+    if not copied:
+        cursor.execute("ROLLBACK TO SAVEPOINT usage_csv; RELEASE SAVEPOINT usage_csv")
+        return 0
+    cursor.execute("RELEASE SAVEPOINT usage_csv")
+    cursor.execute(insert, {"first": first, "space": _ASCII_SPACE})
+    state["copied"] = True
+    return cursor.rowcount
 
 
 def staged_from_wide_csv(
@@ -482,7 +599,7 @@ def _batches(rows: Iterable[StagedRow], size: int) -> Iterator[list[StagedRow]]:
 
 def usage_import(
     *,
-    rows: Iterable[StagedRow],
+    rows: Iterable[StagedRow] | CsvFile,
     trigger: str,
     scope: QuerySet[Account] | None = None,
     where: str = "row",
@@ -491,7 +608,8 @@ def usage_import(
     batch_rows: int = BATCH_ROWS,
     assess: bool = True,
 ) -> ImportResult:
-    """Store staged usage rows (`staged_from_record` / `_ndjson` / `_csv`), idempotently by
+    """Store staged usage rows (`staged_from_record` / `_ndjson` / `_csv`, or a `CsvFile`
+    COPYed as it is), idempotently by
     (account, period, metric); every rejected row is quarantined with its reasons and,
     up to `REJECTED_SHOWN`, listed in the result (`{"index", "errors"}`).
 
@@ -513,8 +631,13 @@ def usage_import(
     try:
         with connection.cursor() as cursor:
             cursor.execute(_STAGE_DDL)
-        for batch in _batches(rows, batch_rows):
-            _import_batch(batch, result, check_sql, params, where)
+        stagers = (
+            _csv_stagers(rows, batch_rows)
+            if isinstance(rows, CsvFile)
+            else (partial(_stage_rows, batch) for batch in _batches(rows, batch_rows))
+        )
+        for stage in stagers:
+            _import_batch(stage, result, check_sql, params, where)
             if progress is not None:
                 progress(result.rows)
         with connection.cursor() as cursor:
@@ -559,9 +682,19 @@ def _finish(run: SyncRun, result: ImportResult) -> None:
     )
 
 
+def _stage_rows(batch: list[StagedRow], cursor: Any) -> int:
+    with cursor.cursor.copy(
+        "COPY usage_stage (line, account, period, metric, value, vtype, read_errors, raw) "
+        "FROM STDIN"
+    ) as copy:
+        for row in batch:
+            copy.write_row(row)
+    return len(batch)
+
+
 @transaction.atomic
 def _import_batch(
-    batch: list[StagedRow],
+    stage: Callable[[Any], int],
     result: ImportResult,
     check_sql: str,
     params: dict[str, Any],
@@ -575,12 +708,9 @@ def _import_batch(
         # A batch's statements are big enough for the JIT threshold, and compiling costs
         # 0.5-0.8 s a statement here, more than the statements themselves.
         cursor.execute("SET LOCAL jit = off")
-        with cursor.cursor.copy(
-            "COPY usage_stage (line, account, period, metric, value, vtype, read_errors, raw) "
-            "FROM STDIN"
-        ) as copy:
-            for row in batch:
-                copy.write_row(row)
+        staged = stage(cursor)
+        if not staged:
+            return
         cursor.execute(check_sql, params)
         # Its real size for the planner (a new table is assumed to hold one row).
         cursor.execute("ANALYZE usage_checked (ok, rn, pdate, account_id)")
@@ -624,13 +754,13 @@ def _import_batch(
                 {"index": line, "errors": e if isinstance(e, dict) else json.loads(e)}
                 for line, e in cursor.fetchall()
             ]
-        if len(batch) > rejected and _open_quarantine_exists():
+        if staged > rejected and _open_quarantine_exists():
             cursor.execute(
                 _RESOLVE_SQL,
                 {"run": result.run.pk, "source": Source.USAGE, "object": OBJECT_NAME},
             )
-    accepted = len(batch) - rejected
-    result.rows += len(batch)
+    accepted = staged - rejected
+    result.rows += staged
     result.accepted += accepted
     result.created += created
     result.updated += updated

@@ -9,6 +9,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from integrations.models import QuarantinedRecord, Source, SyncRun
@@ -259,3 +260,53 @@ def test_the_admin_upload_previews_maps_columns_to_metrics_and_imports(
 def test_the_upload_page_is_for_admins_only(client, tam):
     client.force_login(tam)
     assert client.get("/admin/usage/metric/upload/").status_code in (302, 403)
+
+
+def _csv_text(accounts, *, tail: str) -> bytes:
+    sf = [a.salesforce_id for a in accounts]
+    lines = ["account,period,metric,value,note"]
+    lines += [f" {s} ,{_month(0)},active_users, 41{i} ,x" for i, s in enumerate(sf)]
+    lines += [",,,,", f"{sf[0]},{_month(1)},licensed_seats,1000,", f"{sf[0]},,,7,"]
+    lines += [f'"{sf[1]}",{_month(1)},version,"17.3",""', f"{sf[2]},13-2026,tickets_opened,x,"]
+    return ("\r\n".join(lines) + "\r\n" + tail).encode()
+
+
+def _outcome(rows, batch_rows):
+    result = services.usage_import(
+        rows=rows, trigger="test", where="line", assess=False, batch_rows=batch_rows
+    )
+    stored = sorted(UsageValue.objects.values_list("account_id", "metric_id", "value", "text"))
+    reasons = sorted(QuarantinedRecord.objects.values_list("reason", flat=True))
+    UsageValue.objects.all().delete()
+    QuarantinedRecord.objects.all().delete()
+    counts = (result.rows, result.accepted, result.created, result.rejected_count)
+    return counts, result.rejected, stored, reasons
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "",  # every batch COPYed
+        "\r\nonly,two\r\n{sf},{m},tickets_opened,4,\r\n",  # a blank line, a short one
+        'late,2026-01,version,"a\r\nb"\r\n{sf},{m},tickets_opened,4\r\n',  # a quoted line break
+        "{sf},{m},tickets_opened,4\u00a0\r\n{sf},{m},new_features_used,2\r\n",  # non-ASCII
+    ],
+)
+def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts, tail):
+    """services.CsvFile (COPY ... FORMAT csv, mapped in SQL) against staged_from_csv:
+    same rows, line numbers, reasons and stored values, in batches of 3 lines, also when a
+    batch falls back to the Python reader half-way through the file."""
+    tail = tail.format(sf=accounts[0].salesforce_id, m=_month(0))
+    data = _csv_text(accounts, tail=tail)
+    copied = _outcome(services.CsvFile.open(io.BytesIO(data)), 3)
+    with connection.cursor() as cursor:  # the last batch's lines: COPY took them
+        cursor.execute("SELECT count(*) FROM usage_stage_csv")
+        assert cursor.fetchone()[0] > 0 or tail
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
+    mapping = services.csv_mapping(next(reader))
+    python = _outcome(services.staged_from_csv(reader, mapping=mapping), 3)
+    assert copied == python
+    counts, rejected, stored, reasons = copied
+    assert counts[3] == 2 + (1 if tail.startswith(("late", "\r")) else 0)
+    assert [r["index"] for r in rejected][:2] == [7, 9]
+    assert any(text == "17.3" for *_, text in stored) and reasons

@@ -8,10 +8,9 @@ were quarantined."""
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from pathlib import Path
+from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -41,9 +40,12 @@ class Command(BaseCommand):
     def handle(self, *args, file: str, **options) -> None:
         fmt = options.get("format") or ("ndjson" if file.endswith((".ndjson", ".jsonl")) else "csv")
         try:
-            stream = (
-                sys.stdin if file == "-" else Path(file).open(encoding="utf-8", newline="")  # noqa: SIM115
-            )
+            if fmt == "csv":  # bytes: COPYed as they are (services.CsvFile)
+                stream = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
+            else:
+                stream = (
+                    sys.stdin if file == "-" else Path(file).open(encoding="utf-8", newline="")  # noqa: SIM115
+                )
         except OSError as exc:
             raise CommandError(f"{file}: {exc.strerror}") from None
         interactive = sys.stdout.isatty() and options.get("verbosity", 1) > 0
@@ -68,16 +70,11 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {exc}") from None
         finally:
             bar.close()
-            if stream is not sys.stdin:
+            if stream not in (sys.stdin, getattr(sys.stdin, "buffer", None)):
                 stream.close()
         self.stdout.write(result.summary())
 
-    def _rows(self, stream: io.TextIOBase, fmt: str):
+    def _rows(self, stream: IO, fmt: str):
         if fmt == "ndjson":
             return services.staged_from_ndjson(stream)
-        reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError("empty file: expected the header account,period,metric,value")
-        mapping = services.csv_mapping(header)
-        return services.staged_from_csv(reader, mapping=mapping)
+        return services.CsvFile.open(stream)
