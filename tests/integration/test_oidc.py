@@ -15,7 +15,7 @@ from django.urls import reverse
 from portfolio.roles import role_of
 from tests import factories
 from tests.fakes.oidc import CLIENT_ID, CLIENT_SECRET, fake_oidc  # noqa: F401 - fixture
-from tests.unit.test_settings import PRODUCTION, SETUP, run
+from tests.integration.test_settings import PRODUCTION, SETUP, run
 
 pytestmark = pytest.mark.django_db
 
