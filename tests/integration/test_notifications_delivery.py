@@ -57,10 +57,10 @@ def test_the_bell_counts_only_my_unread_in_a_fixed_number_of_queries(
 
     notify(tam, n=2)
     notify(other, n=5)
-    with django_assert_num_queries(5):  # session, user, groups, preferences, count
+    with django_assert_num_queries(4):  # session, user with its groups, preferences, count
         small = client.get(reverse("notifications:bell"))
     notify(tam, kind=Kind.PRIORITY_CHANGED, n=150)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         large = client.get(reverse("notifications:bell"))
 
     assert '"bell-count">2<span' in small.content.decode()
