@@ -109,6 +109,9 @@ def test_query_count_does_not_grow_and_results_are_capped(
 
 def test_the_trigram_indexes_exist_and_serve_icontains():
     with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+        if cursor.fetchone() is None:
+            pytest.skip("this PostgreSQL has no pg_trgm (the embedded one): no indexes built")
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE %s", ["%_trgm"]
         )
