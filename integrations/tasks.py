@@ -11,7 +11,7 @@ from integrations import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="integrations.heartbeat")
+@shared_task(name="integrations.heartbeat", bumps_data_version=False)
 def heartbeat() -> str:
     """Record that a worker is alive (beat schedules it every minute)."""
     from celery import current_task
@@ -21,7 +21,7 @@ def heartbeat() -> str:
     return hostname
 
 
-@shared_task(name="integrations.recover")
+@shared_task(name="integrations.recover", bumps_data_version=False)
 def recover() -> str:
     """What a killed worker or an interrupted load left behind, put right without waiting
     for the next sync (beat: every minute; also run when a worker starts): runs still

@@ -25,7 +25,7 @@ from notifications.models import NotificationCursor
 CHAT_CURSOR = "chat_fanout"
 
 
-@shared_task(name="notifications.produce", acks_late=True)
+@shared_task(name="notifications.produce", bumps_data_version=False, acks_late=True)
 def produce() -> str:
     result = producer.notifications_produce()
     if result.skipped:
@@ -60,13 +60,13 @@ def chat_fanout() -> int:
     return queued
 
 
-@shared_task(name="notifications.webhooks_deliver", acks_late=True)
+@shared_task(name="notifications.webhooks_deliver", bumps_data_version=False, acks_late=True)
 def webhooks_deliver() -> str:
     counts = services.webhook_deliveries_send()
     return ", ".join(f"{v} {k}" for k, v in counts.items())
 
 
-@shared_task(name="notifications.digests_daily", acks_late=True)
+@shared_task(name="notifications.digests_daily", bumps_data_version=False, acks_late=True)
 def digests_daily() -> int:
     day = timezone.localdate()
     users = services.digest_candidates()
@@ -78,6 +78,7 @@ def digests_daily() -> int:
 @shared_task(
     bind=True,
     name="notifications.digest_send",
+    bumps_data_version=False,
     acks_late=True,
     max_retries=5,
     default_retry_delay=120,

@@ -35,7 +35,12 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "portfolio:data-version"
 TTL = 600
 # Models whose writes do not change what pages show (sessions are written by reads).
-IGNORED_APPS = frozenset({"sessions", "admin", "axes", "contenttypes", "django_celery_beat"})
+IGNORED_APPS = frozenset(
+    {"sessions", "admin", "axes", "contenttypes", "django_celery_beat", "notifications"}
+)
+# Housekeeping rows no cached page reads: a worker's heartbeat (every minute) would
+# otherwise empty every cache every minute.
+IGNORED_MODELS = frozenset({"integrations.workerheartbeat"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 T = TypeVar("T")
@@ -105,18 +110,28 @@ def _bump_on_commit(using: str = DEFAULT_DB_ALIAS) -> None:
         transaction.on_commit(data_version_bump, using=using)
 
 
+def _counts(model) -> bool:
+    meta = model._meta
+    return meta.app_label not in IGNORED_APPS and meta.label_lower not in IGNORED_MODELS
+
+
 def _model_written(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    if sender._meta.app_label not in IGNORED_APPS:
+    if _counts(sender):
         _bump_on_commit(using)
 
 
 def _m2m_changed(sender, action: str, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    if action.startswith("post_") and sender._meta.app_label not in IGNORED_APPS:
+    if action.startswith("post_") and _counts(sender):
         _bump_on_commit(using)
 
 
-def _task_finished(**kwargs) -> None:
-    data_version_bump()
+def _task_finished(sender=None, **kwargs) -> None:
+    """Tasks write set-based, past the ORM's signals: each bumps when it ends, except the
+    housekeeping ones that write nothing a cached page shows (`bumps_data_version=False`
+    on the task: the minutely heartbeat and recovery, notifications); their ORM writes
+    still count through the signals above."""
+    if getattr(sender, "bumps_data_version", True):
+        data_version_bump()
 
 
 def signals_connect() -> None:

@@ -93,6 +93,18 @@ def test_a_finished_task_makes_the_cache_stale():
     assert datacache.data_version() > before
 
 
+def test_the_minutely_housekeeping_leaves_the_cache_alone():
+    """The heartbeat and the recovery run every minute and write nothing a cached page
+    shows: they must not empty every cache every minute."""
+    from integrations.tasks import heartbeat, recover
+
+    datacache.data_version_bump()
+    before = datacache.data_version()
+    heartbeat.apply()
+    recover.apply()
+    assert datacache.data_version() == before
+
+
 def test_team_view_is_cached_until_an_account_moves(client, manager, team, tam):
     other = UserFactory(role="TAM")
     team.tams.add(other)
