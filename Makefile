@@ -42,7 +42,7 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 
 # bandit over the application code; each reviewed false positive is waived inline with its
 # reason (`# nosec B608 # identifiers come from code, ...`).
-BANDIT := config integrations portfolio prioritization triage engagement notifications workspace usage bin
+BANDIT := config integrations portfolio prioritization triage engagement notifications workspace usage ui bin
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "usage",
     # The user's inbox, global search and saved views (issue 15).
     "workspace",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -208,7 +209,7 @@ AXES_VERBOSE = False
 EMAIL_RATE_PER_USER_PER_HOUR: int = _env("EMAIL_RATE_PER_USER_PER_HOUR", int, 30)
 # The largest API body read (1 MiB); larger is a JSON 413 naming the size.
 API_MAX_BODY_BYTES: int = _env("API_MAX_BODY_BYTES", int, 1024 * 1024)
-LOGIN_REDIRECT_URL = "portfolio:home"
+LOGIN_REDIRECT_URL = "ui:home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Company sign-in (OIDC) -----------------------------------------------------------

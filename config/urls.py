@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from integrations.views import healthz
 from portfolio import oidc
+from portfolio.sync_views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -23,7 +23,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("integrations/sync-runs/writeback/", include("portfolio.writeback_views")),
-    path("integrations/", include("integrations.urls")),
     path("priority/", include("prioritization.urls")),
     path("triage/", include("triage.urls")),
     path("engagement/", include("engagement.urls")),
@@ -32,4 +31,5 @@ urlpatterns = [
     path("", include("workspace.urls")),
     path("api/v1/", include("config.api_urls")),
     path("", include("portfolio.urls")),
+    path("", include("ui.urls")),
 ]

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 
+from config.admin_lists import LargeTableAdmin
 from engagement.emails import template_syntax_error
 from engagement.models import (
     CollaborationProject,
@@ -15,7 +16,6 @@ from engagement.models import (
     SuccessTask,
 )
 from engagement.services import email_template_save
-from portfolio.admin_lists import LargeTableAdmin
 
 
 class EngagementStepInline(admin.TabularInline):

@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from engagement import rules
+from engagement.cadence import with_cadence
 from engagement.models import (
     CustomerIssue,
     Disengagement,
@@ -46,7 +47,6 @@ from portfolio.models import (
     Opportunity,
     SuccessPlan,
 )
-from portfolio.selectors import with_cadence
 from triage.models import HealthSignals
 
 # --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
@@ -101,7 +101,7 @@ def overdue_cadence_for_tams(
 ) -> dict[int, int]:
     """Overdue cadence calls per TAM id (0 for a TAM with none), for the dashboard and the
     team view. One query whatever the number of TAMs and accounts; the cadence is
-    `portfolio.selectors.with_cadence`'s."""
+    `engagement.cadence.with_cadence`'s."""
     now = now or timezone.now()
     ids = [t.pk for t in tams]
     rows = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
+from config.admin_lists import LargeTableAdmin
 from integrations.models import QuarantinedRecord, SyncCursor, SyncRun, WorkerHeartbeat
-from portfolio.admin_lists import LargeTableAdmin
 
 
 @admin.register(SyncRun)

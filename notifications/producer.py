@@ -105,7 +105,7 @@ def health_at_risk(w: Window) -> int:
     """ "An account in my book turned amber or red" (issue 15): the colour in force got
     worse to amber or red (green/yellow/unscored -> amber or red, amber -> red), read
     from the account history; an account created at-risk is not a change."""
-    before, after = _path("portfolio:account")
+    before, after = _path("ui:account")
     sql = f"""
         SELECT r.user_id, %s, 'account:' || a.id, (e.pgh_created_at AT TIME ZONE %s)::date,
                a.id, LEFT(a.name || ' turned ' || initcap(e.health), 255),
@@ -258,7 +258,7 @@ def sync_problem(w: Window) -> int:
     """ "A sync failed or needs confirmation (admins)": a failed run of any source, and a
     Salesforce write-back the mass-change brake holds (`portfolio.writeback`), linked to
     where an admin acts."""
-    runs_url = reverse("integrations:sync_runs")
+    runs_url = reverse("portfolio:sync_runs")
     writeback_url = reverse("writeback:page")
     user_model = get_user_model()
     users, groups = user_model._meta.db_table, Group._meta.db_table
@@ -293,7 +293,7 @@ def renewal_no_tam(w: Window) -> int:
     renewal within the next 90 days" (tam-account-triage.md, five-minute check): to the
     managers of the teams of the account's region. One per account and renewal date
     (`day` is 90 days before the renewal), however many runs see it."""
-    before, after = _path("portfolio:account")
+    before, after = _path("ui:account")
     today = timezone.localdate(w.until)
     sql = """
         SELECT t.manager_id, %s, 'account:' || a.id, a.renewal_date - %s, a.id,
@@ -312,14 +312,14 @@ def renewal_no_tam(w: Window) -> int:
 
 
 def cadence_overdue(w: Window) -> int:
-    """ "A cadence call overdue": the cadence of `portfolio.selectors.with_cadence` (the one
+    """ "A cadence call overdue": the cadence of `engagement.cadence.with_cadence` (the one
     definition), to the TAM, on the day it fell due; only calls that fell due in the
     last week, so a first run does not list a whole book's old backlog (the dashboard
     shows that)."""
+    from engagement.cadence import with_cadence
     from portfolio.models import Account
-    from portfolio.selectors import with_cadence
 
-    before, after = _path("portfolio:account")
+    before, after = _path("ui:account")
     accounts = (
         with_cadence(Account.objects.filter(tam__isnull=False, priority__in=[1, 2]), now=w.until)
         .filter(cadence_overdue=True)

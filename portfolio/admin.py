@@ -7,7 +7,7 @@ import pghistory
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from portfolio.admin_lists import LargeTableAdmin
+from config.admin_lists import LargeTableAdmin
 from portfolio.history import account_history
 from portfolio.models import (
     Account,

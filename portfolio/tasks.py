@@ -8,7 +8,8 @@ from celery import shared_task
 from django.conf import settings
 
 from integrations.models import SyncRun
-from portfolio import writeback
+from portfolio import signals, writeback
+from portfolio.models import Account
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +86,8 @@ def sync_salesforce(*, full: bool = False, trigger: str = "schedule") -> str:
 
 
 def _prioritise_new_accounts() -> None:
-    """Accounts the sync just created have no priority yet: evaluate them now rather than
-    at the next quarterly review (a new customer in onboarding is P1 from day one). Known
-    accounts keep theirs until the quarterly review, as the handbook asks ("reviewed and
-    updated quarterly")."""
-    from portfolio.models import Account
-    from prioritization.models import ReviewCause
-    from prioritization.tasks import reevaluate_accounts
-
+    """Accounts the sync just created have no priority yet: say so, and prioritization
+    evaluates them (portfolio/signals.py)."""
     ids = list(Account.objects.filter(priority__isnull=True).values_list("pk", flat=True))
     if ids:
-        reevaluate_accounts.delay(ids, cause=ReviewCause.SYNC)
+        signals.accounts_unprioritised.send(sender=sync_salesforce, account_ids=ids)

@@ -1,21 +1,12 @@
 from django.urls import path
 
-from portfolio import bulk_views, token_views, views
+from portfolio import sync_views, token_views
 
 app_name = "portfolio"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("tam/<int:user_id>/", views.tam_dashboard, name="tam_dashboard"),
-    path("accounts.csv", views.accounts_csv, name="accounts_csv"),
-    path("accounts/bulk/", bulk_views.accounts_bulk, name="accounts_bulk"),
-    path("account/<str:salesforce_id>/", views.account_detail, name="account"),
-    path(
-        "account/<str:salesforce_id>/activities/",
-        views.account_activity_log,
-        name="activity_log",
-    ),
-    path("team/", views.team, name="team"),
+    path("integrations/sync-runs/", sync_views.sync_runs, name="sync_runs"),
+    path("integrations/sync-runs/salesforce/run", sync_views.sync_now, name="sync_now"),
     path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
     path(
         "settings/api-tokens/<int:token_id>/revoke",

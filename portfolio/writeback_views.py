@@ -104,7 +104,7 @@ def writeback_resolve(request: HttpRequest, writeback_id: int) -> HttpResponse:
                 ),
             )
     if request.POST.get("back") == "account":
-        return redirect(reverse("portfolio:account", args=[row.account.salesforce_id]))
+        return redirect(reverse("ui:account", args=[row.account.salesforce_id]))
     return redirect("writeback:page")
 
 

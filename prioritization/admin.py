@@ -8,7 +8,7 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from portfolio.admin_lists import LargeTableAdmin
+from config.admin_lists import LargeTableAdmin
 from prioritization.models import (
     PriorityDecision,
     PriorityException,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.safestring import SafeString
 
-from portfolio.charts import ACCENT, INK, MUTED, _svg, _text
+from portfolio.charts import ACCENT, INK, MUTED, svg, svg_text
 from prioritization.rules import FLOWS, LABELS, RULES, Params, rule_name
 
 # The handbook's chart ends in the two outcomes rather than asking them: "p1exception-- No
@@ -102,7 +102,7 @@ def us_enterprise_flowchart(
         ]
         if label:
             parts.append(
-                _text(
+                svg_text(
                     lx if lx is not None else (x1 + x2) / 2 + 4,
                     ly if ly is not None else (y1 + y2) / 2 - 4,
                     label,
@@ -131,7 +131,7 @@ def us_enterprise_flowchart(
         for i, line in enumerate(lines):
             is_sub = bool(sub) and i == len(lines) - 1
             parts.append(
-                _text(
+                svg_text(
                     x + w / 2,
                     top + 14 * i,
                     line,
@@ -253,7 +253,7 @@ def us_enterprise_flowchart(
         )
     )
     body.append(
-        _text(
+        svg_text(
             x0,
             height - 8,
             "Exceptions: see priority exceptions in the handbook",
@@ -267,4 +267,4 @@ def us_enterprise_flowchart(
         + " → ".join(f"{rule_name(r)} ({'yes' if answers.get(r) else 'no'})" for r in path)
         + (f"; result {final}." if final else ".")
     )
-    return _svg(width, height, "How this priority was decided", desc, body, "chart-flowchart")
+    return svg(width, height, "How this priority was decided", desc, body, "chart-flowchart")

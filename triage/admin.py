@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portfolio.admin_lists import LargeTableAdmin
+from config.admin_lists import LargeTableAdmin
 from triage.models import (
     CustomerERCall,
     HealthAssessment,

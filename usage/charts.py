@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString
 
-from portfolio.charts import ACCENT, GRID, HEALTH_COLOURS, INK, MUTED, _svg, _text
+from portfolio.charts import ACCENT, GRID, HEALTH_COLOURS, INK, MUTED, svg, svg_text
 
 
 def _figure(value: float, unit: str) -> str:
@@ -50,10 +50,10 @@ def trend(
         )
         descs.append(f"{month:%b %Y} {_figure(value, unit)}")
     if points:
-        body.append(_text(left, height - 2, f"{points[0][0]:%b %y}", size=10, fill=MUTED))
+        body.append(svg_text(left, height - 2, f"{points[0][0]:%b %y}", size=10, fill=MUTED))
         end = left + n * (col_w + gap) - gap
         body.append(
-            _text(end, height - 2, f"{points[-1][0]:%b %y}", anchor="end", size=10, fill=MUTED)
+            svg_text(end, height - 2, f"{points[-1][0]:%b %y}", anchor="end", size=10, fill=MUTED)
         )
     for value, label in lines:
         y = base - (base - top) * value / peak
@@ -61,13 +61,13 @@ def trend(
             f'<line x1="{left}" x2="{left + n * (col_w + gap)}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{HEALTH_COLOURS["amber"]}" stroke-dasharray="3 2"/>'
         )
-        body.append(_text(left + n * (col_w + gap) + 2, y + 4, label, size=10, fill=MUTED))
+        body.append(svg_text(left + n * (col_w + gap) + 2, y + 4, label, size=10, fill=MUTED))
     latest = known[-1] if known else None
     if latest is not None:
         body.append(
-            _text(
+            svg_text(
                 width - 2, 12, _figure(latest, unit), anchor="end", size=12, fill=INK, weight="bold"
             )
         )
     desc = f"{title} by month: " + "; ".join(descs) + "."
-    return _svg(width, height, title, desc, body, "chart-usage")
+    return svg(width, height, title, desc, body, "chart-usage")

@@ -40,7 +40,7 @@ class SavedViewForm(forms.ModelForm):
         """Only the table's valid filters, in their canonical order, without the page."""
         from django.http import QueryDict
 
-        from portfolio.forms import AccountFilterForm
+        from ui.forms import AccountFilterForm
 
         value = (self.cleaned_data.get("querystring") or "").lstrip("?")
         return AccountFilterForm(QueryDict(value)).querystring(page=None)

@@ -37,17 +37,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from engagement import rules as engagement_rules
+from engagement.cadence import cadence_days_sql, held_outcomes_sql, with_cadence
 from engagement.models import EngagementStep, SuccessTask
 from engagement.selectors import overdue_cadence_for_tams
 from portfolio.models import Account, Activity, ActivityKind, Health
 from portfolio.roles import role_of
-from portfolio.selectors import (
-    accounts_for_user,
-    cadence_days_sql,
-    held_outcomes_sql,
-    tams_for_user,
-    with_cadence,
-)
+from portfolio.selectors import accounts_for_user, tams_for_user
 from prioritization.models import ExceptionStatus, PriorityException, RuleSet
 from prioritization.selectors import pending_exceptions_for_manager
 from triage.models import HealthAssessment, IssueStatus, TriageIssue, TriageUpdate
@@ -138,7 +133,7 @@ def _batch(qs: QuerySet, ctx: Ctx, build: Callable) -> Batch:
 
 
 def _account_url(account: Account) -> str:
-    return reverse("portfolio:account", args=[account.salesforce_id])
+    return reverse("ui:account", args=[account.salesforce_id])
 
 
 # --- The TAM's own items ---------------------------------------------------------------
@@ -147,7 +142,7 @@ def _account_url(account: Account) -> str:
 def cadence_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     """ "Pr1: ... monthly cadence call (as minimum)"; "Pr2: 60 day call cadence"
     (tam-account-engagement.md): a P1/P2 account with no cadence call held within its
-    cadence (`portfolio.selectors.with_cadence`, the one definition); due the day after
+    cadence (`engagement.cadence.with_cadence`, the one definition); due the day after
     the last call plus the cadence, today when no call was ever held."""
     activity = Activity._meta.db_table
     due_sql = (
@@ -462,7 +457,7 @@ def team_overdue_items(user, ctx: Ctx) -> Batch:
         if not n or key in ctx.hidden or (ctx.only and key != ctx.only):
             continue
         name = tam.get_full_name() or tam.get_username()
-        url = reverse("portfolio:tam_dashboard", args=[tam.pk]) + "?overdue=on"
+        url = reverse("ui:tam_dashboard", args=[tam.pk]) + "?overdue=on"
         title = f"{name}: {n} overdue cadence call{'s' if n != 1 else ''}"
         items.append(
             Item(key, "team_overdue", KINDS["team_overdue"], title, monday, url, "this week")

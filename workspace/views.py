@@ -122,7 +122,7 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
     """Save the accounts table's current query string under a name. A bad name comes back
     on the form with what was typed (the htmx fragment, or a page of its own)."""
     form = SavedViewForm(request.POST)
-    back = safe_next(request, reverse("portfolio:home"))
+    back = safe_next(request, reverse("ui:home"))
     if not form.is_valid():
         context = {"save_form": form, "next": back}
         if request.htmx:
@@ -141,4 +141,4 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
     view = get_object_or_404(SavedView, pk=view_id, owner=request.user)
     services.saved_view_delete(view=view)
     messages.success(request, f"Deleted the view “{view.name}”.")
-    return redirect(safe_next(request, reverse("portfolio:home")))
+    return redirect(safe_next(request, reverse("ui:home")))

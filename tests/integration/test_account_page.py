@@ -24,7 +24,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def url(account) -> str:
-    return reverse("portfolio:account", args=[account.salesforce_id])
+    return reverse("ui:account", args=[account.salesforce_id])
 
 
 def test_account_page_shows_facts_engagement_and_timeline(client, tam):
@@ -74,7 +74,7 @@ def test_other_tams_account_is_404(client, tam):
     client.force_login(tam)
     assert client.get(url(other)).status_code == 404
     post = client.post(
-        reverse("portfolio:activity_log", args=[other.salesforce_id]),
+        reverse("ui:activity_log", args=[other.salesforce_id]),
         {"kind": "call", "occurred_at": "2026-11-01T10:00", "subject": "x"},
     )
     assert post.status_code == 404
@@ -91,7 +91,7 @@ def test_log_activity_with_htmx_returns_the_timeline(client, tam):
     account = AccountFactory(tam=tam)
     client.force_login(tam)
     response = client.post(
-        reverse("portfolio:activity_log", args=[account.salesforce_id]),
+        reverse("ui:activity_log", args=[account.salesforce_id]),
         {
             "kind": "cadence_call",
             "occurred_at": "2026-11-20T10:30",
@@ -122,9 +122,7 @@ def test_invalid_activity_keeps_what_the_user_typed(client, tam):
         "subject": "Follow-up on renewal",
         "body": "Typed notes that must survive",
     }
-    response = client.post(
-        reverse("portfolio:activity_log", args=[account.salesforce_id]), data, **HTMX
-    )
+    response = client.post(reverse("ui:activity_log", args=[account.salesforce_id]), data, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
     assert "cannot be logged in the future" in html
@@ -134,7 +132,7 @@ def test_invalid_activity_keeps_what_the_user_typed(client, tam):
     assert not Activity.objects.exists()
     # Without htmx: the full page comes back, 400, with the same typed input.
     plain = client.post(
-        reverse("portfolio:activity_log", args=[account.salesforce_id]), {**data, "subject": "  "}
+        reverse("ui:activity_log", args=[account.salesforce_id]), {**data, "subject": "  "}
     )
     assert plain.status_code == 400
     assert "Typed notes that must survive" in plain.content.decode()
@@ -145,7 +143,7 @@ def test_log_activity_without_js_redirects_back(client, tam):
     account = AccountFactory(tam=tam)
     client.force_login(tam)
     response = client.post(
-        reverse("portfolio:activity_log", args=[account.salesforce_id]),
+        reverse("ui:activity_log", args=[account.salesforce_id]),
         {"kind": "note", "occurred_at": "2026-11-20T10:30", "subject": "Note"},
     )
     assert response.status_code == 302
@@ -158,7 +156,7 @@ def test_activity_log_requires_post_and_csrf(tam):
     account = AccountFactory(tam=tam)
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(tam)
-    endpoint = reverse("portfolio:activity_log", args=[account.salesforce_id])
+    endpoint = reverse("ui:activity_log", args=[account.salesforce_id])
     assert strict.get(endpoint).status_code == 405
     response = strict.post(
         endpoint, {"kind": "note", "occurred_at": "2026-11-20T10:30", "subject": "x"}
@@ -198,7 +196,7 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
     assert response.status_code == 200
     with django_assert_max_num_queries(8):
         response = client.post(
-            reverse("portfolio:activity_log", args=[account.salesforce_id]),
+            reverse("ui:activity_log", args=[account.salesforce_id]),
             {"kind": "note", "occurred_at": "2026-11-20T10:30", "subject": "x"},
             **HTMX,
         )

@@ -83,7 +83,7 @@ def test_account_page_draws_the_stored_us_enterprise_decision(client, tam):
     decision = PriorityDecision.objects.get(account=account)
     assert (decision.priority, decision.decided_by) == (1, "churn_risk")
     client.force_login(tam)
-    html = client.get(reverse("portfolio:account", args=[account.salesforce_id])).content.decode()
+    html = client.get(reverse("ui:account", args=[account.salesforce_id])).content.decode()
     assert 'class="chart chart-flowchart"' in html
     assert html.count('class="fc-edge taken"') >= 2
     assert 'data-rule="churn_risk"' in html
@@ -100,6 +100,6 @@ def test_other_models_get_a_checklist(client, tam):
     decision = PriorityDecision.objects.get(account=account)
     assert decision.model == "emea_enterprise"
     client.force_login(tam)
-    html = client.get(reverse("portfolio:account", args=[account.salesforce_id])).content.decode()
+    html = client.get(reverse("ui:account", args=[account.salesforce_id])).content.decode()
     assert "chart-flowchart" not in html
     assert 'class="checklist"' in html and 'data-rule="emea_org_change"' in html

@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio import bulk, writeback
+from portfolio import writeback
 from portfolio.models import Account, Activity, SalesforceWriteback
 from portfolio.sync import sync_salesforce
 from tests import factories
+from ui import bulk
 
 pytestmark = pytest.mark.django_db
 URL = "/accounts/bulk/"

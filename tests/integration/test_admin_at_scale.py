@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from portfolio.admin_lists import EstimatedCountPaginator, LargeTableAdmin
+from config.admin_lists import EstimatedCountPaginator, LargeTableAdmin
 from portfolio.models import Account, Contact, Opportunity
 from prioritization.models import PriorityDecision
 from tests.factories import UserFactory

@@ -206,10 +206,10 @@ def test_page_queries_are_the_same_at_two_sizes(client, manager, tam, team, page
     users = {"dashboard": tam, "account": tam, "engagement": tam}
     urls = {
         "dashboard": "/",
-        "tam_dashboard": reverse("portfolio:tam_dashboard", args=[tam.pk]),
-        "account": reverse("portfolio:account", args=[first.salesforce_id]),
+        "tam_dashboard": reverse("ui:tam_dashboard", args=[tam.pk]),
+        "account": reverse("ui:account", args=[first.salesforce_id]),
         "engagement": reverse("engagement:account", args=[first.salesforce_id]),
-        "team": reverse("portfolio:team"),
+        "team": reverse("ui:team"),
         "board": reverse("triage:board_colours"),
         "agenda": reverse("triage:agenda"),
     }

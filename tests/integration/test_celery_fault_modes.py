@@ -206,7 +206,7 @@ def test_set_aside_indexes_are_shown_while_missing_and_rebuilt_on_worker_start(
     assert health["set_aside_indexes"]["Account"] == {"missing": names, "loading": False}
     assert "stopped bulk load" in health["warnings"][0]
     client.force_login(admin_user)
-    page = client.get(reverse("integrations:sync_runs")).content.decode()
+    page = client.get(reverse("portfolio:sync_runs")).content.decode()
     assert "Missing indexes" in page and names[0] in page
 
     worker = celery_worker()  # no sync, no migrate: the worker start rebuilds them
@@ -217,7 +217,7 @@ def test_set_aside_indexes_are_shown_while_missing_and_rebuilt_on_worker_start(
     assert schema_of("portfolio_account") == before
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["set_aside_indexes"] == {}
-    assert "Missing indexes" not in client.get(reverse("integrations:sync_runs")).content.decode()
+    assert "Missing indexes" not in client.get(reverse("portfolio:sync_runs")).content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -253,13 +253,13 @@ def test_with_redis_down_the_dashboard_answers_and_sync_now_is_a_clear_503(
     settings.CELERY_BROKER_URL = DEAD_REDIS
     client.force_login(admin_user)
 
-    assert client.get(reverse("portfolio:home")).status_code == 200
+    assert client.get(reverse("ui:home")).status_code == 200
 
-    response = client.post(reverse("integrations:sync_now"))
+    response = client.post(reverse("portfolio:sync_now"))
     assert response.status_code == 503
     page = response.content.decode()
     assert "task queue (Redis) is not answering" in page and "Salesforce sync" in page
-    htmx = client.post(reverse("integrations:sync_now"), headers={"HX-Request": "true"})
+    htmx = client.post(reverse("portfolio:sync_now"), headers={"HX-Request": "true"})
     assert htmx.status_code == 503 and htmx["Content-Type"].startswith("text/plain")
     assert not SyncRun.objects.exists()
 
@@ -378,7 +378,7 @@ def test_a_run_skipped_for_the_lock_leaves_a_visible_skipped_row(fake_salesforce
     )
     assert row.finished_at is not None and "another Salesforce sync is running" in row.error
     client.force_login(manager)
-    page = client.get(reverse("integrations:sync_runs")).content.decode()
+    page = client.get(reverse("portfolio:sync_runs")).content.decode()
     assert "Skipped" in page and "another Salesforce sync is running" in page
 
 

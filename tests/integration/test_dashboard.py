@@ -80,7 +80,7 @@ def test_dashboard_shows_headline_figures(client, tam):
     )
     AccountFactory(name="Someone else's", arr=Decimal(5_000_000))
     client.force_login(tam)
-    response = client.get(reverse("portfolio:home"))
+    response = client.get(reverse("ui:home"))
     assert response.status_code == 200
     figures = response.context["figures"]
     assert figures["count"] == 2
@@ -176,7 +176,7 @@ def test_csv_export_streams_the_current_filter(client, tam):
     AccountFactory(tam=tam, name="Initech", priority=2, health="red")
     AccountFactory(name="Not mine", priority=1)
     client.force_login(tam)
-    response = client.get(reverse("portfolio:accounts_csv"), {"priority": 1})
+    response = client.get(reverse("ui:accounts_csv"), {"priority": 1})
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -189,25 +189,25 @@ def test_manager_opens_a_team_tams_dashboard_but_not_an_outsiders(client, manage
     outsider = UserFactory(role="TAM")
     AccountFactory(tam=outsider, name="Outsider account")
     client.force_login(manager)
-    response = client.get(reverse("portfolio:tam_dashboard", args=[tam.pk]))
+    response = client.get(reverse("ui:tam_dashboard", args=[tam.pk]))
     assert response.status_code == 200
     assert "Team account" in response.content.decode()
-    assert client.get(reverse("portfolio:tam_dashboard", args=[outsider.pk])).status_code == 404
-    csv_response = client.get(reverse("portfolio:accounts_csv"), {"tam": outsider.pk})
+    assert client.get(reverse("ui:tam_dashboard", args=[outsider.pk])).status_code == 404
+    csv_response = client.get(reverse("ui:accounts_csv"), {"tam": outsider.pk})
     assert csv_response.status_code == 404
 
 
 def test_tam_cannot_open_another_tams_dashboard(client, tam):
     other = UserFactory(role="TAM")
     client.force_login(tam)
-    assert client.get(reverse("portfolio:tam_dashboard", args=[other.pk])).status_code == 404
-    assert client.get(reverse("portfolio:tam_dashboard", args=[tam.pk])).status_code == 200
+    assert client.get(reverse("ui:tam_dashboard", args=[other.pk])).status_code == 404
+    assert client.get(reverse("ui:tam_dashboard", args=[tam.pk])).status_code == 200
 
 
 def test_last_visit_is_remembered_between_visits(client, tam):
     from django.core.cache import cache
 
-    from portfolio.views import LAST_SEEN_KEY
+    from ui.views import LAST_SEEN_KEY
 
     cache.delete(LAST_SEEN_KEY.format(tam.pk))
     client.force_login(tam)
@@ -225,7 +225,7 @@ def test_dashboard_query_count_does_not_grow(client, tam, n, django_assert_max_n
     client.force_login(tam)
     from django.core.cache import cache
 
-    from portfolio.views import LAST_SEEN_KEY
+    from ui.views import LAST_SEEN_KEY
 
     earlier = timezone.now() - dt.timedelta(days=2)
     cache.set(LAST_SEEN_KEY.format(tam.pk), {"previous": None, "latest": earlier})
@@ -245,7 +245,7 @@ def test_changes_since_last_visit_come_from_the_account_history(client, tam):
     from django.core.cache import cache
 
     from portfolio.models import AccountEvent
-    from portfolio.views import LAST_SEEN_KEY
+    from ui.views import LAST_SEEN_KEY
 
     acme = AccountFactory(tam=tam, name="Acme", priority=2, health="green")
     AccountFactory(tam=tam, name="Quiet", priority=2, health="green")

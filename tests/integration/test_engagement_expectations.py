@@ -11,12 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from engagement import rules, selectors, services
+from engagement.cadence import with_cadence
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome
-from portfolio.selectors import team_workload, with_cadence
 from prioritization.models import RuleSet
 from tests.factories import AccountFactory, ActivityFactory
 from triage import services as triage_services
 from triage.models import HealthSignals
+from ui.selectors import team_workload
 
 pytestmark = pytest.mark.django_db
 

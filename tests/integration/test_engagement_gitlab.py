@@ -435,7 +435,7 @@ def test_a_project_carrying_another_accounts_marker_is_an_error_on_both_accounts
         ).content.decode()
         assert 'role="alert"' in html and tangled["path_with_namespace"] in html
         partner = other if acc is owner else owner
-        assert reverse("portfolio:account", args=[partner.salesforce_id]) in html
+        assert reverse("ui:account", args=[partner.salesforce_id]) in html
 
     # Resolved in GitLab (the stray project removed): the retry creates the second
     # account's own project and both errors clear.

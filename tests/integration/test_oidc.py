@@ -64,7 +64,7 @@ def test_sign_in_creates_the_user_with_the_mapped_groups(client, fake_oidc):  # 
     response = client.get(authorize(authorize_url))
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("portfolio:home")
+    assert response["Location"] == reverse("ui:home")
     user = signed_in_user(client)
     assert user.email == "Dana.Scully@example.com"  # Django lower-cases the domain
     assert user.username == "dana.scully@example.com"
@@ -78,7 +78,7 @@ def test_sign_in_creates_the_user_with_the_mapped_groups(client, fake_oidc):  # 
     assert len(token_form["code_verifier"]) >= 43
     assert ("GET", "/jwks") in fake_oidc.state.requests
     assert ("GET", "/userinfo") in fake_oidc.state.requests
-    assert client.get(reverse("portfolio:home")).status_code == 200
+    assert client.get(reverse("ui:home")).status_code == 200
 
 
 def test_next_is_kept_through_the_provider(client, fake_oidc):  # noqa: F811

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def flowchart(client, account) -> str:
-    html = client.get(reverse("portfolio:account", args=[account.salesforce_id])).content.decode()
+    html = client.get(reverse("ui:account", args=[account.salesforce_id])).content.decode()
     match = re.search(r'<svg class="chart chart-flowchart".*?</svg>', html, re.S)
     assert match, "no flowchart on the page"
     return match.group(0)

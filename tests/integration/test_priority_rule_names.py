@@ -30,7 +30,7 @@ def test_account_pages_name_the_deciding_rule(client, tam):
     assert PriorityDecision.objects.get(account=account).decided_by == "default_p2"
     client.force_login(tam)
     for url in (
-        reverse("portfolio:account", args=[account.salesforce_id]),
+        reverse("ui:account", args=[account.salesforce_id]),
         reverse("prioritization:account", args=[account.pk]),
     ):
         html = client.get(url).content.decode()

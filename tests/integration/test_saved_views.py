@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from portfolio.forms import COLUMN_KEYS
 from tests.factories import AccountFactory, UserFactory
+from ui.forms import COLUMN_KEYS
 from workspace.models import SavedView
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
 
 pytestmark = pytest.mark.django_db
 
-URL = reverse("integrations:sync_runs")
+URL = reverse("portfolio:sync_runs")
 
 
 def make_runs(n: int, *, running: bool = False) -> list[SyncRun]:
@@ -89,7 +89,7 @@ def test_tam_gets_403(client, tam):
     make_runs(1)
     client.force_login(tam)
     assert client.get(URL).status_code == 403
-    assert client.post(reverse("integrations:sync_now")).status_code == 403
+    assert client.post(reverse("portfolio:sync_now")).status_code == 403
 
 
 def test_admin_starts_a_sync_that_is_enqueued_on_commit(
@@ -97,12 +97,12 @@ def test_admin_starts_a_sync_that_is_enqueued_on_commit(
 ):
     settings.SALESFORCE_ENABLED = False
     client.force_login(admin_user)
-    response = client.post(reverse("integrations:sync_now"), follow=True)
+    response = client.post(reverse("portfolio:sync_now"), follow=True)
     assert "not configured" in response.content.decode()
 
     settings.SALESFORCE_ENABLED = True
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(reverse("integrations:sync_now"))
+        response = client.post(reverse("portfolio:sync_now"))
     assert response.status_code == 302
     assert len(callbacks) == 1
 

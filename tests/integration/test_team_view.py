@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def test_tams_get_403(client, tam):
     client.force_login(tam)
-    assert client.get(reverse("portfolio:team")).status_code == 403
+    assert client.get(reverse("ui:team")).status_code == 403
 
 
 def test_workload_per_tam(client, manager, tam, team):
@@ -33,7 +33,7 @@ def test_workload_per_tam(client, manager, tam, team):
     AccountFactory(tam=tam, priority=2, health="amber", arr=Decimal(900_000))
     AccountFactory(tam=outsider, priority=1, arr=Decimal(9_000_000))
     client.force_login(manager)
-    response = client.get(reverse("portfolio:team"))
+    response = client.get(reverse("ui:team"))
     assert response.status_code == 200
     rows = {row["tam"].pk: row for row in response.context["rows"]}
     assert set(rows) == {tam.pk, second.pk}
@@ -48,13 +48,13 @@ def test_workload_per_tam(client, manager, tam, team):
     assert mine["arr_pct"] == 100 and mine["p1_pct"] == 67
     assert rows[second.pk]["count"] == 0
     html = response.content.decode()
-    assert reverse("portfolio:tam_dashboard", args=[tam.pk]) in html
+    assert reverse("ui:tam_dashboard", args=[tam.pk]) in html
     assert "Priority requests waiting for you" in html
 
 
 def test_admin_sees_every_tam(client, admin_user, tam):
     client.force_login(admin_user)
-    response = client.get(reverse("portfolio:team"))
+    response = client.get(reverse("ui:team"))
     assert tam in [row["tam"] for row in response.context["rows"]]
 
 
@@ -69,16 +69,17 @@ def test_team_view_query_count_does_not_grow(
     bulk_accounts(tam, n // 4)
     client.force_login(manager)
     with django_assert_max_num_queries(10):
-        response = client.get(reverse("portfolio:team"))
+        response = client.get(reverse("ui:team"))
     assert response.status_code == 200
     assert sum(row["count"] for row in response.context["rows"]) == 4 * (n // 4)
 
 
 def test_overdue_counts_match_the_dashboard_when_a_rule_set_says_0_days(manager, tam, team):
     """0 days in a rule set means "no number": the handbook's 30 days, on both pages."""
+    from engagement.cadence import with_cadence
     from portfolio.models import Account
-    from portfolio.selectors import team_workload, with_cadence
     from prioritization.models import RuleSet
+    from ui.selectors import team_workload
 
     account = AccountFactory(tam=tam, priority=1)
     ActivityFactory(

@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from portfolio import panels
 from portfolio.models import Account, AccountEvent
 from tests.factories import AccountFactory
+from ui import panels
 
 pytestmark = pytest.mark.django_db
 

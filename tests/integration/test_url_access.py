@@ -99,13 +99,13 @@ EXPECTED: dict[str, Access] = {
     # the digest's unsubscribe link works without signing in (its token says who)
     "notifications:unsubscribe": page(anonymous=200),
     # portfolio
-    "portfolio:home": page(),
-    "portfolio:tam_dashboard": page(foreign=SCOPED),
-    "portfolio:accounts_csv": page(),
-    "portfolio:accounts_bulk": post(refused=("tam",)),
-    "portfolio:account": page(foreign=SCOPED),
-    "portfolio:activity_log": post(foreign=FOREIGN_POST),
-    "portfolio:team": page(**TAM_REFUSED),
+    "ui:home": page(),
+    "ui:tam_dashboard": page(foreign=SCOPED),
+    "ui:accounts_csv": page(),
+    "ui:accounts_bulk": post(refused=("tam",)),
+    "ui:account": page(foreign=SCOPED),
+    "ui:activity_log": post(foreign=FOREIGN_POST),
+    "ui:team": page(**TAM_REFUSED),
     "portfolio:api_tokens": page(),
     # another user's token is not revoked: back to one's own tokens with an error
     "portfolio:api_token_revoke": post(foreign={"tam": 302, "manager": 302}),
@@ -114,8 +114,8 @@ EXPECTED: dict[str, Access] = {
     "writeback:confirm": post(refused=("tam", "manager")),
     "writeback:cancel": post(refused=("tam", "manager")),
     "writeback:resolve": post(refused=("tam", "manager")),
-    "integrations:sync_runs": page(**TAM_REFUSED),
-    "integrations:sync_now": post(refused=("tam", "manager")),
+    "portfolio:sync_runs": page(**TAM_REFUSED),
+    "portfolio:sync_now": post(refused=("tam", "manager")),
     # prioritization
     "prioritization:index": page(),
     "prioritization:account": page(foreign=SCOPED),

@@ -167,14 +167,14 @@ def test_usage_panel_and_account_page_queries_do_not_grow_with_history(client, t
     _load(short, months=2)
     _load(long, months=24)
     client.force_login(tam)
-    client.get(reverse("portfolio:home"))  # session and caches warm
+    client.get(reverse("ui:home"))  # session and caches warm
     counts = {}
     for account in (short, long):
         panel = reverse("usage:account", args=[account.salesforce_id])
         n_panel, html = _queries(client, panel, HTTP_HX_REQUEST="true")
         assert "412 of 1,000 seats active" in html and "chart-usage" in html
         assert "<html" not in html  # the partial
-        n_page, page = _queries(client, reverse("portfolio:account", args=[account.salesforce_id]))
+        n_page, page = _queries(client, reverse("ui:account", args=[account.salesforce_id]))
         assert panel in page  # loaded right after the page shows (hx-trigger="load")
         counts[account.pk] = (n_panel, n_page)
     assert counts[short.pk] == counts[long.pk]
@@ -193,12 +193,12 @@ def test_the_dashboard_table_shows_adoption_and_its_change_in_fixed_queries(clie
     first = factories.AccountFactory(tam=tam, name="Adopting Co")
     _load(first)
     client.force_login(tam)
-    client.get(reverse("portfolio:home"))
-    few, html = _queries(client, reverse("portfolio:home"))
+    client.get(reverse("ui:home"))
+    few, html = _queries(client, reverse("ui:home"))
     assert "41%" in html and "-19 pts" in html and "adoption-drop" in html
     for _ in range(8):
         _load(factories.AccountFactory(tam=tam), months=24)
-    many, _ = _queries(client, reverse("portfolio:home"))
+    many, _ = _queries(client, reverse("ui:home"))
     assert few == many
 
 
@@ -207,6 +207,6 @@ def test_the_health_panel_shows_the_evidence_and_who_answered(client, tam, relea
     _load(account)
     triage_services.health_assess(account_ids=[account.pk])
     client.force_login(tam)
-    html = client.get(reverse("portfolio:account", args=[account.salesforce_id])).content.decode()
+    html = client.get(reverse("ui:account", args=[account.salesforce_id])).content.decode()
     assert "Low user adoption" in html and "412 of 1,000 seats active" in html
     assert "(answered by: usage)" in html

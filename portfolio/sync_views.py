@@ -110,8 +110,8 @@ def sync_runs(request: HttpRequest) -> HttpResponse:
         source=source if source in Source.values else None, account_ids=scope
     )
     if request.htmx:
-        return render(request, "integrations/sync_runs.html#runs", context)
-    return render(request, "integrations/sync_runs.html", context)
+        return render(request, "portfolio/sync_runs.html#runs", context)
+    return render(request, "portfolio/sync_runs.html", context)
 
 
 @require_POST
@@ -123,4 +123,4 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     else:
         salesforce_sync_enqueue()
         messages.success(request, "Salesforce sync started; the list below follows it.")
-    return redirect("integrations:sync_runs")
+    return redirect("portfolio:sync_runs")

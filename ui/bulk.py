@@ -18,10 +18,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import QueryDict
 
-from portfolio import selectors
-from portfolio.forms import AccountFilterForm
 from portfolio.models import Account
 from portfolio.roles import role_of
+from portfolio.selectors import accounts_for_user, tams_for_user
+from prioritization.models import RuleSet
+from prioritization.selectors import ruleset_whatif
+from ui import selectors
+from ui.forms import AccountFilterForm
 
 # A selection larger than this is refused ("narrow the filter"): one request, one
 # transaction, one write-back sweep of a size the brake can still reason about.
@@ -53,7 +56,6 @@ def may_bulk(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 
 def whatif_parameter_choices() -> list[tuple[str, str]]:
-    from prioritization.models import RuleSet
 
     return [
         (name, str(RuleSet._meta.get_field(name).verbose_name).capitalize())
@@ -80,7 +82,7 @@ def selection_from_post(
     if not may_bulk(user):
         raise PermissionDenied("Bulk actions on accounts are for managers and admins.")
     querystring = post.get("filter", "")[:2000]
-    scoped = selectors.accounts_for_user(user)
+    scoped = accounts_for_user(user)
     if tam_id is not None:
         scoped = scoped.filter(tam_id=tam_id)
     if post.get("all_matching"):
@@ -122,7 +124,7 @@ def new_tam(user: AbstractBaseUser | AnonymousUser, raw: str) -> tuple[object | 
         return None, "Choose the TAM to reassign the accounts to."
     if not raw.isdigit():
         return None, "Not a user id."
-    tam = selectors.tams_for_user(user).filter(pk=int(raw)).first()
+    tam = tams_for_user(user).filter(pk=int(raw)).first()
     if tam is None:
         return None, "Not a TAM of a team you manage."
     return tam, ""
@@ -131,7 +133,6 @@ def new_tam(user: AbstractBaseUser | AnonymousUser, raw: str) -> tuple[object | 
 def whatif_value(parameter: str, raw: str):
     """The value to try for `parameter`, validated as the rule-set admin would (a
     ValidationError naming the field otherwise)."""
-    from prioritization.models import RuleSet
 
     if parameter not in WHATIF_PARAMETERS:
         raise ValidationError({"parameter": ["Choose a rule-set parameter."]})
@@ -150,9 +151,7 @@ def whatif_value(parameter: str, raw: str):
 def selection_whatif(*, ids: list[int], parameter: str, raw: str) -> dict:
     """How the selected accounts would move if their rule sets' `parameter` were `raw`
     (nothing stored). One what-if per rule set the selection touches, each limited to the
-    selection (`prioritization.selectors.ruleset_whatif`)."""
-    from prioritization.models import RuleSet
-    from prioritization.selectors import ruleset_whatif
+    selection (`prioritization.ruleset_whatif`)."""
 
     groups = set(Account.objects.filter(pk__in=ids).values_list("region_id", "segment").distinct())
     rulesets = [

@@ -1,4 +1,4 @@
-"""What the portfolio pages show from the other apps (prioritization, triage, engagement)
+"""What the pages show from the domain apps (prioritization, triage, engagement, usage)
 and from the Salesforce history (`portfolio.AccountEvent`, written by a trigger).
 
 Every function runs a fixed number of queries whatever the size of the book.
@@ -18,6 +18,7 @@ from portfolio import writeback
 from portfolio.models import Account, AccountEvent, Health, WritebackStatus
 from prioritization.charts import priority_flowchart
 from prioritization.forms import ExceptionRequestForm
+from prioritization.models import RuleSet
 from prioritization.selectors import (
     account_priority_panel,
     changes_for_tam,
@@ -43,7 +44,6 @@ def p1_target(accounts: QuerySet[Account]) -> dict:
     grouped by region and segment, each group with its rule set's targets): `share`
     (ARR-independent share of accounts, weighted by how many accounts each rule set
     covers; None when no rule set gives a share) and `text` for people."""
-    from prioritization.models import RuleSet
 
     ruleset = RuleSet.objects.filter(region_id=OuterRef("region_id"), segment=OuterRef("segment"))
     groups = list(

@@ -30,13 +30,15 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from redis.exceptions import RedisError
 
-from portfolio import bulk, charts, datacache, glance, panels, selectors
-from portfolio.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
+from portfolio import datacache
 from portfolio.history import account_history
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
 from portfolio.roles import MANAGERS, role_of, role_required
+from portfolio.selectors import accounts_for_user, tams_for_user
 from portfolio.services import activity_log
+from ui import bulk, charts, glance, panels, selectors
+from ui.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def region_codes() -> list[str]:
 @vary_on_headers("HX-Request")
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own book (a manager's: their teams' books)."""
-    accounts = selectors.accounts_for_user(request.user)
+    accounts = accounts_for_user(request.user)
     return _dashboard(request, accounts=accounts, owner=None, own=True)
 
 
@@ -70,14 +72,14 @@ def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
     """Any TAM's dashboard, for a manager of their team or an admin (404 otherwise)."""
     bulk_tams = _bulk_tams(request)
     if bulk_tams is None:
-        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=user_id)
+        owner = get_object_or_404(tams_for_user(request.user), pk=user_id)
     else:
         # The bulk bar lists the TAMs this user may see: the owner is one of them (one
         # query for both).
         owner = next((t for t in bulk_tams if t.pk == user_id), None)
         if owner is None:
             raise Http404("No such TAM in your teams.")
-    accounts = selectors.accounts_for_user(request.user).filter(tam=owner)
+    accounts = accounts_for_user(request.user).filter(tam=owner)
     return _dashboard(
         request,
         accounts=accounts,
@@ -96,7 +98,7 @@ def _dashboard(
     if request.htmx:
         # Push the canonical URL (only the filters in use), so the address bar stays short
         # and bookmarkable whatever the form serialised.
-        response = render(request, "portfolio/dashboard.html#accounts_table", table)
+        response = render(request, "ui/dashboard.html#accounts_table", table)
         return push_url(response, table["page_url"])
     since = _visit(request.user.pk) if own else None
     # Figures and charts change only when data does: cached under the data version, per
@@ -114,14 +116,14 @@ def _dashboard(
         "since": since,
         "changes": panels.changes_since(accounts, since=since),
     }
-    return render(request, "portfolio/dashboard.html", context)
+    return render(request, "ui/dashboard.html", context)
 
 
 def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date) -> dict:
     figures = selectors.dashboard_figures(accounts, today=today, renewal_months=12)
     tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
     if tam_count is None:
-        tam_count = max(1, selectors.tams_for_user(request.user).count())
+        tam_count = max(1, tams_for_user(request.user).count())
     target = settings.BOOK_OF_BUSINESS_TARGET_USD * tam_count
     p1_target = panels.p1_target(accounts)
     renewals = selectors.renewals_by_month(accounts, today=today, months=12, figures=figures)
@@ -168,7 +170,7 @@ def _accounts_table(
         "base_url": base,
         "querystring": form.querystring(),
         "page_url": f"{base}?{form.querystring()}" if form.querystring() else base,
-        "export_url": reverse("portfolio:accounts_csv")
+        "export_url": reverse("ui:accounts_csv")
         + "?"
         + form.querystring(page=None, per_page=None, tam=_tam_param(request)),
         "sort_links": {
@@ -197,7 +199,7 @@ def _bulk_tams(request: HttpRequest) -> list | None:
     """The TAMs of the bulk bar (managers and admins; None for anyone else)."""
     if not bulk.may_bulk(request.user):
         return None
-    return list(selectors.tams_for_user(request.user).order_by("first_name", "username"))
+    return list(tams_for_user(request.user).order_by("first_name", "username"))
 
 
 def _bulk_context(request: HttpRequest, matching: int, *, tams: list | None = None) -> dict:
@@ -210,7 +212,7 @@ def _bulk_context(request: HttpRequest, matching: int, *, tams: list | None = No
         "bulk_tams": (
             tams
             if tams is not None
-            else selectors.tams_for_user(request.user).order_by("first_name", "username")
+            else tams_for_user(request.user).order_by("first_name", "username")
         ),
         "bulk_parameters": bulk.whatif_parameter_choices(),
         "bulk_max": bulk.BULK_MAX,
@@ -249,7 +251,7 @@ def _visit(user_id: int) -> dt.datetime | None:
 @require_GET
 def accounts_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The accounts of the current filter as CSV, streamed (no size limit in memory)."""
-    accounts = selectors.accounts_for_user(request.user)
+    accounts = accounts_for_user(request.user)
     tam_id = request.GET.get("tam")
     if tam_id:
         if not tam_id.isdigit():
@@ -257,7 +259,7 @@ def accounts_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
                 f"tam: {tam_id[:40]!r} is not a user id (a whole number).",
                 content_type="text/plain; charset=utf-8",
             )
-        owner = get_object_or_404(selectors.tams_for_user(request.user), pk=int(tam_id))
+        owner = get_object_or_404(tams_for_user(request.user), pk=int(tam_id))
         accounts = accounts.filter(tam=owner)
     form = AccountFilterForm(request.GET)
     rows = form.apply(selectors.accounts_with_table_columns(accounts))
@@ -319,7 +321,7 @@ def account_detail(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     context.update(_account_context(request, account))
     context.update(_timeline_context(account))
     context.update(glance.account_summary(account, context))
-    return render(request, "portfolio/account.html", context)
+    return render(request, "ui/account.html", context)
 
 
 @require_POST
@@ -335,12 +337,12 @@ def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpRespon
     context = {"account": account, "activity_form": form, "activity_saved": saved}
     context.update(_timeline_context(account))
     if request.htmx:
-        return render(request, "portfolio/account.html#timeline", context, status=status)
+        return render(request, "ui/account.html#timeline", context, status=status)
     if saved:
-        return redirect(reverse("portfolio:account", args=[account.salesforce_id]) + "#timeline")
+        return redirect(reverse("ui:account", args=[account.salesforce_id]) + "#timeline")
     context.update(_account_context(request, account))
     context.update(glance.account_summary(account, context))
-    return render(request, "portfolio/account.html", context, status=status)
+    return render(request, "ui/account.html", context, status=status)
 
 
 def _account_context(request: HttpRequest, account: Account) -> dict:
@@ -384,12 +386,12 @@ def team(request: HttpRequest) -> HttpResponse:
     }
     context = {"rows": rows, "target": target, "totals": totals, **extra}
     context.update(_team_trend(request, team_target=target * max(1, len(rows))))
-    return render(request, "portfolio/team.html", context)
+    return render(request, "ui/team.html", context)
 
 
 def _team_trend(request: HttpRequest, *, team_target: float) -> dict:
     """The teams' health mix and book against target month by month (one query)."""
-    accounts = selectors.accounts_for_user(request.user)
+    accounts = accounts_for_user(request.user)
     trend = panels.book_trend(accounts, today=timezone.localdate())
     health_series = [(r["label"], r["mix"]) for r in trend if r["mix"] or r["month"] is None]
     return {

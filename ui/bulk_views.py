@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from portfolio import bulk, selectors
 from portfolio.http import safe_next
 from portfolio.models import Account
+from portfolio.selectors import tams_for_user
 from portfolio.services import account_tam_bulk_assign
-from portfolio.views import _csv_lines
+from ui import bulk, selectors
+from ui.views import _csv_lines
 
 
 @require_POST
@@ -70,11 +71,11 @@ def _owner_id(request: HttpRequest) -> int | None:
     raw = request.POST.get("tam", "")
     if not raw.isdigit():
         return None
-    return get_object_or_404(selectors.tams_for_user(request.user), pk=int(raw)).pk
+    return get_object_or_404(tams_for_user(request.user), pk=int(raw)).pk
 
 
 def _back(request: HttpRequest) -> str:
-    return safe_next(request, reverse("portfolio:home"))
+    return safe_next(request, reverse("ui:home"))
 
 
 def _page(request: HttpRequest, selection: bulk.Selection, *, status: int = 200, **extra):
@@ -86,12 +87,12 @@ def _page(request: HttpRequest, selection: bulk.Selection, *, status: int = 200,
         "back_url": _back(request),
         "owner_id": _owner_id(request),
         "posted": request.POST,
-        "tams": selectors.tams_for_user(request.user).order_by("first_name", "username"),
+        "tams": tams_for_user(request.user).order_by("first_name", "username"),
         "parameters": bulk.whatif_parameter_choices(),
         "errors": {},
         **extra,
     }
-    return render(request, "portfolio/bulk.html", context, status=status)
+    return render(request, "ui/bulk.html", context, status=status)
 
 
 def _export(ids: list[int]) -> StreamingHttpResponse:
