@@ -11,12 +11,16 @@ from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
 
 RUNS_SHOWN = 50
 QUARANTINE_SHOWN = 100
+# Open quarantined records are counted exactly up to this many ("10,000+" beyond): a
+# count of a million-row quarantine would cost more than the page.
+QUARANTINE_COUNT_CAP = 10_000
 
 
 def sync_runs_page(
     *, source: str | None = None, account_ids: QuerySet | None = None
 ) -> dict[str, Any]:
-    """Latest runs and the open quarantined records: three queries whatever the history.
+    """Latest runs and the newest open quarantined records (`QUARANTINE_SHOWN`, with their
+    count up to `QUARANTINE_COUNT_CAP`): three queries whatever the history.
 
     `account_ids` (Salesforce ids, a queryset): the quarantined records shown are only
     those of these accounts and their opportunities (a manager sees their team's; the raw
@@ -32,10 +36,12 @@ def sync_runs_page(
         quarantine_qs = quarantine_qs.filter(source=source)
     runs = list(runs_qs[:RUNS_SHOWN])
     quarantined = list(quarantine_qs.order_by("-created_at")[:QUARANTINE_SHOWN])
+    total = quarantine_qs.order_by().values("pk")[: QUARANTINE_COUNT_CAP + 1].count()
     return {
         "runs": runs,
         "quarantined": quarantined,
-        "quarantined_total": quarantine_qs.count(),
+        "quarantined_total": min(total, QUARANTINE_COUNT_CAP),
+        "quarantined_capped": total > QUARANTINE_COUNT_CAP,
         "in_progress": any(run.status == SyncStatus.RUNNING for run in runs),
         "source": source or "",
         "set_aside_warnings": set_aside_warnings(set_aside_indexes()),

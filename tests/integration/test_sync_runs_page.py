@@ -69,6 +69,22 @@ def test_admin_sees_runs_and_quarantine_in_fixed_queries(
     assert 'hx-trigger="every 2s"' not in html  # nothing running: no polling
 
 
+def test_the_quarantine_shows_its_newest_rows_and_a_capped_count(client, admin_user, monkeypatch):
+    """Issue 12: every list a person sees is bounded, its count too: past the cap the
+    page says "N+" instead of counting a million rows."""
+    from integrations import selectors
+
+    make_runs(5)
+    client.force_login(admin_user)
+    monkeypatch.setattr(selectors, "QUARANTINE_SHOWN", 2)
+    assert "(5 open, the 2 newest shown)" in client.get(URL).content.decode()
+
+    monkeypatch.setattr(selectors, "QUARANTINE_COUNT_CAP", 3)
+    html = client.get(URL).content.decode()
+    assert "(3+ open, the 2 newest shown)" in html
+    assert "Broken 4" in html and "Broken 3" in html and "Broken 2" not in html
+
+
 def test_running_run_makes_the_partial_poll(client, admin_user, django_assert_max_num_queries):
     make_runs(2, running=True)
     client.force_login(admin_user)
