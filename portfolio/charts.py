@@ -17,7 +17,15 @@ from decimal import Decimal
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+# The health palette, in one place: static/css/portfolio.css declares the same values as
+# custom properties (--health-<colour>, --health-<colour>-text, --health-<colour>-bg) and
+# tests/unit/test_palette.py holds the two equal. Each colour has three tones:
+# HEALTH_COLOURS, the colour itself (chart bars and swatches, the triage card's edge);
+# HEALTH_TEXT, text in that colour (badges), WCAG AA (4.5:1) on HEALTH_BACKGROUNDS and on
+# white, which is why yellow and amber are darker there than in a chart.
 HEALTH_COLOURS = {"green": "#1f7a3a", "yellow": "#c9a100", "amber": "#d97706", "red": "#b42318"}
+HEALTH_TEXT = {"green": "#1f7a3a", "yellow": "#6b5400", "amber": "#9a4508", "red": "#b42318"}
+HEALTH_BACKGROUNDS = {"green": "#e5f4ea", "yellow": "#fdf6d8", "amber": "#fdebd8", "red": "#fde4e1"}
 HEALTH_ORDER = ["green", "yellow", "amber", "red"]
 INK, MUTED, GRID, ACCENT = "#1d2330", "#5b6474", "#d9dde4", "#3a3fb0"
 _ids = itertools.count(1)
