@@ -7,9 +7,11 @@ import logging
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
-from portfolio import writeback
-from portfolio.models import Account, Activity, ActivityKind
+from integrations.enqueue import broker_require, enqueue_on_commit
+from portfolio import tasks, writeback
+from portfolio.models import Account, Activity, ActivityKind, WritebackOrigin
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +65,11 @@ def salesforce_sync_enqueue(*, full: bool = False) -> None:
     """Start a Salesforce sync in the background after the current transaction commits.
     Raises `integrations.enqueue.BrokerUnavailable` (a 503 for the user) when Redis does
     not answer; a send that fails after that is logged, and the schedule runs the sync."""
-    from integrations.enqueue import broker_require, enqueue_on_commit
-    from portfolio.tasks import sync_salesforce
-
     broker_require(
         message="Portfolio's task queue (Redis) is not answering, so the Salesforce sync "
         "could not be started. The scheduled sync runs once Redis is back."
     )
-    enqueue_on_commit(sync_salesforce, full=full, trigger="manual")
+    enqueue_on_commit(tasks.sync_salesforce, full=full, trigger="manual")
 
 
 @transaction.atomic
@@ -89,10 +88,6 @@ def account_tam_bulk_assign(
     request's user), one INSERT of timeline notes, one write-back record per field. The
     caller has checked that `user` may change every account and assign `tam`. Returns the
     ids whose TAM changed (an account already with `tam` is left alone)."""
-    from django.utils import timezone
-
-    from portfolio.models import WritebackOrigin
-
     now = timezone.now()
     changed = list(
         Account.objects.filter(pk__in=account_ids)

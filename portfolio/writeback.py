@@ -51,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -61,11 +62,13 @@ from django.utils import timezone
 from integrations import salesforce
 from integrations.enqueue import enqueue_on_commit
 from integrations.locks import advisory_lock
-from integrations.models import Source, SyncRun, SyncStatus
+from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from integrations.services import sync_run_skip, sync_run_start
+from portfolio import tasks
 from portfolio.models import (
     Account,
     SalesforceUser,
+    SalesforceWriteback,
     WritebackField,
     WritebackOrigin,
     WritebackStatus,
@@ -228,9 +231,7 @@ def writeback_record(
 def _push_on_commit(ids: list[int]) -> None:
     """The push task, after commit; with the broker down the 15-minute sweep pushes the
     rows (enqueue_on_commit logs and never raises)."""
-    from portfolio.tasks import salesforce_writeback
-
-    enqueue_on_commit(salesforce_writeback, account_ids=ids)
+    enqueue_on_commit(tasks.salesforce_writeback, account_ids=ids)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -277,8 +278,6 @@ class WritebackResult:
 
 
 def _open_rows(*, account_ids: list[int] | None, confirm_run: SyncRun | None) -> QuerySet:
-    from portfolio.models import SalesforceWriteback
-
     rows = SalesforceWriteback.objects.filter(status=WritebackStatus.PENDING)
     if confirm_run is not None:
         rows = rows.filter(run=confirm_run)
@@ -707,8 +706,6 @@ def _read_changed(client: salesforce.SalesforceClient) -> dict[str, dict] | None
     """For a large sweep: the accounts Salesforce changed since the last sync's cursor (the
     only ones whose values can differ from what the sync read), in one paged query of the
     written-back fields. None without a cursor: then each chunk is read by Id."""
-    from integrations.models import SyncCursor
-
     cursor = (
         SyncCursor.objects.filter(source=Source.SALESFORCE, object_name="Account")
         .values_list("position", flat=True)
@@ -1091,16 +1088,12 @@ def _decide(run: SyncRun, user: AbstractBaseUser | None, decision: str) -> None:
 def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
     """An admin confirms a mass change the brake stopped: its rows are written by the next
     push (enqueued on commit). Returns the number of rows confirmed."""
-    from portfolio.models import SalesforceWriteback
-
     run = _held_run(run_id)
     confirmed = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.HELD).update(
         status=WritebackStatus.PENDING, confirmed=True, confirmed_by=user
     )
     _decide(run, user, "confirmed")
-    from portfolio.tasks import salesforce_writeback_confirmed
-
-    enqueue_on_commit(salesforce_writeback_confirmed, run_id=run.pk)
+    enqueue_on_commit(tasks.salesforce_writeback_confirmed, run_id=run.pk)
     return confirmed
 
 
@@ -1108,8 +1101,6 @@ def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
 def writeback_cancel(*, run_id: int, user: AbstractBaseUser | None) -> int:
     """An admin declines a mass change the brake stopped: nothing of it is written; each
     row says so. Portfolio keeps its values, Salesforce keeps its own."""
-    from portfolio.models import SalesforceWriteback
-
     run = _held_run(run_id)
     who = user.get_username() if user is not None else "command line"
     cancelled = SalesforceWriteback.objects.filter(run=run, status=WritebackStatus.HELD).update(
@@ -1125,10 +1116,6 @@ def writeback_resolve(*, writeback_id: int, keep: str, user: AbstractBaseUser) -
     """An admin settles a conflict. `keep="salesforce"`: Portfolio takes Salesforce's value
     (the account's field and its last read), nothing is written. `keep="portfolio"`:
     Portfolio's value is written over Salesforce's, by a push enqueued on commit."""
-    import pghistory
-
-    from portfolio.models import SalesforceWriteback
-
     row = (
         SalesforceWriteback.objects.select_for_update()
         .select_related("account")
