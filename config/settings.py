@@ -205,7 +205,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# Customer e-mails a user may queue in an hour (engagement.services.email_queue).
+# Customer e-mails a user may queue in an hour (engagement.services.emails.email_queue).
 EMAIL_RATE_PER_USER_PER_HOUR: int = _env("EMAIL_RATE_PER_USER_PER_HOUR", int, 30)
 # The largest API body read (1 MiB); larger is a JSON 413 naming the size.
 API_MAX_BODY_BYTES: int = _env("API_MAX_BODY_BYTES", int, 1024 * 1024)

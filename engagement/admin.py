@@ -15,7 +15,7 @@ from engagement.models import (
     SuccessObjective,
     SuccessTask,
 )
-from engagement.services import email_template_save
+from engagement.services.emails import email_template_save
 
 
 class EngagementStepInline(admin.TabularInline):

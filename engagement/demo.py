@@ -25,7 +25,7 @@ from engagement.models import (
     SuccessObjective,
     SuccessTask,
 )
-from engagement.services import success_plan_refresh
+from engagement.services.success_plan import success_plan_refresh
 from portfolio.models import Account, Activity, ActivityKind
 
 SEED = 6

@@ -16,7 +16,7 @@ from engagement.models import (
     ObjectiveStatus,
     ProjectTemplate,
 )
-from engagement.services import EGROUP_FIELDS
+from engagement.services.brief import EGROUP_FIELDS
 from portfolio.fields import DateField
 from portfolio.formcache import RenderCached
 from portfolio.models import ActivityKind, CallOutcome, Contact, Persona

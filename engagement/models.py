@@ -310,7 +310,8 @@ class EmailTemplate(models.Model):
     customer engagement is the handbook's text; the others are Portfolio's own, and
     `origin` says which is which. Subject and body are Django template text filled with
     `engagement.emails.merge_fields`. Every save goes through
-    `services.email_template_save`, which keeps each version (`EmailTemplateVersion`)."""
+    `engagement.services.emails.email_template_save`, which keeps each version
+    (`EmailTemplateVersion`)."""
 
     key = models.SlugField(max_length=40, unique=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in the picker.")

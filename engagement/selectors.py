@@ -340,3 +340,12 @@ def _open_risks(account: Account, panel: dict) -> list[str]:
         elif days < 0:
             risks.append(f"Renewal date {account.renewal_date:%d %b %Y} has passed")
     return risks
+
+
+# --- Collaboration projects ---------------------------------------------------------------
+
+
+def account_has_won_opportunity(account_id: int) -> bool:
+    """ "Until the account becomes a paying customer the project remains in pre-sales"
+    (tam-account-engagement.md): a won opportunity marks a paying customer."""
+    return Opportunity.objects.filter(account_id=account_id, is_won=True).exists()

@@ -11,7 +11,7 @@ import smtplib
 
 from celery import shared_task
 
-from engagement import services
+from engagement.services import customer_issues, emails, projects
 from integrations.gitlab import GitLabError
 
 MAX_RETRIES = 5
@@ -31,7 +31,7 @@ def _retry_or_give_up(task, exc: GitLabError, project_id: int) -> None:
         return
     limit = IMPORT_MAX_RETRIES if exc.pending else MAX_RETRIES
     if task.request.retries >= limit:
-        services.collaboration_project_give_up(project_id=project_id, message=exc.message)
+        projects.collaboration_project_give_up(project_id=project_id, message=exc.message)
         return
     # max_retries given here: the task's default (Celery's 3) would end the retries early
     # with the project left "requested".
@@ -42,7 +42,7 @@ def _retry_or_give_up(task, exc: GitLabError, project_id: int) -> None:
 def collaboration_project_create(self, project_id: int) -> str:
     """Create (or find) the collaboration project, its welcome issue, record the URL."""
     try:
-        project = services.collaboration_project_provision(project_id=project_id)
+        project = projects.collaboration_project_provision(project_id=project_id)
     except GitLabError as exc:
         _retry_or_give_up(self, exc, project_id)
         return "failed"
@@ -53,7 +53,7 @@ def collaboration_project_create(self, project_id: int) -> str:
 def collaboration_project_transfer(self, project_id: int) -> str:
     """Move the project from pre-sales to the account-management group."""
     try:
-        project = services.collaboration_project_move(project_id=project_id)
+        project = projects.collaboration_project_move(project_id=project_id)
     except GitLabError as exc:
         _retry_or_give_up(self, exc, project_id)
         return "failed"
@@ -64,7 +64,7 @@ def collaboration_project_transfer(self, project_id: int) -> str:
 def collaboration_projects_transfer_paid() -> int:
     """Move every pre-sales project whose customer has paid (run after the Salesforce sync
     or on a schedule)."""
-    return services.collaboration_projects_transfer_paid()
+    return projects.collaboration_projects_transfer_paid()
 
 
 @shared_task(
@@ -78,13 +78,13 @@ def collaboration_projects_transfer_paid() -> int:
 )
 def customer_issues_sync(self, account_id: int) -> int:
     """Mirror the customer's open questions of the account's collaboration project."""
-    return services.customer_issues_sync(account_id=account_id)
+    return customer_issues.customer_issues_sync(account_id=account_id)
 
 
 @shared_task(name="engagement.customer_issues_sync_all", acks_late=True)
 def customer_issues_sync_all() -> int:
     """Enqueue the sync of every collaboration project's customer issues (hourly)."""
-    return services.customer_issues_sync_all()
+    return customer_issues.customer_issues_sync_all()
 
 
 @shared_task(
@@ -95,13 +95,13 @@ def customer_issues_sync_all() -> int:
     default_retry_delay=60,
 )
 def email_deliver(self, outbox_id: int) -> str:
-    """Send one queued customer e-mail (engagement.services.email_queue); SMTP failures
+    """Send one queued customer e-mail (engagement.services.emails.email_queue); SMTP failures
     are retried a minute apart, then the e-mail is marked failed with the error."""
     try:
-        email = services.email_deliver(outbox_id=outbox_id)
+        email = emails.email_deliver(outbox_id=outbox_id)
     except (smtplib.SMTPException, OSError) as exc:
         if self.request.retries >= self.max_retries:
-            services.email_give_up(outbox_id=outbox_id)
+            emails.email_give_up(outbox_id=outbox_id)
             return f"e-mail {outbox_id} failed: {exc}"
         raise self.retry(exc=exc) from None
     return f"e-mail {outbox_id}: {email.status}"

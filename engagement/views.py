@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from engagement import emails, selectors, services
+from engagement import emails, selectors
 from engagement.forms import (
     CadenceForm,
     DisengagementForm,
@@ -36,6 +36,17 @@ from engagement.forms import (
     WelcomeCallForm,
 )
 from engagement.models import EGroupBrief, EngagementStep, SuccessObjective, SuccessTask
+from engagement.services import (
+    cadence_calls,
+    checklist,
+    customer_issues,
+    disengagement,
+    personas,
+    projects,
+    success_plan,
+)
+from engagement.services.brief import egroup_brief_save
+from engagement.services.emails import email_queue
 from integrations.enqueue import broker_require
 from portfolio.http import safe_next
 from portfolio.models import Account
@@ -213,7 +224,7 @@ def engagement_start(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     if not form.is_valid():
         return _respond(request, account, "checklist", forms={"start": form}, ok=False)
     try:
-        services.engagement_start(
+        checklist.engagement_start(
             account=account, kind=form.cleaned_data["kind"], user=request.user
         )
     except ValidationError as exc:
@@ -231,13 +242,13 @@ def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResp
     form.is_valid()
     if form.cleaned_data.get("not_needed"):
         try:
-            services.engagement_step_not_needed(
+            checklist.engagement_step_not_needed(
                 step=step, user=request.user, note=form.cleaned_data.get("note") or ""
             )
         except ValidationError as exc:
             return _respond(request, account, "checklist", message=_errors_of(exc), ok=False)
         return _respond(request, account, "checklist", message="Marked as not needed.")
-    services.engagement_step_set(step=step, user=request.user, done=form.cleaned_data["done"])
+    checklist.engagement_step_set(step=step, user=request.user, done=form.cleaned_data["done"])
     return _respond(request, account, "checklist")
 
 
@@ -247,7 +258,9 @@ def tam_assign(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = TamAssignForm(request.POST, tams=tams_for_user(request.user))
     if not form.is_valid():
         return _respond(request, account, "checklist", forms={"tam": form}, ok=False)
-    services.engagement_tam_assign(account=account, tam=form.cleaned_data["tam"], user=request.user)
+    checklist.engagement_tam_assign(
+        account=account, tam=form.cleaned_data["tam"], user=request.user
+    )
     tam = form.cleaned_data["tam"]
     return _respond(
         request,
@@ -267,7 +280,7 @@ def welcome_call(request: HttpRequest, salesforce_id: str) -> HttpResponse:
         return _respond(
             request, account, "checklist", forms={"welcome": form}, message=msg, ok=False
         )
-    services.engagement_welcome_call_record(
+    checklist.engagement_welcome_call_record(
         engagement=engagement, user=request.user, **form.cleaned_data
     )
     return _respond(request, account, "checklist", message="Welcome to GitLab call logged.")
@@ -283,7 +296,7 @@ def project_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     if not form.is_valid():
         return _respond(request, account, "project", forms={"project": form}, ok=False)
     try:
-        services.collaboration_project_request(
+        projects.collaboration_project_request(
             account=account, template=form.cleaned_data["template"], user=request.user
         )
     except ValidationError as exc:
@@ -297,7 +310,7 @@ def project_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 def project_transfer(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     try:
-        services.collaboration_project_transfer_request(account=account, user=request.user)
+        projects.collaboration_project_transfer_request(account=account, user=request.user)
     except ValidationError as exc:
         return _respond(request, account, "project", message=_errors_of(exc), ok=False)
     return _respond(
@@ -314,7 +327,7 @@ def cadence_log(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = CadenceForm(request.POST)
     if not form.is_valid():
         return _respond(request, account, "cadence", forms={"cadence": form}, ok=False)
-    services.cadence_log(account=account, user=request.user, **form.cleaned_data)
+    cadence_calls.cadence_log(account=account, user=request.user, **form.cleaned_data)
     return _respond(request, account, "cadence", message="Logged.")
 
 
@@ -327,7 +340,9 @@ def objective_add(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = ObjectiveForm(request.POST)
     if form.is_valid():
         try:
-            services.success_objective_add(account=account, user=request.user, **form.cleaned_data)
+            success_plan.success_objective_add(
+                account=account, user=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     if form.errors:
@@ -342,7 +357,7 @@ def objective_update(request: HttpRequest, salesforce_id: str, objective_id: int
     form = ObjectiveStatusForm(request.POST)
     if not form.is_valid():
         return _respond(request, account, "success_plan", message="Pick a status.", ok=False)
-    services.success_objective_update(objective=objective, **form.cleaned_data)
+    success_plan.success_objective_update(objective=objective, **form.cleaned_data)
     return _respond(request, account, "success_plan")
 
 
@@ -350,7 +365,7 @@ def objective_update(request: HttpRequest, salesforce_id: str, objective_id: int
 def objective_delete(request: HttpRequest, salesforce_id: str, objective_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     objective = get_object_or_404(SuccessObjective, pk=objective_id, account=account)
-    services.success_objective_delete(objective=objective)
+    success_plan.success_objective_delete(objective=objective)
     return _respond(request, account, "success_plan")
 
 
@@ -362,7 +377,7 @@ def task_add(request: HttpRequest, salesforce_id: str, objective_id: int) -> Htt
     if not form.is_valid():
         form.objective_id = objective.pk
         return _respond(request, account, "success_plan", forms={"task": form}, ok=False)
-    services.success_task_add(objective=objective, **form.cleaned_data)
+    success_plan.success_task_add(objective=objective, **form.cleaned_data)
     return _respond(request, account, "success_plan")
 
 
@@ -372,7 +387,7 @@ def task_set(request: HttpRequest, salesforce_id: str, task_id: int) -> HttpResp
     task = get_object_or_404(SuccessTask, pk=task_id, objective__account=account)
     form = StepForm(request.POST)
     form.is_valid()
-    services.success_task_set_done(task=task, done=form.cleaned_data["done"])
+    success_plan.success_task_set_done(task=task, done=form.cleaned_data["done"])
     return _respond(request, account, "success_plan")
 
 
@@ -385,7 +400,7 @@ def persona_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = PersonaForm(request.POST, account=account)
     if not form.is_valid():
         return _respond(request, account, "personas", forms={"persona": form}, ok=False)
-    services.contact_personas_set(
+    personas.contact_personas_set(
         contact=form.cleaned_data["contact"], personas=form.cleaned_data["personas"]
     )
     return _respond(request, account, "personas")
@@ -401,7 +416,7 @@ def issues_sync(request: HttpRequest, salesforce_id: str) -> HttpResponse:
         return _respond(
             request, account, "customer_issues", message="No collaboration project yet.", ok=False
         )
-    services.customer_issues_sync_request(account=account)
+    customer_issues.customer_issues_sync_request(account=account)
     return _respond(
         request, account, "customer_issues", message="Reading the project's issues from GitLab…"
     )
@@ -413,7 +428,9 @@ def disengage(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = DisengagementForm(request.POST)
     if form.is_valid():
         try:
-            services.disengagement_record(account=account, user=request.user, **form.cleaned_data)
+            disengagement.disengagement_record(
+                account=account, user=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 for message in messages:
@@ -439,7 +456,7 @@ def email(request: HttpRequest, salesforce_id: str) -> HttpResponse:
             return _respond(request, account, "emails", forms={"email": form}, ok=False)
         broker_require()  # a queue that cannot take it: a clear 503, nothing stored
         try:
-            services.email_queue(
+            email_queue(
                 account=account,
                 user=request.user,
                 to=form.recipients(),
@@ -479,7 +496,7 @@ def brief_save(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = EGroupBriefForm(request.POST)
     if not form.is_valid():
         return _respond(request, account, "egroup_brief", forms={"brief": form}, ok=False)
-    services.egroup_brief_save(account=account, user=request.user, data=form.cleaned_data)
+    egroup_brief_save(account=account, user=request.user, data=form.cleaned_data)
     return _respond(request, account, "egroup_brief", message="Brief saved.")
 
 

@@ -10,8 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import rules, selectors, services
+from engagement import rules, selectors
 from engagement.cadence import with_cadence
+from engagement.services import cadence_calls
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome
 from prioritization.models import RuleSet
 from tests.factories import AccountFactory, ActivityFactory
@@ -246,7 +247,7 @@ def test_the_cadence_form_records_the_outcome(client, tam):
     assert Activity.objects.filter(account=account, outcome="held").count() == 1
     bad = client.post(url, {**data, "outcome": "maybe", "subject": "x"}, **HTMX)
     assert "Select a valid choice" in bad.content.decode()
-    activity = services.cadence_log(
+    activity = cadence_calls.cadence_log(
         account=account,
         kind="ebr",
         occurred_at=timezone.now(),

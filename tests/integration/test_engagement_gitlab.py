@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import rules, services
+from engagement import rules
 from engagement.models import CollaborationProject, CustomerIssue, Engagement, ProjectStatus
+from engagement.services import checklist, customer_issues, projects
 from integrations.gitlab import GitLabError, project_marker
 from tests.factories import AccountFactory, OpportunityFactory
 from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
@@ -30,7 +31,7 @@ def account(tam):
 
 
 def _request(account, user, template="enterprise", callbacks=None) -> CollaborationProject:
-    return services.collaboration_project_request(account=account, template=template, user=user)
+    return projects.collaboration_project_request(account=account, template=template, user=user)
 
 
 def _projects_named(fake, path: str) -> list[dict]:
@@ -47,13 +48,13 @@ def test_project_is_created_in_presales_from_the_template_with_the_welcome_issue
     tam,
     django_capture_on_commit_callbacks,
 ):
-    services.engagement_start(account=account, kind="new_customer", user=tam)
+    checklist.engagement_start(account=account, kind="new_customer", user=tam)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         project = _request(account, tam)
     assert len(callbacks) == 1  # the creation task, enqueued on commit
     assert project.status == ProjectStatus.REQUESTED and project.path == ACME
 
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
 
     created = fake_gitlab.project_by_path(f"{PRESALES}/{ACME}")
     template = fake_gitlab.project_by_path("customer-success/templates/enterprise-template")
@@ -71,7 +72,7 @@ def test_project_is_created_in_presales_from_the_template_with_the_welcome_issue
 
 
 def test_commercial_template_is_used_for_a_commercial_project(fake_gitlab, account, tam):  # noqa: F811
-    project = services.collaboration_project_provision(
+    project = projects.collaboration_project_provision(
         project_id=_request(account, tam, template="commercial").pk
     )
     created = fake_gitlab.state.projects[project.gitlab_id]
@@ -82,12 +83,12 @@ def test_commercial_template_is_used_for_a_commercial_project(fake_gitlab, accou
 def test_welcome_issue_is_created_when_the_template_did_not_bring_it(fake_gitlab, account, tam):  # noqa: F811
     template = fake_gitlab.project_by_path("customer-success/templates/enterprise-template")
     fake_gitlab.state.issues[template["id"]].clear()
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     issues = _issues(fake_gitlab, project.gitlab_id)
     assert [i["title"] for i in issues] == ["Welcome to GitLab"]
     assert "handover" in issues[0]["description"]
     # Running the task again changes nothing and creates nothing.
-    services.collaboration_project_provision(project_id=project.pk)
+    projects.collaboration_project_provision(project_id=project.pk)
     assert len(_issues(fake_gitlab, project.gitlab_id)) == 1
 
 
@@ -99,13 +100,13 @@ def test_a_create_whose_answer_was_lost_is_found_on_retry_not_duplicated(
     project = _request(account, tam)
     fake_gitlab.fail_after_commit(1)  # GitLab stores the project, the proxy answers 502
     with pytest.raises(GitLabError) as caught:
-        services.collaboration_project_provision(project_id=project.pk)
+        projects.collaboration_project_provision(project_id=project.pk)
     assert caught.value.transient
     project.refresh_from_db()
     assert project.status == ProjectStatus.REQUESTED and "retrying" in project.last_error
     assert len(_projects_named(fake_gitlab, ACME)) == 1
 
-    project = services.collaboration_project_provision(project_id=project.pk)  # the retry
+    project = projects.collaboration_project_provision(project_id=project.pk)  # the retry
     assert project.status == ProjectStatus.CREATED and project.last_error == ""
     assert len(_projects_named(fake_gitlab, ACME)) == 1
     assert len(_issues(fake_gitlab, project.gitlab_id)) == 1
@@ -118,7 +119,7 @@ def test_a_missing_template_project_fails_clearly_and_can_be_retried(
     settings,
 ):
     settings.GITLAB_ENTERPRISE_TEMPLATE_PROJECT = "customer-success/templates/no-such-template"
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.FAILED
     assert "no-such-template" in project.last_error and "does not exist" in project.last_error
     assert not _projects_named(fake_gitlab, ACME)
@@ -128,7 +129,7 @@ def test_a_missing_template_project_fails_clearly_and_can_be_retried(
     settings.GITLAB_ENTERPRISE_TEMPLATE_PROJECT = "customer-success/templates/enterprise-template"
     retried = _request(account, tam)
     assert retried.pk == project.pk and retried.status == ProjectStatus.REQUESTED
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
     assert project.status == ProjectStatus.CREATED
 
 
@@ -140,7 +141,7 @@ def test_a_template_gitlab_rejects_is_a_clear_non_transient_failure(
     # The template exists but GitLab refuses the create (e.g. not a valid template).
     fake_gitlab.fail_next(400, count=1)
     project = _request(account, tam)
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
     assert project.status == ProjectStatus.FAILED
     assert "400" in project.last_error
 
@@ -151,16 +152,16 @@ def test_project_moves_to_account_management_when_the_customer_has_paid(
     tam,
     django_capture_on_commit_callbacks,
 ):
-    engagement = services.engagement_start(account=account, kind="new_customer", user=tam)
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    engagement = checklist.engagement_start(account=account, kind="new_customer", user=tam)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     with pytest.raises(ValidationError, match=r"paying customer|won opportunity"):
-        services.collaboration_project_transfer_request(account=account, user=tam)
+        projects.collaboration_project_transfer_request(account=account, user=tam)
 
     OpportunityFactory(account=account, is_won=True, is_closed=True, stage_name="Closed Won")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.collaboration_project_transfer_request(account=account, user=tam)
+        projects.collaboration_project_transfer_request(account=account, user=tam)
     assert len(callbacks) == 1
-    project = services.collaboration_project_move(project_id=project.pk)
+    project = projects.collaboration_project_move(project_id=project.pk)
 
     moved = fake_gitlab.state.projects[project.gitlab_id]
     assert moved["path_with_namespace"] == f"{ACCOUNT_MANAGEMENT}/{ACME}"
@@ -172,7 +173,7 @@ def test_project_moves_to_account_management_when_the_customer_has_paid(
     assert engagement.stage == "post_sales"
     assert engagement.steps.get(key="move_post_sales").done_at is not None
     # Running the move again is harmless.
-    assert services.collaboration_project_move(project_id=project.pk).status == "transferred"
+    assert projects.collaboration_project_move(project_id=project.pk).status == "transferred"
 
 
 def test_a_paid_customer_project_is_moved_straight_after_creation(
@@ -183,10 +184,10 @@ def test_a_paid_customer_project_is_moved_straight_after_creation(
 ):
     OpportunityFactory(account=account, is_won=True, is_closed=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+        project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.TRANSFER_REQUESTED
     assert len(callbacks) == 2  # creation task + transfer task
-    services.collaboration_project_move(project_id=project.pk)
+    projects.collaboration_project_move(project_id=project.pk)
     assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/{ACME}")
 
 
@@ -195,12 +196,12 @@ def test_a_transfer_gitlab_refuses_is_recorded_and_can_be_retried(
     account,
     tam,
 ):
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     OpportunityFactory(account=account, is_won=True, is_closed=True)
     # Someone already has a project with this path in account management: GitLab refuses.
     blocker = fake_gitlab.add_project(f"{ACCOUNT_MANAGEMENT}/{ACME}")
-    services.collaboration_project_transfer_request(account=account, user=tam)
-    project = services.collaboration_project_move(project_id=project.pk)
+    projects.collaboration_project_transfer_request(account=account, user=tam)
+    project = projects.collaboration_project_move(project_id=project.pk)
     assert project.status == ProjectStatus.TRANSFER_FAILED
     assert "Project with same path in target namespace" in project.last_error
     assert fake_gitlab.state.projects[project.gitlab_id]["path_with_namespace"].startswith(PRESALES)
@@ -208,8 +209,8 @@ def test_a_transfer_gitlab_refuses_is_recorded_and_can_be_retried(
     assert PRESALES in account.collaboration_project_url
 
     del fake_gitlab.state.projects[blocker["id"]]  # the conflict is resolved in GitLab
-    services.collaboration_project_transfer_request(account=account, user=tam)
-    project = services.collaboration_project_move(project_id=project.pk)
+    projects.collaboration_project_transfer_request(account=account, user=tam)
+    project = projects.collaboration_project_move(project_id=project.pk)
     assert project.status == ProjectStatus.TRANSFERRED and project.last_error == ""
 
 
@@ -218,11 +219,11 @@ def test_a_transfer_whose_answer_was_lost_is_recognised_as_done(
     account,
     tam,
 ):
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     OpportunityFactory(account=account, is_won=True, is_closed=True)
-    services.collaboration_project_transfer_request(account=account, user=tam)
+    projects.collaboration_project_transfer_request(account=account, user=tam)
     fake_gitlab.fail_after_commit(1)  # the PUT is applied, the answer is a 502
-    project = services.collaboration_project_move(project_id=project.pk)
+    project = projects.collaboration_project_move(project_id=project.pk)
     assert project.status == ProjectStatus.TRANSFERRED
     assert fake_gitlab.project_by_path(f"{ACCOUNT_MANAGEMENT}/{ACME}")
 
@@ -234,10 +235,10 @@ def test_paid_projects_are_moved_in_one_set_based_pass(
 ):
     paid, unpaid = AccountFactory(tam=tam), AccountFactory(tam=tam)
     for acc in (paid, unpaid):
-        services.collaboration_project_provision(project_id=_request(acc, tam).pk)
+        projects.collaboration_project_provision(project_id=_request(acc, tam).pk)
     OpportunityFactory(account=paid, is_won=True, is_closed=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert services.collaboration_projects_transfer_paid() == 1
+        assert projects.collaboration_projects_transfer_paid() == 1
     assert len(callbacks) == 1
     assert CollaborationProject.objects.get(account=paid).status == "transfer_requested"
     assert CollaborationProject.objects.get(account=unpaid).status == "created"
@@ -248,7 +249,7 @@ def _iso(when: dt.datetime) -> str:
 
 
 def test_customer_issues_show_the_time_since_the_last_answer(fake_gitlab, account, tam):  # noqa: F811
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     now = timezone.now()
     pid = project.gitlab_id
     customer = {"id": 7, "username": "jane.customer", "name": "Jane"}
@@ -280,7 +281,7 @@ def test_customer_issues_show_the_time_since_the_last_answer(fake_gitlab, accoun
     closed = question("Old question", days_ago=10)
     closed["state"] = "closed"
 
-    assert services.customer_issues_sync(account_id=account.pk, now=now) == 3
+    assert customer_issues.customer_issues_sync(account_id=account.pk, now=now) == 3
     rows = {i.title: i for i in CustomerIssue.objects.filter(account=account)}
     assert set(rows) == {slow["title"], answered["title"], followed_up["title"]}  # not welcome
     assert rows[slow["title"]].awaiting_answer and rows[slow["title"]].last_answer_at is None
@@ -296,7 +297,7 @@ def test_customer_issues_show_the_time_since_the_last_answer(fake_gitlab, accoun
     # The customer's question is answered and the other one closed: the mirror follows.
     note(slow, tam_user, days_ago=0)
     fake_gitlab.state.issues[pid][followed_up["iid"]]["state"] = "closed"
-    assert services.customer_issues_sync(account_id=account.pk, now=now) == 2
+    assert customer_issues.customer_issues_sync(account_id=account.pk, now=now) == 2
     assert not CustomerIssue.objects.get(account=account, iid=slow["iid"]).awaiting_answer
     assert not CustomerIssue.objects.filter(iid=followed_up["iid"]).exists()
 
@@ -308,15 +309,15 @@ def test_scheduled_jobs_enqueue_per_project_and_do_nothing_without_gitlab(
     settings,
     django_capture_on_commit_callbacks,
 ):
-    services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     AccountFactory(tam=tam)  # no project: nothing to read
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert services.customer_issues_sync_all() == 1
+        assert customer_issues.customer_issues_sync_all() == 1
     assert len(callbacks) == 1
     settings.GITLAB_URL = ""
-    assert services.customer_issues_sync_all() == 0
+    assert customer_issues.customer_issues_sync_all() == 0
     OpportunityFactory(account=account, is_won=True, is_closed=True)
-    assert services.collaboration_projects_transfer_paid() == 0
+    assert projects.collaboration_projects_transfer_paid() == 0
     assert CollaborationProject.objects.get(account=account).status == ProjectStatus.CREATED
 
 
@@ -328,7 +329,7 @@ def test_a_missing_group_setting_fails_with_its_name_and_gitlab_off_is_refused(
 ):
     project = _request(account, tam)
     settings.GITLAB_PRESALES_GROUP = ""
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
     assert project.status == ProjectStatus.FAILED
     assert "GITLAB_PRESALES_GROUP" in project.last_error
     settings.GITLAB_URL = ""
@@ -347,17 +348,17 @@ def test_a_create_racing_another_attempt_uses_the_project_it_made(
         f"{PRESALES}/{ACME}", description=f"Made meanwhile {project_marker(ACME_ID)}"
     )
     fake_gitlab.fail_next(404, count=2)  # both lookups by path miss
-    project = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     assert project.status == ProjectStatus.CREATED and project.gitlab_id == existing["id"]
     assert len(_projects_named(fake_gitlab, ACME)) == 1
 
 
 def test_the_bot_user_is_asked_for_once_not_per_account_synced(fake_gitlab, account, tam):  # noqa: F811
-    services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     fake_gitlab.state.requests.clear()
 
     for _ in range(3):
-        services.customer_issues_sync(account_id=account.pk)
+        customer_issues.customer_issues_sync(account_id=account.pk)
 
     asked = [path for method, path in fake_gitlab.state.requests if path.endswith("/user")]
     assert len(asked) <= 1
@@ -375,27 +376,27 @@ def test_two_accounts_whose_names_slug_alike_each_get_their_own_project(fake_git
     # A third account with exactly the first one's name (a duplicate in Salesforce).
     third = AccountFactory(tam=tam, name="Zephyr Aerospace LLC", salesforce_id="0015g00000Zeph3AAA")
 
-    projects = [
-        services.collaboration_project_provision(project_id=_request(acc, tam).pk)
+    provisioned = [
+        projects.collaboration_project_provision(project_id=_request(acc, tam).pk)
         for acc in (first, second, third)
     ]
 
-    assert all(p.status == ProjectStatus.CREATED for p in projects)
-    assert len({p.gitlab_id for p in projects}) == 3
-    assert len({p.path_with_namespace.lower() for p in projects}) == 3
-    for project, acc in zip(projects, (first, second, third), strict=True):
+    assert all(p.status == ProjectStatus.CREATED for p in provisioned)
+    assert len({p.gitlab_id for p in provisioned}) == 3
+    assert len({p.path_with_namespace.lower() for p in provisioned}) == 3
+    for project, acc in zip(provisioned, (first, second, third), strict=True):
         remote = fake_gitlab.state.projects[project.gitlab_id]
         assert project_marker(acc.salesforce_id) in remote["description"]
         assert [i["title"] for i in _issues(fake_gitlab, project.gitlab_id)] == [
             "Welcome to GitLab"
         ]
-    names = [fake_gitlab.state.projects[p.gitlab_id]["name"] for p in projects]
+    names = [fake_gitlab.state.projects[p.gitlab_id]["name"] for p in provisioned]
     assert names[0] == "Zephyr Aerospace LLC" and names[1] == "ZEPHYR AEROSPACE LLC."
     assert names[2] == f"Zephyr Aerospace LLC {rules.project_suffix('0015g00000Zeph3AAA')}"
     # Provisioning again finds each account's own project by path and marker.
-    for project in projects:
+    for project in provisioned:
         CollaborationProject.objects.filter(pk=project.pk).update(status=ProjectStatus.REQUESTED)
-        again = services.collaboration_project_provision(project_id=project.pk)
+        again = projects.collaboration_project_provision(project_id=project.pk)
         assert again.gitlab_id == project.gitlab_id
     assert len(fake_gitlab.state.projects) == 3 + 3  # triage, two templates, three customers
 
@@ -407,7 +408,7 @@ def test_a_project_carrying_another_accounts_marker_is_an_error_on_both_accounts
 ):
     owner = AccountFactory(tam=tam, name="Zephyr Aerospace LLC", salesforce_id=ZEPHYR_ID)
     other = AccountFactory(tam=tam, name="ZEPHYR AEROSPACE LLC.", salesforce_id=ZEPHYR_CAPS_ID)
-    owned = services.collaboration_project_provision(project_id=_request(owner, tam).pk)
+    owned = projects.collaboration_project_provision(project_id=_request(owner, tam).pk)
     # Someone moved the first customer's project in GitLab to where the second one's goes.
     remote = fake_gitlab.state.projects[owned.gitlab_id]
     tangled = fake_gitlab.add_project(
@@ -415,7 +416,7 @@ def test_a_project_carrying_another_accounts_marker_is_an_error_on_both_accounts
         description=remote["description"],  # the first account's marker
     )
 
-    project = services.collaboration_project_provision(project_id=_request(other, tam).pk)
+    project = projects.collaboration_project_provision(project_id=_request(other, tam).pk)
 
     assert project.status == ProjectStatus.FAILED and project.gitlab_id is None
     assert tangled["path_with_namespace"] in project.last_error
@@ -440,8 +441,8 @@ def test_a_project_carrying_another_accounts_marker_is_an_error_on_both_accounts
     # Resolved in GitLab (the stray project removed): the retry creates the second
     # account's own project and both errors clear.
     del fake_gitlab.state.projects[tangled["id"]]
-    services.collaboration_project_request(account=other, template="enterprise", user=tam)
-    project = services.collaboration_project_provision(project_id=project.pk)
+    projects.collaboration_project_request(account=other, template="enterprise", user=tam)
+    project = projects.collaboration_project_provision(project_id=project.pk)
     assert project.status == ProjectStatus.CREATED and project.gitlab_id != owned.gitlab_id
     owned.refresh_from_db()
     assert owned.last_error == "" and owned.conflict_with is None
@@ -454,7 +455,7 @@ def test_a_project_recorded_for_another_account_is_not_linked_to_a_second(
 ):
     """Rows made before projects carried a marker may point two accounts at one project:
     a second account is never linked to a project already recorded for another."""
-    first = services.collaboration_project_provision(project_id=_request(account, tam).pk)
+    first = projects.collaboration_project_provision(project_id=_request(account, tam).pk)
     second_account = AccountFactory(tam=tam, name="Acme Rockets")
     second = _request(second_account, tam)
     remote = fake_gitlab.state.projects[first.gitlab_id]
@@ -463,7 +464,7 @@ def test_a_project_recorded_for_another_account_is_not_linked_to_a_second(
     fake_gitlab.state.projects[first.gitlab_id]["path"] = second.path
     fake_gitlab.state.projects[first.gitlab_id]["path_with_namespace"] = f"{PRESALES}/{second.path}"
 
-    second = services.collaboration_project_provision(project_id=second.pk)
+    second = projects.collaboration_project_provision(project_id=second.pk)
 
     assert second.status == ProjectStatus.FAILED and second.gitlab_id is None
     assert "already the project of account" in second.last_error
@@ -480,7 +481,7 @@ def test_the_templates_welcome_issue_is_used_once_its_import_has_finished(
     project = _request(account, tam)
 
     with pytest.raises(GitLabError) as caught:
-        services.collaboration_project_provision(project_id=project.pk)
+        projects.collaboration_project_provision(project_id=project.pk)
     assert caught.value.transient and caught.value.pending  # the task retries later
     project.refresh_from_db()
     assert project.status == ProjectStatus.REQUESTED
@@ -490,7 +491,7 @@ def test_the_templates_welcome_issue_is_used_once_its_import_has_finished(
     assert _issues(fake_gitlab, remote["id"]) == []  # nothing made while importing
 
     time.sleep(0.9)
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
 
     assert project.status == ProjectStatus.CREATED and project.last_error == ""
     issues = _issues(fake_gitlab, remote["id"])
@@ -504,12 +505,12 @@ def test_a_failed_template_import_needs_a_person(fake_gitlab, account, tam):  # 
     fake_gitlab.import_delay = 60
     project = _request(account, tam)
     with pytest.raises(GitLabError):
-        services.collaboration_project_provision(project_id=project.pk)
+        projects.collaboration_project_provision(project_id=project.pk)
     [remote] = _projects_named(fake_gitlab, ACME)
     fake_gitlab.state.imports.pop(remote["id"])
     remote.update(import_status="failed", import_error="Template export timed out")
 
-    project = services.collaboration_project_provision(project_id=project.pk)
+    project = projects.collaboration_project_provision(project_id=project.pk)
 
     assert project.status == ProjectStatus.FAILED
     assert "Template export timed out" in project.last_error

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import demo, emails, forms, selectors, services
+from engagement import demo, emails, forms, selectors
 from engagement.models import (
     CollaborationProject,
     CustomerIssue,
@@ -22,6 +22,8 @@ from engagement.models import (
     EngagementStep,
     SuccessObjective,
 )
+from engagement.services import checklist, disengagement, personas, success_plan
+from engagement.services.emails import email_deliver, email_queue
 from portfolio.models import Account, Activity, ActivityKind, SalesforceUser
 from portfolio.writeback import writeback_confirm, writeback_push
 from prioritization.models import RuleSet
@@ -52,11 +54,11 @@ def test_tam_assignment_is_written_back_to_salesforce(
     record = fake_salesforce.add("Account", Name="Initech", Technical_Account_Manager__c=None)
     account = AccountFactory(salesforce_id=record["Id"], name="Initech", tam=None)
     admin = UserFactory(role="Admin", is_superuser=True)
-    engagement = services.engagement_start(account=account, kind="upgrade", user=admin)
+    engagement = checklist.engagement_start(account=account, kind="upgrade", user=admin)
     assert engagement.steps.get(key="tam_assign").done_at is None
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.engagement_tam_assign(account=account, tam=tam, user=admin)
+        checklist.engagement_tam_assign(account=account, tam=tam, user=admin)
     assert len(callbacks) == 1  # the write-back task, on commit
     account.refresh_from_db()
     assert account.tam == tam
@@ -72,7 +74,7 @@ def test_tam_assignment_is_written_back_to_salesforce(
 
     # Disengaging unassigns the TAM and writes that back too.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.disengagement_record(
+        disengagement.disengagement_record(
             account=account,
             user=tam,
             reason="strategic_ended",
@@ -99,7 +101,7 @@ def test_tam_assignment_is_written_back_to_salesforce(
 def test_assignment_is_not_enqueued_when_salesforce_is_off(tam, settings):
     settings.SALESFORCE_ENABLED = False
     account = AccountFactory(tam=None)
-    services.engagement_tam_assign(account=account, tam=tam, user=tam)
+    checklist.engagement_tam_assign(account=account, tam=tam, user=tam)
     account.refresh_from_db()
     assert account.tam == tam
 
@@ -107,7 +109,7 @@ def test_assignment_is_not_enqueued_when_salesforce_is_off(tam, settings):
 def test_disengagement_requires_features_lost_when_downgrading(tam):
     account = AccountFactory(tam=tam)
     with pytest.raises(ValidationError) as caught:
-        services.disengagement_record(
+        disengagement.disengagement_record(
             account=account,
             user=tam,
             reason="churn",
@@ -132,7 +134,7 @@ def test_engagement_start_ticks_what_is_already_true(tam):
     CollaborationProject.objects.create(
         account=account, template="enterprise", path="x", gitlab_id=5, status="transferred"
     )
-    engagement = services.engagement_start(account=account, kind="new_customer", user=tam)
+    engagement = checklist.engagement_start(account=account, kind="new_customer", user=tam)
     done = set(engagement.steps.filter(done_at__isnull=False).values_list("key", flat=True))
     assert done == {"tam_assign", "sa_create_project", "confirm_template", "move_post_sales"}
     assert engagement.stage == "post_sales"
@@ -228,7 +230,7 @@ def test_success_plan_refresh_is_set_based(tam, django_assert_max_num_queries):
     SuccessObjective.objects.create(account=partial, title="P", status="green")
     Account.objects.filter(pk=empty.pk).update(success_plan="full")  # stale
     with django_assert_max_num_queries(3):
-        changed = services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk])
+        changed = success_plan.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk])
     assert sorted(changed) == sorted([full.pk, partial.pk, empty.pk])
     states = dict(Account.objects.values_list("pk", "success_plan"))
     assert (states[full.pk], states[partial.pk], states[empty.pk]) == (
@@ -236,7 +238,7 @@ def test_success_plan_refresh_is_set_based(tam, django_assert_max_num_queries):
         "objectives",
         "none",
     )
-    assert services.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk]) == []
+    assert success_plan.success_plan_refresh(account_ids=[full.pk, partial.pk, empty.pk]) == []
 
 
 # --- Personas ----------------------------------------------------------------------------
@@ -248,16 +250,16 @@ def test_personas_flag(tam):
     panel = selectors.account_engagement_panel(account)
     assert panel["personas_flagged"]
     assert panel["missing_personas"] == ["Development Lead", "Software Security Lead"]
-    services.contact_personas_set(contact=dev, personas=["development_lead"])
+    personas.contact_personas_set(contact=dev, personas=["development_lead"])
     assert selectors.account_engagement_panel(account)["missing_personas"] == [
         "Software Security Lead"
     ]
-    services.contact_personas_set(
+    personas.contact_personas_set(
         contact=ContactFactory(account=account), personas=["security_lead"]
     )
     assert not selectors.account_engagement_panel(account)["personas_flagged"]
     with pytest.raises(ValidationError):
-        services.contact_personas_set(contact=dev, personas=["cto"])
+        personas.contact_personas_set(contact=dev, personas=["cto"])
 
 
 def test_a_contact_holds_every_persona_that_applies_to_them(tam):
@@ -266,7 +268,7 @@ def test_a_contact_holds_every_persona_that_applies_to_them(tam):
     Development Lead and the Software Security Lead covers both key personas."""
     account = AccountFactory(tam=tam)
     lead = ContactFactory(account=account, name="Dana Both")
-    services.contact_personas_set(contact=lead, personas=["development_lead", "security_lead"])
+    personas.contact_personas_set(contact=lead, personas=["development_lead", "security_lead"])
     assert sorted(lead.personas.values_list("key", flat=True)) == [
         "development_lead",
         "security_lead",
@@ -278,9 +280,9 @@ def test_a_contact_holds_every_persona_that_applies_to_them(tam):
         "Software Security Lead",
     ]
     # Setting the personas replaces them; none clears them.
-    services.contact_personas_set(contact=lead, personas=["security_lead"])
+    personas.contact_personas_set(contact=lead, personas=["security_lead"])
     assert list(lead.personas.values_list("key", flat=True)) == ["security_lead"]
-    services.contact_personas_set(contact=lead, personas=[])
+    personas.contact_personas_set(contact=lead, personas=[])
     assert not lead.personas.exists()
 
 
@@ -380,7 +382,7 @@ def test_the_follow_up_lists_lost_features_only_on_downgrade_or_churn(tam, reaso
     fields = emails.merge_fields(account, user=tam, contact=None)
     _, before = emails.render_email("disengagement_follow_up", fields)
     assert "feature-comparison" not in before  # no disengagement recorded yet
-    services.disengagement_record(
+    disengagement.disengagement_record(
         account=account,
         user=tam,
         reason=reason,
@@ -403,12 +405,12 @@ def test_email_is_queued_then_sent_once_and_logged(tam, django_capture_on_commit
     account = AccountFactory(tam=tam)
     ContactFactory(account=account, email="C@example.com")
     with django_capture_on_commit_callbacks() as callbacks:
-        queued = services.email_queue(
+        queued = email_queue(
             account=account, user=tam, to=["c@example.com"], subject="Hi", body="Body & more"
         )
     assert len(callbacks) == 1 and not mail.outbox  # the task, after commit
-    services.email_deliver(outbox_id=queued.pk)
-    services.email_deliver(outbox_id=queued.pk)  # a redelivered task sends nothing again
+    email_deliver(outbox_id=queued.pk)
+    email_deliver(outbox_id=queued.pk)  # a redelivered task sends nothing again
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "Hi" and mail.outbox[0].reply_to == [tam.email]
     assert Activity.objects.get(account=account, kind="email").body.endswith("Body & more")
@@ -420,7 +422,7 @@ def test_email_goes_only_to_contacts_and_is_rate_limited(tam, settings):
     account = AccountFactory(tam=tam)
     ContactFactory(account=account, email="c@example.com")
     with pytest.raises(ValidationError) as refused:
-        services.email_queue(
+        email_queue(
             account=account,
             user=tam,
             to=["c@example.com"],
@@ -431,9 +433,9 @@ def test_email_goes_only_to_contacts_and_is_rate_limited(tam, settings):
     assert "x@else.test" in refused.value.message_dict["cc"][0]
     settings.EMAIL_RATE_PER_USER_PER_HOUR = 2
     for _ in range(2):
-        services.email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
+        email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
     with pytest.raises(ValidationError) as limited:
-        services.email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
+        email_queue(account=account, user=tam, to=["c@example.com"], subject="S", body="B")
     assert "the limit is 2" in limited.value.message_dict["to"][0]
 
 
@@ -465,7 +467,7 @@ def test_demo_populate_is_deterministic_and_idempotent(tam):
     )
     # The derived success-plan state is consistent with the objectives.
     assert (
-        services.success_plan_refresh(
+        success_plan.success_plan_refresh(
             account_ids=list(Account.objects.values_list("pk", flat=True))
         )
         == []

@@ -10,7 +10,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import rules, services
+from engagement import rules
 from engagement.models import (
     CollaborationProject,
     Disengagement,
@@ -20,6 +20,7 @@ from engagement.models import (
     ProjectStatus,
     SuccessObjective,
 )
+from engagement.services import checklist, emails, projects, success_plan
 from portfolio.models import Activity, ActivityKind
 from tests.factories import (
     AccountFactory,
@@ -145,7 +146,7 @@ def test_project_request_enqueues_and_polls_then_shows_a_missing_template_clearl
     assert len(callbacks) == 1
     assert "Creating the project in GitLab" in html and 'hx-trigger="every 3s"' in html
     project = CollaborationProject.objects.get(account=account)
-    services.collaboration_project_provision(project_id=project.pk)  # what the task does
+    projects.collaboration_project_provision(project_id=project.pk)  # what the task does
 
     html = client.get(url("section", account, "project"), **HTMX).content.decode()
     assert "customer-success/templates/gone" in html and "does not exist" in html
@@ -154,7 +155,7 @@ def test_project_request_enqueues_and_polls_then_shows_a_missing_template_clearl
     settings.GITLAB_ENTERPRISE_TEMPLATE_PROJECT = "customer-success/templates/enterprise-template"
     with django_capture_on_commit_callbacks(execute=False):
         client.post(url("project", account), {"template": "enterprise"}, **HTMX)
-    services.collaboration_project_provision(project_id=project.pk)
+    projects.collaboration_project_provision(project_id=project.pk)
     polled = client.get(url("section", account, "project") + "?poll=1", **HTMX)
     assert "eng-changed" in polled.headers["HX-Trigger"]  # done: the checklist reloads
     html = polled.content.decode()
@@ -169,17 +170,17 @@ def test_a_refused_transfer_shows_gitlabs_message_and_a_retry(
     account,
     fake_gitlab,  # noqa: F811
 ):
-    project = services.collaboration_project_request(
+    project = projects.collaboration_project_request(
         account=account, template="enterprise", user=tam
     )
-    services.collaboration_project_provision(project_id=project.pk)
+    projects.collaboration_project_provision(project_id=project.pk)
     OpportunityFactory(account=account, is_won=True, is_closed=True)
     path = rules.project_path_for(account.name, account.salesforce_id)
     fake_gitlab.add_project(f"customer-success/account-management/{path}")
     client.force_login(tam)
     html = client.post(url("project_transfer", account), **HTMX).content.decode()
     assert "Moving the project to account management" in html
-    services.collaboration_project_move(project_id=project.pk)
+    projects.collaboration_project_move(project_id=project.pk)
     html = client.get(url("section", account, "project"), **HTMX).content.decode()
     assert "Project with same path in target namespace" in html
     assert "Retry the move" in html
@@ -358,7 +359,7 @@ def test_the_enterprise_upgrade_still_demands_the_project(client, tam, account):
 def test_disengagement_needs_features_lost_on_downgrade_and_unassigns_the_tam(
     client, tam, account, django_capture_on_commit_callbacks
 ):
-    services.engagement_start(account=account, kind="new_customer", user=tam)
+    checklist.engagement_start(account=account, kind="new_customer", user=tam)
     client.force_login(tam)
     data = {
         "reason": "downgrade",
@@ -412,7 +413,7 @@ def test_email_render_for_copy_then_send_logs_an_activity(client, tam, account):
     client.post(url("email", account), {**data, "to": "carla@globex.test"}, **HTMX)
     assert not mail.outbox  # queued, not sent inside the request
     queued = OutboundEmail.objects.get(account=account)
-    services.email_deliver(outbox_id=queued.pk)  # what the task does
+    emails.email_deliver(outbox_id=queued.pk)  # what the task does
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["carla@globex.test"] and mail.outbox[0].body == "Edited body"
     activity = Activity.objects.get(account=account, kind=ActivityKind.EMAIL)
@@ -483,12 +484,12 @@ def test_egroup_brief_save_and_export(client, tam, account):
 @pytest.mark.parametrize("n", [1, 12])
 def test_panel_query_count_does_not_grow(client, tam, n, django_assert_max_num_queries):
     account = AccountFactory(tam=tam, priority=1)
-    services.engagement_start(account=account, kind="new_customer", user=tam)
+    checklist.engagement_start(account=account, kind="new_customer", user=tam)
     for i in range(n):
-        objective = services.success_objective_add(
+        objective = success_plan.success_objective_add(
             account=account, title=f"O{i}", status="green", due_date=None, user=tam
         )
-        services.success_task_add(objective=objective, title="t", due_date=None)
+        success_plan.success_task_add(objective=objective, title="t", due_date=None)
         ContactFactory(account=account, personas=["development_lead"] if i % 2 else [])
         ActivityFactory(account=account, kind="cadence_call", user=tam)
         ActivityFactory(account=account, kind="ebr", user=tam)
@@ -518,10 +519,10 @@ def test_an_email_the_backend_cannot_send_is_retried_and_not_logged(client, tam,
     assert "Email queued" in html
     queued = OutboundEmail.objects.get(account=account)
     with pytest.raises((smtplib.SMTPException, OSError)):
-        services.email_deliver(outbox_id=queued.pk)  # the task retries this
+        emails.email_deliver(outbox_id=queued.pk)  # the task retries this
     queued.refresh_from_db()
     assert queued.status == "queued" and queued.attempts == 1 and queued.error
-    services.email_give_up(outbox_id=queued.pk)  # after the last retry
+    emails.email_give_up(outbox_id=queued.pk)  # after the last retry
     queued.refresh_from_db()
     assert queued.status == "failed"
     assert not Activity.objects.filter(kind=ActivityKind.EMAIL).exists()

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from engagement import rules, services
+from engagement import rules
 from engagement.models import CollaborationProject, ProjectStatus
+from engagement.services import projects
 from tests.factories import AccountFactory
 from tests.fakes.gitlab import (
     TOKEN,
@@ -35,7 +36,7 @@ def test_a_real_worker_creates_the_collaboration_project(celery_worker, fake_git
     )
     account = AccountFactory(tam=tam, name="Umbrella Corp")
     # The service commits (transactional_db): the task is enqueued on commit.
-    project = services.collaboration_project_request(
+    project = projects.collaboration_project_request(
         account=account, template="enterprise", user=tam
     )
     deadline = time.monotonic() + 60

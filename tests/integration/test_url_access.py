@@ -27,8 +27,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from engagement import services as engagement_services
 from engagement.models import EngagementStep
+from engagement.services import checklist, success_plan
 from integrations.models import Source, SyncRun
 from notifications.models import Kind, Notification
 from notifications.services import unsubscribe_token
@@ -223,12 +223,12 @@ def _book(tam: Any, name: str) -> Book:
     exception = priority_exception_request(
         account=account, requested_by=tam, requested_priority=1, reason="Critical project"
     )
-    engagement_services.engagement_start(account=account, kind="new_customer", user=tam)
+    checklist.engagement_start(account=account, kind="new_customer", user=tam)
     step = EngagementStep.objects.filter(engagement__account=account).order_by("pk").first()
-    objective = engagement_services.success_objective_add(
+    objective = success_plan.success_objective_add(
         account=account, title="Faster releases", status="green", due_date=None, user=tam
     )
-    task = engagement_services.success_task_add(
+    task = success_plan.success_task_add(
         objective=objective, title="Pipeline review", due_date=None
     )
     return Book(tam, account, issue, exception, step, objective, task)
