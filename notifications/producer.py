@@ -35,8 +35,10 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from engagement.cadence import with_cadence
 from integrations.locks import advisory_lock
 from notifications.models import Kind, Notification, NotificationCursor
+from portfolio.models import Account
 from portfolio.roles import GROUP_ADMIN
 
 LOCK_KEY = zlib.crc32(b"notifications.produce")
@@ -164,14 +166,14 @@ def health_suggested(w: Window) -> int:
 def priority_changed(w: Window) -> int:
     """ "A priority changed and why": the decision's deciding rule and its evidence (the
     trace entry of `decided_by`), linked to the account's priority page."""
-    before, after = _path("prioritization:account", numeric=True)
+    before, after = _path("prioritization:account")
     sql = f"""
         SELECT r.user_id, %s, 'account:' || a.id, (d.decided_at AT TIME ZONE %s)::date, a.id,
                LEFT(a.name || ': P' || d.previous_priority || ' → P' || d.priority, 255),
                LEFT(COALESCE((SELECT concat_ws(' ', t->>'question', t->>'evidence')
                      FROM jsonb_array_elements(d.trace) t WHERE t->>'rule' = d.decided_by
                      LIMIT 1), 'Decided by ' || d.decided_by), 1000),
-               %s || a.id || %s, d.decided_at
+               %s || a.salesforce_id || %s, d.decided_at
         FROM prioritization_prioritydecision d
         JOIN portfolio_account a ON a.id = d.account_id
         {_recipients("a.tam_id", managers=False)}
@@ -212,13 +214,13 @@ def exception_pending(w: Window) -> int:
 
 def exception_decided(w: Window) -> int:
     """ "An exception ... decided": to the requester and the account's TAM."""
-    before, after = _path("prioritization:account", numeric=True)
+    before, after = _path("prioritization:account")
     sql = """
         SELECT r.user_id, %s, 'exception:' || x.id, (x.decided_at AT TIME ZONE %s)::date,
                a.id, LEFT(a.name || ': P' || x.requested_priority || ' exception '
                  || x.status, 255),
                LEFT(COALESCE(NULLIF(x.decision_note, ''), x.reason), 1000),
-               %s || a.id || %s, x.decided_at
+               %s || a.salesforce_id || %s, x.decided_at
         FROM prioritization_priorityexception x
         JOIN portfolio_account a ON a.id = x.account_id
         CROSS JOIN LATERAL (SELECT x.requested_by_id AS user_id
@@ -316,9 +318,6 @@ def cadence_overdue(w: Window) -> int:
     definition), to the TAM, on the day it fell due; only calls that fell due in the
     last week, so a first run does not list a whole book's old backlog (the dashboard
     shows that)."""
-    from engagement.cadence import with_cadence
-    from portfolio.models import Account
-
     before, after = _path("ui:account")
     accounts = (
         with_cadence(Account.objects.filter(tam__isnull=False, priority__in=[1, 2]), now=w.until)

@@ -16,11 +16,12 @@ import datetime as dt
 import smtplib
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.enqueue import enqueue_now
 from notifications import producer, services
-from notifications.models import NotificationCursor
+from notifications.models import Notification, NotificationCursor
 
 CHAT_CURSOR = "chat_fanout"
 
@@ -38,10 +39,6 @@ def produce() -> str:
 def chat_fanout() -> int:
     """Fan out, to chat, the notifications inserted since the chat cursor's id. Ids are
     only ever inserted by the producer under its lock, so an id cursor misses none."""
-    from django.db import transaction
-
-    from notifications.models import Notification
-
     with transaction.atomic():
         cursor, _ = NotificationCursor.objects.select_for_update().get_or_create(
             source=CHAT_CURSOR,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from portfolio.models import Account, SalesManager, Team
 from portfolio.roles import GROUP_SALES_MANAGEMENT, is_sales_manager, role_of
 from portfolio.selectors import accounts_for_user
+from prioritization.facts import arr_ranks, build_facts, model_mapping
 from prioritization.models import (
     ExceptionKind,
     ExceptionStatus,
@@ -26,7 +27,7 @@ from prioritization.models import (
     ReviewCause,
     RuleSet,
 )
-from prioritization.rules import evaluate
+from prioritization.rules import FLOWS, RULES, Params, evaluate
 
 User = get_user_model()
 
@@ -336,8 +337,6 @@ def ruleset_whatif(
     (unsaved values) replaced the stored rule set: both evaluated with the pure rules over
     the current facts, so unrelated drift does not show as a move. `account_ids` limits it
     to a selection (the accounts table's bulk what-if); ranks stay the whole population's."""
-    from prioritization.facts import arr_ranks, build_facts, model_mapping
-
     as_of = as_of or timezone.localdate()
     stored = RuleSet.objects.get(pk=edited.pk)
     old_mapping = model_mapping(RuleSet.objects.all())
@@ -389,8 +388,6 @@ class FlowStep:
 def priority_flow(decision: PriorityDecision | None, ruleset: RuleSet | None) -> list[FlowStep]:
     """The model's questions in order (the US flowchart for us_enterprise) with the stored
     decision's answers; questions after the deciding one are "not asked"."""
-    from prioritization.rules import FLOWS, RULES, Params
-
     model = decision.model if decision else (ruleset.model if ruleset else None)
     if model is None:
         return []

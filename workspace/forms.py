@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.http import QueryDict
 
+from ui.forms import AccountFilterForm
 from workspace.inbox import KEY_PATTERN
 from workspace.models import SavedView
 
@@ -38,9 +40,5 @@ class SavedViewForm(forms.ModelForm):
 
     def clean_querystring(self) -> str:
         """Only the table's valid filters, in their canonical order, without the page."""
-        from django.http import QueryDict
-
-        from ui.forms import AccountFilterForm
-
         value = (self.cleaned_data.get("querystring") or "").lstrip("?")
         return AccountFilterForm(QueryDict(value)).querystring(page=None)

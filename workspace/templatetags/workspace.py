@@ -6,6 +6,8 @@ import datetime as dt
 
 from django import template
 
+from workspace.selectors import saved_views_for
+
 register = template.Library()
 
 
@@ -23,8 +25,6 @@ def inbox_status(item, today: dt.date) -> str:
 def saved_views_bar(context) -> dict:
     """The user's saved views of the accounts table and those shared with everyone (one
     query, at most `SAVED_VIEWS_SHOWN`)."""
-    from workspace.selectors import saved_views_for
-
     request = context["request"]
     return {
         "views": saved_views_for(request.user),
