@@ -463,7 +463,7 @@ SALESFORCE_API_VERSION: str = _env("SALESFORCE_API_VERSION", str, "59.0")
 SALESFORCE_ENABLED = bool(SALESFORCE_SESSION_ID or SALESFORCE_USERNAME)
 SALESFORCE_BATCH_SIZE: int = _env("SALESFORCE_BATCH_SIZE", int, 2000)
 # A first load of at least this many records into an empty table sets its secondary indexes
-# and foreign keys aside and rebuilds them at the end (portfolio/sync/bulkload.py).
+# and foreign keys aside and rebuilds them at the end (integrations/bulkload.py).
 SALESFORCE_BULK_LOAD_MIN: int = _env("SALESFORCE_BULK_LOAD_MIN", int, 5000)
 SALESFORCE_TIMEOUT_SECONDS: float = _env("SALESFORCE_TIMEOUT_SECONDS", float, 30.0)
 SALESFORCE_MAX_RETRIES: int = _env("SALESFORCE_MAX_RETRIES", int, 5)

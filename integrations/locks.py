@@ -3,10 +3,15 @@ connection, so a killed worker never leaves it held."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
+
+# The Salesforce sync's lock: one sync at a time, and the bulk load's set-aside indexes
+# (integrations/bulkload.py) are rebuilt by someone else only while nobody holds it.
+SALESFORCE_SYNC_LOCK = zlib.crc32(b"portfolio.sync.salesforce")
 
 
 @contextmanager

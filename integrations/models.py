@@ -59,7 +59,7 @@ class SyncRun(models.Model):
 
     @property
     def bulk_load_notes(self) -> list[tuple[str, bool]]:
-        """What bulk first loads (portfolio/sync/bulkload.py) did to the schema, for the
+        """What bulk first loads (integrations/bulkload.py) did to the schema, for the
         runs page: (text, whether an admin must act)."""
         notes = []
         for name, done in (self.details.get("restored_after_stopped_run") or {}).items():
@@ -96,7 +96,7 @@ class SyncCursor(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     object_name = models.CharField(max_length=80)
     position = models.DateTimeField(null=True, blank=True)
-    # Indexes and foreign keys a bulk first load set aside (portfolio/sync/bulkload.py),
+    # Indexes and foreign keys a bulk first load set aside (integrations/bulkload.py),
     # kept here until they are rebuilt so that a killed load cannot lose them.
     deferred_ddl = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KT
 
+from integrations import bulkload
 from integrations.models import QuarantinedRecord, SyncRun, SyncStatus
 
 RUNS_SHOWN = 50
@@ -50,8 +51,6 @@ def sync_runs_page(
 
 def set_aside_indexes() -> dict[str, dict[str, Any]]:
     """Indexes and foreign keys a bulk load set aside and has not rebuilt, per object."""
-    from portfolio.sync import bulkload
-
     return bulkload.set_aside_now()
 
 

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from integrations import services
+from integrations import bulkload, services
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,6 @@ def recover() -> str:
     for the next sync (beat: every minute; also run when a worker starts): runs still
     `running` whose session is gone are marked failed, and indexes and foreign keys a
     stopped bulk load set aside are rebuilt (unless a sync is loading)."""
-    from portfolio.sync import bulkload
-
     reaped = services.sync_runs_reap()
     rebuilt = bulkload.restore_if_idle()
     return f"{len(reaped)} stopped runs marked failed; rebuilt set-aside DDL of {sorted(rebuilt)}"

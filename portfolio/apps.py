@@ -10,8 +10,8 @@ class PortfolioConfig(AppConfig):
     name = "portfolio"
 
     def ready(self) -> None:
+        from integrations import bulkload
         from portfolio import datacache
-        from portfolio.sync import bulkload
 
         # Schema housekeeping, not business logic: see bulkload.before_migrate.
         pre_migrate.connect(bulkload.before_migrate, sender=self)

@@ -38,7 +38,6 @@ import math
 import queue
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,12 +51,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import F
 from django.utils import timezone
 
-from integrations import salesforce
-from integrations.locks import advisory_lock
+from integrations import bulkload, salesforce
+from integrations.locks import SALESFORCE_SYNC_LOCK, advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from integrations.services import sync_run_skip, sync_run_start
 from portfolio.models import Region
-from portfolio.sync import bulkload
 from portfolio.sync.objects import (
     OBJECTS,
     ObjectSpec,
@@ -72,7 +70,7 @@ __all__ = ["LOCK_KEY", "OBJECTS", "DatabaseLost", "SyncOutcome", "soql_for", "sy
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = zlib.crc32(b"portfolio.sync.salesforce")
+LOCK_KEY = SALESFORCE_SYNC_LOCK
 
 Progress = Callable[[str, int, int], None]  # (object name, records done, total)
 

@@ -1,5 +1,5 @@
 """A first load into an empty table sets its secondary indexes and foreign keys aside and
-rebuilds them (portfolio/sync/bulkload.py), against the fake over real HTTPS."""
+rebuilds them (integrations/bulkload.py), against the fake over real HTTPS."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
+from integrations import bulkload
 from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, AccountEvent, Opportunity
-from portfolio.sync import LOCK_KEY, OBJECTS, bulkload, sync_salesforce
+from portfolio.sync import LOCK_KEY, OBJECTS, sync_salesforce
 from portfolio.sync.objects import _create_stage, _upsert
 from portfolio.sync.records import SyncContext
 from tests.dbschema import schema_of

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
+from integrations.locks import SALESFORCE_SYNC_LOCK as LOCK_KEY
 from integrations.locks import advisory_lock
 from integrations.models import Source, SyncCursor
 
@@ -182,8 +183,6 @@ def set_aside_now() -> dict[str, dict[str, Any]]:
     whether a sync holds the lock (`loading`: a live load, which rebuilds them itself) or
     not (a stopped load: the periodic check and the next worker start rebuild them). For
     /healthz and the sync-runs page; two queries, takes no lock."""
-    from portfolio.sync import LOCK_KEY  # the package imports this module
-
     cursors = list(
         SyncCursor.objects.filter(source=Source.SALESFORCE)
         .exclude(deferred_ddl=[])
@@ -209,8 +208,6 @@ def restore_if_idle() -> dict[str, dict[str, Any]]:
     """Rebuild what a stopped bulk load left aside, unless a sync is running (which then
     rebuilds it itself). The periodic check and worker start call it; cheap when there is
     nothing to do (one query, no lock)."""
-    from portfolio.sync import LOCK_KEY  # the package imports this module
-
     if not SyncCursor.objects.filter(source=Source.SALESFORCE).exclude(deferred_ddl=[]).exists():
         return {}
     with advisory_lock(LOCK_KEY) as held:
@@ -226,8 +223,6 @@ def before_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     running (it rebuilds its own at the end), nor before the cursor table has its column."""
     if using != DEFAULT_DB_ALIAS:
         return
-    from portfolio.sync import LOCK_KEY  # the package imports this module
-
     with connection.cursor() as c:
         c.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
