@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from portfolio.http import account_redirect
 from portfolio.roles import is_sales_manager, role_of
 from portfolio.selectors import accounts_for_user, tams_for_user
 from prioritization.forms import ExceptionDecisionForm, ExceptionRequestForm
@@ -46,8 +47,10 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def account_priority(request: HttpRequest, pk: int) -> HttpResponse:
-    account = get_object_or_404(accounts_for_user(request.user).select_related("region"), pk=pk)
+def account_priority(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+    account = get_object_or_404(
+        accounts_for_user(request.user).select_related("region"), salesforce_id=salesforce_id
+    )
     context = account_priority_panel(request.user, account)
     context["form"] = ExceptionRequestForm()
     return render(request, "prioritization/account.html", context)
@@ -55,9 +58,10 @@ def account_priority(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @vary_on_headers("HX-Request")
-def exception_request(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     account = get_object_or_404(
-        accounts_for_user(request.user).select_related("region", "owner"), pk=pk
+        accounts_for_user(request.user).select_related("region", "owner"),
+        salesforce_id=salesforce_id,
     )
     form = ExceptionRequestForm(request.POST)
     sent = None
@@ -75,7 +79,7 @@ def exception_request(request: HttpRequest, pk: int) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
     if sent is not None and not request.htmx:
-        return redirect("prioritization:account", pk=account.pk)
+        return redirect("prioritization:account", salesforce_id=account.salesforce_id)
     context = account_priority_panel(request.user, account)
     context.update(form=ExceptionRequestForm() if sent else form, sent=sent)
     # htmx swaps only 2xx responses, so its errors come back as 200; a plain POST gets 400.
@@ -86,6 +90,12 @@ def exception_request(request: HttpRequest, pk: int) -> HttpResponse:
         else "prioritization/account.html"
     )
     return render(request, template, context, status=status)
+
+
+account_priority_by_pk = require_GET(account_redirect("prioritization:account"))
+exception_request_by_pk = require_POST(
+    account_redirect("prioritization:exception_request", preserve_request=True)
+)
 
 
 @require_GET

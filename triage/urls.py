@@ -19,5 +19,7 @@ urlpatterns = [
     path("account/<str:salesforce_id>/open/", views.issue_open, name="issue_open"),
     path("agenda/", views.agenda, name="agenda"),
     path("agenda/calls/", views.agenda_call, name="agenda_call"),
-    path("agenda/fix/<int:account_id>/", views.agenda_fix, name="agenda_fix"),
+    path("account/<str:salesforce_id>/fix/", views.agenda_fix, name="agenda_fix"),
+    # The account's primary key before issue 17.8: a permanent redirect, in the user's scope.
+    path("agenda/fix/<int:account_id>/", views.agenda_fix_by_pk, name="agenda_fix_by_pk"),
 ]

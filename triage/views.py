@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
-from portfolio.http import safe_next
+from portfolio.http import account_redirect, safe_next
 from portfolio.models import Region
 from portfolio.paging import page_number
 from portfolio.roles import MANAGERS, role_required
@@ -341,9 +341,9 @@ def agenda_call(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
-def agenda_fix(request: HttpRequest, account_id: int) -> HttpResponse:
+def agenda_fix(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     """The five-minute check's one-click fix for one account (htmx: the checks again)."""
-    account = get_object_or_404(accounts_for_user(request.user), pk=account_id)
+    account = get_object_or_404(accounts_for_user(request.user), salesforce_id=salesforce_id)
     error = ""
     try:
         services.triage_reconcile_fix(user=request.user, account=account)
@@ -356,3 +356,10 @@ def agenda_fix(request: HttpRequest, account_id: int) -> HttpResponse:
         return render(request, "triage/agenda.html#checks", context)
     url = reverse("triage:agenda")
     return redirect(f"{url}?{params.urlencode()}" if params else url)
+
+
+agenda_fix_by_pk = require_POST(
+    role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)(
+        account_redirect("triage:agenda_fix", preserve_request=True)
+    )
+)

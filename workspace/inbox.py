@@ -349,7 +349,7 @@ def exception_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
             KINDS["exception"],
             f"P{e.requested_priority} exception of {e.account.name} expires",
             e.expires_on,
-            reverse("prioritization:account", args=[e.account_id]),
+            reverse("prioritization:account", args=[e.account.salesforce_id]),
             e.reason[:120],
             e.account.name,
         )

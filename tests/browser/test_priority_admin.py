@@ -71,7 +71,7 @@ def test_tam_requests_an_exception_and_the_manager_approves(page, login, screens
     priorities_reevaluate(cause="manual")
 
     login(page, tam)
-    page.goto(f"/priority/accounts/{account.pk}/")
+    page.goto(f"/priority/account/{account.salesforce_id}/")
     expect(page.locator('[data-rule="default_p2"]')).to_contain_text("Yes")
     page.get_by_label("Priority wanted").select_option("1")
     page.get_by_label("Reason").fill("short")

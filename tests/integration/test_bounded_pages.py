@@ -148,7 +148,8 @@ def test_agenda_fix_keeps_the_page_it_was_made_from(client, manager, tam, team):
     client.force_login(manager)
     target = accounts[1]  # red, no issue
     response = client.post(
-        reverse("triage:agenda_fix", args=[target.pk]) + "?show=missing_issues&page=1", **HX
+        reverse("triage:agenda_fix", args=[target.salesforce_id]) + "?show=missing_issues&page=1",
+        **HX,
     )
     assert response.status_code == 200
     assert response.context["missing_issues"].expanded

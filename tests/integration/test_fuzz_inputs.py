@@ -92,7 +92,7 @@ def pages(client, tam, team):
         f"/account/{sid}/",
         f"/engagement/account/{sid}/",
         f"/triage/account/{sid}/",
-        f"/priority/accounts/{account.pk}/",
+        f"/priority/account/{sid}/",
         "/settings/api-tokens/",
         "/triage/agenda/",
     ]

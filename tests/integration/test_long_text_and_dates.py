@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _request(client, account, **data):
-    url = reverse("prioritization:exception_request", args=[account.pk])
+    url = reverse("prioritization:exception_request", args=[account.salesforce_id])
     payload = {"requested_priority": "1", "reason": "A strategic customer with no LAM."}
     return client.post(url, {**payload, **data}, HTTP_HX_REQUEST="true")
 

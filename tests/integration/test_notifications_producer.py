@@ -116,7 +116,7 @@ def test_priority_change_says_why_and_links_to_the_priority_page(tam):
     assert note.body == (
         "Open up-tier opportunity closing in the next 6 months? closes 2027-01-15 (54 days)"
     )
-    assert note.url == f"/priority/accounts/{account.pk}/"
+    assert note.url == f"/priority/account/{account.salesforce_id}/"
 
 
 def test_exception_goes_to_the_manager_who_decides_then_back_to_the_tam(tam, manager, team):

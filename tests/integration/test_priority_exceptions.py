@@ -132,7 +132,7 @@ def test_pending_list_is_the_managers_teams_only(team, manager, tam):
 def test_htmx_form_error_keeps_what_the_user_typed(client, tam):
     account = AccountFactory(tam=tam)
     client.force_login(tam)
-    url = reverse("prioritization:exception_request", args=[account.pk])
+    url = reverse("prioritization:exception_request", args=[account.salesforce_id])
     response = client.post(
         url, {"requested_priority": "2", "reason": "short", "expires_on": "2030-01-31"},
         HTTP_HX_REQUEST="true",
@@ -152,7 +152,7 @@ def test_htmx_form_error_keeps_what_the_user_typed(client, tam):
 def test_plain_post_error_is_400_full_page(client, tam):
     account = AccountFactory(tam=tam)
     client.force_login(tam)
-    url = reverse("prioritization:exception_request", args=[account.pk])
+    url = reverse("prioritization:exception_request", args=[account.salesforce_id])
     response = client.post(url, {"requested_priority": "1", "reason": ""})
     assert response.status_code == 400
     assert "<html" in response.content.decode()
@@ -161,7 +161,7 @@ def test_plain_post_error_is_400_full_page(client, tam):
 def test_htmx_request_creates_and_shows_it(client, tam):
     account = AccountFactory(tam=tam)
     client.force_login(tam)
-    url = reverse("prioritization:exception_request", args=[account.pk])
+    url = reverse("prioritization:exception_request", args=[account.salesforce_id])
     response = client.post(
         url,
         {
@@ -179,7 +179,7 @@ def test_htmx_request_creates_and_shows_it(client, tam):
 def test_cannot_request_on_an_account_one_cannot_see(client, tam):
     other = AccountFactory(tam=UserFactory(role="TAM"))
     client.force_login(tam)
-    url = reverse("prioritization:exception_request", args=[other.pk])
+    url = reverse("prioritization:exception_request", args=[other.salesforce_id])
     assert client.post(url, {"requested_priority": "1", "reason": "x" * 20}).status_code == 404
 
 
@@ -310,12 +310,14 @@ def test_the_account_page_says_who_decides_and_who_is_informed(client, team, man
     sales_manager("EMEA")
     account = AccountFactory(tam=tam, region=region("EMEA"))
     client.force_login(tam)
-    url = reverse("prioritization:exception_request", args=[account.pk])
+    url = reverse("prioritization:exception_request", args=[account.salesforce_id])
     html = client.post(
         url, {"requested_priority": "1", "reason": "Weekly migration work"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert "Sent to the EMEA Sales Management team (the TAM's manager is informed)" in html
     assert "Sasha Sales" in html and manager.get_full_name() in html
-    page = client.get(reverse("prioritization:account", args=[account.pk])).content.decode()
+    page = client.get(
+        reverse("prioritization:account", args=[account.salesforce_id])
+    ).content.decode()
     assert "waiting for the EMEA Sales Management team" in page
     assert f"the TAM's manager is informed ({manager.get_full_name()})" in page

@@ -23,7 +23,9 @@ def test_account_page_draws_the_us_flowchart_with_the_answers(client, tam):
     account = AccountFactory(tam=tam, infrastructure_change_hours_per_week=6)
     priorities_reevaluate(cause="manual")
     client.force_login(tam)
-    html = client.get(reverse("prioritization:account", args=[account.pk])).content.decode()
+    html = client.get(
+        reverse("prioritization:account", args=[account.salesforce_id])
+    ).content.decode()
     assert 'data-rule="uptier_opportunity"' in html
     assert 'flow-yes flow-decisive" data-rule="infrastructure_change"' in html
     assert "6 h/week of TAM time (threshold &gt; 2 h)" in html
@@ -37,9 +39,14 @@ def test_account_page_is_scoped_and_has_fixed_queries(client, tam, django_assert
     other = AccountFactory(tam=UserFactory(role="TAM"))
     priorities_reevaluate(cause="manual")
     client.force_login(tam)
-    assert client.get(reverse("prioritization:account", args=[other.pk])).status_code == 404
+    assert (
+        client.get(reverse("prioritization:account", args=[other.salesforce_id])).status_code == 404
+    )
     with django_assert_max_num_queries(14):
-        assert client.get(reverse("prioritization:account", args=[mine.pk])).status_code == 200
+        assert (
+            client.get(reverse("prioritization:account", args=[mine.salesforce_id])).status_code
+            == 200
+        )
 
 
 def test_engagement_expectations_follow_the_rule_set_and_priority(tam):

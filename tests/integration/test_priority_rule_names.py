@@ -31,7 +31,7 @@ def test_account_pages_name_the_deciding_rule(client, tam):
     client.force_login(tam)
     for url in (
         reverse("ui:account", args=[account.salesforce_id]),
-        reverse("prioritization:account", args=[account.pk]),
+        reverse("prioritization:account", args=[account.salesforce_id]),
     ):
         html = client.get(url).content.decode()
         assert 'Decided by <strong class="decided-by">No P1 parameter holds</strong>' in html

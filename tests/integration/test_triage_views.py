@@ -261,11 +261,11 @@ def test_agenda_checks_and_one_click_fixes(
     assert "<html" not in html and "Unassigned Big" in html
     assert "Unassigned Small" not in html
     # One click: open the missing issue.
-    response = client.post(reverse("triage:agenda_fix", args=[missing.pk]), **HX)
+    response = client.post(reverse("triage:agenda_fix", args=[missing.salesforce_id]), **HX)
     assert response.status_code == 200
     assert TriageIssue.objects.get(account=missing).colour == "red"
     # One click: match Salesforce's colour (amber issue, yellow account -> closed).
-    client.post(reverse("triage:agenda_fix", args=[mismatched.pk]), **HX)
+    client.post(reverse("triage:agenda_fix", args=[mismatched.salesforce_id]), **HX)
     issue.refresh_from_db()
     assert issue.colour == "yellow" and issue.status == IssueStatus.CLOSED
     html = client.get(reverse("triage:agenda")).content.decode()
@@ -296,7 +296,9 @@ def test_agenda_new_issues_and_changes_since_the_last_call(client, manager, tam,
 def test_other_managers_cannot_fix_accounts_outside_their_teams(client, account):
     other = factories.UserFactory(role="Manager")
     client.force_login(other)
-    assert client.post(reverse("triage:agenda_fix", args=[account.pk])).status_code == 404
+    assert (
+        client.post(reverse("triage:agenda_fix", args=[account.salesforce_id])).status_code == 404
+    )
 
 
 # --- API -------------------------------------------------------------------------------------

@@ -84,6 +84,10 @@ def post(
 
 
 TAM_REFUSED = {"tam": 403}  # pages for managers and admins
+# An account URL of the old kind (the primary key): a permanent redirect to the page by
+# Salesforce id, and on another book's account a 404 like the page's (issue 17.8).
+MOVED = {"tam": 301, "manager": 301, "admin": 301}
+MOVED_SCOPED = {"tam": 404, "manager": 404, "admin": 301}
 FOREIGN_POST = {"tam": 404, "manager": 404}  # a POST on another book's object
 NOT_YOURS = {"tam": 404, "manager": 404}
 
@@ -120,6 +124,9 @@ EXPECTED: dict[str, Access] = {
     "prioritization:index": page(),
     "prioritization:account": page(foreign=SCOPED),
     "prioritization:exception_request": post(foreign=FOREIGN_POST),
+    "prioritization:account_by_pk": page(**MOVED, foreign=MOVED_SCOPED),
+    # a POST is redirected with 308 (posted again to the new URL), a GET is 405 as before
+    "prioritization:exception_request_by_pk": post(foreign=FOREIGN_POST),
     "prioritization:pending": page(),
     "prioritization:exception_approve": post(foreign=FOREIGN_POST),
     "prioritization:exception_reject": post(foreign=FOREIGN_POST),
@@ -139,6 +146,7 @@ EXPECTED: dict[str, Access] = {
     "triage:agenda": page(**TAM_REFUSED),
     "triage:agenda_call": post(refused=("tam",)),
     "triage:agenda_fix": post(foreign={"tam": 403, "manager": 404}, refused=("tam",)),
+    "triage:agenda_fix_by_pk": post(foreign={"tam": 403, "manager": 404}, refused=("tam",)),
     # engagement
     "engagement:account": page(foreign=SCOPED),
     "engagement:section": page(foreign=SCOPED),
@@ -320,8 +328,7 @@ def _value(data: DataSet, route: Route, kwarg: str, role: str, *, foreign: bool)
         **data.per_user[owner],
     }
     if kwarg == "pk":
-        # prioritization: accounts/<pk>/ is an account, exceptions/<pk>/ an exception
-        return str(book.exception.pk if "exception" in route.route else book.account.pk)
+        return str(book.exception.pk)  # prioritization: exceptions/<pk>/approve|reject
     return str(objects[kwarg])
 
 
