@@ -13,12 +13,19 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from portfolio.models import ApiToken, ApiTokenScope
+
+if TYPE_CHECKING:
+    # Not at run time: DRF's APIView reads the authentication classes (this module) while
+    # rest_framework.views is being imported.
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 PREFIX_BYTES = 6  # 8 characters of base64
 LIFETIMES_DAYS = (30, 90, 365)
@@ -28,9 +35,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_token_issue(
-    *, user: AbstractBaseUser, name: str, scope: str, days: int
-) -> tuple[ApiToken, str]:
+def api_token_issue(*, user: User, name: str, scope: str, days: int) -> tuple[ApiToken, str]:
     """A new token for `user`: the row and the token's text, which is never shown again."""
     if scope not in ApiTokenScope.values:
         raise ValueError(f"scope: {scope!r} is not one of {', '.join(ApiTokenScope.values)}")
@@ -52,7 +57,7 @@ def api_token_issue(
     return token, f"pf_{prefix}_{secret}"
 
 
-def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
+def api_token_revoke(*, user: User, token_id: int) -> bool:
     """The owner revokes one of their tokens (another user's is not found)."""
     return bool(
         ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
@@ -64,7 +69,7 @@ def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keywords = ("Bearer", "Token")
 
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if len(header) != 2 or header[0] not in self.keywords:
             return None
@@ -86,7 +91,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
-    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
 
 
@@ -95,6 +100,6 @@ class WriteScopeRequired(permissions.BasePermission):
 
     message = "This API token is read-only; this endpoint stores data (issue a read-write one)."
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request: Request, view: APIView) -> bool:
         token = getattr(request, "auth", None)
         return not isinstance(token, ApiToken) or token.scope == ApiTokenScope.WRITE

@@ -11,12 +11,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Q
 
 
-def user_with_group_names(user_id: Any) -> AbstractBaseUser | None:
+def user_with_group_names(user_id: Any) -> User | None:
     """The user of `user_id` with `_portfolio_group_names` set (one query); None if none."""
     model = get_user_model()
     try:
@@ -35,6 +35,6 @@ class RoleBackend(ModelBackend):
     """ModelBackend (password sign-in, permissions) whose `get_user` also reads the
     user's group names in the same query; an inactive user's session ends, as before."""
 
-    def get_user(self, user_id: Any) -> AbstractBaseUser | None:
+    def get_user(self, user_id: Any) -> User | None:
         user = user_with_group_names(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 
 Role = Literal["admin", "manager", "tam"]
@@ -19,32 +19,33 @@ GROUP_ADMIN = "Admin"
 GROUP_SALES_MANAGEMENT = "Sales Management"
 
 
-def _group_names(user: AbstractBaseUser) -> set[str]:
-    names = getattr(user, "_portfolio_group_names", None)
+def _group_names(user: User) -> set[str]:
+    names: set[str] | None = getattr(user, "_portfolio_group_names", None)
     if names is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        names = set(user.groups.values_list("name", flat=True))
+        # A cache of our own on the user object (portfolio.auth sets it with the user).
         user._portfolio_group_names = names  # type: ignore[attr-defined]
     return names
 
 
-def is_sales_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_sales_manager(user: User | AnonymousUser) -> bool:
     """In the "Sales Management" group: "Exceptions will be addressed to the regional
     Sales Management team" (tam-account-engagement.md, EMEA Enterprise). Which regions
     they cover is `portfolio.models.SalesManager.regions`. This is not one of the
     `role_of` levels: a sales manager may also be a manager, and sees no book for it."""
-    return user.is_authenticated and GROUP_SALES_MANAGEMENT in _group_names(user)  # type: ignore[arg-type]
+    return user.is_authenticated and GROUP_SALES_MANAGEMENT in _group_names(user)
 
 
-def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+def role_of(user: User | AnonymousUser) -> Role | None:
     """The broadest role a user holds: admin > manager > tam; None for anyone else.
 
     Group names are cached on the user object so a page asks the database once.
     """
     if not user.is_authenticated:
         return None
-    if getattr(user, "is_superuser", False):
+    if user.is_superuser:
         return "admin"
-    names = _group_names(user)  # type: ignore[arg-type]
+    names = _group_names(user)
     if GROUP_ADMIN in names:
         return "admin"
     if GROUP_MANAGER in names:

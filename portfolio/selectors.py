@@ -3,8 +3,7 @@ a TAM sees their own book, a manager their teams' books, an admin everything."""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import (
     BooleanField,
     F,
@@ -21,10 +20,8 @@ from portfolio.models import (
 )
 from portfolio.roles import role_of
 
-User = get_user_model()
 
-
-def accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Account]:
+def accounts_for_user(user: User) -> QuerySet[Account]:
     role = role_of(user)
     if role == "admin":
         return Account.objects.all()
@@ -39,7 +36,7 @@ def accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Accoun
     return Account.objects.none()
 
 
-def _manager_tams(user) -> QuerySet:
+def _manager_tams(user: User) -> QuerySet:
     """The manager and the TAMs of the teams they lead, as a subquery of user ids."""
     return User.objects.filter(Q(pk=user.pk) | Q(teams__manager=user)).values("pk")
 
@@ -57,7 +54,7 @@ def _tam_any(user_ids: QuerySet) -> _TamAny:
     return _TamAny(F("tam_id"), Subquery(user_ids))
 
 
-def tams_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
+def tams_for_user(user: User) -> QuerySet:
     """The TAMs whose books this user may look at."""
     role = role_of(user)
     if role == "admin":

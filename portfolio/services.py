@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def activity_log(
     *,
     account: Account,
-    user: AbstractBaseUser | None,
+    user: User | None,
     kind: str,
     occurred_at: dt.datetime,
     subject: str,
@@ -73,9 +73,7 @@ def salesforce_sync_enqueue(*, full: bool = False) -> None:
 
 
 @transaction.atomic
-def account_tam_bulk_assign(
-    *, account_ids: list[int], tam: AbstractBaseUser, user: AbstractBaseUser
-) -> list[int]:
+def account_tam_bulk_assign(*, account_ids: list[int], tam: User, user: User) -> list[int]:
     """Reassign the TAM of many accounts at once (a manager's bulk action) and write
     `Technical_Account_Manager__c` back to Salesforce under the write-back rules (the
     brake holds a sweep that changes too large a share of the accounts).
@@ -99,7 +97,7 @@ def account_tam_bulk_assign(
     if not changed:
         return []
     Account.objects.filter(pk__in=changed).update(tam=tam, updated_at=now)
-    name = tam.get_full_name() or tam.get_username()  # type: ignore[attr-defined]
+    name = tam.get_full_name() or tam.get_username()
     Activity.objects.bulk_create(
         Activity(
             account_id=pk,

@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from integrations import selectors
 from integrations.models import Source, SyncRun, WorkerHeartbeat
 from portfolio import writeback
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.roles import ADMINS, MANAGERS, role_of, role_required
 from portfolio.selectors import accounts_for_user
 from portfolio.services import salesforce_sync_enqueue
@@ -98,7 +99,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 @role_required(MANAGERS, message="Sync runs are visible to managers and admins.")
-def sync_runs(request: HttpRequest) -> HttpResponse:
+def sync_runs(request: HtmxHttpRequest) -> HttpResponse:
     """Runs with counts, duration and status, and the open quarantined records; while a run
     is in progress the `runs` partial polls itself every 2 seconds."""
     source = request.GET.get("source")
@@ -116,7 +117,7 @@ def sync_runs(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(ADMINS, message="Only admins start a sync by hand.")
-def sync_now(request: HttpRequest) -> HttpResponse:
+def sync_now(request: HtmxHttpRequest) -> HttpResponse:
     """Admins start a Salesforce sync in the background (the schedule does it every 15 min)."""
     if not settings.SALESFORCE_ENABLED:
         messages.error(request, "Salesforce is not configured, so there is nothing to sync.")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portfolio.api_tokens import LIFETIMES_DAYS, api_token_issue, api_token_revoke
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.models import ApiTokenScope
 
 
@@ -26,7 +27,7 @@ class TokenForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: HtmxHttpRequest) -> HttpResponse:
     """List the user's tokens; POST issues one and shows its text once, on this answer only."""
     form = TokenForm(request.POST or None)
     issued = None
@@ -48,7 +49,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke_view(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
     if api_token_revoke(user=request.user, token_id=token_id):
         messages.success(request, "Token revoked: calls with it are refused from now on.")
     else:

@@ -54,7 +54,7 @@ from typing import Any
 import pghistory
 import pgtrigger
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -165,7 +165,7 @@ def writeback_record(
     fields: Iterable[str],
     origin: str,
     detail: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> int:
     """Portfolio changed these fields of these accounts: record the values to write back,
     and push them after the surrounding transaction commits.
@@ -663,7 +663,8 @@ def _next_chunk(
     one row a field). `a.id > after` as well as `w.account_id > after`, so that the
     account side of the join starts there too instead of at the first account."""
     limit = size * len(WritebackField)
-    where, params = ["w.status = 'pending'", "w.account_id > %s", "a.id > %s"], [after, after]
+    where = ["w.status = 'pending'", "w.account_id > %s", "a.id > %s"]
+    params: list[int | str | list[int]] = [after, after]
     if confirm_run is not None:
         where.append("w.run_id = %s")
         params.append(confirm_run.pk)
@@ -695,10 +696,21 @@ def _next_chunk(
         accounts.pop()  # the last account's rows may go on past the limit
     keep = set(accounts)
     chunk = []
-    for *values, tam, health, priority in found:
-        if values[1] in keep:
-            last = {"tam": tam, "health": health, "priority": priority}[values[3]]
-            chunk.append(_Row(*values, last_read="" if last is None else str(last)))
+    for pk, account_id, salesforce_id, name, value, base, attempts, *read in found:
+        if account_id in keep:
+            last_read = dict(zip(("tam", "health", "priority"), read, strict=True))[name]
+            chunk.append(
+                _Row(
+                    pk,
+                    account_id,
+                    salesforce_id,
+                    name,
+                    value,
+                    base,
+                    attempts,
+                    last_read="" if last_read is None else str(last_read),
+                )
+            )
     return chunk
 
 
@@ -1074,7 +1086,7 @@ def _held_run(run_id: int) -> SyncRun:
     return run
 
 
-def _decide(run: SyncRun, user: AbstractBaseUser | None, decision: str) -> None:
+def _decide(run: SyncRun, user: User | None, decision: str) -> None:
     run.details = {
         **run.details,
         "decision": decision,
@@ -1085,7 +1097,7 @@ def _decide(run: SyncRun, user: AbstractBaseUser | None, decision: str) -> None:
 
 
 @transaction.atomic
-def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
+def writeback_confirm(*, run_id: int, user: User | None) -> int:
     """An admin confirms a mass change the brake stopped: its rows are written by the next
     push (enqueued on commit). Returns the number of rows confirmed."""
     run = _held_run(run_id)
@@ -1098,7 +1110,7 @@ def writeback_confirm(*, run_id: int, user: AbstractBaseUser | None) -> int:
 
 
 @transaction.atomic
-def writeback_cancel(*, run_id: int, user: AbstractBaseUser | None) -> int:
+def writeback_cancel(*, run_id: int, user: User | None) -> int:
     """An admin declines a mass change the brake stopped: nothing of it is written; each
     row says so. Portfolio keeps its values, Salesforce keeps its own."""
     run = _held_run(run_id)
@@ -1112,7 +1124,7 @@ def writeback_cancel(*, run_id: int, user: AbstractBaseUser | None) -> int:
 
 
 @transaction.atomic
-def writeback_resolve(*, writeback_id: int, keep: str, user: AbstractBaseUser) -> None:
+def writeback_resolve(*, writeback_id: int, keep: str, user: User) -> None:
     """An admin settles a conflict. `keep="salesforce"`: Portfolio takes Salesforce's value
     (the account's field and its last read), nothing is written. `keep="portfolio"`:
     Portfolio's value is written over Salesforce's, by a push enqueued on commit."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from portfolio import writeback
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.models import SalesforceWriteback, WritebackStatus
 from portfolio.roles import ADMINS, MANAGERS, role_of, role_required
 from portfolio.selectors import accounts_for_user
@@ -34,7 +35,7 @@ def open_writebacks(user, *, status: str):
 @login_required
 @require_GET
 @role_required(MANAGERS, message="Only managers and admins see the write-back.")
-def writeback_page(request: HttpRequest) -> HttpResponse:
+def writeback_page(request: HtmxHttpRequest) -> HttpResponse:
     role = role_of(request.user)
     conflicts = open_writebacks(request.user, status=WritebackStatus.CONFLICT)
     refused = open_writebacks(request.user, status=WritebackStatus.REFUSED)
@@ -67,7 +68,7 @@ DECISIONS = {
 @login_required
 @require_POST
 @role_required(ADMINS, message=ONLY_ADMINS_DECIDE)
-def writeback_run_decide(request: HttpRequest, run_id: int, decision: str) -> HttpResponse:
+def writeback_run_decide(request: HtmxHttpRequest, run_id: int, decision: str) -> HttpResponse:
     """An admin confirms or cancels a mass change the brake held."""
     decide, done = DECISIONS[decision]
     try:
@@ -82,7 +83,7 @@ def writeback_run_decide(request: HttpRequest, run_id: int, decision: str) -> Ht
 @login_required
 @require_POST
 @role_required(ADMINS, message=ONLY_ADMINS_DECIDE)
-def writeback_resolve(request: HttpRequest, writeback_id: int) -> HttpResponse:
+def writeback_resolve(request: HtmxHttpRequest, writeback_id: int) -> HttpResponse:
     """ "Keep Salesforce" or "Push Portfolio" for one conflict; back to where it was asked."""
     row = get_object_or_404(SalesforceWriteback.objects.select_related("account"), pk=writeback_id)
     keep = request.POST.get("keep", "")
