@@ -44,7 +44,10 @@ test: install
 TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules.py \
 	portfolio/api_tokens.py portfolio/auth.py portfolio/htmx.py portfolio/roles.py \
 	portfolio/selectors.py portfolio/services.py portfolio/sync_views.py portfolio/tasks.py \
-	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py
+	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py \
+	integrations/selectors.py integrations/services.py integrations/tasks.py \
+	notifications/preferences.py notifications/producer.py notifications/selectors.py \
+	notifications/services.py notifications/tasks.py notifications/views.py
 # mypy's django-stubs plugin loads config.settings: as for `make test`, a throwaway
 # SECRET_KEY, production settings and no `.env` (whatever `make run` wrote there).
 MYPY := SECRET_KEY=mypy-only DEBUG=0 PORTFOLIO_ENV_FILE= $(VENV)/bin/mypy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.db import connection
@@ -64,11 +65,11 @@ def sync_runs_reap() -> list[int]:
     running = list(
         SyncRun.objects.filter(status=SyncStatus.RUNNING).values_list("pk", "started_at", "details")
     )
-    candidates = {
-        pk: (started, (details or {}).get("backend_pid"))
-        for pk, started, details in running
-        if isinstance((details or {}).get("backend_pid"), int)
-    }
+    candidates: dict[int, tuple[dt.datetime, int]] = {}
+    for pk, started, details in running:
+        pid = (details or {}).get("backend_pid")
+        if isinstance(pid, int):
+            candidates[pk] = (started, pid)
     if not candidates:
         return []
     pids = sorted({pid for _, pid in candidates.values()})
@@ -78,7 +79,7 @@ def sync_runs_reap() -> list[int]:
         cursor.execute(
             "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]
         )
-        alive = {}
+        alive: dict[int, list[dt.datetime | None]] = {}
         for pid, backend_start in cursor.fetchall():
             alive.setdefault(pid, []).append(backend_start)
     dead = [

@@ -9,7 +9,7 @@ issue); it posts only where the team has a webhook.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from notifications.models import Channel, Kind, NotificationPreference
 from portfolio.roles import is_sales_manager, role_of
@@ -53,7 +53,7 @@ DEFAULTS: dict[str, dict[str, set[str]]] = {
 }
 
 
-def default_role(user: AbstractBaseUser) -> str:
+def default_role(user: User) -> str:
     """The row of DEFAULTS a user starts from."""
     role = role_of(user)
     if role is None and is_sales_manager(user):
@@ -61,7 +61,7 @@ def default_role(user: AbstractBaseUser) -> str:
     return role or "none"
 
 
-def enabled_kinds(user: AbstractBaseUser, channel: str) -> set[str]:
+def enabled_kinds(user: User, channel: str) -> set[str]:
     """The kinds this user wants on this channel: one query (their stored choices)."""
     kinds = set(DEFAULTS[default_role(user)][channel])
     for kind, enabled in NotificationPreference.objects.filter(
@@ -71,7 +71,7 @@ def enabled_kinds(user: AbstractBaseUser, channel: str) -> set[str]:
     return kinds
 
 
-def preference_grid(user: AbstractBaseUser) -> dict[str, dict[str, bool]]:
+def preference_grid(user: User) -> dict[str, dict[str, bool]]:
     """{kind: {channel: enabled}} for the preferences page (one query)."""
     base = DEFAULTS[default_role(user)]
     grid = {k: {c: k in base[c] for c in Channel.values} for k in Kind.values}

@@ -264,7 +264,7 @@ def sync_problem(w: Window) -> int:
     writeback_url = reverse("writeback:page")
     user_model = get_user_model()
     users, groups = user_model._meta.db_table, Group._meta.db_table
-    memberships = user_model.groups.through._meta.db_table  # type: ignore[attr-defined]
+    memberships = user_model.groups.through._meta.db_table
     sql = f"""
         SELECT u.id, %s, 'sync_run:' || s.id,
                (COALESCE(s.finished_at, s.started_at) AT TIME ZONE %s)::date, NULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ DROPDOWN_LIMIT = 8
 PAGE_SIZE = 50
 
 
-def for_user(user: AbstractBaseUser) -> QuerySet[Notification]:
+def for_user(user: User) -> QuerySet[Notification]:
     """The user's own notifications shown in the app (one query for their preferences
     when evaluated: the kinds are read here)."""
     since = timezone.now() - dt.timedelta(days=RETENTION_DAYS)
@@ -27,7 +27,7 @@ def for_user(user: AbstractBaseUser) -> QuerySet[Notification]:
     ).order_by("-created_at", "-id")
 
 
-def bell(user: AbstractBaseUser) -> dict:
+def bell(user: User) -> dict:
     """The header's bell: unread count, capped (two queries: preferences, count)."""
     unread = for_user(user).filter(read_at__isnull=True)[: BELL_CAP + 1].count()
     return {"unread": unread, "over": unread > BELL_CAP, "shown": min(unread, BELL_CAP)}

@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -35,8 +34,6 @@ from notifications.models import (
 )
 from notifications.preferences import DEFAULTS, default_role
 
-User = get_user_model()
-
 DIGEST_LOOKBACK = dt.timedelta(days=2)
 DIGEST_MAX_ITEMS = 50
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
@@ -52,7 +49,7 @@ def absolute(path: str) -> str:
 # --- Reading ---------------------------------------------------------------------------------
 
 
-def notification_mark_read(*, user: AbstractBaseUser, notification_id: int) -> Notification | None:
+def notification_mark_read(*, user: User, notification_id: int) -> Notification | None:
     """Mark one of the user's own notifications read (None: not theirs, or no such one)."""
     notification = Notification.objects.filter(pk=notification_id, user=user).first()
     if notification is not None and notification.read_at is None:
@@ -61,7 +58,7 @@ def notification_mark_read(*, user: AbstractBaseUser, notification_id: int) -> N
     return notification
 
 
-def notifications_mark_all_read(*, user: AbstractBaseUser) -> int:
+def notifications_mark_all_read(*, user: User) -> int:
     """Mark every unread notification of the user read; one UPDATE."""
     return Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
@@ -71,9 +68,7 @@ def notifications_mark_all_read(*, user: AbstractBaseUser) -> int:
 # --- Preferences -----------------------------------------------------------------------------
 
 
-def notification_preferences_save(
-    *, user: AbstractBaseUser, enabled: Iterable[tuple[str, str]]
-) -> int:
+def notification_preferences_save(*, user: User, enabled: Iterable[tuple[str, str]]) -> int:
     """Store the user's whole grid: `enabled` is the (kind, channel) pairs ticked. Only
     the cells that differ from the role's default are kept, so a later change of the
     defaults reaches everyone who did not choose otherwise. Returns rows kept."""
@@ -94,13 +89,13 @@ def notification_preferences_save(
     return len(rows)
 
 
-def unsubscribe_token(user: AbstractBaseUser) -> str:
+def unsubscribe_token(user: User) -> str:
     """The signed token of a digest's unsubscribe link (no expiry: an old mail's link
     keeps working; it can only switch e-mail off)."""
     return signing.dumps({"u": user.pk}, salt=UNSUBSCRIBE_SALT, compress=True)
 
 
-def user_from_unsubscribe_token(token: str) -> AbstractBaseUser | None:
+def user_from_unsubscribe_token(token: str) -> User | None:
     try:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
@@ -108,7 +103,7 @@ def user_from_unsubscribe_token(token: str) -> AbstractBaseUser | None:
     return User.objects.filter(pk=data.get("u"), is_active=True).first()
 
 
-def digest_unsubscribe(*, user: AbstractBaseUser) -> None:
+def digest_unsubscribe(*, user: User) -> None:
     """Switch the e-mail channel off for every kind (the preferences page can switch it
     back on)."""
     NotificationPreference.objects.bulk_create(
@@ -216,7 +211,7 @@ def digest_give_up(*, user_id: int, day: dt.date) -> None:
 
 
 def _digest_message(
-    user: AbstractBaseUser, items: list[Notification], *, more: bool, day: dt.date
+    user: User, items: list[Notification], *, more: bool, day: dt.date
 ) -> EmailMultiAlternatives:
     unsubscribe = absolute(reverse("notifications:unsubscribe", args=[unsubscribe_token(user)]))
     context = {
@@ -233,7 +228,7 @@ def _digest_message(
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string("notifications/digest.txt", context),
-        to=[user.email],  # type: ignore[attr-defined]
+        to=[user.email],
         headers={"List-Unsubscribe": f"<{unsubscribe}>"},
     )
     message.attach_alternative(render_to_string("notifications/digest.html", context), "text/html")
@@ -252,7 +247,7 @@ def webhook_url_validate(url: str) -> None:
 
 
 def team_webhook_set(
-    *, team_id: int, service: str, url: str, user: AbstractBaseUser | None, enabled: bool = True
+    *, team_id: int, service: str, url: str, user: User | None, enabled: bool = True
 ) -> TeamWebhook:
     """Store (encrypted) a team's incoming webhook URL."""
     webhook_url_validate(url)

@@ -16,6 +16,7 @@ from django_htmx.http import trigger_client_event
 from notifications import selectors, services
 from notifications.models import Channel, Kind
 from notifications.preferences import preference_grid
+from portfolio.htmx import HtmxHttpRequest
 
 CHANGED = "notifications-changed"
 LIST = "notifications/list.html"
@@ -23,7 +24,7 @@ LIST = "notifications/list.html"
 
 @login_required
 @require_GET
-def bell(request: HttpRequest) -> HttpResponse:
+def bell(request: HtmxHttpRequest) -> HttpResponse:
     """The unread count in the header (loaded by htmx after the page: no page pays for
     it; two queries)."""
     return render(request, f"{LIST}#bell_count", selectors.bell(request.user))
@@ -31,7 +32,7 @@ def bell(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def dropdown(request: HttpRequest) -> HttpResponse:
+def dropdown(request: HtmxHttpRequest) -> HttpResponse:
     items = list(selectors.for_user(request.user)[: selectors.DROPDOWN_LIMIT])
     return render(request, f"{LIST}#dropdown", {"items": items})
 
@@ -39,7 +40,7 @@ def dropdown(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     """The last 90 days, newest first, PAGE_SIZE a page (keyset-free offset paging: a
     person reads a few pages at most); `?unread=1` only the unread."""
     try:
@@ -62,7 +63,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _back(request: HttpRequest) -> HttpResponse:
+def _back(request: HtmxHttpRequest) -> HttpResponse:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "notifications:list"
@@ -71,7 +72,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def mark_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+def mark_read(request: HtmxHttpRequest, notification_id: int) -> HttpResponse:
     notification = services.notification_mark_read(
         user=request.user, notification_id=notification_id
     )
@@ -85,7 +86,7 @@ def mark_read(request: HttpRequest, notification_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def open_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
+def open_notification(request: HtmxHttpRequest, notification_id: int) -> HttpResponse:
     """Mark read and go to the place to act."""
     notification = services.notification_mark_read(
         user=request.user, notification_id=notification_id
@@ -101,7 +102,7 @@ def open_notification(request: HttpRequest, notification_id: int) -> HttpRespons
 
 @login_required
 @require_POST
-def mark_all_read(request: HttpRequest) -> HttpResponse:
+def mark_all_read(request: HtmxHttpRequest) -> HttpResponse:
     count = services.notifications_mark_all_read(user=request.user)
     if request.htmx:
         items = list(selectors.for_user(request.user)[: selectors.DROPDOWN_LIMIT])
@@ -113,7 +114,7 @@ def mark_all_read(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: HtmxHttpRequest) -> HttpResponse:
     """The user's grid of kinds x channels, starting from their role's defaults."""
     error = ""
     status = 200
