@@ -47,7 +47,12 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py \
 	integrations/selectors.py integrations/services.py integrations/tasks.py \
 	notifications/preferences.py notifications/producer.py notifications/selectors.py \
-	notifications/services.py notifications/tasks.py notifications/views.py
+	notifications/services.py notifications/tasks.py notifications/views.py \
+	portfolio/charts.py engagement/cadence.py \
+	ui/bulk.py ui/bulk_views.py ui/charts.py ui/forms.py ui/glance.py ui/panels.py \
+	ui/selectors.py ui/views.py \
+	workspace/forms.py workspace/inbox.py workspace/search.py workspace/selectors.py \
+	workspace/services.py workspace/views.py
 # mypy's django-stubs plugin loads config.settings: as for `make test`, a throwaway
 # SECRET_KEY, production settings and no `.env` (whatever `make run` wrote there).
 MYPY := SECRET_KEY=mypy-only DEBUG=0 PORTFOLIO_ENV_FILE= $(VENV)/bin/mypy

@@ -6,6 +6,7 @@ dashboard's overdue count, the team view, the inbox and the notifications."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import BooleanField, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
@@ -14,6 +15,17 @@ from django.utils import timezone
 from engagement.rules import DEFAULT_CADENCE_DAYS, HELD_OUTCOMES
 from portfolio.models import Account, Activity, ActivityKind
 from prioritization.models import RuleSet
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class Cadence(TypedDict):
+    """What `with_cadence` annotates on each account (for mypy: `WithAnnotations`)."""
+
+    cadence_days: int | None
+    last_cadence_at: dt.datetime | None
+    cadence_overdue: bool
 
 
 def cadence_days_sql(table: str = '"portfolio_account"') -> str:
@@ -47,7 +59,9 @@ def held_outcomes_sql(column: str = "outcome") -> str:
     return f"{column} IN ({values})"
 
 
-def with_cadence(accounts: QuerySet[Account], *, now: dt.datetime | None = None) -> QuerySet:
+def with_cadence(
+    accounts: QuerySet[Account], *, now: dt.datetime | None = None
+) -> QuerySet[WithAnnotations[Account, Cadence]]:
     """Annotate `cadence_days`, `last_cadence_at` and `cadence_overdue`: a P1/P2 account
     with no cadence call held within its cadence (the rule set's `p1/p2_cadence_days`, else
     the handbook default, sooner while onboarding: `cadence_days_sql`), including one that

@@ -54,7 +54,7 @@ def _tam_any(user_ids: QuerySet) -> _TamAny:
     return _TamAny(F("tam_id"), Subquery(user_ids))
 
 
-def tams_for_user(user: User) -> QuerySet:
+def tams_for_user(user: User) -> QuerySet[User]:
     """The TAMs whose books this user may look at."""
     role = role_of(user)
     if role == "admin":

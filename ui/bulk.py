@@ -13,9 +13,9 @@ import copy
 from dataclasses import dataclass, field
 from decimal import InvalidOperation
 
-from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import QueryDict
 
 from portfolio.models import Account
@@ -51,15 +51,22 @@ WHATIF_PARAMETERS = [
 ]
 
 
-def may_bulk(user: AbstractBaseUser | AnonymousUser) -> bool:
+def may_bulk(user: User) -> bool:
     return role_of(user) in ("manager", "admin")
+
+
+def _ruleset_field(name: str) -> models.Field:
+    """A what-if parameter's column (`get_field` may also answer a reverse relation)."""
+    field = RuleSet._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"RuleSet.{name} is not a column")
+    return field
 
 
 def whatif_parameter_choices() -> list[tuple[str, str]]:
 
     return [
-        (name, str(RuleSet._meta.get_field(name).verbose_name).capitalize())
-        for name in WHATIF_PARAMETERS
+        (name, str(_ruleset_field(name).verbose_name).capitalize()) for name in WHATIF_PARAMETERS
     ]
 
 
@@ -71,9 +78,7 @@ class Selection:
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
-def selection_from_post(
-    user: AbstractBaseUser | AnonymousUser, post: QueryDict, *, tam_id: int | None = None
-) -> Selection:
+def selection_from_post(user: User, post: QueryDict, *, tam_id: int | None = None) -> Selection:
     """The accounts a bulk request names, each one checked against `accounts_for_user`.
 
     Ticked ids the user may not see raise PermissionDenied (nothing is done to the others:
@@ -117,7 +122,7 @@ def selection_from_post(
     return Selection(wanted, False, querystring)
 
 
-def new_tam(user: AbstractBaseUser | AnonymousUser, raw: str) -> tuple[object | None, str]:
+def new_tam(user: User, raw: str) -> tuple[User | None, str]:
     """The TAM to reassign to, one the user may assign (their teams' TAMs; any for an
     admin), or None with the reason."""
     if not raw:
@@ -136,7 +141,9 @@ def whatif_value(parameter: str, raw: str):
 
     if parameter not in WHATIF_PARAMETERS:
         raise ValidationError({"parameter": ["Choose a rule-set parameter."]})
-    formfield: forms.Field = RuleSet._meta.get_field(parameter).formfield()
+    formfield = _ruleset_field(parameter).formfield()
+    if formfield is None:
+        raise TypeError(f"RuleSet.{parameter} has no form field")
     try:
         value = formfield.clean(raw.strip())
     except ValidationError as exc:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import safe_next
 from portfolio.models import Account
 from portfolio.selectors import tams_for_user
@@ -23,7 +24,7 @@ from ui.views import _csv_lines
 
 
 @require_POST
-def accounts_bulk(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def accounts_bulk(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Reassign TAM, what-if or export for the ticked accounts (or all matching the
     filter). Every account is checked against the user's scope (403 when one is not)."""
     tam_id = _owner_id(request)
@@ -66,7 +67,7 @@ def accounts_bulk(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return redirect(_back(request))
 
 
-def _owner_id(request: HttpRequest) -> int | None:
+def _owner_id(request: HtmxHttpRequest) -> int | None:
     """The TAM whose dashboard the bar was on (their book only), if any."""
     raw = request.POST.get("tam", "")
     if not raw.isdigit():
@@ -74,11 +75,11 @@ def _owner_id(request: HttpRequest) -> int | None:
     return get_object_or_404(tams_for_user(request.user), pk=int(raw)).pk
 
 
-def _back(request: HttpRequest) -> str:
+def _back(request: HtmxHttpRequest) -> str:
     return safe_next(request, reverse("ui:home"))
 
 
-def _page(request: HttpRequest, selection: bulk.Selection, *, status: int = 200, **extra):
+def _page(request: HtmxHttpRequest, selection: bulk.Selection, *, status: int = 200, **extra):
     ids = [] if "all_matching" in selection.errors else selection.ids
     accounts = list(Account.objects.filter(pk__in=ids).order_by("name", "pk")[: bulk.BULK_MAX])
     context = {

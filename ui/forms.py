@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, cast
 
 from django import forms
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
@@ -11,6 +12,11 @@ from django.utils import timezone
 
 from portfolio.fields import MIN_DATE, NOTE_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from portfolio.models import Account, ActivityKind, Health, Priority, Region, Segment
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from engagement.cadence import Cadence
 
 # Sort keys offered to the user -> ORDER BY (name last, so the order is total and stable).
 SORTS: dict[str, tuple[str, list[str]]] = {
@@ -85,7 +91,8 @@ class AccountFilterForm(forms.Form):
         label="Per page",
         required=False,
         coerce=int,
-        empty_value=PAGE_SIZES[0],
+        # django-stubs types empty_value as str | None; Django returns it as given.
+        empty_value=PAGE_SIZES[0],  # type: ignore[arg-type]
         choices=[(n, str(n)) for n in PAGE_SIZES],
     )
 
@@ -94,7 +101,10 @@ class AccountFilterForm(forms.Form):
         codes = (
             regions if regions is not None else list(Region.objects.values_list("code", flat=True))
         )
-        self.fields["region"].choices = [("", "Any region"), *((c, c) for c in codes)]
+        cast(forms.ChoiceField, self.fields["region"]).choices = [
+            ("", "Any region"),
+            *((c, c) for c in codes),
+        ]
 
     def cleaned(self) -> dict:
         """The valid filters (invalid ones are dropped, so a bad URL still shows a table)."""
@@ -103,7 +113,12 @@ class AccountFilterForm(forms.Form):
         data = getattr(self, "cleaned_data", {}) or {}
         return {name: data.get(name) for name in self.fields if name not in self.errors}
 
-    def apply(self, accounts: QuerySet[Account], *, today: dt.date | None = None) -> QuerySet:
+    def apply(
+        self,
+        accounts: QuerySet[WithAnnotations[Account, Cadence]],
+        *,
+        today: dt.date | None = None,
+    ) -> QuerySet:
         """Filter and order an (annotated) accounts queryset."""
         f = self.cleaned()
         today = today or timezone.localdate()

@@ -72,8 +72,9 @@ def last_contact(timeline: list) -> object | None:
 def health_why(health: dict) -> str:
     """The TAM's reason when they chose the colour, else the worst signals' details."""
     current = health.get("current")
-    if current is not None and getattr(current, "override_reason", ""):
-        return current.override_reason
+    reason: str = getattr(current, "override_reason", "") if current is not None else ""
+    if reason:
+        return reason
     reasons = sorted(
         health.get("reasons") or [], key=lambda r: HEALTH_WORST_FIRST.get(r.get("colour"), 9)
     )

@@ -15,7 +15,12 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from portfolio import writeback
-from portfolio.models import Account, AccountEvent, Health, WritebackStatus
+from portfolio.models import (  # type: ignore[attr-defined]  # AccountEvent: pghistory.track makes it
+    Account,
+    AccountEvent,
+    Health,
+    WritebackStatus,
+)
 from prioritization.charts import priority_flowchart
 from prioritization.forms import ExceptionRequestForm
 from prioritization.models import RuleSet

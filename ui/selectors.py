@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from engagement.cadence import cadence_days_sql, held_outcomes_sql, with_cadence
+from engagement.cadence import Cadence, cadence_days_sql, held_outcomes_sql, with_cadence
 from portfolio.models import Account, Activity, ActivityKind, Health, Opportunity, Priority
 from portfolio.selectors import RENEWAL_WINDOW_DAYS, accounts_for_user, at_risk_q, tams_for_user
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def accounts_with_table_columns(accounts: QuerySet[Account]) -> QuerySet[Account]:
+
+def accounts_with_table_columns(
+    accounts: QuerySet[Account],
+) -> QuerySet[WithAnnotations[Account, Cadence]]:
     """The accounts table's columns: TAM, last cadence call, overdue flag, adoption
     (usage summary, one join)."""
     return with_cadence(accounts.select_related("tam", "usage_summary"))
@@ -101,7 +107,7 @@ def renewals_by_month(
 SMALL_TEAM_TAMS = 50
 
 
-def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
+def team_workload(user: User) -> list[dict]:
     """Per TAM the user may see: accounts, ARR, P1 count, at-risk and overdue counts.
 
     Two queries: the TAMs, then one GROUP BY over their accounts only (the aggregation is
@@ -142,7 +148,7 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
                    last_call IS NULL OR last_call < %(now)s - cadence_days * interval '1 day'))
         FROM rows GROUP BY tam_id
     """  # nosec B608 # identifiers come from code, values go as query parameters
-    params = {
+    params: dict[str, list[int] | str | dt.datetime] = {
         "ids": ids,
         "kind": ActivityKind.CADENCE_CALL.value,
         "now": timezone.now(),
@@ -156,7 +162,7 @@ def team_workload(user: AbstractBaseUser | AnonymousUser) -> list[dict]:
     return [{"tam": tam, **by_tam.get(tam.pk, empty)} for tam in tams]
 
 
-def account_for_page(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
+def account_for_page(user: User, salesforce_id: str) -> Account:
     """The account with its related rows for the account page; 404 when out of scope.
     Annotated with its cadence (`with_cadence`) for the summary header, in the same query."""
     return get_object_or_404(

@@ -12,12 +12,11 @@ import logging
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     StreamingHttpResponse,
@@ -32,6 +31,7 @@ from redis.exceptions import RedisError
 
 from portfolio import datacache
 from portfolio.history import account_history
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
 from portfolio.roles import MANAGERS, role_of, role_required
@@ -42,7 +42,6 @@ from ui.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
 
 logger = logging.getLogger(__name__)
 
-User = get_user_model()
 LAST_SEEN_KEY = "portfolio:last-seen:{}"
 # A new visit starts after this long without opening the dashboard.
 VISIT_GAP = dt.timedelta(minutes=30)
@@ -60,7 +59,7 @@ def region_codes() -> list[str]:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     """The signed-in user's own book (a manager's: their teams' books)."""
     accounts = accounts_for_user(request.user)
     return _dashboard(request, accounts=accounts, owner=None, own=True)
@@ -68,9 +67,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
+def tam_dashboard(request: HtmxHttpRequest, user_id: int) -> HttpResponse:
     """Any TAM's dashboard, for a manager of their team or an admin (404 otherwise)."""
     bulk_tams = _bulk_tams(request)
+    owner: User | None
     if bulk_tams is None:
         owner = get_object_or_404(tams_for_user(request.user), pk=user_id)
     else:
@@ -90,7 +90,7 @@ def tam_dashboard(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 def _dashboard(
-    request: HttpRequest, *, accounts, owner, own: bool, bulk_tams: list | None = None
+    request: HtmxHttpRequest, *, accounts, owner, own: bool, bulk_tams: list | None = None
 ) -> HttpResponse:
     today = timezone.localdate()
     form = AccountFilterForm(request.GET, regions=region_codes())
@@ -119,7 +119,7 @@ def _dashboard(
     return render(request, "ui/dashboard.html", context)
 
 
-def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date) -> dict:
+def _dashboard_summary(request: HtmxHttpRequest, accounts, *, owner, today: dt.date) -> dict:
     figures = selectors.dashboard_figures(accounts, today=today, renewal_months=12)
     tam_count = 1 if owner is not None or role_of(request.user) == "tam" else None
     if tam_count is None:
@@ -157,7 +157,7 @@ def _dashboard_summary(request: HttpRequest, accounts, *, owner, today: dt.date)
 
 
 def _accounts_table(
-    request: HttpRequest, accounts, form: AccountFilterForm, *, bulk_tams: list | None = None
+    request: HtmxHttpRequest, accounts, form: AccountFilterForm, *, bulk_tams: list | None = None
 ) -> dict:
     rows = form.apply(selectors.accounts_with_table_columns(accounts))
     f = form.cleaned()
@@ -186,8 +186,7 @@ def _accounts_table(
         "next_url": f"{base}?{form.querystring(page=page.next_page_number())}"
         if page.has_next()
         else "",
-        "show_tam": role_of(request.user) != "tam"
-        and "user_id" not in request.resolver_match.kwargs,
+        "show_tam": role_of(request.user) != "tam" and _tam_param(request) is None,
         # The saved-views bar and the column choice (workspace app, issue 15.4).
         "columns": form.columns(),
         "column_choices": COLUMNS,
@@ -195,14 +194,16 @@ def _accounts_table(
     }
 
 
-def _bulk_tams(request: HttpRequest) -> list | None:
+def _bulk_tams(request: HtmxHttpRequest) -> list[User] | None:
     """The TAMs of the bulk bar (managers and admins; None for anyone else)."""
     if not bulk.may_bulk(request.user):
         return None
     return list(tams_for_user(request.user).order_by("first_name", "username"))
 
 
-def _bulk_context(request: HttpRequest, matching: int, *, tams: list | None = None) -> dict:
+def _bulk_context(
+    request: HtmxHttpRequest, matching: int, *, tams: list[User] | None = None
+) -> dict:
     """The bulk bar of the accounts table (managers and admins); its TAM list is `tams`
     when the view read it already, else a lazy queryset, read only when the bar shows."""
     if not bulk.may_bulk(request.user):
@@ -221,8 +222,10 @@ def _bulk_context(request: HttpRequest, matching: int, *, tams: list | None = No
     }
 
 
-def _tam_param(request: HttpRequest) -> int | None:
-    return (request.resolver_match.kwargs or {}).get("user_id")
+def _tam_param(request: HtmxHttpRequest) -> int | None:
+    """The TAM of a TAM's dashboard (`user_id` in the URL); None on the user's own."""
+    match = request.resolver_match
+    return match.kwargs.get("user_id") if match is not None else None
 
 
 def _visit(user_id: int) -> dt.datetime | None:
@@ -249,7 +252,7 @@ def _visit(user_id: int) -> dt.datetime | None:
 
 
 @require_GET
-def accounts_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def accounts_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The accounts of the current filter as CSV, streamed (no size limit in memory)."""
     accounts = accounts_for_user(request.user)
     tam_id = request.GET.get("tam")
@@ -315,7 +318,7 @@ def _csv_lines(rows) -> Iterator[str]:
 
 
 @require_GET
-def account_detail(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def account_detail(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = selectors.account_for_page(request.user, salesforce_id)
     context = {"account": account, "activity_form": _new_activity_form()}
     context.update(_account_context(request, account))
@@ -325,7 +328,7 @@ def account_detail(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def account_activity_log(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """Log an activity; on error the form comes back with what the user typed."""
     account = selectors.account_for_page(request.user, salesforce_id)
     form = ActivityForm(request.POST)
@@ -345,7 +348,7 @@ def account_activity_log(request: HttpRequest, salesforce_id: str) -> HttpRespon
     return render(request, "ui/account.html", context, status=status)
 
 
-def _account_context(request: HttpRequest, account: Account) -> dict:
+def _account_context(request: HtmxHttpRequest, account: Account) -> dict:
     context = panels.account_panels(request, account)
     context.update(
         today=timezone.localdate(),
@@ -370,7 +373,7 @@ def _timeline_context(account: Account) -> dict:
 
 @require_GET
 @role_required(MANAGERS, message="The team view is for managers.")
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: HtmxHttpRequest) -> HttpResponse:
     """Each TAM's workload for their manager (or an admin); TAMs get 403."""
     # The workload aggregates the team's books: cached under the data version, per viewer.
     rows, extra = datacache.cached(
@@ -389,7 +392,7 @@ def team(request: HttpRequest) -> HttpResponse:
     return render(request, "ui/team.html", context)
 
 
-def _team_trend(request: HttpRequest, *, team_target: float) -> dict:
+def _team_trend(request: HtmxHttpRequest, *, team_target: float) -> dict:
     """The teams' health mix and book against target month by month (one query)."""
     accounts = accounts_for_user(request.user)
     trend = panels.book_trend(accounts, today=timezone.localdate())
@@ -401,6 +404,6 @@ def _team_trend(request: HttpRequest, *, team_target: float) -> dict:
     }
 
 
-def _team_workload(request: HttpRequest) -> tuple[list[dict], dict]:
+def _team_workload(request: HtmxHttpRequest) -> tuple[list[dict], dict]:
     rows = selectors.team_workload(request.user)
     return rows, panels.team_panels(request, [row["tam"] for row in rows])

@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import (
     BooleanField,
     CharField,
@@ -31,13 +32,13 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.functions import Cast, Concat, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
 from engagement import rules as engagement_rules
-from engagement.cadence import cadence_days_sql, held_outcomes_sql, with_cadence
+from engagement.cadence import Cadence, cadence_days_sql, held_outcomes_sql, with_cadence
 from engagement.models import EngagementStep, SuccessTask
 from engagement.selectors import overdue_cadence_for_tams
 from portfolio.models import Account, Activity, ActivityKind, Health
@@ -48,6 +49,9 @@ from prioritization.selectors import pending_exceptions_for_manager
 from triage.models import HealthAssessment, IssueStatus, TriageIssue, TriageUpdate
 from triage.selectors import last_call
 from workspace.models import InboxItemState
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 PAGE_SIZE = 25
 MAX_PAGES = 40  # 1,000 items: beyond that the list says how many more there are
@@ -117,7 +121,22 @@ KINDS: dict[str, str] = {
 }
 
 
-def _keyed(qs: QuerySet, kind: str, id_field: str, due: object = None) -> QuerySet:
+class Keyed(TypedDict):
+    """What `_keyed` annotates on a source's rows (for mypy: `WithAnnotations`)."""
+
+    item_key: str
+    total: int
+
+
+class KeyedDue(Keyed):
+    due: dt.date
+
+
+class KeyedCadence(KeyedDue, Cadence):
+    """... and `engagement.cadence.with_cadence`'s."""
+
+
+def _keyed(qs: QuerySet, kind: str, id_field: str, due: Combinable | None = None) -> QuerySet:
     """Annotate `item_key` (kind:id, plus :due when `due` is an expression) and the total."""
     parts: list = [Value(f"{kind}:"), Cast(id_field, CharField())]
     if due is not None:
@@ -125,7 +144,7 @@ def _keyed(qs: QuerySet, kind: str, id_field: str, due: object = None) -> QueryS
     return qs.annotate(item_key=Concat(*parts, output_field=CharField()), total=Window(Count("*")))
 
 
-def _batch(qs: QuerySet, ctx: Ctx, build: Callable) -> Batch:
+def _batch(qs: QuerySet, ctx: Ctx, build: Callable[[Any], Item]) -> Batch:
     if ctx.only:
         qs = qs.filter(item_key=ctx.only)
     rows = list(qs.exclude(item_key__in=ctx.hidden)[: ctx.limit])
@@ -154,7 +173,7 @@ def cadence_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     qs = with_cadence(mine, now=ctx.now).filter(cadence_overdue=True).annotate(due=due)
     qs = _keyed(qs, "cadence", "pk", F("due")).order_by("due", "-arr", "pk")
 
-    def build(a: Account) -> Item:
+    def build(a: WithAnnotations[Account, KeyedCadence]) -> Item:
         last = f"last held {a.last_cadence_at:%d %b %Y}" if a.last_cadence_at else "none held"
         return Item(
             a.item_key,
@@ -212,7 +231,7 @@ def ebr_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     )
     qs = _keyed(qs, "ebr", "pk", F("due")).order_by("due", "-arr", "pk")
 
-    def build(a: Account) -> Item:
+    def build(a: WithAnnotations[Account, KeyedDue]) -> Item:
         return Item(
             a.item_key,
             "ebr",
@@ -249,7 +268,7 @@ def onboarding_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     )
     qs = _keyed(qs, "onboarding", "pk").order_by("due", "pk")
 
-    def build(s: EngagementStep) -> Item:
+    def build(s: WithAnnotations[EngagementStep, KeyedDue]) -> Item:
         account = s.engagement.account
         return Item(
             s.item_key,
@@ -267,21 +286,25 @@ def onboarding_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
 
 def success_task_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     """Open success-plan tasks due within the next two weeks, or past due."""
-    qs = SuccessTask.objects.filter(
-        objective__account__in=mine,
-        done_at__isnull=True,
-        due_date__lte=ctx.today + dt.timedelta(days=LOOKAHEAD_DAYS),
-    ).select_related("objective__account")
-    qs = _keyed(qs, "success_task", "pk", F("due_date")).order_by("due_date", "pk")
+    qs = (
+        SuccessTask.objects.filter(
+            objective__account__in=mine,
+            done_at__isnull=True,
+            due_date__lte=ctx.today + dt.timedelta(days=LOOKAHEAD_DAYS),
+        )
+        .select_related("objective__account")
+        .annotate(due=F("due_date"))  # never NULL here: the filter on it leaves none
+    )
+    qs = _keyed(qs, "success_task", "pk", F("due")).order_by("due", "pk")
 
-    def build(t: SuccessTask) -> Item:
+    def build(t: WithAnnotations[SuccessTask, KeyedDue]) -> Item:
         account = t.objective.account
         return Item(
             t.item_key,
             "success_task",
             KINDS["success_task"],
             t.title,
-            t.due_date,
+            t.due,
             _account_url(account) + "#engagement",
             f"objective: {t.objective.title}",
             account.name,
@@ -310,7 +333,7 @@ def health_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     )
     qs = _keyed(qs, "health", "pk").order_by("due", "pk")
 
-    def build(h: HealthAssessment) -> Item:
+    def build(h: WithAnnotations[HealthAssessment, KeyedDue]) -> Item:
         if h.override_expires_on and h.override_expires_on <= soon:
             detail = f"your {h.chosen_colour} expires {h.override_expires_on:%d %b %Y}"
         else:
@@ -333,22 +356,26 @@ def health_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
 
 def exception_items(mine: QuerySet[Account], ctx: Ctx) -> Batch:
     """Approved priority exceptions that expire within 30 days: ask again or let them go."""
-    qs = PriorityException.objects.filter(
-        account__in=mine,
-        status=ExceptionStatus.APPROVED,
-        ended_at__isnull=True,
-        expires_on__gte=ctx.today,
-        expires_on__lte=ctx.today + dt.timedelta(days=EXCEPTION_LOOKAHEAD_DAYS),
-    ).select_related("account")
-    qs = _keyed(qs, "exception", "pk", F("expires_on")).order_by("expires_on", "pk")
+    qs = (
+        PriorityException.objects.filter(
+            account__in=mine,
+            status=ExceptionStatus.APPROVED,
+            ended_at__isnull=True,
+            expires_on__gte=ctx.today,
+            expires_on__lte=ctx.today + dt.timedelta(days=EXCEPTION_LOOKAHEAD_DAYS),
+        )
+        .select_related("account")
+        .annotate(due=F("expires_on"))  # never NULL here: the filter on it leaves none
+    )
+    qs = _keyed(qs, "exception", "pk", F("due")).order_by("due", "pk")
 
-    def build(e: PriorityException) -> Item:
+    def build(e: WithAnnotations[PriorityException, KeyedDue]) -> Item:
         return Item(
             e.item_key,
             "exception",
             KINDS["exception"],
             f"P{e.requested_priority} exception of {e.account.name} expires",
-            e.expires_on,
+            e.due,
             reverse("prioritization:account", args=[e.account.salesforce_id]),
             e.reason[:120],
             e.account.name,
@@ -372,7 +399,7 @@ def triage_update_items(mine: QuerySet[Account], ctx: Ctx, *, since: dt.datetime
     )
     qs = _keyed(qs, "triage_update", "pk", Value(due.isoformat())).order_by("-account__arr", "pk")
 
-    def build(i: TriageIssue) -> Item:
+    def build(i: WithAnnotations[TriageIssue, KeyedDue]) -> Item:
         return Item(
             i.item_key,
             "triage_update",
@@ -390,13 +417,13 @@ def triage_update_items(mine: QuerySet[Account], ctx: Ctx, *, since: dt.datetime
 # --- The manager's items ----------------------------------------------------------------
 
 
-def approval_items(user, ctx: Ctx) -> Batch:
+def approval_items(user: User, ctx: Ctx) -> Batch:
     """Priority exceptions waiting for this user's decision (not their own requests)."""
     qs = pending_exceptions_for_manager(user).exclude(requested_by=user)
     qs = _keyed(qs.annotate(due=TruncDate("created_at")), "approval", "pk")
     qs = qs.order_by("created_at", "pk")
 
-    def build(e: PriorityException) -> Item:
+    def build(e: WithAnnotations[PriorityException, KeyedDue]) -> Item:
         who = e.requested_by.get_full_name() or e.requested_by.get_username()
         return Item(
             e.item_key,
@@ -412,7 +439,7 @@ def approval_items(user, ctx: Ctx) -> Batch:
     return _batch(qs, ctx, build)
 
 
-def red_no_issue_items(user, ctx: Ctx) -> Batch:
+def red_no_issue_items(user: User, ctx: Ctx) -> Batch:
     """ "Ensure that all Amber and Red accounts have indeed been added to the board"
     (tam-account-triage.md, the five-minute check): red accounts of the team without an
     open triage issue, the largest first."""
@@ -426,7 +453,7 @@ def red_no_issue_items(user, ctx: Ctx) -> Batch:
     )
     qs = _keyed(qs, "red_no_issue", "pk").order_by("-arr", "pk")
 
-    def build(a: Account) -> Item:
+    def build(a: WithAnnotations[Account, Keyed]) -> Item:
         tam = (a.tam.get_full_name() or a.tam.get_username()) if a.tam else "no TAM"
         return Item(
             a.item_key,
@@ -442,7 +469,7 @@ def red_no_issue_items(user, ctx: Ctx) -> Batch:
     return _batch(qs, ctx, build)
 
 
-def team_overdue_items(user, ctx: Ctx) -> Batch:
+def team_overdue_items(user: User, ctx: Ctx) -> Batch:
     """Per TAM of the team: how many of their cadence calls are overdue
     (`engagement.selectors.overdue_cadence_for_tams`, the team view's count). One item a
     TAM a week: the key carries the week's Monday, so "done" holds until the next week.
@@ -468,7 +495,7 @@ def team_overdue_items(user, ctx: Ctx) -> Batch:
 # --- The inbox --------------------------------------------------------------------------
 
 
-def hidden_keys(user: AbstractBaseUser, *, today: dt.date) -> list[str]:
+def hidden_keys(user: User, *, today: dt.date) -> list[str]:
     """Keys the user marked done, or snoozed past today (one query)."""
     return list(
         InboxItemState.objects.filter(user=user)
@@ -477,7 +504,7 @@ def hidden_keys(user: AbstractBaseUser, *, today: dt.date) -> list[str]:
     )
 
 
-def sources_for(user: AbstractBaseUser | AnonymousUser) -> dict[str, Callable]:
+def sources_for(user: User) -> dict[str, Callable[[Ctx], Batch]]:
     """The sources of this user's inbox: every user with a book gets their own items; a
     manager (or admin) also the manager's."""
     role = role_of(user)
@@ -487,7 +514,7 @@ def sources_for(user: AbstractBaseUser | AnonymousUser) -> dict[str, Callable]:
     call = last_call()
     now = timezone.now()
     since = call.held_at if call else now - dt.timedelta(days=CUSTOMER_ER_CALL_EVERY_DAYS)
-    sources: dict[str, Callable] = {
+    sources: dict[str, Callable[[Ctx], Batch]] = {
         "cadence": lambda ctx: cadence_items(mine, ctx),
         "ebr": lambda ctx: ebr_items(mine, ctx),
         "onboarding": lambda ctx: onboarding_items(mine, ctx),
@@ -505,7 +532,7 @@ def sources_for(user: AbstractBaseUser | AnonymousUser) -> dict[str, Callable]:
     return sources
 
 
-def inbox_for_user(user: AbstractBaseUser | AnonymousUser, *, page: int = 1) -> Inbox:
+def inbox_for_user(user: User, *, page: int = 1) -> Inbox:
     """One page of the user's inbox, ordered by due date (overdue first), then by kind.
 
     Each source returns at most `page * PAGE_SIZE` rows, so merging them gives the right
@@ -535,7 +562,7 @@ def inbox_for_user(user: AbstractBaseUser | AnonymousUser, *, page: int = 1) -> 
     )
 
 
-def item_for_user(user: AbstractBaseUser | AnonymousUser, key: str) -> Item | None:
+def item_for_user(user: User, key: str) -> Item | None:
     """The user's current item with this key, or None (not theirs, not due, malformed):
     only an item the user sees may be marked done or snoozed. Two or three queries."""
     kind, _, rest = key.partition(":")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import BooleanField, Case, Q, Value, When
 from django.db.models.functions import Upper
 
@@ -66,7 +66,7 @@ def _prefix_first(qs, column: str, term: str):
     )
 
 
-def search_for_user(user: AbstractBaseUser | AnonymousUser, term: str) -> Results:
+def search_for_user(user: User, term: str) -> Results:
     """Up to `PER_GROUP` matches of each kind; nothing for a term under `MIN_TERM`
     characters. Four queries (plus the user's roles, once per request)."""
     term = " ".join(term.split())[:MAX_TERM]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import Case, IntegerField, Q, Value, When
 
 from workspace.models import SavedView
@@ -10,7 +10,7 @@ from workspace.models import SavedView
 SAVED_VIEWS_SHOWN = 30
 
 
-def saved_views_for(user: AbstractBaseUser | AnonymousUser) -> list[SavedView]:
+def saved_views_for(user: User) -> list[SavedView]:
     """The user's own views and the shared ones, own first, by name (bounded, one query).
     A shared view is only a query string: each viewer sees it over their own book."""
     if not user.is_authenticated:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -16,7 +16,7 @@ SNOOZE_MAX_DAYS = 366
 
 
 @transaction.atomic
-def inbox_item_done(*, user: AbstractBaseUser, key: str) -> InboxItemState:
+def inbox_item_done(*, user: User, key: str) -> InboxItemState:
     """Mark the occurrence named by `key` done for this user (it leaves the inbox; the
     next occurrence has another key). Drops the user's snoozes that have run out."""
     _prune(user)
@@ -28,7 +28,7 @@ def inbox_item_done(*, user: AbstractBaseUser, key: str) -> InboxItemState:
 
 
 @transaction.atomic
-def inbox_item_snooze(*, user: AbstractBaseUser, key: str, until: dt.date) -> InboxItemState:
+def inbox_item_snooze(*, user: User, key: str, until: dt.date) -> InboxItemState:
     """Hide the item until `until` (a day after today, within a year)."""
     today = timezone.localdate()
     if until <= today:
@@ -44,7 +44,7 @@ def inbox_item_snooze(*, user: AbstractBaseUser, key: str, until: dt.date) -> In
     return state
 
 
-def _prune(user: AbstractBaseUser) -> None:
+def _prune(user: User) -> None:
     """Snoozes that ran out say nothing any more; done states older than a year name
     occurrences long gone. Keeps the states a user holds bounded."""
     today = timezone.localdate()
@@ -54,9 +54,7 @@ def _prune(user: AbstractBaseUser) -> None:
     ).delete()
 
 
-def saved_view_save(
-    *, owner: AbstractBaseUser, name: str, querystring: str, shared: bool = False
-) -> SavedView:
+def saved_view_save(*, owner: User, name: str, querystring: str, shared: bool = False) -> SavedView:
     """Keep the accounts table's state (its query string) under a name; saving again under
     the same name replaces it."""
     view, _ = SavedView.objects.update_or_create(

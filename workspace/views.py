@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import safe_next
 from workspace import inbox as inbox_selectors
 from workspace import search as search_selectors
@@ -25,12 +26,12 @@ from workspace.models import SavedView
 # --- Inbox ------------------------------------------------------------------------------
 
 
-def _page_number(request: HttpRequest) -> int:
+def _page_number(request: HtmxHttpRequest) -> int:
     value = request.GET.get("page", "1")
     return int(value) if value.isdigit() and len(value) < 4 else 1
 
 
-def _inbox_context(request: HttpRequest, *, page: int, errors: dict | None = None) -> dict:
+def _inbox_context(request: HtmxHttpRequest, *, page: int, errors: dict | None = None) -> dict:
     box = inbox_selectors.inbox_for_user(request.user, page=page)
     return {
         "inbox": box,
@@ -44,7 +45,7 @@ def _inbox_context(request: HttpRequest, *, page: int, errors: dict | None = Non
 
 @require_GET
 @vary_on_headers("HX-Request")
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
     """Everything due for the user, the most urgent first."""
     context = _inbox_context(request, page=_page_number(request))
     if request.htmx:
@@ -52,7 +53,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "workspace/inbox.html", context)
 
 
-def _item_write(request: HttpRequest, form_class, action) -> HttpResponse:
+def _item_write(request: HtmxHttpRequest, form_class, action) -> HttpResponse:
     """Validate, check the item is one the user sees (404 otherwise), act, re-render."""
     form = form_class(request.POST)
     page = _page_number(request)
@@ -80,7 +81,7 @@ def _item_write(request: HttpRequest, form_class, action) -> HttpResponse:
 
 
 @require_POST
-def inbox_done(request: HttpRequest) -> HttpResponse:
+def inbox_done(request: HtmxHttpRequest) -> HttpResponse:
     return _item_write(
         request,
         ItemForm,
@@ -89,7 +90,7 @@ def inbox_done(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def inbox_snooze(request: HttpRequest) -> HttpResponse:
+def inbox_snooze(request: HtmxHttpRequest) -> HttpResponse:
     return _item_write(
         request,
         SnoozeForm,
@@ -104,7 +105,7 @@ def inbox_snooze(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HtmxHttpRequest) -> HttpResponse:
     """Accounts, contacts, triage issues and collaboration projects the user may see."""
     term = request.GET.get("q", "")[: search_selectors.MAX_TERM]
     results = search_selectors.search_for_user(request.user, term)
@@ -118,7 +119,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def saved_view_create(request: HttpRequest) -> HttpResponse:
+def saved_view_create(request: HtmxHttpRequest) -> HttpResponse:
     """Save the accounts table's current query string under a name. A bad name comes back
     on the form with what was typed (the htmx fragment, or a page of its own)."""
     form = SavedViewForm(request.POST)
@@ -137,7 +138,7 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+def saved_view_delete(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     view = get_object_or_404(SavedView, pk=view_id, owner=request.user)
     services.saved_view_delete(view=view)
     messages.success(request, f"Deleted the view “{view.name}”.")
