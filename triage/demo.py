@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome, Health
 from triage import labels as triage_labels
-from triage import services
+from triage import selectors
 from triage.models import (
     CustomerERCall,
     HealthAssessment,
@@ -24,6 +24,8 @@ from triage.models import (
     TriageIssue,
     TriageUpdate,
 )
+from triage.services import assessments
+from triage.services.issues import triage_issue_open
 
 UPDATES = [
     "Met the champion's replacement; agreed a weekly sync until renewal.",
@@ -76,7 +78,7 @@ def _call_outcomes(assigned: list[Account], now: dt.datetime) -> None:
             account_id__in=list(colour),
             kind=ActivityKind.CADENCE_CALL,
             outcome="",
-            occurred_at__gte=now - dt.timedelta(days=services.CADENCE_WINDOW_DAYS),
+            occurred_at__gte=now - dt.timedelta(days=selectors.CADENCE_WINDOW_DAYS),
         )
         .order_by("account_id", "-occurred_at")
         .only("pk", "account_id", "outcome")
@@ -114,7 +116,7 @@ def populate(*, stdout=None) -> None:
         ],
         ignore_conflicts=True,
     )
-    summary = services.health_assess(account_ids=[a.pk for a in assigned], now=now)
+    summary = assessments.health_assess(account_ids=[a.pk for a in assigned], now=now)
     # load_demo re-upserts the "Salesforce" health on every run; put back the colour the
     # assessments decided, so a second run opens nothing new.
     decided = dict(
@@ -133,11 +135,11 @@ def populate(*, stdout=None) -> None:
         tam__isnull=False, health__in=[Health.AMBER, Health.RED]
     ).filter(~Exists(open_issue))
     for account in missing.select_related("owner", "region").order_by("pk"):
-        services.triage_issue_open(
+        triage_issue_open(
             account=account,
             user=None,
             colour=account.health,
-            reason=services._reason_text(account),
+            reason=selectors.health_reasons_text(account),
             automatic=True,
         )
 
@@ -192,7 +194,7 @@ def populate(*, stdout=None) -> None:
     ][:8]
     for account in Account.objects.filter(pk__in=[a.pk for a in candidates]):
         target = Health.YELLOW if account.health == Health.GREEN else Health.GREEN
-        services.health_colour_set(
+        assessments.health_colour_set(
             account=account,
             user=account.tam,
             colour=target,

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from portfolio.fields import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, DateField
 from portfolio.models import Health
 from triage.models import ChurnClass, HealthSignals, TriageRole
-from triage.services import TAM_SIGNAL_FIELDS
+from triage.selectors import TAM_SIGNAL_FIELDS
 
 
 def apply_errors(form: forms.Form, exc: ValidationError) -> None:

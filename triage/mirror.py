@@ -30,7 +30,6 @@ from integrations.locks import advisory_lock
 from integrations.models import QuarantinedRecord, Source, SyncCursor, SyncRun, SyncStatus
 from integrations.services import sync_run_skip, sync_run_start
 from triage import labels as triage_labels
-from triage import services
 from triage.models import (
     EventKind,
     EventSource,
@@ -39,6 +38,7 @@ from triage.models import (
     TriageIssue,
     TriageUpdate,
 )
+from triage.services import issues
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def summary_line(run: SyncRun) -> str:
 
 def _sync(run: SyncRun, *, progress: Callable[[int, int], None] | None) -> None:
     _ensure_labels_and_boards()
-    services.triage_issues_refresh_from_accounts()
+    issues.triage_issues_refresh_from_accounts()
     cursor, _ = SyncCursor.objects.get_or_create(source=Source.GITLAB, object_name=CURSOR_OBJECT)
     since = cursor.position.isoformat() if cursor.position else None
     remote = gl.triage_issues_changed(updated_after=since)

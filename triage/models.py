@@ -33,7 +33,7 @@ class HealthSignals(models.Model):
 
     Every field is nullable: empty means unknown, and unknown signals do not count.
     NPS, EBRs, cadence attendance and onboarding are read from Portfolio's data
-    (`triage.services.signals_for_accounts`); `cadence_attendance` here overrides the
+    (`triage.selectors.signals_for_accounts`); `cadence_attendance` here overrides the
     data when the TAM knows better (calls held but always late)."""
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="health_signals")

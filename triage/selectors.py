@@ -6,23 +6,30 @@ other pages (the dashboard and account page include them):
 - `health_panel(account)`: current colour, suggested vs chosen, reasons, history;
 - `open_issue_count(accounts)`: open issues of a (scoped) account queryset;
 - `health_changes_since(accounts, since=...)`: colour changes, newest first.
+
+The health signals the assessments read (`signals_with_sources`: from data, from the TAM,
+from product usage) and the current assessments are here too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from portfolio.models import Account, Health, Team
+from engagement.rules import EBR_WINDOW_DAYS, HELD_OUTCOMES
+from portfolio.models import Account, Activity, ActivityKind, CallOutcome, Health, Team
 from portfolio.paging import Capped, capped, capped_counts, capped_union
 from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user
+from triage import health
 from triage import labels as triage_labels
 from triage.models import (
     CustomerERCall,
@@ -34,6 +41,7 @@ from triage.models import (
     TriageTeamMember,
     TriageUpdate,
 )
+from usage.selectors import usage_measures_for_accounts
 
 COLOUR_ORDER: tuple[str, ...] = ("red", "amber", "yellow", "green")
 RENEWAL_WINDOW_DAYS = 90
@@ -140,6 +148,113 @@ def health_changes_since(
 
 def health_signals_of(account: Account) -> HealthSignals | None:
     return HealthSignals.objects.filter(account=account).first()
+
+
+# --- Health signals and assessments (read by the assessment services) ------------------
+
+# Window over which cadence attendance is read from the recorded call outcomes.
+CADENCE_WINDOW_DAYS = 180
+DATA_ONLY_SIGNALS = ("nps", "ebrs_last_12_months", "onboarding", *health.USAGE_ONLY_SIGNALS)
+# The signals the TAM answers (`HealthSignals`); the others come from data.
+TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
+    name for name in health.SIGNAL_NAMES if name not in DATA_ONLY_SIGNALS
+)
+
+
+def signals_for_accounts(
+    accounts: Sequence[Account], *, now: dt.datetime | None = None
+) -> dict[int, health.Signals]:
+    """The health signals of each account (`signals_with_sources` without the sources)."""
+    return {pk: signals for pk, (signals, _) in signals_with_sources(accounts, now=now).items()}
+
+
+def signals_with_sources(
+    accounts: Sequence[Account], *, now: dt.datetime | None = None
+) -> dict[int, tuple[health.Signals, dict[str, tuple[str, str]]]]:
+    """The health signals of each account and, per signal, (who answered it, evidence); in
+    four queries whatever the batch size.
+
+    From data: NPS (Account.nps), EBRs held in the last 12 months
+    (`engagement.rules.EBR_WINDOW_DAYS`, as the engagement panel counts them), cadence
+    attendance from the outcomes the TAM recorded on the cadence calls of the last 180
+    days (held / late / missed; calls never scheduled or never given an outcome say
+    nothing: unknown), onboarding (Account.onboarding_*). From the TAM: every other signal
+    (HealthSignals); the TAM's cadence attendance, when given, overrides the data. From
+    product usage (`usage.selectors.usage_measures_for_accounts`): adoption, releases
+    behind, tickets, stages, new features, for the signals the TAM left unknown (the
+    TAM's answer wins; the usage figures are kept beside it as evidence)."""
+    now = now or timezone.now()
+    ids = [a.pk for a in accounts]
+    tam_rows = {row.account_id: row for row in HealthSignals.objects.filter(account_id__in=ids)}
+    usage = usage_measures_for_accounts(accounts, today=timezone.localdate(now))
+    recent_call = Q(
+        kind=ActivityKind.CADENCE_CALL,
+        occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
+    )
+    counts = {
+        row["account_id"]: row
+        for row in Activity.objects.filter(account_id__in=ids)
+        .order_by()
+        .values("account_id")
+        .annotate(
+            ebrs=Count(
+                "pk",
+                filter=Q(
+                    kind=ActivityKind.EBR,
+                    outcome__in=HELD_OUTCOMES,
+                    occurred_at__gte=now - dt.timedelta(days=EBR_WINDOW_DAYS),
+                ),
+            ),
+            held=Count("pk", filter=recent_call & Q(outcome=CallOutcome.HELD)),
+            late=Count("pk", filter=recent_call & Q(outcome=CallOutcome.LATE)),
+            missed=Count("pk", filter=recent_call & Q(outcome=CallOutcome.MISSED)),
+        )
+    }
+    result = {}
+    for account in accounts:
+        row = tam_rows.get(account.pk)
+        data: dict = {}
+        from_data: dict[str, str] = {}
+        if row is not None:
+            for name in TAM_SIGNAL_FIELDS:
+                value = getattr(row, name)
+                data[name] = None if value == "" else value
+        activity = counts.get(account.pk, {"ebrs": 0, "held": 0, "late": 0, "missed": 0})
+        data["nps"] = health.nps_class(account.nps)
+        data["ebrs_last_12_months"] = activity["ebrs"]
+        if not data.get("cadence_attendance"):
+            data["cadence_attendance"] = health.cadence_attendance_from_outcomes(
+                held=activity["held"], late=activity["late"], missed=activity["missed"]
+            )
+            from_data["cadence_attendance"] = "data"
+        if account.onboarding_started:
+            data["onboarding"] = account.onboarding_completed is None
+        from_data.update(nps="data", ebrs_last_12_months="data", onboarding="data")
+        measures, thresholds = usage.get(account.pk, (None, None))
+        derived = health.usage_signals(measures, thresholds) if measures and thresholds else {}
+        data, sources = health.merge_usage(data, derived, known_source=from_data)
+        result[account.pk] = (health.Signals(**data), sources)
+    return result
+
+
+def current_assessments(account_ids: Iterable[int]) -> dict[int, HealthAssessment]:
+    """The current assessment of each of these accounts (that have one), by account id."""
+    return {
+        a.account_id: a
+        for a in HealthAssessment.objects.filter(account_id__in=list(account_ids), is_current=True)
+    }
+
+
+def health_reasons_text(account: Account) -> str:
+    """The current assessment's reasons (and the TAM's override), one Markdown bullet each:
+    the "Reason for Health Score" of a triage issue opened automatically."""
+    current = current_assessments([account.pk]).get(account.pk)
+    if current is None or not current.reasons:
+        return ""
+    lines = [f"* {r['colour'].title()}: {r['detail']}" for r in current.reasons]
+    if current.is_override:
+        lines.append(f"* TAM's choice ({current.chosen_colour}): {current.override_reason}")
+    return "\n".join(lines)
 
 
 # --- Boards --------------------------------------------------------------------------------

@@ -6,14 +6,15 @@ from __future__ import annotations
 from celery import shared_task
 
 from integrations import gitlab as gl
-from triage import mirror, services
+from triage import mirror
+from triage.services import assessments, issues
 
 
 @shared_task(name="triage.health_assess_all")
 def health_assess_all() -> str:
     """The daily automatic health run (beat): new suggestions beside the TAMs' choices."""
-    summary = services.health_assess()
-    opened = services.triage_issues_open_for_red()
+    summary = assessments.health_assess()
+    opened = issues.triage_issues_open_for_red()
     return (
         f"Health: {summary.assessed} assessed, {summary.changed_suggestion} new suggestions, "
         f"{summary.changed_colour} colour changes, {summary.overrides_expired} overrides "

@@ -24,7 +24,7 @@ from portfolio.models import Region
 from portfolio.paging import page_number
 from portfolio.roles import MANAGERS, role_required
 from portfolio.selectors import accounts_for_user
-from triage import selectors, services
+from triage import selectors
 from triage.forms import (
     AgendaFilterForm,
     CallForm,
@@ -38,6 +38,7 @@ from triage.forms import (
     apply_errors,
 )
 from triage.panels import account_panel_context
+from triage.services import assessments, issues, reconcile
 
 BOARDS = {"colours": "Colours", "regions": "Regions"}
 
@@ -85,7 +86,7 @@ def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
     form = MoveForm(request.POST)
     if form.is_valid():
         try:
-            services.triage_issue_move(issue=issue, user=request.user, **form.cleaned_data)
+            issues.triage_issue_move(issue=issue, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             apply_errors(form, exc)
     if form.is_valid() and not form.errors:
@@ -161,7 +162,7 @@ def issue_edit(request: HttpRequest, issue_id: int) -> HttpResponse:
         issue,
         IssueEditForm(request.POST),
         "fields",
-        lambda data: services.triage_issue_edit(issue=issue, user=request.user, **data),
+        lambda data: issues.triage_issue_edit(issue=issue, user=request.user, **data),
         "edit_form",
     )
 
@@ -170,7 +171,7 @@ def issue_edit(request: HttpRequest, issue_id: int) -> HttpResponse:
 def issue_review(request: HttpRequest, issue_id: int) -> HttpResponse:
     """Reviewing an issue removes ~New (from the agenda or the issue page)."""
     issue = selectors.issue_for_user(request.user, issue_id)
-    services.triage_issue_review(issue=issue, user=request.user)
+    issues.triage_issue_review(issue=issue, user=request.user)
     if request.htmx and request.POST.get("from") == "agenda":
         return HttpResponse("")  # the agenda row disappears
     if request.htmx:
@@ -187,7 +188,7 @@ def issue_update_add(request: HttpRequest, issue_id: int) -> HttpResponse:
         issue,
         UpdateForm(request.POST),
         "updates",
-        lambda data: services.triage_update_add(issue=issue, user=request.user, **data),
+        lambda data: issues.triage_update_add(issue=issue, user=request.user, **data),
         "update_form",
     )
 
@@ -200,7 +201,7 @@ def issue_team_add(request: HttpRequest, issue_id: int) -> HttpResponse:
         issue,
         TeamMemberForm(request.POST),
         "team",
-        lambda data: services.triage_team_member_add(issue=issue, **data),
+        lambda data: issues.triage_team_member_add(issue=issue, **data),
         "team_form",
     )
 
@@ -226,7 +227,7 @@ def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.health_colour_set(
+            assessments.health_colour_set(
                 account=account,
                 user=request.user,
                 colour=data["colour"],
@@ -240,11 +241,11 @@ def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     context = account_panel_context(request, account, health_form=None if ok else form)
     context["health_saved"] = ok
     if request.htmx:
-        response = render(request, "triage/account_panel.html#health_panel", context)
+        response = render(request, "triage/account_health.html#health_panel", context)
         if ok:
             # The page header's health badge follows (out-of-band swap, no reload).
             badge = {"account": account, "oob": True}
-            response.write(render_to_string("portfolio/_health_badge.html", badge, request))
+            response.write(render_to_string("partials.html#health_badge", badge, request))
         return response
     if ok:
         return redirect(reverse("triage:account", args=[account.salesforce_id]))
@@ -257,7 +258,7 @@ def signals_update(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     account = selectors.account_for_user(request.user, salesforce_id)
     form = HealthSignalsForm(request.POST, instance=selectors.health_signals_of(account))
     if form.is_valid():
-        services.health_signals_update(
+        assessments.health_signals_update(
             account=account, user=request.user, values=dict(form.cleaned_data)
         )
         return redirect(reverse("triage:account", args=[account.salesforce_id]))
@@ -273,13 +274,13 @@ def issue_open(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     form = OpenIssueForm(request.POST)
     if form.is_valid():
         try:
-            services.triage_issue_open(account=account, user=request.user, **form.cleaned_data)
+            issues.triage_issue_open(account=account, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             apply_errors(form, exc)
     ok = form.is_valid() and not form.errors
     context = account_panel_context(request, account, open_issue_form=None if ok else form)
     if request.htmx:
-        return render(request, "triage/account_panel.html#triage_panel", context)
+        return render(request, "triage/account_health.html#triage_panel", context)
     if ok:
         return redirect(reverse("triage:account", args=[account.salesforce_id]))
     context["signals_form"] = HealthSignalsForm(instance=selectors.health_signals_of(account))
@@ -335,7 +336,7 @@ def agenda_call(request: HttpRequest) -> HttpResponse:
     """Record that this week's call was held: the next agenda starts from now."""
     form = CallForm(request.POST)
     if form.is_valid():
-        services.customer_er_call_record(user=request.user, notes=form.cleaned_data["notes"])
+        issues.customer_er_call_record(user=request.user, notes=form.cleaned_data["notes"])
     return redirect(reverse("triage:agenda"))
 
 
@@ -346,7 +347,7 @@ def agenda_fix(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     account = get_object_or_404(accounts_for_user(request.user), salesforce_id=salesforce_id)
     error = ""
     try:
-        services.triage_reconcile_fix(user=request.user, account=account)
+        reconcile.triage_reconcile_fix(user=request.user, account=account)
     except ValidationError as exc:
         error = " ".join(exc.messages)
     params = request.GET

@@ -124,7 +124,7 @@ def populate(*, stdout=None) -> None:
         tickets_per_month=None,
         full_devops_lifecycle=None,
     )
-    from triage.services import health_assess
+    from triage.services.assessments import health_assess
 
     if accounts:
         health_assess(account_ids=[a.pk for a in accounts])

@@ -21,7 +21,7 @@ def usage_health_assess_enqueue(*, account_ids: list[int]) -> bool:
 
 @shared_task(name="usage.health_assess")
 def usage_health_assess(account_ids: list[int]) -> str:
-    from triage.services import health_assess
+    from triage.services.assessments import health_assess
 
     summary = health_assess(account_ids=account_ids)
     return (

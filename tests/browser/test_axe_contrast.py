@@ -50,7 +50,7 @@ def serious_contrast(page) -> list[str]:
 
 @pytest.fixture
 def book(tam, team):
-    from triage import services as triage_services
+    from triage.services import issues as triage_issues
 
     today = timezone.localdate()
     accounts = [
@@ -76,7 +76,7 @@ def book(tam, team):
     ]
     ActivityFactory(account=accounts[0], kind="cadence_call", subject="Monthly cadence")
     OpportunityFactory(account=accounts[0], name="Acme up-tier", type="Up-tier")
-    triage_services.triage_issue_open(
+    triage_issues.triage_issue_open(
         account=accounts[1], user=tam, colour="red", reason="* Red: cancelling", churn_class="E&A"
     )
     now = timezone.now()

@@ -16,8 +16,8 @@ from engagement.services import cadence_calls
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome
 from prioritization.models import RuleSet
 from tests.factories import AccountFactory, ActivityFactory
-from triage import services as triage_services
 from triage.models import HealthSignals
+from triage.selectors import signals_for_accounts
 from ui.selectors import team_workload
 
 pytestmark = pytest.mark.django_db
@@ -117,7 +117,7 @@ def test_the_panel_and_the_health_signal_count_ebrs_over_the_same_12_months(tam)
         _call(account, days, kind=ActivityKind.EBR)
     _call(account, 10, CallOutcome.MISSED, kind=ActivityKind.EBR)  # not held
     panel = selectors.account_engagement_panel(account, now=NOW)["cadence"]
-    signal = triage_services.signals_for_accounts([account], now=NOW)[account.pk]
+    signal = signals_for_accounts([account], now=NOW)[account.pk]
     assert panel["ebrs_12_months"] == signal.ebrs_last_12_months == 2
 
 
@@ -219,7 +219,7 @@ def test_attendance_is_read_from_recorded_outcomes_only(tam):
     account = AccountFactory(tam=tam, priority=1, nps=None)
     _call(account, 20)
     _call(account, 100)
-    signals = lambda: triage_services.signals_for_accounts([account], now=NOW)[account.pk]  # noqa: E731
+    signals = lambda: signals_for_accounts([account], now=NOW)[account.pk]  # noqa: E731
     assert signals().cadence_attendance is None  # no outcome recorded: unknown
     Activity.objects.filter(account=account).update(outcome=CallOutcome.HELD)
     assert signals().cadence_attendance == "always"

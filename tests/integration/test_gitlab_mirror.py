@@ -14,8 +14,9 @@ from integrations import gitlab as gl
 from integrations.models import SyncRun
 from tests import factories
 from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
-from triage import labels, mirror, services
+from triage import labels, mirror
 from triage.models import EventKind, EventSource, IssueStatus, TriageIssue, TriageUpdate
+from triage.services import issues
 
 TRIAGE = "customer-success/account-triage"
 
@@ -42,7 +43,7 @@ def prepare_project() -> None:
 
 
 def open_issue(account, **kw) -> TriageIssue:
-    return services.triage_issue_open(
+    return issues.triage_issue_open(
         account=account,
         user=account.tam,
         colour=kw.pop("colour", "amber"),
@@ -122,8 +123,8 @@ def test_changes_update_the_issue_and_recovery_closes_it_with_the_label(
 ):
     issue = open_issue(account)
     mirror.triage_issue_push(issue_id=issue.pk)
-    services.triage_issue_review(issue=issue, user=account.tam)
-    services.triage_update_add(issue=issue, user=account.tam, body="Exec call booked.")
+    issues.triage_issue_review(issue=issue, user=account.tam)
+    issues.triage_update_add(issue=issue, user=account.tam, body="Exec call booked.")
     mirror.triage_issue_push(issue_id=issue.pk)
     [remote] = remote_issues(fake_gitlab)
     assert "New" not in remote["labels"]
@@ -136,7 +137,7 @@ def test_changes_update_the_issue_and_recovery_closes_it_with_the_label(
     assert TriageUpdate.objects.get().gitlab_note_id == notes[0]["id"]
 
     issue.refresh_from_db()
-    services.triage_issue_move(
+    issues.triage_issue_move(
         issue=issue, user=account.tam, colour="green", reason="Adoption recovered."
     )
     mirror.triage_issue_push(issue_id=issue.pk)
@@ -232,7 +233,7 @@ def test_sync_gitlab_on_a_real_worker(fake_gitlab, celery_worker, tam, team):  #
     from triage.tasks import sync_gitlab
 
     account = factories.AccountFactory(tam=tam, health="red")
-    issue = services.triage_issue_open(
+    issue = issues.triage_issue_open(
         account=account, user=tam, colour="red", reason="Cancelling", churn_class="E&A"
     )
     TriageIssue.objects.filter(pk=issue.pk).update(needs_push=True)
@@ -278,7 +279,7 @@ def test_a_gitlab_change_that_cannot_apply_is_quarantined_and_the_run_goes_on(
 
     first = open_issue(account)
     mirror.triage_issue_push(issue_id=first.pk)
-    services.triage_issue_move(issue=first, user=account.tam, colour="green", reason="Fine")
+    issues.triage_issue_move(issue=first, user=account.tam, colour="green", reason="Fine")
     mirror.triage_issue_push(issue_id=first.pk)  # closed on GitLab too
     second = open_issue(account, colour="amber")
     mirror.triage_issue_push(issue_id=second.pk)

@@ -10,14 +10,15 @@ from integrations.gitlab import GitLabError
 from integrations.models import Source, SyncRun
 from tests import factories
 from tests.fakes.gitlab import fake_gitlab  # noqa: F401 - fixture
-from triage import mirror, services
+from triage import mirror
+from triage.services import issues
 
 pytestmark = pytest.mark.django_db
 
 
 def _issue(tam):
     account = factories.AccountFactory(tam=tam, name="Acme Inc", health="amber")
-    return services.triage_issue_open(
+    return issues.triage_issue_open(
         account=account, user=tam, colour="amber", reason="* Amber: Low user adoption"
     )
 

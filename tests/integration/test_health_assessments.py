@@ -12,7 +12,7 @@ from django.utils import timezone
 from portfolio.models import ActivityKind
 from tests import factories
 from tests.fakes.salesforce import fake_salesforce, salesforce_ca  # noqa: F401 - fixtures
-from triage import selectors, services
+from triage import selectors
 from triage.models import (
     AssessmentSource,
     EventKind,
@@ -22,6 +22,7 @@ from triage.models import (
     TriageIssue,
     TriageRole,
 )
+from triage.services import assessments, issues
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def test_signals_come_from_data_where_portfolio_has_it(account):
             occurred_at=now - dt.timedelta(days=days),
             outcome=outcome,
         )
-    signals = services.signals_for_accounts([account])[account.pk]
+    signals = selectors.signals_for_accounts([account])[account.pk]
     assert signals.nps == "negative"
     assert signals.ebrs_last_12_months == 2
     assert signals.cadence_attendance == "sometimes_late"
@@ -77,8 +78,8 @@ def test_calls_held_without_a_recorded_outcome_say_nothing_about_attendance(acco
             kind=ActivityKind.CADENCE_CALL,
             occurred_at=now - dt.timedelta(days=days),
         )
-    assert services.signals_for_accounts([account])[account.pk].cadence_attendance is None
-    services.health_assess(account_ids=[account.pk])
+    assert selectors.signals_for_accounts([account])[account.pk].cadence_attendance is None
+    assessments.health_assess(account_ids=[account.pk])
     reasons = selectors.current_assessment(account).reasons
     assert "cadence_attendance" not in [r["signal"] for r in reasons]
     for days in (30, 60):
@@ -94,14 +95,14 @@ def test_calls_held_without_a_recorded_outcome_say_nothing_about_attendance(acco
         occurred_at=now - dt.timedelta(days=45),
         outcome="held",
     )
-    assert services.signals_for_accounts([account])[account.pk].cadence_attendance == (
+    assert selectors.signals_for_accounts([account])[account.pk].cadence_attendance == (
         "often_absent"
     )
 
 
 def test_the_tams_signals_fill_the_rest_and_override_cadence(account):
     set_signals(account, tickets_per_month=20, cadence_attendance="always", champion_lost=True)
-    signals = services.signals_for_accounts([account])[account.pk]
+    signals = selectors.signals_for_accounts([account])[account.pk]
     assert signals.tickets_per_month == 20
     assert signals.cadence_attendance == "always"
     assert signals.champion_lost is True
@@ -113,12 +114,12 @@ def test_signals_for_a_batch_take_a_fixed_number_of_queries(django_assert_num_qu
     # TAM signals, activity counts, usage summaries (2 more when any account has usage:
     # tests/integration/test_usage_health.py).
     with django_assert_num_queries(3):
-        services.signals_for_accounts(accounts)
+        selectors.signals_for_accounts(accounts)
 
 
 def test_automatic_run_stores_the_suggestion_and_sets_account_health(account):
     set_signals(account, user_adoption="low", use_cases="not_defined")
-    summary = services.health_assess(account_ids=[account.pk])
+    summary = assessments.health_assess(account_ids=[account.pk])
     account.refresh_from_db()
     current = selectors.current_assessment(account)
     assert summary.assessed == 1 and summary.changed_colour == 1
@@ -127,32 +128,32 @@ def test_automatic_run_stores_the_suggestion_and_sets_account_health(account):
     assert account.health == "amber"
     assert [r["signal"] for r in current.reasons] == ["user_adoption", "use_cases"]
     # A rerun with nothing changed writes nothing.
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     assert HealthAssessment.objects.filter(account=account).count() == 1
 
 
 def test_override_needs_a_reason(account):
     set_signals(account, user_adoption="low")
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     with pytest.raises(ValidationError) as exc:
-        services.health_colour_set(account=account, user=account.tam, colour="green")
+        assessments.health_colour_set(account=account, user=account.tam, colour="green")
     assert "override_reason" in exc.value.error_dict
     # Confirming the suggestion needs none.
-    row = services.health_colour_set(account=account, user=account.tam, colour="amber")
+    row = assessments.health_colour_set(account=account, user=account.tam, colour="amber")
     assert row.chosen_colour == "amber" and not row.is_override
 
 
 def test_an_automatic_run_never_overwrites_the_tams_colour(account):
     set_signals(account, user_adoption="low")
-    services.health_assess(account_ids=[account.pk])
-    services.health_colour_set(
+    assessments.health_assess(account_ids=[account.pk])
+    assessments.health_colour_set(
         account=account,
         user=account.tam,
         colour="yellow",
         reason="Adoption is low because they are mid-rollout; the champion is strong.",
     )
     set_signals(account, user_adoption="low", no_communication=True)
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     account.refresh_from_db()
     current = selectors.current_assessment(account)
     assert account.health == "yellow"
@@ -168,9 +169,9 @@ def test_an_automatic_run_never_overwrites_the_tams_colour(account):
 
 def test_an_expired_override_lets_the_suggestion_apply(account):
     set_signals(account, user_adoption="low")
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     today = timezone.localdate()
-    services.health_colour_set(
+    assessments.health_colour_set(
         account=account,
         user=account.tam,
         colour="green",
@@ -179,7 +180,7 @@ def test_an_expired_override_lets_the_suggestion_apply(account):
     )
     account.refresh_from_db()
     assert account.health == "green"
-    services.health_assess(account_ids=[account.pk], now=timezone.now() + dt.timedelta(days=8))
+    assessments.health_assess(account_ids=[account.pk], now=timezone.now() + dt.timedelta(days=8))
     account.refresh_from_db()
     current = selectors.current_assessment(account)
     assert account.health == "amber"
@@ -191,7 +192,7 @@ def test_turning_red_opens_an_issue_at_once_with_the_tams_manager(account, manag
     account.owner = owner
     account.save()
     set_signals(account, downgrading_or_cancelling=True)
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     issue = TriageIssue.objects.get(account=account)
     assert issue.status == IssueStatus.OPEN
     assert issue.colour == "red" and issue.is_new
@@ -208,10 +209,10 @@ def test_turning_red_opens_an_issue_at_once_with_the_tams_manager(account, manag
 
 def test_recovery_closes_the_issue_with_the_new_label_in_history(account):
     set_signals(account, no_communication=True)
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     issue = TriageIssue.objects.get(account=account)
     set_signals(account, no_communication=None, use_cases="achieved", nps=None)
-    services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     issue.refresh_from_db()
     assert issue.status == IssueStatus.CLOSED
     assert issue.colour == "green"
@@ -227,29 +228,27 @@ def test_recovery_closes_the_issue_with_the_new_label_in_history(account):
 def test_a_tam_can_open_an_issue_for_a_worried_green_account(account):
     account.health = "green"
     account.save()
-    issue = services.triage_issue_open(
+    issue = issues.triage_issue_open(
         account=account, user=account.tam, colour="green", reason="Champion is leaving."
     )
     assert issue.labels[:2] == ["Green", "New"]
     # It stays open while the account stays healthy.
-    services.health_colour_set(account=account, user=account.tam, colour="yellow", reason="x")
+    assessments.health_colour_set(account=account, user=account.tam, colour="yellow", reason="x")
     issue.refresh_from_db()
     assert issue.is_open and issue.colour == "yellow"
     with pytest.raises(ValidationError, match="already has an open triage issue"):
-        services.triage_issue_open(account=account, user=account.tam, colour="amber", reason="y")
+        issues.triage_issue_open(account=account, user=account.tam, colour="amber", reason="y")
 
 
 def test_churn_class_is_required_for_red(account):
     with pytest.raises(ValidationError) as exc:
-        services.triage_issue_open(account=account, user=account.tam, colour="red", reason="x")
+        issues.triage_issue_open(account=account, user=account.tam, colour="red", reason="x")
     assert "churn class" in str(exc.value.error_dict["churn_class"])
-    issue = services.triage_issue_open(
-        account=account, user=account.tam, colour="amber", reason="x"
-    )
+    issue = issues.triage_issue_open(account=account, user=account.tam, colour="amber", reason="x")
     with pytest.raises(ValidationError) as exc:
-        services.triage_issue_move(issue=issue, user=account.tam, colour="red", reason="Worse")
+        issues.triage_issue_move(issue=issue, user=account.tam, colour="red", reason="Worse")
     assert "churn_class" in exc.value.error_dict
-    services.triage_issue_move(
+    issues.triage_issue_move(
         issue=issue, user=account.tam, colour="red", reason="Worse", churn_class="E&U"
     )
     issue.refresh_from_db()
@@ -259,10 +258,8 @@ def test_churn_class_is_required_for_red(account):
 def test_board_move_records_the_reason_and_sets_the_account_colour(account):
     account.health = "amber"
     account.save()
-    issue = services.triage_issue_open(
-        account=account, user=account.tam, colour="amber", reason="x"
-    )
-    services.triage_issue_move(
+    issue = issues.triage_issue_open(account=account, user=account.tam, colour="amber", reason="x")
+    issues.triage_issue_move(
         issue=issue, user=account.tam, colour="yellow", reason="Reviewed on the ER call."
     )
     issue.refresh_from_db()
@@ -290,7 +287,7 @@ def test_chosen_colour_is_written_back_to_salesforce(
     account.health = account.salesforce_health = "green"  # as a sync leaves it
     account.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.health_colour_set(
+        assessments.health_colour_set(
             account=account, user=account.tam, colour="amber", reason="Champion left."
         )
     assert callbacks  # the write-back (and nothing else runs in this test)
@@ -320,7 +317,7 @@ def test_the_automatic_run_is_set_based(tam):
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as ctx:
-            services.health_assess(account_ids=[a.pk for a in accounts])
+            assessments.health_assess(account_ids=[a.pk for a in accounts])
         assert all(
             HealthAssessment.objects.get(account=a, is_current=True).colour == "green"
             for a in accounts
@@ -333,20 +330,20 @@ def test_the_automatic_run_is_set_based(tam):
 def test_open_issues_follow_their_accounts_renewal_date_and_only_when_it_changes(account):
     account.renewal_date = None
     account.save(update_fields=["renewal_date"])
-    issue = services.triage_issue_open(
+    issue = issues.triage_issue_open(
         account=account, user=account.tam, colour="amber", reason="Champion is leaving."
     )
     TriageIssue.objects.filter(pk=issue.pk).update(needs_push=False)
 
-    assert services.triage_issues_refresh_from_accounts() == 0  # both without a date
+    assert issues.triage_issues_refresh_from_accounts() == 0  # both without a date
 
     account.renewal_date = dt.date(2027, 3, 31)
     account.save(update_fields=["renewal_date"])
-    assert services.triage_issues_refresh_from_accounts() == 1
+    assert issues.triage_issues_refresh_from_accounts() == 1
     issue.refresh_from_db()
     assert issue.renewal_date == dt.date(2027, 3, 31) and issue.needs_push
     TriageIssue.objects.filter(pk=issue.pk).update(needs_push=False)
-    assert services.triage_issues_refresh_from_accounts() == 0  # nothing changed since
+    assert issues.triage_issues_refresh_from_accounts() == 0  # nothing changed since
 
 
 def test_the_demo_records_call_outcomes_that_match_the_accounts_colour(tam, team):
@@ -380,7 +377,7 @@ def test_the_demo_records_call_outcomes_that_match_the_accounts_colour(tam, team
     assert outcomes["green"] == ["held", "held", "held", "held", ""]  # 300 days: outside 180
     assert outcomes["yellow"] == ["held", "late", "held", "held", ""]
     assert outcomes["amber"] == ["held", "missed", "held", "missed", ""]
-    signals = services.signals_for_accounts(list(accounts.values()))
+    signals = selectors.signals_for_accounts(list(accounts.values()))
     assert [signals[a.pk].cadence_attendance for a in accounts.values()] == [
         "always",
         "sometimes_late",

@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from tests import factories
-from triage import services
+from triage.services import issues
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def test_the_csv_export_neutralises_formulas(client, admin_user):
 
 def test_the_review_form_does_not_redirect_to_another_site(client, manager, tam, team):
     account = factories.AccountFactory(tam=tam)
-    issue = services.triage_issue_open(
+    issue = issues.triage_issue_open(
         account=account, user=manager, colour="amber", reason="Champion left."
     )
     client.force_login(manager)

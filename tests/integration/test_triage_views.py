@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests import factories
-from triage import services
 from triage.models import CustomerERCall, EventKind, HealthAssessment, IssueStatus, TriageIssue
+from triage.services import assessments, issues
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -26,7 +26,7 @@ def account(tam, team):
 
 @pytest.fixture
 def issue(account):
-    return services.triage_issue_open(
+    return issues.triage_issue_open(
         account=account, user=account.tam, colour="amber", reason="Low adoption"
     )
 
@@ -34,9 +34,7 @@ def issue(account):
 def make_issues(tam, n: int) -> None:
     for i in range(n):
         acc = factories.AccountFactory(tam=tam, health="red", name=f"Red {i}")
-        services.triage_issue_open(
-            account=acc, user=tam, colour="red", reason="x", churn_class="E&U"
-        )
+        issues.triage_issue_open(account=acc, user=tam, colour="red", reason="x", churn_class="E&U")
 
 
 # --- Boards ----------------------------------------------------------------------------------
@@ -172,7 +170,7 @@ def test_issue_page_update_team_and_review(client, tam, issue):
 
 def test_health_panel_keeps_typed_input_on_error(client, tam, account):
     client.force_login(tam)
-    services.health_signals_update(account=account, user=tam, values={"user_adoption": "low"})
+    assessments.health_signals_update(account=account, user=tam, values={"user_adoption": "low"})
     url = reverse("triage:health_set", args=[account.salesforce_id])
     # A date within the plausible range (2000 to ten years ahead: portfolio.fields).
     expires = (timezone.localdate() + dt.timedelta(days=400)).isoformat()
@@ -241,7 +239,7 @@ def test_agenda_checks_and_one_click_fixes(
     team.save()
     missing = factories.AccountFactory(tam=tam, health="red", name="Red no issue")
     mismatched = factories.AccountFactory(tam=tam, health="yellow", name="Yellow in SF")
-    issue = services.triage_issue_open(account=mismatched, user=tam, colour="amber", reason="x")
+    issue = issues.triage_issue_open(account=mismatched, user=tam, colour="amber", reason="x")
     soon = timezone.localdate() + dt.timedelta(days=30)
     factories.AccountFactory(tam=None, name="Unassigned Later", arr=900_000)  # 200 days
     factories.AccountFactory(tam=None, name="Unassigned Big", arr=900_000, renewal_date=soon)
@@ -282,7 +280,7 @@ def test_agenda_new_issues_and_changes_since_the_last_call(client, manager, tam,
     assert response.content == b""
     issue.refresh_from_db()
     assert not issue.is_new
-    services.health_colour_set(
+    assessments.health_colour_set(
         account=issue.account, user=tam, colour="red", reason="Cancelling", source="tam"
     )
     html = client.get(reverse("triage:agenda")).content.decode()

@@ -36,7 +36,7 @@ from portfolio.api_tokens import api_token_issue
 from portfolio.models import SalesforceWriteback, WritebackField, WritebackOrigin
 from prioritization.services import priority_exception_request
 from tests import factories
-from triage.services import triage_issue_open
+from triage.services.issues import triage_issue_open
 from workspace.services import saved_view_save
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,9 @@ from django.utils import timezone
 from prioritization.facts import build_facts
 from prioritization.models import RuleSet
 from tests import factories
-from triage import services as triage_services
 from triage.models import HealthAssessment, HealthSignals
+from triage.selectors import signals_for_accounts
+from triage.services import assessments
 from usage import services
 from usage.models import Release
 from usage.selectors import month_start
@@ -86,7 +87,7 @@ def releases():
 def test_the_automatic_run_reads_usage_with_evidence_and_source(tam, releases):
     account = factories.AccountFactory(tam=tam)
     _load(account, tickets=18)
-    triage_services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     assessment = HealthAssessment.objects.get(account=account, is_current=True)
     reasons = {r["signal"]: r for r in assessment.reasons}
     month = month_start(timezone.localdate()).strftime("%b")
@@ -108,7 +109,7 @@ def test_the_tams_answer_wins_and_the_usage_figures_stay_beside_it(tam, releases
     account = factories.AccountFactory(tam=tam)
     _load(account)
     HealthSignals.objects.create(account=account, user_adoption="healthy")
-    triage_services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     reason = next(
         r
         for r in HealthAssessment.objects.get(account=account, is_current=True).reasons
@@ -124,7 +125,7 @@ def test_the_rule_sets_threshold_decides(tam):
         usage_adoption_low_below=Decimal("0.40")
     )
     _load(account)
-    signals = triage_services.signals_for_accounts([account])[account.pk]
+    signals = signals_for_accounts([account])[account.pk]
     assert signals.user_adoption is None  # 41% is neither low (< 40%) nor healthy (>= 70%)
 
 
@@ -133,12 +134,12 @@ def test_signals_with_usage_take_a_fixed_number_of_queries(tam, django_assert_nu
     for a in small:
         _load(a)
     with django_assert_num_queries(5):
-        triage_services.signals_for_accounts(small)
+        signals_for_accounts(small)
     large = small + [factories.AccountFactory(tam=tam) for _ in range(6)]
     for a in large[2:]:
         _load(a, months=24)
     with django_assert_num_queries(5):
-        triage_services.signals_for_accounts(large)
+        signals_for_accounts(large)
 
 
 def test_the_priority_facts_read_the_stages_in_use_unless_the_tam_gave_them(tam):
@@ -205,7 +206,7 @@ def test_the_dashboard_table_shows_adoption_and_its_change_in_fixed_queries(clie
 def test_the_health_panel_shows_the_evidence_and_who_answered(client, tam, releases):
     account = factories.AccountFactory(tam=tam)
     _load(account)
-    triage_services.health_assess(account_ids=[account.pk])
+    assessments.health_assess(account_ids=[account.pk])
     client.force_login(tam)
     html = client.get(reverse("ui:account", args=[account.salesforce_id])).content.decode()
     assert "Low user adoption" in html and "412 of 1,000 seats active" in html

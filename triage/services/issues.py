@@ -1,43 +1,27 @@
-"""Writes of the triage app: health assessments, triage issues, the Customer ER call.
-
-STYLE.md: `<entity>_<verb>`, keyword-only, typed, `transaction.atomic`, Celery tasks
-enqueued on commit. The GitLab mirror lives in `triage.mirror`.
-"""
+"""Triage issues: opened with the handbook's template fields and labels, moved on the
+board, reviewed, edited, updated weekly, their team; the Customer ER call; the daily
+refresh from the accounts. Every change is mirrored to GitLab by the task
+`triage.issue_mirror`, enqueued on commit (`triage.mirror`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from engagement.rules import EBR_WINDOW_DAYS, HELD_OUTCOMES
-from portfolio.models import (
-    Account,
-    Activity,
-    ActivityKind,
-    CallOutcome,
-    Health,
-    Team,
-    WritebackOrigin,
-)
-from portfolio.services import salesforce_writeback_enqueue
-from triage import health
+from portfolio.models import Account, Health, Team
+from triage import health, mirror, selectors, tasks
 from triage import labels as triage_labels
 from triage.models import (
     AssessmentSource,
     CustomerERCall,
     EventKind,
     EventSource,
-    HealthAssessment,
-    HealthSignals,
     IssueStatus,
     TriageEvent,
     TriageIssue,
@@ -45,369 +29,11 @@ from triage.models import (
     TriageTeamMember,
     TriageUpdate,
 )
-from usage.selectors import usage_measures_for_accounts
+from triage.services import assessments
 
 BATCH_SIZE = 500
 AT_RISK = health.AT_RISK
 HEALTHY = frozenset({Health.GREEN.value, Health.YELLOW.value})
-# Window over which cadence attendance is read from the recorded call outcomes.
-CADENCE_WINDOW_DAYS = 180
-DATA_ONLY_SIGNALS = ("nps", "ebrs_last_12_months", "onboarding", *health.USAGE_ONLY_SIGNALS)
-TAM_SIGNAL_FIELDS: tuple[str, ...] = tuple(
-    name for name in health.SIGNAL_NAMES if name not in DATA_ONLY_SIGNALS
-)
-
-
-# --- Signals: from data where Portfolio has it, from the TAM where it does not ------------
-
-
-def signals_for_accounts(
-    accounts: Sequence[Account], *, now: dt.datetime | None = None
-) -> dict[int, health.Signals]:
-    """The health signals of each account (`signals_with_sources` without the sources)."""
-    return {pk: signals for pk, (signals, _) in signals_with_sources(accounts, now=now).items()}
-
-
-def signals_with_sources(
-    accounts: Sequence[Account], *, now: dt.datetime | None = None
-) -> dict[int, tuple[health.Signals, dict[str, tuple[str, str]]]]:
-    """The health signals of each account and, per signal, (who answered it, evidence); in
-    four queries whatever the batch size.
-
-    From data: NPS (Account.nps), EBRs held in the last 12 months
-    (`engagement.rules.EBR_WINDOW_DAYS`, as the engagement panel counts them), cadence
-    attendance from the outcomes the TAM recorded on the cadence calls of the last 180
-    days (held / late / missed; calls never scheduled or never given an outcome say
-    nothing: unknown), onboarding (Account.onboarding_*). From the TAM: every other signal
-    (HealthSignals); the TAM's cadence attendance, when given, overrides the data. From
-    product usage (`usage.selectors.usage_measures_for_accounts`): adoption, releases
-    behind, tickets, stages, new features, for the signals the TAM left unknown (the
-    TAM's answer wins; the usage figures are kept beside it as evidence)."""
-    now = now or timezone.now()
-    ids = [a.pk for a in accounts]
-    tam_rows = {row.account_id: row for row in HealthSignals.objects.filter(account_id__in=ids)}
-    usage = usage_measures_for_accounts(accounts, today=timezone.localdate(now))
-    recent_call = Q(
-        kind=ActivityKind.CADENCE_CALL,
-        occurred_at__gte=now - dt.timedelta(days=CADENCE_WINDOW_DAYS),
-    )
-    counts = {
-        row["account_id"]: row
-        for row in Activity.objects.filter(account_id__in=ids)
-        .order_by()
-        .values("account_id")
-        .annotate(
-            ebrs=Count(
-                "pk",
-                filter=Q(
-                    kind=ActivityKind.EBR,
-                    outcome__in=HELD_OUTCOMES,
-                    occurred_at__gte=now - dt.timedelta(days=EBR_WINDOW_DAYS),
-                ),
-            ),
-            held=Count("pk", filter=recent_call & Q(outcome=CallOutcome.HELD)),
-            late=Count("pk", filter=recent_call & Q(outcome=CallOutcome.LATE)),
-            missed=Count("pk", filter=recent_call & Q(outcome=CallOutcome.MISSED)),
-        )
-    }
-    result = {}
-    for account in accounts:
-        row = tam_rows.get(account.pk)
-        data: dict = {}
-        from_data: dict[str, str] = {}
-        if row is not None:
-            for name in TAM_SIGNAL_FIELDS:
-                value = getattr(row, name)
-                data[name] = None if value == "" else value
-        activity = counts.get(account.pk, {"ebrs": 0, "held": 0, "late": 0, "missed": 0})
-        data["nps"] = health.nps_class(account.nps)
-        data["ebrs_last_12_months"] = activity["ebrs"]
-        if not data.get("cadence_attendance"):
-            data["cadence_attendance"] = health.cadence_attendance_from_outcomes(
-                held=activity["held"], late=activity["late"], missed=activity["missed"]
-            )
-            from_data["cadence_attendance"] = "data"
-        if account.onboarding_started:
-            data["onboarding"] = account.onboarding_completed is None
-        from_data.update(nps="data", ebrs_last_12_months="data", onboarding="data")
-        measures, thresholds = usage.get(account.pk, (None, None))
-        derived = health.usage_signals(measures, thresholds) if measures and thresholds else {}
-        data, sources = health.merge_usage(data, derived, known_source=from_data)
-        result[account.pk] = (health.Signals(**data), sources)
-    return result
-
-
-@transaction.atomic
-def health_signals_update(
-    *, account: Account, user: AbstractBaseUser | None, values: dict
-) -> HealthSignals:
-    """Store the TAM's signals for an account and re-assess it (the TAM's chosen colour,
-    if any, is kept; the new suggestion is stored beside it)."""
-    unknown = set(values) - set(TAM_SIGNAL_FIELDS)
-    if unknown:
-        raise ValueError(f"Not TAM signals: {', '.join(sorted(unknown))}")
-    row, _ = HealthSignals.objects.get_or_create(account=account)
-    for name, value in values.items():
-        setattr(row, name, "" if value is None and name in health.ENUMS else value)
-    row.updated_by = user
-    row.save(update_fields=[*values, "updated_by", "updated_at"])
-    health_assess(account_ids=[account.pk])
-    return row
-
-
-# --- Assessments --------------------------------------------------------------------------
-
-
-@dataclass
-class AssessSummary:
-    assessed: int = 0
-    changed_suggestion: int = 0
-    changed_colour: int = 0
-    overrides_expired: int = 0
-    unchanged: int = 0
-
-
-def _current_assessments(account_ids: Iterable[int]) -> dict[int, HealthAssessment]:
-    return {
-        a.account_id: a
-        for a in HealthAssessment.objects.filter(account_id__in=list(account_ids), is_current=True)
-    }
-
-
-def _effective(assessment: HealthAssessment, today: dt.date) -> str:
-    if assessment.chosen_colour and not _expired(assessment, today):
-        return assessment.chosen_colour
-    return assessment.suggested_colour
-
-
-def _expired(assessment: HealthAssessment, today: dt.date) -> bool:
-    return bool(assessment.override_expires_on and assessment.override_expires_on < today)
-
-
-def health_assess(
-    *, account_ids: Sequence[int] | None = None, now: dt.datetime | None = None
-) -> AssessSummary:
-    """The automatic run: suggest a colour for every account (or `account_ids`).
-
-    A new assessment row is written only when the suggestion changed or an override
-    expired; the TAM's chosen colour is carried over, never replaced ("an automatic run
-    never overwrites the TAM's colour; it shows the difference"). Account.health gets the
-    effective colour; a change is written back to Salesforce and drives the triage
-    lifecycle (red opens an issue, recovery closes it). Set-based per batch of 500."""
-    now = now or timezone.now()
-    summary = AssessSummary()
-    ids_qs = Account.objects.order_by("pk").values_list("pk", flat=True)
-    if account_ids is not None:
-        ids_qs = ids_qs.filter(pk__in=list(account_ids))
-    ids = list(ids_qs)
-    for start in range(0, len(ids), BATCH_SIZE):
-        _assess_batch(ids[start : start + BATCH_SIZE], now=now, summary=summary)
-    return summary
-
-
-@transaction.atomic
-def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -> None:
-    today = timezone.localdate(now)
-    accounts = list(
-        Account.objects.filter(pk__in=ids).select_related("tam").select_for_update(of=("self",))
-    )
-    with_sources = signals_with_sources(accounts, now=now)
-    current = _current_assessments(ids)
-    retire: list[HealthAssessment] = []
-    refresh: list[HealthAssessment] = []
-    create: list[HealthAssessment] = []
-    changed: list[tuple[Account, str, str]] = []
-    for account in accounts:
-        account_signals, sources = with_sources[account.pk]
-        result = health.evaluate(account_signals, sources=sources)
-        suggested = result.colour or ""
-        old = current.get(account.pk)
-        summary.assessed += 1
-        expired = old is not None and old.chosen_colour and _expired(old, today)
-        if old is not None and old.suggested_colour == suggested and not expired:
-            summary.unchanged += 1
-            # Same colour, other reasons (e.g. usage data now answers what the TAM did):
-            # the current row's explanation is refreshed in place, no new history row.
-            reasons = result.as_dict()["reasons"]
-            if old.reasons != reasons:
-                old.reasons, old.signals = reasons, asdict(account_signals)
-                old.score = None if result.score is None else Decimal(str(result.score))
-                refresh.append(old)
-            continue
-        keep_choice = old is not None and old.chosen_colour and not expired
-        row = HealthAssessment(
-            account=account,
-            created_at=now,
-            source=AssessmentSource.AUTOMATIC,
-            suggested_colour=suggested,
-            score=None if result.score is None else Decimal(str(result.score)),
-            reasons=result.as_dict()["reasons"],
-            signals=asdict(account_signals),
-            previous_colour=account.health,
-            note="Override expired" if expired else "",
-        )
-        if keep_choice:
-            row.chosen_colour = old.chosen_colour
-            row.chosen_by_id = old.chosen_by_id
-            row.chosen_at = old.chosen_at
-            row.override_reason = old.override_reason
-            row.override_expires_on = old.override_expires_on
-        # No signal known and no choice: nothing to say, the colour on record stands
-        # (e.g. the one Salesforce had); unknown never blanks a colour.
-        row.colour = _effective(row, today) or account.health
-        if old is not None:
-            old.is_current = False
-            retire.append(old)
-            summary.changed_suggestion += old.suggested_colour != suggested
-        else:
-            summary.changed_suggestion += 1
-        summary.overrides_expired += bool(expired)
-        create.append(row)
-        if row.colour != account.health:
-            changed.append((account, account.health, row.colour))
-    HealthAssessment.objects.bulk_update(retire, ["is_current"])
-    HealthAssessment.objects.bulk_update(refresh, ["reasons", "signals", "score"])
-    HealthAssessment.objects.bulk_create(create)
-    _accounts_recolour(changed, actor=None, reason="", source=EventSource.AUTOMATIC)
-    summary.changed_colour += len(changed)
-
-
-@transaction.atomic
-def health_colour_set(
-    *,
-    account: Account,
-    user: AbstractBaseUser | None,
-    colour: str,
-    reason: str = "",
-    expires_on: dt.date | None = None,
-    source: str = AssessmentSource.TAM,
-) -> HealthAssessment:
-    """The TAM confirms or overrides the suggested colour ("a mix of art and science").
-
-    An override (a colour other than the suggestion) needs a reason; it may carry an
-    expiry date after which the automatic suggestion applies again. Both the suggestion
-    and the choice are kept."""
-    if colour not in Health.values:
-        raise ValidationError({"colour": f"Choose one of {', '.join(Health.values)}."})
-    reason = reason.strip()
-    now = timezone.now()
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    old = _current_assessments([account.pk]).get(account.pk)
-    if old is None:
-        account_signals, sources = signals_with_sources([account])[account.pk]
-        result = health.evaluate(account_signals, sources=sources)
-        suggested, score = result.colour or "", result.score
-        reasons, signals = result.as_dict()["reasons"], asdict(account_signals)
-    else:
-        suggested, score = old.suggested_colour, old.score
-        reasons, signals = old.reasons, old.signals
-    if suggested and colour != suggested and not reason:
-        raise ValidationError(
-            {
-                "override_reason": (
-                    f"Say why: the suggested colour is {suggested} and you chose {colour}."
-                )
-            }
-        )
-    if expires_on is not None and expires_on <= timezone.localdate(now):
-        raise ValidationError({"override_expires_on": "The expiry date must be in the future."})
-    row = HealthAssessment(
-        account=account,
-        created_at=now,
-        source=source,
-        created_by=user if user and user.is_authenticated else None,
-        suggested_colour=suggested,
-        score=None if score is None else Decimal(str(score)),
-        reasons=reasons,
-        signals=signals,
-        chosen_colour=colour,
-        chosen_by=user if user and user.is_authenticated else None,
-        chosen_at=now,
-        override_reason=reason,
-        override_expires_on=expires_on,
-        colour=colour,
-        previous_colour=account.health,
-    )
-    if old is not None:
-        old.is_current = False
-        old.save(update_fields=["is_current"])
-    row.save()
-    if colour != account.health:
-        _accounts_recolour(
-            [(account, account.health, colour)],
-            actor=row.chosen_by,
-            reason=reason,
-            source=EventSource.PORTFOLIO,
-        )
-    return row
-
-
-def _accounts_recolour(
-    changes: list[tuple[Account, str, str]],
-    *,
-    actor: AbstractBaseUser | None,
-    reason: str,
-    source: str,
-) -> None:
-    """Store new effective colours, write them back to Salesforce, run the lifecycle."""
-    if not changes:
-        return
-    for account, _old, new in changes:
-        account.health = new
-    Account.objects.bulk_update([a for a, _, _ in changes], ["health"])
-    _salesforce_writeback([a.pk for a, _, _ in changes], actor=actor, reason=reason)
-    open_issues = {
-        i.account_id: i
-        for i in TriageIssue.objects.filter(
-            account_id__in=[a.pk for a, _, _ in changes], status=IssueStatus.OPEN
-        )
-    }
-    for account, old, new in changes:
-        issue = open_issues.get(account.pk)
-        if issue is None and new == Health.RED:
-            # "When a customer falls into Red, immediately create an issue ... and add
-            # the Red label."
-            triage_issue_open(
-                account=account,
-                user=actor,
-                colour=Health.RED,
-                reason=reason or _reason_text(account),
-                automatic=True,
-            )
-        elif issue is not None and issue.colour != new:
-            _issue_recolour(
-                issue,
-                to=new,
-                actor=actor,
-                reason=reason or f"Account health changed from {old or 'unscored'} to {new}.",
-                source=source,
-            )
-
-
-def _salesforce_writeback(
-    account_ids: list[int], *, actor: AbstractBaseUser | None, reason: str
-) -> None:
-    """ "The chosen colour is written back to Salesforce (Health_Score__c)"."""
-    salesforce_writeback_enqueue(
-        account_ids=account_ids,
-        fields=["health"],
-        origin=WritebackOrigin.HEALTH_ASSESSMENT,
-        detail=reason,
-        user=actor,
-    )
-
-
-def _reason_text(account: Account) -> str:
-    current = _current_assessments([account.pk]).get(account.pk)
-    if current is None or not current.reasons:
-        return ""
-    lines = [f"* {r['colour'].title()}: {r['detail']}" for r in current.reasons]
-    if current.is_override:
-        lines.append(f"* TAM's choice ({current.chosen_colour}): {current.override_reason}")
-    return "\n".join(lines)
-
-
-# --- Triage issues ------------------------------------------------------------------------
 
 
 def salesforce_url(account: Account) -> str:
@@ -426,8 +52,6 @@ def _milestone(renewal_date: dt.date | None) -> str:
 def _mirror_on_commit(issue: TriageIssue) -> None:
     """Enqueue the GitLab push after commit. With GitLab off nothing is enqueued: the
     issue stays `needs_push` and the first `sync_gitlab` after GitLab is set up pushes it."""
-    from triage import mirror, tasks
-
     if mirror.mirror_enabled() is not None:
         return
     issue_id = issue.pk
@@ -549,7 +173,7 @@ def _default_team(issue: TriageIssue, account: Account) -> None:
     TriageTeamMember.objects.bulk_create(members, ignore_conflicts=True)
 
 
-def _issue_recolour(
+def triage_issue_recolour(
     issue: TriageIssue,
     *,
     to: str,
@@ -623,12 +247,12 @@ def triage_issue_move(
         issue.churn_class = churn_class
         issue.needs_push = True
         issue.save(update_fields=["churn_class", "needs_push", "updated_at"])
-    _issue_recolour(
+    triage_issue_recolour(
         issue, to=colour, actor=user, reason=reason.strip(), source=EventSource.PORTFOLIO
     )
     account = issue.account
     if account.health != colour:
-        health_colour_set(
+        assessments.health_colour_set(
             account=account,
             user=user,
             colour=colour,
@@ -777,42 +401,8 @@ def triage_issues_open_for_red() -> int:
                 account=account,
                 user=None,
                 colour=Health.RED,
-                reason=_reason_text(account) or "Red in Salesforce.",
+                reason=selectors.health_reasons_text(account) or "Red in Salesforce.",
                 automatic=True,
             )
         opened += 1
     return opened
-
-
-# --- The five-minute check's one-click fixes -----------------------------------------------
-
-
-@transaction.atomic
-def triage_reconcile_fix(*, user: AbstractBaseUser, account: Account) -> TriageIssue:
-    """Fix one mismatch of the five-minute check for `account`:
-
-    - "ensure that all Amber and Red accounts have indeed been added to the board": an
-      amber/red account without an open issue gets one;
-    - "make sure that all issues in the project have the correct health score according
-      to Salesforce": the open issue takes the account's (Salesforce) colour."""
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    issue = TriageIssue.objects.filter(account=account, status=IssueStatus.OPEN).first()
-    if issue is None:
-        if account.health not in AT_RISK:
-            raise ValidationError(f"{account.name} is not amber or red: nothing to fix.")
-        return triage_issue_open(
-            account=account,
-            user=user,
-            colour=account.health,
-            reason=_reason_text(account),
-            automatic=True,
-        )
-    if not account.health or issue.colour == account.health:
-        raise ValidationError(f"{account.name}'s issue already matches Salesforce.")
-    return _issue_recolour(
-        issue,
-        to=account.health,
-        actor=user,
-        reason=f"Five-minute check: matched the Salesforce health score ({account.health}).",
-        source=EventSource.PORTFOLIO,
-    )
