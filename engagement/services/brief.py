@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from engagement.models import (
-    EGroupBrief,
-)
-from portfolio.models import (
-    Account,
-)
+from engagement.models import EGroupBrief
+from portfolio.models import Account
 
 
 def egroup_brief_save(

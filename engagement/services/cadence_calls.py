@@ -7,12 +7,7 @@ import datetime as dt
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
-from portfolio.models import (
-    Account,
-    Activity,
-    ActivityKind,
-    CallOutcome,
-)
+from portfolio.models import Account, Activity, ActivityKind, CallOutcome
 from portfolio.services import activity_log
 
 CADENCE_KINDS = (ActivityKind.CADENCE_CALL, ActivityKind.EBR)

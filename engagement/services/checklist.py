@@ -21,12 +21,7 @@ from engagement.models import (
     EngagementStep,
 )
 from engagement.services._common import actor_name
-from portfolio.models import (
-    Account,
-    Activity,
-    ActivityKind,
-    WritebackOrigin,
-)
+from portfolio.models import Account, Activity, ActivityKind, WritebackOrigin
 from portfolio.services import activity_log, salesforce_writeback_enqueue
 
 

@@ -10,14 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from engagement import rules, tasks
-from engagement.models import (
-    CollaborationProject,
-    CustomerIssue,
-)
+from engagement.models import CollaborationProject, CustomerIssue
 from integrations import gitlab as gl
-from portfolio.models import (
-    Account,
-)
+from portfolio.models import Account
 
 
 def _parse_time(value: str) -> dt.datetime:

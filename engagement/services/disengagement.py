@@ -8,16 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from engagement.models import (
-    Disengagement,
-    Engagement,
-)
+from engagement.models import Disengagement, Engagement
 from engagement.services._common import actor_name
-from portfolio.models import (
-    Account,
-    ActivityKind,
-    WritebackOrigin,
-)
+from portfolio.models import Account, ActivityKind, WritebackOrigin
 from portfolio.services import activity_log, salesforce_writeback_enqueue
 
 

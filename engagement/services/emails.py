@@ -22,11 +22,7 @@ from engagement.models import (
     OutboundEmailStatus,
 )
 from integrations.enqueue import enqueue_on_commit
-from portfolio.models import (
-    Account,
-    ActivityKind,
-    Contact,
-)
+from portfolio.models import Account, ActivityKind, Contact
 from portfolio.services import activity_log
 
 EMAIL_TEMPLATE_FIELDS = ("name", "origin", "source", "subject", "body")

@@ -5,11 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portfolio.models import (
-    Contact,
-    KeyPersona,
-    Persona,
-)
+from portfolio.models import Contact, KeyPersona, Persona
 
 
 @transaction.atomic

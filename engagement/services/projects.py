@@ -21,10 +21,7 @@ from engagement.models import (
 )
 from engagement.services.checklist import engagement_step_complete
 from integrations import gitlab as gl
-from portfolio.models import (
-    Account,
-    Opportunity,
-)
+from portfolio.models import Account, Opportunity
 
 WELCOME_ISSUE_TITLE = "Welcome to GitLab"
 WELCOME_ISSUE_DESCRIPTION = (

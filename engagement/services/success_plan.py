@@ -12,13 +12,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from engagement import rules
-from engagement.models import (
-    SuccessObjective,
-    SuccessTask,
-)
-from portfolio.models import (
-    Account,
-)
+from engagement.models import SuccessObjective, SuccessTask
+from portfolio.models import Account
 
 
 def success_plan_refresh(*, account_ids: list[int]) -> list[int]:
