@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pghistory
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -47,7 +47,7 @@ _encode_json = json.JSONEncoder(check_circular=False, separators=(",", ":")).enc
 
 
 @transaction.atomic
-def ruleset_save(*, ruleset: RuleSet, changed_by: AbstractBaseUser | None) -> RuleSetVersion:
+def ruleset_save(*, ruleset: RuleSet, changed_by: User | None) -> RuleSetVersion:
     """Save a rule set as a new version, recording who changed which values."""
     previous = None
     if ruleset.pk:
@@ -60,7 +60,7 @@ def ruleset_save(*, ruleset: RuleSet, changed_by: AbstractBaseUser | None) -> Ru
             k: [previous.values.get(k), v] for k, v in values.items() if previous.values.get(k) != v
         }
     ruleset.version = (previous.version if previous else 0) + 1
-    ruleset.updated_by = changed_by  # type: ignore[assignment]
+    ruleset.updated_by = changed_by
     ruleset.updated_at = timezone.now()
     ruleset.save()
     return RuleSetVersion.objects.create(
@@ -194,7 +194,7 @@ def _update_accounts(rows: list[tuple[int, int, int | None]]) -> None:
 
 
 def _review_open(
-    *, cause: str, actor: AbstractBaseUser | None, as_of: dt.date, all_accounts: bool
+    *, cause: str, actor: User | None, as_of: dt.date, all_accounts: bool
 ) -> tuple[PriorityReview, bool]:
     """A review of every account carries on the unfinished one of the same cause and date
     (its worker died or was stopped mid-way: the Celery task is redelivered, or the
@@ -225,7 +225,7 @@ class _Run:
 
     cause: str
     as_of: dt.date
-    actor: AbstractBaseUser | None
+    actor: User | None
     actor_id: int | None
     review_id: int | None
     rulesets: dict[tuple[str, str], RuleSet]
@@ -243,7 +243,7 @@ class _Run:
 def priorities_reevaluate(
     *,
     cause: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     account_ids: Sequence[int] | None = None,
     as_of: dt.date | None = None,
     dry_run: bool = False,
@@ -465,7 +465,7 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
 def priority_exception_request(
     *,
     account: Account,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
     requested_priority: int,
     reason: str,
     expires_on: dt.date | None = None,
@@ -503,9 +503,7 @@ def priority_exception_request(
     return exception
 
 
-def _document_sales_management(
-    exception: PriorityException, *, actor: AbstractBaseUser, what: str
-) -> None:
+def _document_sales_management(exception: PriorityException, *, actor: User, what: str) -> None:
     """EMEA Enterprise: "Exceptions will be addressed to the regional Sales Management team
     and documented" (tam-account-engagement.md). A note on the account's timeline records
     who decides, and that the TAM's manager is informed (they see it on the account page,
@@ -535,7 +533,7 @@ def _document_sales_management(
 
 
 def _decide(
-    exception: PriorityException, manager: AbstractBaseUser, status: str, note: str
+    exception: PriorityException, manager: User, status: str, note: str
 ) -> PriorityException:
     locked = (
         PriorityException.objects.select_for_update().select_related("account").get(pk=exception.pk)
@@ -551,7 +549,7 @@ def _decide(
             )
         raise PermissionDenied("Only the TAM's manager can decide, and never on their own request.")
     locked.status = status
-    locked.decided_by = manager  # type: ignore[assignment]
+    locked.decided_by = manager
     locked.decided_at = timezone.now()
     locked.decision_note = note
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
@@ -562,7 +560,7 @@ def _decide(
 
 @transaction.atomic
 def priority_exception_approve(
-    *, exception: PriorityException, manager: AbstractBaseUser, note: str = ""
+    *, exception: PriorityException, manager: User, note: str = ""
 ) -> PriorityException:
     """The TAM's manager approves: earlier approved exceptions of the account end, and the
     account is re-evaluated at once (the exception feeds the rules)."""
@@ -578,7 +576,7 @@ def priority_exception_approve(
 
 @transaction.atomic
 def priority_exception_reject(
-    *, exception: PriorityException, manager: AbstractBaseUser, note: str = ""
+    *, exception: PriorityException, manager: User, note: str = ""
 ) -> PriorityException:
     """The TAM's manager rejects: the model's priority stands."""
     return _decide(exception, manager, ExceptionStatus.REJECTED, note)

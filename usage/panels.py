@@ -61,7 +61,9 @@ def account_usage_panel(account: Account, *, today: dt.date) -> dict:
             charts_out.append(
                 charts.trend(t.points, title=f"{t.metric.label} ({t.metric.unit or 'count'})")
             )
-    versions = next((t.texts for t in data["trends"] if t.metric.name == "version"), [])
+    versions: list[tuple[dt.date, str]] = next(
+        (t.texts for t in data["trends"] if t.metric.name == "version"), []
+    )
     return {
         "usage": data,
         "usage_charts": charts_out,

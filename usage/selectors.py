@@ -95,13 +95,12 @@ def usage_measures_for_accounts(
 
 def stages_adopted_by_account(account_ids: Sequence[int], *, today: dt.date) -> dict[int, int]:
     """Stages in use in each account's latest (recent) month, for the priority facts."""
-    return dict(
-        AccountUsage.objects.filter(
-            account_id__in=list(account_ids),
-            month__gte=month_start(today, STALE_MONTHS),
-            stages_in_use__isnull=False,
-        ).values_list("account_id", "stages_in_use")
-    )
+    rows = AccountUsage.objects.filter(
+        account_id__in=list(account_ids),
+        month__gte=month_start(today, STALE_MONTHS),
+        stages_in_use__isnull=False,
+    ).values_list("account_id", "stages_in_use")
+    return {account_id: stages for account_id, stages in rows if stages is not None}
 
 
 # --- The account page ------------------------------------------------------------------
