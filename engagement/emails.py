@@ -15,7 +15,7 @@ are plain-text emails) and only the built-in tags and filters; only admins edit 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.template import Context, Engine, TemplateSyntaxError
 
@@ -50,9 +50,7 @@ def template_syntax_error(text: str) -> str:
     return ""
 
 
-def merge_fields(
-    account: Account, *, user: AbstractBaseUser | None, contact: Contact | None
-) -> dict:
+def merge_fields(account: Account, *, user: User | None, contact: Contact | None) -> dict:
     """The merge fields of an account: customer, contact, TAM, account executive, project,
     renewal date and plan; and from its latest recorded disengagement, whether it is due
     to a downgrade or churn (`downgrade_or_churn`) and the features lost."""
@@ -67,7 +65,7 @@ def merge_fields(
         "contact_name": contact.name if contact else f"{account.name} team",
         "contact_email": contact.email if contact else "",
         "tam_name": (tam.get_full_name() or tam.get_username()) if tam else "",
-        "tam_email": getattr(tam, "email", "") if tam else "",
+        "tam_email": tam.email if tam else "",
         "account_executive": owner.name if owner else "your Account Executive",
         "account_executive_email": owner.email if owner else "",
         "project_url": account.collaboration_project_url,
@@ -75,7 +73,9 @@ def merge_fields(
         "plan": account.plan,
         "disengagement_reason": disengagement.reason if disengagement else "",
         "downgrade_or_churn": downgrade_or_churn,
-        "features_lost": disengagement.option_features_lost if downgrade_or_churn else "",
+        "features_lost": disengagement.option_features_lost
+        if disengagement is not None and downgrade_or_churn
+        else "",
     }
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     Count,
@@ -48,6 +48,35 @@ from portfolio.models import (
     SuccessPlan,
 )
 from triage.models import HealthSignals
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class PanelFacts(TypedDict):
+    """What `with_panel_facts` annotates on each account (for mypy: `WithAnnotations`)."""
+
+    panel_facts_at: dt.datetime
+    has_won_opportunity: bool
+    downgrading_or_cancelling: bool
+    last_call: dt.datetime | None
+    last_ebr: dt.datetime | None
+    ebrs_12_months: int
+
+
+class ContactShown(TypedDict):
+    """What the panel sets on each contact it lists, for the template and the forms."""
+
+    persona_keys: list[str]
+    persona_labels: list[str]
+
+
+class IssueShown(TypedDict):
+    """What the panel sets on each open customer issue, for the template."""
+
+    slow: bool
+    waiting: dt.timedelta
+
 
 # --- Engagement expectations (cadence, EBRs, success plan) --------------------------------
 
@@ -97,7 +126,7 @@ def expectations_for(account: Account) -> dict[str, Any]:
 
 
 def overdue_cadence_for_tams(
-    tams: Iterable[AbstractBaseUser] | QuerySet, *, now: dt.datetime | None = None
+    tams: Iterable[User] | QuerySet, *, now: dt.datetime | None = None
 ) -> dict[int, int]:
     """Overdue cadence calls per TAM id (0 for a TAM with none), for the dashboard and the
     team view. One query whatever the number of TAMs and accounts; the cadence is
@@ -150,17 +179,24 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
             Prefetch("tasks", queryset=SuccessTask.objects.order_by("created_at", "id"))
         )
     )
-    contacts = list(
-        Contact.objects.filter(account=account)
-        .prefetch_related("personas")
-        .order_by("name")[:CONTACTS_SHOWN]
+    # The display attributes are set just below (ContactShown, IssueShown).
+    contacts = cast(
+        "list[WithAnnotations[Contact, ContactShown]]",
+        list(
+            Contact.objects.filter(account=account)
+            .prefetch_related("personas")
+            .order_by("name")[:CONTACTS_SHOWN]
+        ),
     )
     for contact in contacts:
         contact.persona_keys = [p.key for p in contact.personas.all()]
         contact.persona_labels = [str(p) for p in contact.personas.all()]
     present = {key for c in contacts for key in c.persona_keys}
     missing = rules.missing_personas(present)
-    issues = list(CustomerIssue.objects.filter(account=account))
+    issues = cast(
+        "list[WithAnnotations[CustomerIssue, IssueShown]]",
+        list(CustomerIssue.objects.filter(account=account)),
+    )
     for issue in issues:
         issue.slow = issue.awaiting_answer and now - issue.waiting_since > dt.timedelta(
             days=rules.SLOW_RESPONSE_DAYS
@@ -225,7 +261,9 @@ def _persona_label(key: str) -> str:
     return Persona(key).label
 
 
-def with_panel_facts(accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
+def with_panel_facts(
+    accounts: QuerySet[Account], now: dt.datetime
+) -> QuerySet[WithAnnotations[Account, PanelFacts]]:
     """The accounts with the panel's one-row facts, read in the same query: the
     collaboration project and E-Group brief (one per account), whether it has a won
     opportunity, whether the TAM recorded "downgrading/cancelling", and the cadence
@@ -265,11 +303,11 @@ def with_panel_facts(accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[
     )
 
 
-def _account_facts(account: Account, now: dt.datetime) -> Account:
+def _account_facts(account: Account, now: dt.datetime) -> WithAnnotations[Account, PanelFacts]:
     """`account` with the panel's facts (`with_panel_facts`): itself when it was read with
     them, else one query."""
     if getattr(account, "panel_facts_at", None) is not None:
-        return account
+        return cast("WithAnnotations[Account, PanelFacts]", account)
     return with_panel_facts(Account.objects.filter(pk=account.pk), now).get()
 
 
@@ -281,17 +319,18 @@ def _one_to_one(account: Account, name: str) -> Any:
         return None
 
 
-def _cadence(account: Account, expectations: dict, now: dt.datetime, *, facts: Account) -> dict:
+def _cadence(
+    account: Account,
+    expectations: dict,
+    now: dt.datetime,
+    *,
+    facts: WithAnnotations[Account, PanelFacts],
+) -> dict:
     """The last cadence call held (a missed or rescheduled one leaves the call owed) and
     the EBRs held over the last 12 months (`rules.EBR_WINDOW_DAYS`, as the health signal
     counts them), from `_account_facts`."""
-    agg = {
-        "last_call": facts.last_call,
-        "last_ebr": facts.last_ebr,
-        "ebrs_12_months": facts.ebrs_12_months,
-    }
     status = rules.cadence_status(
-        cadence_days=expectations.get("cadence_days"), last_call=agg["last_call"], now=now
+        cadence_days=expectations.get("cadence_days"), last_call=facts.last_call, now=now
     )
     recent = list(
         Activity.objects.filter(
@@ -303,10 +342,10 @@ def _cadence(account: Account, expectations: dict, now: dt.datetime, *, facts: A
     minimum = expectations.get("ebrs_min_per_year")
     return {
         "status": status,
-        "last_ebr": agg["last_ebr"],
-        "ebrs_12_months": agg["ebrs_12_months"],
+        "last_ebr": facts.last_ebr,
+        "ebrs_12_months": facts.ebrs_12_months,
         "ebrs_min_per_year": minimum,
-        "ebrs_behind": rules.ebrs_behind(held=agg["ebrs_12_months"], minimum=minimum),
+        "ebrs_behind": rules.ebrs_behind(held=facts.ebrs_12_months, minimum=minimum),
         "recent": recent,
     }
 
