@@ -157,7 +157,7 @@ def _explain_slow_statements() -> None:
 def fetch_only() -> int:
     """(a): every page of every object through the same client, parsed, not stored."""
     from integrations import salesforce
-    from portfolio.sync import OBJECTS, soql_for
+    from portfolio.sync.objects import OBJECTS, soql_for
 
     client = salesforce.client()
     count = 0
@@ -218,7 +218,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from portfolio.models import Account, Opportunity
-    from portfolio.sync import sync_salesforce
+    from portfolio.sync.run import sync_salesforce
 
     load_before = load()
     with scratch_database_and_fake(_serve, prefix=args.db_prefix, keep=args.keep) as parent:

@@ -70,7 +70,7 @@ def _serve(conn, ca_path: str) -> None:
 def fetch_accounts() -> int:
     """(a): every Account page the sync reads, through the same client, parsed."""
     from integrations import salesforce
-    from portfolio.sync import OBJECTS, soql_for
+    from portfolio.sync.objects import OBJECTS, soql_for
 
     spec = next(s for s in OBJECTS if s.name == "Account")
     client = salesforce.client()
@@ -102,7 +102,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from portfolio import writeback
-    from portfolio.sync import sync_salesforce
+    from portfolio.sync.run import sync_salesforce
 
     with scratch_database_and_fake(_serve) as parent:
         settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0

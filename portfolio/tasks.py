@@ -77,7 +77,7 @@ def sync_salesforce(*, full: bool = False, trigger: str = "schedule") -> str:
     if not settings.SALESFORCE_ENABLED:
         logger.info(SALESFORCE_OFF)
         return SALESFORCE_OFF
-    from portfolio.sync import sync_salesforce as run_sync
+    from portfolio.sync.run import sync_salesforce as run_sync
 
     outcome = run_sync(trigger=trigger, full=full)
     if outcome.run is not None and outcome.run.created_count:

@@ -12,7 +12,7 @@ import pytest
 
 from portfolio import writeback
 from portfolio.models import Account, Activity, SalesforceWriteback
-from portfolio.sync import sync_salesforce
+from portfolio.sync.run import sync_salesforce
 from tests import factories
 from ui import bulk
 

@@ -26,7 +26,7 @@ from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from integrations.services import sync_run_start
 from integrations.tasks import recover
 from portfolio.models import Account, Region
-from portfolio.sync import LOCK_KEY, sync_salesforce
+from portfolio.sync.run import LOCK_KEY, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
 from tests.conftest import ROOT, worker_environment
 from tests.dbschema import schema_of

@@ -13,9 +13,9 @@ from django.db import IntegrityError, connection, transaction
 from integrations import bulkload
 from integrations.models import Source, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, AccountEvent, Opportunity
-from portfolio.sync import LOCK_KEY, OBJECTS, sync_salesforce
-from portfolio.sync.objects import _create_stage, _upsert
+from portfolio.sync.objects import OBJECTS, _create_stage, _upsert
 from portfolio.sync.records import SyncContext
+from portfolio.sync.run import LOCK_KEY, sync_salesforce
 from tests.dbschema import schema_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

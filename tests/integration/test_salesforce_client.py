@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from integrations import salesforce
 from integrations.models import SyncCursor, SyncStatus
 from portfolio.models import Account
-from portfolio.sync import sync_salesforce
+from portfolio.sync.run import sync_salesforce
 
 COUNT = "SELECT COUNT() FROM Account"
 

@@ -10,7 +10,7 @@ from django.db import connection
 
 from integrations.models import SyncRun, SyncStatus
 from portfolio.models import Account, Region
-from portfolio.sync import LOCK_KEY, sync_salesforce
+from portfolio.sync.run import LOCK_KEY, sync_salesforce
 
 
 def _lock_held() -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from portfolio.history import account_history
 from portfolio.models import Account, AccountEvent
-from portfolio.sync import sync_salesforce
+from portfolio.sync.run import sync_salesforce
 from tests import factories
 
 pytestmark = pytest.mark.django_db

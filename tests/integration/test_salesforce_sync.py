@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.models import QuarantinedRecord, SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, AccountEvent, Opportunity, SalesforceUser
-from portfolio.sync import sync_salesforce
+from portfolio.sync.run import sync_salesforce
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.db import connection
 
 from integrations.models import SyncCursor, SyncRun, SyncStatus
 from portfolio.models import Account, Region
-from portfolio.sync import LOCK_KEY, sync_salesforce
+from portfolio.sync.run import LOCK_KEY, sync_salesforce
 from portfolio.tasks import sync_salesforce as sync_task
 from prioritization.models import PriorityDecision
 from tests.dbschema import schema_of

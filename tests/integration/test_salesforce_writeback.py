@@ -14,7 +14,7 @@ from integrations.models import Source, SyncRun, SyncStatus
 from portfolio import writeback
 from portfolio.models import Account, SalesforceWriteback, WritebackOrigin, WritebackStatus
 from portfolio.services import salesforce_writeback_enqueue
-from portfolio.sync import sync_salesforce
+from portfolio.sync.run import sync_salesforce
 from portfolio.tasks import SALESFORCE_OFF, salesforce_writeback, salesforce_writeback_sweep
 from prioritization.models import ReviewCause
 from prioritization.services import priorities_reevaluate

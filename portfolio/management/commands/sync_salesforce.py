@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from integrations.models import SyncStatus
-from portfolio.sync import CONNECTION_LOST, DatabaseLost, sync_salesforce
+from portfolio.sync.run import CONNECTION_LOST, DatabaseLost, sync_salesforce
 
 
 class Command(BaseCommand):
