@@ -27,6 +27,8 @@ from engagement.models import (
 )
 from engagement.services.success_plan import success_plan_refresh
 from portfolio.models import Account, Activity, ActivityKind
+from prioritization.models import ReviewCause
+from prioritization.services import priorities_reevaluate
 
 SEED = 6
 DEMO_GITLAB = "https://gitlab.example.com"
@@ -83,9 +85,6 @@ def _reevaluate_priorities(account_ids: list[int]) -> int:
     demo's priorities agree with its success plans."""
     if not account_ids:
         return 0
-    from prioritization.models import ReviewCause
-    from prioritization.services import priorities_reevaluate
-
     return priorities_reevaluate(cause=ReviewCause.MANUAL, account_ids=account_ids).evaluated
 
 

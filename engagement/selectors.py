@@ -45,6 +45,7 @@ from portfolio.models import (
     Contact,
     Health,
     Opportunity,
+    Persona,
     SuccessPlan,
 )
 from triage.models import HealthSignals
@@ -256,8 +257,6 @@ def account_engagement_panel(account: Account, *, now: dt.datetime | None = None
 
 
 def _persona_label(key: str) -> str:
-    from portfolio.models import Persona
-
     return Persona(key).label
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from integrations.models import SyncRun
 from portfolio import signals, writeback
 from portfolio.models import Account
+from portfolio.sync.run import sync_salesforce as run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,6 @@ def sync_salesforce(*, full: bool = False, trigger: str = "schedule") -> str:
     if not settings.SALESFORCE_ENABLED:
         logger.info(SALESFORCE_OFF)
         return SALESFORCE_OFF
-    from portfolio.sync.run import sync_salesforce as run_sync
-
     outcome = run_sync(trigger=trigger, full=full)
     if outcome.run is not None and outcome.run.created_count:
         _prioritise_new_accounts()

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from portfolio.models import Account, Health
 from triage.models import HealthSignals
+from triage.services.assessments import health_assess
 from usage import services
 from usage.models import Release
 from usage.selectors import month_start
@@ -124,8 +125,6 @@ def populate(*, stdout=None) -> None:
         tickets_per_month=None,
         full_devops_lifecycle=None,
     )
-    from triage.services.assessments import health_assess
-
     if accounts:
         health_assess(account_ids=[a.pk for a in accounts])
     if stdout is not None:

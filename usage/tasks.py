@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import transaction
 
+from triage.services.assessments import health_assess
+
 # More touched accounts than this are left to the daily health run (05:30 UTC), which
 # reads the same summary: a bulk import of the whole book must not queue a second full run.
 ASSESS_NOW_MAX = 5_000
@@ -21,8 +23,6 @@ def usage_health_assess_enqueue(*, account_ids: list[int]) -> bool:
 
 @shared_task(name="usage.health_assess")
 def usage_health_assess(account_ids: list[int]) -> str:
-    from triage.services.assessments import health_assess
-
     summary = health_assess(account_ids=account_ids)
     return (
         f"Health from usage: {summary.assessed} assessed, {summary.changed_suggestion} new "
