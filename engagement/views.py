@@ -1,5 +1,5 @@
 """The engagement panel of an account: full page under /engagement/account/<id>/ and one
-htmx partial per section (`engagement/account_panel.html#<section>`).
+htmx partial per section (`engagement/account.html#<section>`).
 
 Every view finds the account through `portfolio.selectors.accounts_for_user` (404 out of
 scope). A POST answers an htmx request with the section's partial (200, errors included)
@@ -63,7 +63,7 @@ SECTIONS = (
     "emails",
     "egroup_brief",
 )
-PANEL_TEMPLATE = "engagement/account_panel.html"
+PANEL_TEMPLATE = "engagement/account.html"
 # Sent after a change so the sections that summarise others (checklist, brief) reload.
 CHANGED_EVENT = "eng-changed"
 SELF_CONTAINED = ("checklist", "egroup_brief", "emails")
@@ -125,7 +125,7 @@ def account_panel_context(
     section: str = "",
     ok: bool = True,
 ) -> dict:
-    """The context `engagement/account_panel.html` needs, for the account page to include:
+    """The context the engagement panel (`engagement/account.html#panel`) needs:
     {"engagement_panel_template", "account", "eng", "eng_forms", "eng_message",
     "eng_section", "eng_ok", "eng_next"}."""
     panel = selectors.account_engagement_panel(account)

@@ -411,7 +411,7 @@ def priority_flow(decision: PriorityDecision | None, ruleset: RuleSet | None) ->
 def account_priority_panel(
     user: AbstractBaseUser | AnonymousUser, account: Account
 ) -> dict[str, Any]:
-    """Context of templates/prioritization/account_panel.html (fixed number of queries)."""
+    """Context of templates/prioritization/account.html#panel (fixed number of queries)."""
     ruleset = ruleset_of(account)
     decision = decision_for_account(account)
     exceptions = list(exceptions_for_account(account))

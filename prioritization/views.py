@@ -85,7 +85,7 @@ def exception_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     # htmx swaps only 2xx responses, so its errors come back as 200; a plain POST gets 400.
     status = 400 if form.errors and not request.htmx else 200
     template = (
-        "prioritization/account_panel.html#exception-form"
+        "prioritization/account.html#exception-form"
         if request.htmx
         else "prioritization/account.html"
     )
@@ -136,7 +136,7 @@ def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespon
         return redirect("prioritization:pending")
     return render(
         request,
-        "prioritization/pending_exceptions.html#exception-row",
+        "prioritization/index.html#exception-row",
         {
             "exception": exception,
             "error": error,

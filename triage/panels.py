@@ -1,7 +1,8 @@
-"""Context for the triage panels other pages include (templates/triage/account_panel.html):
+"""Context for the triage panels other pages include, partials of the account's health page
+(templates/triage/account_health.html):
 
-    {% include "triage/account_panel.html#health_panel" %}   the health colour panel
-    {% include "triage/account_panel.html#triage_panel" %}   the account's triage issue
+    {% include "triage/account_health.html#health_panel" %}   the health colour panel
+    {% include "triage/account_health.html#triage_panel" %}   the account's triage issue
 
 with `context.update(triage.panels.account_panel_context(request, account))`.
 """

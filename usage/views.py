@@ -12,8 +12,6 @@ from django.views.decorators.vary import vary_on_headers
 from portfolio.selectors import accounts_for_user
 from usage.panels import account_usage_panel
 
-PANEL_TEMPLATE = "usage/account_panel.html"
-
 
 @require_GET
 @vary_on_headers("HX-Request")
@@ -24,5 +22,5 @@ def account_panel(request: HttpRequest, salesforce_id: str) -> HttpResponse:
     )
     context = {"account": account, **account_usage_panel(account, today=timezone.localdate())}
     if request.htmx:
-        return render(request, f"{PANEL_TEMPLATE}#panel", context)
+        return render(request, "usage/account.html#panel", context)
     return render(request, "usage/account.html", context)

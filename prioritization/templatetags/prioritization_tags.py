@@ -1,8 +1,8 @@
 """`{% load prioritization_tags %}`: the `rule_name` filter shows a rule id as its name.
 
-The priority panels are included as templates (`prioritization/account_panel.html`,
-`changes.html`, `p1_balance.html`, `pending_exceptions.html`) with the selectors'
-context, not through inclusion tags."""
+The priority panels are partials included with the selectors' context, not inclusion
+tags: `prioritization/account.html#panel` (and its `#expectations`, `#exception-form`),
+`prioritization/index.html#changes`, `#p1_balance`, `#pending_exceptions`."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from triage.models import TriageIssue
 register = template.Library()
 
 
-@register.inclusion_tag("triage/_mirror_state.html", takes_context=True)
+@register.inclusion_tag("triage/board.html#mirror_state", takes_context=True)
 def gitlab_mirror_state(context, issue: TriageIssue | None = None) -> dict:
     """Two queries when GitLab is configured (the latest run, the pending count); none
     when it is not."""
