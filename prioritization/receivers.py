@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from integrations.enqueue import enqueue_on_commit
 from prioritization.models import ReviewCause
 from prioritization.tasks import reevaluate_accounts
 
@@ -12,4 +13,4 @@ def prioritise_new_accounts(sender, *, account_ids: list[int], **kwargs) -> None
     accounts keep theirs until the quarterly review, as the handbook asks ("reviewed and
     updated quarterly")."""
     if account_ids:
-        reevaluate_accounts.delay(list(account_ids), cause=ReviewCause.SYNC)
+        enqueue_on_commit(reevaluate_accounts, list(account_ids), cause=ReviewCause.SYNC)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import transaction
 
+from integrations.enqueue import enqueue_on_commit
 from triage.services.assessments import health_assess
 
 # More touched accounts than this are left to the daily health run (05:30 UTC), which
@@ -16,8 +16,7 @@ def usage_health_assess_enqueue(*, account_ids: list[int]) -> bool:
     """Re-assess the health of the accounts an import touched, after it commits."""
     if not account_ids or len(account_ids) > ASSESS_NOW_MAX:
         return False
-    ids = list(account_ids)
-    transaction.on_commit(lambda: usage_health_assess.delay(ids))
+    enqueue_on_commit(usage_health_assess, list(account_ids))
     return True
 
 
