@@ -55,7 +55,9 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	workspace/services.py workspace/views.py \
 	prioritization/receivers.py prioritization/services.py prioritization/tasks.py \
 	usage/charts.py usage/panels.py usage/selectors.py \
-	engagement/emails.py engagement/selectors.py engagement/tasks.py
+	engagement/emails.py engagement/selectors.py engagement/services engagement/tasks.py \
+	triage/api.py triage/forms.py triage/mirror.py triage/selectors.py triage/services \
+	triage/tasks.py triage/views.py
 # mypy's django-stubs plugin loads config.settings: as for `make test`, a throwaway
 # SECRET_KEY, production settings and no `.env` (whatever `make run` wrote there).
 MYPY := SECRET_KEY=mypy-only DEBUG=0 PORTFOLIO_ENV_FILE= $(VENV)/bin/mypy

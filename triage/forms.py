@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -112,8 +114,9 @@ class TeamMemberForm(forms.Form):
     )
     name = forms.CharField(required=False, max_length=200, help_text="If not a Portfolio user.")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("user") and not (data.get("name") or "").strip():
             raise ValidationError("Pick a user or type a name.")
         return data
@@ -125,7 +128,8 @@ class AgendaFilterForm(forms.Form):
 
     def __init__(self, *args, regions: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["region"].choices = [("", "All regions")] + [(r, r) for r in regions]
+        region = cast(forms.ChoiceField, self.fields["region"])
+        region.choices = [("", "All regions")] + [(r, r) for r in regions]
 
 
 class CallForm(forms.Form):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
@@ -47,11 +47,11 @@ COLOUR_ORDER: tuple[str, ...] = ("red", "amber", "yellow", "green")
 RENEWAL_WINDOW_DAYS = 90
 
 
-def issues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[TriageIssue]:
+def issues_for_user(user: User) -> QuerySet[TriageIssue]:
     return TriageIssue.objects.filter(account__in=accounts_for_user(user))
 
 
-def issue_for_user(user: AbstractBaseUser | AnonymousUser, issue_id: int) -> TriageIssue:
+def issue_for_user(user: User, issue_id: int) -> TriageIssue:
     """The issue with its account, or 404 when the user may not see the account."""
     return get_object_or_404(
         issues_for_user(user).select_related("account", "account__tam", "account__region"),
@@ -59,7 +59,7 @@ def issue_for_user(user: AbstractBaseUser | AnonymousUser, issue_id: int) -> Tri
     )
 
 
-def account_for_user(user: AbstractBaseUser | AnonymousUser, salesforce_id: str) -> Account:
+def account_for_user(user: User, salesforce_id: str) -> Account:
     return get_object_or_404(
         accounts_for_user(user).select_related("tam", "region", "owner"),
         salesforce_id=salesforce_id,
@@ -268,7 +268,7 @@ class Column:
 
 
 def board(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
     *,
     kind: str,
     region: str = "",
@@ -324,7 +324,7 @@ def last_call() -> CustomerERCall | None:
     return CustomerERCall.objects.order_by("-held_at").first()
 
 
-def unassigned_accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Account]:
+def unassigned_accounts_for_user(user: User) -> QuerySet[Account]:
     """Accounts without a TAM that a manager reviews: those in the regions their teams
     cover (an admin: all). Accounts without a TAM belong to no book, so the book scoping
     rule cannot reach them."""
@@ -350,7 +350,7 @@ AGENDA_SECTIONS: tuple[str, ...] = (
 
 
 def agenda(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
     *,
     today: dt.date,
     region: str = "",

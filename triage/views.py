@@ -7,10 +7,11 @@ book-scoping selectors, so a TAM gets a 404 for another TAM's account or card.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict, cast
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import account_redirect, safe_next
 from portfolio.models import Region
 from portfolio.paging import page_number
@@ -40,13 +42,25 @@ from triage.forms import (
 from triage.panels import account_panel_context
 from triage.services import assessments, issues, reconcile
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from triage.models import TriageIssue
+
+
+class CardShown(TypedDict):
+    """What a board card with a refused move carries for the template: its form."""
+
+    move_form: MoveForm
+
+
 BOARDS = {"colours": "Colours", "regions": "Regions"}
 
 
 # --- Boards --------------------------------------------------------------------------------
 
 
-def _board_context(request: HttpRequest, kind: str, *, region: str = "") -> dict:
+def _board_context(request: HtmxHttpRequest, kind: str, *, region: str = "") -> dict:
     columns = selectors.board(
         request.user,
         kind=kind,
@@ -66,7 +80,7 @@ def _board_context(request: HttpRequest, kind: str, *, region: str = "") -> dict
 
 @require_GET
 @vary_on_headers("HX-Request")
-def board(request: HttpRequest, kind: str = "colours") -> HttpResponse:
+def board(request: HtmxHttpRequest, kind: str = "colours") -> HttpResponse:
     """The "Colours" board (red, amber, yellow, green) or the region board."""
     if kind not in BOARDS:
         kind = "colours"
@@ -77,7 +91,7 @@ def board(request: HttpRequest, kind: str = "colours") -> HttpResponse:
 
 
 @require_POST
-def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_move(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     """Move a card: asks for the reason and records it (TriageEvent + health history)."""
     issue = selectors.issue_for_user(request.user, issue_id)
     kind = request.POST.get("board", "colours")
@@ -96,7 +110,7 @@ def issue_move(request: HttpRequest, issue_id: int) -> HttpResponse:
             return reswap(retarget(response, "#board"), "outerHTML")
         url = reverse(f"triage:board_{kind}")
         return redirect(f"{url}?region={region}" if region else url)
-    issue.move_form = form
+    cast("WithAnnotations[TriageIssue, CardShown]", issue).move_form = form
     if request.htmx:
         context = {"issue": issue, "kind": kind, "region": region}
         return render(request, "triage/board.html#card", context)
@@ -132,7 +146,7 @@ def _issue_context(issue, **forms) -> dict:
 
 
 @require_GET
-def issue_detail(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_detail(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     issue = selectors.issue_for_user(request.user, issue_id)
     return render(request, "triage/issue.html", _issue_context(issue))
 
@@ -155,7 +169,7 @@ def _issue_write(request, issue, form, partial: str, action, form_key: str) -> H
 
 
 @require_POST
-def issue_edit(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_edit(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     issue = selectors.issue_for_user(request.user, issue_id)
     return _issue_write(
         request,
@@ -168,7 +182,7 @@ def issue_edit(request: HttpRequest, issue_id: int) -> HttpResponse:
 
 
 @require_POST
-def issue_review(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_review(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     """Reviewing an issue removes ~New (from the agenda or the issue page)."""
     issue = selectors.issue_for_user(request.user, issue_id)
     issues.triage_issue_review(issue=issue, user=request.user)
@@ -181,7 +195,7 @@ def issue_review(request: HttpRequest, issue_id: int) -> HttpResponse:
 
 
 @require_POST
-def issue_update_add(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_update_add(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     issue = selectors.issue_for_user(request.user, issue_id)
     return _issue_write(
         request,
@@ -194,7 +208,7 @@ def issue_update_add(request: HttpRequest, issue_id: int) -> HttpResponse:
 
 
 @require_POST
-def issue_team_add(request: HttpRequest, issue_id: int) -> HttpResponse:
+def issue_team_add(request: HtmxHttpRequest, issue_id: int) -> HttpResponse:
     issue = selectors.issue_for_user(request.user, issue_id)
     return _issue_write(
         request,
@@ -210,7 +224,7 @@ def issue_team_add(request: HttpRequest, issue_id: int) -> HttpResponse:
 
 
 @require_GET
-def account_health(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def account_health(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """The account's health page: panel, signals form, triage issue."""
     account = selectors.account_for_user(request.user, salesforce_id)
     context = account_panel_context(request, account)
@@ -220,7 +234,7 @@ def account_health(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def health_set(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """Set the health colour (confirm or override with a reason); keeps input on error."""
     account = selectors.account_for_user(request.user, salesforce_id)
     form = HealthColourForm(request.POST)
@@ -254,7 +268,7 @@ def health_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def signals_update(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def signals_update(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = selectors.account_for_user(request.user, salesforce_id)
     form = HealthSignalsForm(request.POST, instance=selectors.health_signals_of(account))
     if form.is_valid():
@@ -268,7 +282,7 @@ def signals_update(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def issue_open(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def issue_open(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """A TAM opens an issue (also for a worried green or yellow account)."""
     account = selectors.account_for_user(request.user, salesforce_id)
     form = OpenIssueForm(request.POST)
@@ -293,7 +307,7 @@ def issue_open(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 AGENDA_IS_FOR_MANAGERS = "The Customer ER agenda is for managers."
 
 
-def _agenda_context(request: HttpRequest, params) -> dict:
+def _agenda_context(request: HtmxHttpRequest, params) -> dict:
     regions = list(Region.objects.values_list("code", flat=True))
     form = AgendaFilterForm(params, regions=regions)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -323,7 +337,7 @@ def _agenda_context(request: HttpRequest, params) -> dict:
 @require_GET
 @vary_on_headers("HX-Request")
 @role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
-def agenda(request: HttpRequest) -> HttpResponse:
+def agenda(request: HtmxHttpRequest) -> HttpResponse:
     context = _agenda_context(request, request.GET)
     if request.htmx:
         return render(request, "triage/agenda.html#checks", context)
@@ -332,7 +346,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
-def agenda_call(request: HttpRequest) -> HttpResponse:
+def agenda_call(request: HtmxHttpRequest) -> HttpResponse:
     """Record that this week's call was held: the next agenda starts from now."""
     form = CallForm(request.POST)
     if form.is_valid():
@@ -342,7 +356,7 @@ def agenda_call(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(MANAGERS, message=AGENDA_IS_FOR_MANAGERS)
-def agenda_fix(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def agenda_fix(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """The five-minute check's one-click fix for one account (htmx: the checks again)."""
     account = get_object_or_404(accounts_for_user(request.user), salesforce_id=salesforce_id)
     error = ""

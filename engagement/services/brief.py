@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from engagement.models import EGroupBrief
 from portfolio.models import Account
 
 
-def egroup_brief_save(
-    *, account: Account, user: AbstractBaseUser | None, data: dict
-) -> EGroupBrief:
+def egroup_brief_save(*, account: Account, user: User | None, data: dict) -> EGroupBrief:
     """Save the TAM's part of the E-Group call brief (the five W's, outcomes, agenda)."""
     fields = [f for f in data if f in EGROUP_FIELDS]
     brief, _ = EGroupBrief.objects.update_or_create(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome
@@ -20,7 +20,7 @@ def cadence_log(
     occurred_at: dt.datetime,
     subject: str,
     body: str,
-    user: AbstractBaseUser | None,
+    user: User | None,
     outcome: str = CallOutcome.HELD,
 ) -> Activity:
     """Log a cadence call or an EBR on the account's timeline with what happened to it

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -26,7 +26,7 @@ from portfolio.services import activity_log, salesforce_writeback_enqueue
 
 
 @transaction.atomic
-def engagement_start(*, account: Account, kind: str, user: AbstractBaseUser | None) -> Engagement:
+def engagement_start(*, account: Account, kind: str, user: User | None) -> Engagement:
     """Open a new-customer or upgrade engagement with the handbook's checklist.
 
     Steps that are already true are ticked at once (a TAM already in the Salesforce field,
@@ -72,9 +72,7 @@ def engagement_start(*, account: Account, kind: str, user: AbstractBaseUser | No
     return engagement
 
 
-def engagement_step_set(
-    *, step: EngagementStep, user: AbstractBaseUser | None, done: bool
-) -> EngagementStep:
+def engagement_step_set(*, step: EngagementStep, user: User | None, done: bool) -> EngagementStep:
     """Tick or untick one checklist step; who and when are recorded."""
     step.done_at = timezone.now() if done else None
     step.done_by = user if done else None
@@ -91,7 +89,7 @@ NOT_NEEDED_FOLLOWS: dict[str, str] = {"confirm_project": "confirm_template"}
 
 @transaction.atomic
 def engagement_step_not_needed(
-    *, step: EngagementStep, user: AbstractBaseUser | None, note: str
+    *, step: EngagementStep, user: User | None, note: str
 ) -> EngagementStep:
     """Complete a step the TAM decides as "not needed", with why.
 
@@ -122,7 +120,7 @@ def engagement_step_not_needed(
 
 
 def engagement_step_complete(
-    *, account_id: int, key: str, user: AbstractBaseUser | None, note: str = ""
+    *, account_id: int, key: str, user: User | None, note: str = ""
 ) -> None:
     """Tick `key` on the account's open engagement (if it has that step and it is open)."""
     EngagementStep.objects.filter(
@@ -134,9 +132,7 @@ def engagement_step_complete(
 
 
 @transaction.atomic
-def engagement_tam_assign(
-    *, account: Account, tam: AbstractBaseUser, user: AbstractBaseUser | None
-) -> Account:
+def engagement_tam_assign(*, account: Account, tam: User, user: User | None) -> Account:
     """Assign the TAM from the engagement and write `Technical_Account_Manager__c` back.
 
     "After the Technical Account Manager has been aligned with the account, they will
@@ -169,7 +165,7 @@ def engagement_welcome_call_record(
     *,
     engagement: Engagement,
     occurred_at: dt.datetime,
-    user: AbstractBaseUser | None,
+    user: User | None,
     notes: str = "",
 ) -> Activity:
     """Log the "Welcome to GitLab" call; the engagement is post-sales from then on.

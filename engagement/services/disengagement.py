@@ -3,7 +3,7 @@ unassigned and written back to Salesforce."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +18,7 @@ from portfolio.services import activity_log, salesforce_writeback_enqueue
 def disengagement_record(
     *,
     account: Account,
-    user: AbstractBaseUser | None,
+    user: User | None,
     reason: str,
     reason_detail: str,
     met_with_account_executive: bool,

@@ -7,7 +7,7 @@ import datetime as dt
 import smtplib
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -29,7 +29,7 @@ EMAIL_TEMPLATE_FIELDS = ("name", "origin", "source", "subject", "body")
 
 
 @transaction.atomic
-def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | None) -> EmailTemplate:
+def email_template_save(*, template: EmailTemplate, user: User | None) -> EmailTemplate:
     """Save an admin's edit of an email template as its next version.
 
     The template row holds the latest version (the panel's picker uses it); every saved
@@ -54,7 +54,7 @@ def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | Non
             return current
         latest = current.versions.order_by("-version").values_list("version", flat=True).first()
         template.version = max(current.version, latest or 0) + 1
-    template.updated_by = user  # type: ignore[assignment]
+    template.updated_by = user
     template.updated_at = now
     template.save()
     EmailTemplateVersion.objects.create(
@@ -70,7 +70,7 @@ def email_template_save(*, template: EmailTemplate, user: AbstractBaseUser | Non
 def email_queue(
     *,
     account: Account,
-    user: AbstractBaseUser,
+    user: User,
     to: list[str],
     subject: str,
     body: str,
@@ -144,6 +144,7 @@ def email_deliver(*, outbox_id: int) -> OutboundEmail:
             cc=email.cc,
             reply_to=email.reply_to,
         )
+        failure: OSError | None
         try:
             message.send(fail_silently=False)
         except (smtplib.SMTPException, OSError) as exc:

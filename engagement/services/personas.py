@@ -19,6 +19,7 @@ def contact_personas_set(*, contact: Contact, personas: list[str]) -> Contact:
     if unknown:
         raise ValidationError({"personas": f"Unknown persona {', '.join(map(repr, unknown))}."})
     # The rows are seeded by a migration; a database flushed since (tests) gets them back.
-    KeyPersona.objects.bulk_create([KeyPersona(key=k) for k in personas], ignore_conflicts=True)
-    contact.personas.set(sorted(set(personas)))
+    rows = [KeyPersona(key=k) for k in sorted(set(personas))]
+    KeyPersona.objects.bulk_create(rows, ignore_conflicts=True)
+    contact.personas.set(rows)
     return contact

@@ -6,7 +6,7 @@ enqueued on commit; the services they call are safe to run twice."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +36,7 @@ WELCOME_ISSUE_DESCRIPTION = (
 
 @transaction.atomic
 def collaboration_project_request(
-    *, account: Account, template: str, user: AbstractBaseUser | None
+    *, account: Account, template: str, user: User | None
 ) -> CollaborationProject:
     """Ask for the customer's collaboration project (or retry a failed request).
 
@@ -197,7 +197,7 @@ def collaboration_project_provision(*, project_id: int) -> CollaborationProject:
 
 
 def _project_error(project: CollaborationProject, exc: gl.GitLabError) -> None:
-    failed = {
+    failed: dict[str, str] = {
         ProjectStatus.REQUESTED: ProjectStatus.FAILED,
         ProjectStatus.FAILED: ProjectStatus.FAILED,
         ProjectStatus.TRANSFER_REQUESTED: ProjectStatus.TRANSFER_FAILED,
@@ -256,7 +256,7 @@ def collaboration_project_give_up(*, project_id: int, message: str) -> None:
 
 @transaction.atomic
 def collaboration_project_transfer_request(
-    *, account: Account, user: AbstractBaseUser | None
+    *, account: Account, user: User | None
 ) -> CollaborationProject:
     """Ask to move the project from pre-sales to the account-management group.
 
@@ -293,6 +293,9 @@ def collaboration_project_move(*, project_id: int) -> CollaborationProject:
     the project stays in pre-sales and the TAM can retry."""
     project = CollaborationProject.objects.select_related("account").get(pk=project_id)
     if project.status not in (ProjectStatus.TRANSFER_REQUESTED, ProjectStatus.TRANSFER_FAILED):
+        return project
+    if project.gitlab_id is None:  # never created in GitLab: there is nothing to move
+        _project_error(project, gl.GitLabError("The project was never created in GitLab."))
         return project
     try:
         moved = gl.collaboration_project_transfer(project_id=project.gitlab_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
@@ -47,7 +47,7 @@ def success_objective_add(
     title: str,
     status: str,
     due_date: dt.date | None,
-    user: AbstractBaseUser | None,
+    user: User | None,
 ) -> SuccessObjective:
     title = title.strip()
     if SuccessObjective.objects.filter(account=account, title__iexact=title).exists():

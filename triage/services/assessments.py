@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -34,9 +34,7 @@ BATCH_SIZE = 500
 
 
 @transaction.atomic
-def health_signals_update(
-    *, account: Account, user: AbstractBaseUser | None, values: dict
-) -> HealthSignals:
+def health_signals_update(*, account: Account, user: User | None, values: dict) -> HealthSignals:
     """Store the TAM's signals for an account and re-assess it (the TAM's chosen colour,
     if any, is kept; the new suggestion is stored beside it)."""
     unknown = set(values) - set(TAM_SIGNAL_FIELDS)
@@ -132,7 +130,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
             previous_colour=account.health,
             note="Override expired" if expired else "",
         )
-        if keep_choice:
+        if old is not None and keep_choice:
             row.chosen_colour = old.chosen_colour
             row.chosen_by_id = old.chosen_by_id
             row.chosen_at = old.chosen_at
@@ -162,7 +160,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
 def health_colour_set(
     *,
     account: Account,
-    user: AbstractBaseUser | None,
+    user: User | None,
     colour: str,
     reason: str = "",
     expires_on: dt.date | None = None,
@@ -179,6 +177,7 @@ def health_colour_set(
     now = timezone.now()
     account = Account.objects.select_for_update().get(pk=account.pk)
     old = selectors.current_assessments([account.pk]).get(account.pk)
+    score: float | Decimal | None
     if old is None:
         account_signals, sources = selectors.signals_with_sources([account])[account.pk]
         result = health.evaluate(account_signals, sources=sources)
@@ -231,7 +230,7 @@ def health_colour_set(
 def _accounts_recolour(
     changes: list[tuple[Account, str, str]],
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     reason: str,
     source: str,
 ) -> None:
@@ -270,9 +269,7 @@ def _accounts_recolour(
             )
 
 
-def _salesforce_writeback(
-    account_ids: list[int], *, actor: AbstractBaseUser | None, reason: str
-) -> None:
+def _salesforce_writeback(account_ids: list[int], *, actor: User | None, reason: str) -> None:
     """ "The chosen colour is written back to Salesforce (Health_Score__c)"."""
     salesforce_writeback_enqueue(
         account_ids=account_ids,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -63,7 +63,7 @@ def _event(
     kind: str,
     *,
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     from_colour: str = "",
     to_colour: str = "",
     reason: str = "",
@@ -96,7 +96,7 @@ def _require_churn_class(colour: str, churn_class: str) -> None:
 def triage_issue_open(
     *,
     account: Account,
-    user: AbstractBaseUser | None,
+    user: User | None,
     colour: str,
     reason: str = "",
     churn_class: str = "",
@@ -151,8 +151,8 @@ def triage_issue_open(
 
 def _default_team(issue: TriageIssue, account: Account) -> None:
     members = []
-    if account.owner_id:
-        owner = account.owner
+    owner = account.owner  # no query when there is none
+    if owner is not None:
         members.append(
             TriageTeamMember(
                 issue=issue, role=TriageRole.ACCOUNT_OWNER, user=owner.user, name=owner.name
@@ -177,7 +177,7 @@ def triage_issue_recolour(
     issue: TriageIssue,
     *,
     to: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     reason: str,
     source: str,
 ) -> TriageIssue:
@@ -221,7 +221,7 @@ def triage_issue_recolour(
 def triage_issue_move(
     *,
     issue: TriageIssue,
-    user: AbstractBaseUser,
+    user: User,
     colour: str,
     reason: str,
     churn_class: str = "",
@@ -263,7 +263,7 @@ def triage_issue_move(
 
 
 @transaction.atomic
-def triage_issue_review(*, issue: TriageIssue, user: AbstractBaseUser) -> TriageIssue:
+def triage_issue_review(*, issue: TriageIssue, user: User) -> TriageIssue:
     """ "Once you have reviewed the issue, remove the ~New label." """
     if not issue.is_new:
         return issue
@@ -279,7 +279,7 @@ def triage_issue_review(*, issue: TriageIssue, user: AbstractBaseUser) -> Triage
 def triage_issue_edit(
     *,
     issue: TriageIssue,
-    user: AbstractBaseUser,
+    user: User,
     churn_class: str,
     due_date: dt.date | None,
     health_reason: str,
@@ -311,7 +311,7 @@ def triage_issue_edit(
 
 
 @transaction.atomic
-def triage_update_add(*, issue: TriageIssue, user: AbstractBaseUser, body: str) -> TriageUpdate:
+def triage_update_add(*, issue: TriageIssue, user: User, body: str) -> TriageUpdate:
     """ "Make sure you keep your issues updated every week with the steps you have taken to
     try and pull the account back into a healthy state." Mirrored as a GitLab note."""
     body = body.strip()
@@ -330,7 +330,7 @@ def triage_team_member_add(
     *,
     issue: TriageIssue,
     role: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     name: str = "",
 ) -> TriageTeamMember:
     if role not in TriageRole.values:
@@ -347,7 +347,7 @@ def triage_team_member_add(
 
 @transaction.atomic
 def customer_er_call_record(
-    *, user: AbstractBaseUser, held_at: dt.datetime | None = None, notes: str = ""
+    *, user: User, held_at: dt.datetime | None = None, notes: str = ""
 ) -> CustomerERCall:
     """Record that the weekly Customer ER call was held (the agenda's "since" point)."""
     return CustomerERCall.objects.create(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -14,7 +14,7 @@ from triage.services import issues
 
 
 @transaction.atomic
-def triage_reconcile_fix(*, user: AbstractBaseUser, account: Account) -> TriageIssue:
+def triage_reconcile_fix(*, user: User, account: Account) -> TriageIssue:
     """Fix one mismatch of the five-minute check for `account`:
 
     - "ensure that all Amber and Red accounts have indeed been added to the board": an
