@@ -56,6 +56,7 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	prioritization/receivers.py prioritization/services.py prioritization/tasks.py \
 	usage/charts.py usage/panels.py usage/selectors.py \
 	engagement/emails.py engagement/selectors.py engagement/services engagement/tasks.py \
+	engagement/views.py prioritization/api.py usage/api.py usage/tasks.py usage/views.py \
 	triage/api.py triage/forms.py triage/mirror.py triage/selectors.py triage/services \
 	triage/tasks.py triage/views.py
 # mypy's django-stubs plugin loads config.settings: as for `make test`, a throwaway

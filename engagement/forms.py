@@ -136,6 +136,8 @@ class ObjectiveStatusForm(PanelIds, forms.Form):
 
 class TaskForm(PanelIds, forms.Form):
     id_prefix = "task"
+    # A refused form's objective, so the panel shows it under that objective.
+    objective_id: int | None = None
     title = forms.CharField(label="Task", max_length=255)
     due_date = DateField(required=False)
 

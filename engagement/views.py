@@ -10,7 +10,7 @@ the typed input (error).
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -48,6 +48,7 @@ from engagement.services import (
 from engagement.services.brief import egroup_brief_save
 from engagement.services.emails import email_queue
 from integrations.enqueue import broker_require
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import safe_next
 from portfolio.models import Account
 from portfolio.selectors import accounts_for_user, tams_for_user
@@ -69,7 +70,7 @@ CHANGED_EVENT = "eng-changed"
 SELF_CONTAINED = ("checklist", "egroup_brief", "emails")
 
 
-def _account(request: HttpRequest, salesforce_id: str, *, panel_facts: bool = False) -> Account:
+def _account(request: HtmxHttpRequest, salesforce_id: str, *, panel_facts: bool = False) -> Account:
     """The account if the user may see it (404 otherwise); `panel_facts`: with the facts
     the panel shows, read in the same query (for a view that shows the panel without
     writing first)."""
@@ -84,7 +85,7 @@ def _now_local():
 
 
 def default_forms(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     account: Account,
     *,
     brief: EGroupBrief | None = None,
@@ -117,7 +118,7 @@ def _default_template(account: Account) -> str:
 
 
 def account_panel_context(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     account: Account,
     *,
     forms: dict | None = None,
@@ -152,7 +153,7 @@ def account_panel_context(
 
 
 def _respond(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     account: Account,
     section: str,
     *,
@@ -187,7 +188,7 @@ def _errors_of(exc: ValidationError) -> str:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def account_page(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def account_page(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """The whole engagement panel: a full page, or the `panel` partial for htmx."""
     account = _account(request, salesforce_id, panel_facts=True)
     context = account_panel_context(request, account)
@@ -198,7 +199,7 @@ def account_page(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def section(request: HttpRequest, salesforce_id: str, name: str) -> HttpResponse:
+def section(request: HtmxHttpRequest, salesforce_id: str, name: str) -> HttpResponse:
     """One section: its partial for htmx (e.g. polled while a project is being created),
     the full page otherwise."""
     if name not in SECTIONS:
@@ -218,7 +219,7 @@ def section(request: HttpRequest, salesforce_id: str, name: str) -> HttpResponse
 
 
 @require_POST
-def engagement_start(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def engagement_start(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = EngagementStartForm(request.POST)
     if not form.is_valid():
@@ -233,7 +234,7 @@ def engagement_start(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResponse:
+def step_set(request: HtmxHttpRequest, salesforce_id: str, step_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     step = get_object_or_404(
         EngagementStep, pk=step_id, engagement__account=account, engagement__ended_at=None
@@ -253,7 +254,7 @@ def step_set(request: HttpRequest, salesforce_id: str, step_id: int) -> HttpResp
 
 
 @require_POST
-def tam_assign(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def tam_assign(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = TamAssignForm(request.POST, tams=tams_for_user(request.user))
     if not form.is_valid():
@@ -271,7 +272,7 @@ def tam_assign(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def welcome_call(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def welcome_call(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     engagement = account.engagements.filter(ended_at__isnull=True).first()
     form = WelcomeCallForm(request.POST)
@@ -290,7 +291,7 @@ def welcome_call(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def project_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def project_request(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = ProjectForm(request.POST)
     if not form.is_valid():
@@ -307,7 +308,7 @@ def project_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def project_transfer(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def project_transfer(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     try:
         projects.collaboration_project_transfer_request(account=account, user=request.user)
@@ -322,7 +323,7 @@ def project_transfer(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def cadence_log(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def cadence_log(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = CadenceForm(request.POST)
     if not form.is_valid():
@@ -335,7 +336,7 @@ def cadence_log(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def objective_add(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def objective_add(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = ObjectiveForm(request.POST)
     if form.is_valid():
@@ -351,7 +352,9 @@ def objective_add(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def objective_update(request: HttpRequest, salesforce_id: str, objective_id: int) -> HttpResponse:
+def objective_update(
+    request: HtmxHttpRequest, salesforce_id: str, objective_id: int
+) -> HttpResponse:
     account = _account(request, salesforce_id)
     objective = get_object_or_404(SuccessObjective, pk=objective_id, account=account)
     form = ObjectiveStatusForm(request.POST)
@@ -362,7 +365,9 @@ def objective_update(request: HttpRequest, salesforce_id: str, objective_id: int
 
 
 @require_POST
-def objective_delete(request: HttpRequest, salesforce_id: str, objective_id: int) -> HttpResponse:
+def objective_delete(
+    request: HtmxHttpRequest, salesforce_id: str, objective_id: int
+) -> HttpResponse:
     account = _account(request, salesforce_id)
     objective = get_object_or_404(SuccessObjective, pk=objective_id, account=account)
     success_plan.success_objective_delete(objective=objective)
@@ -370,7 +375,7 @@ def objective_delete(request: HttpRequest, salesforce_id: str, objective_id: int
 
 
 @require_POST
-def task_add(request: HttpRequest, salesforce_id: str, objective_id: int) -> HttpResponse:
+def task_add(request: HtmxHttpRequest, salesforce_id: str, objective_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     objective = get_object_or_404(SuccessObjective, pk=objective_id, account=account)
     form = TaskForm(request.POST)
@@ -382,7 +387,7 @@ def task_add(request: HttpRequest, salesforce_id: str, objective_id: int) -> Htt
 
 
 @require_POST
-def task_set(request: HttpRequest, salesforce_id: str, task_id: int) -> HttpResponse:
+def task_set(request: HtmxHttpRequest, salesforce_id: str, task_id: int) -> HttpResponse:
     account = _account(request, salesforce_id)
     task = get_object_or_404(SuccessTask, pk=task_id, objective__account=account)
     form = StepForm(request.POST)
@@ -395,7 +400,7 @@ def task_set(request: HttpRequest, salesforce_id: str, task_id: int) -> HttpResp
 
 
 @require_POST
-def persona_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def persona_set(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = PersonaForm(request.POST, account=account)
     if not form.is_valid():
@@ -407,7 +412,7 @@ def persona_set(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def issues_sync(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def issues_sync(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     if (
         not hasattr(account, "collaboration_project")
@@ -423,7 +428,7 @@ def issues_sync(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def disengage(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def disengage(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = DisengagementForm(request.POST)
     if form.is_valid():
@@ -446,7 +451,7 @@ def disengage(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def email(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def email(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     """`action=render` fills subject and body from the template (for copy or editing);
     `action=send` sends the (edited) email and logs it on the timeline."""
     account = _account(request, salesforce_id)
@@ -491,7 +496,7 @@ def email(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_POST
-def brief_save(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def brief_save(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = _account(request, salesforce_id)
     form = EGroupBriefForm(request.POST)
     if not form.is_valid():
@@ -501,7 +506,7 @@ def brief_save(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 
 @require_GET
-def brief_export(request: HttpRequest, salesforce_id: str, fmt: str) -> HttpResponse:
+def brief_export(request: HtmxHttpRequest, salesforce_id: str, fmt: str) -> HttpResponse:
     """The brief as a Markdown (`md`) or plain-text (`txt`) download."""
     if fmt not in ("md", "txt"):
         raise Http404("Download the brief as .md or .txt")

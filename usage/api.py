@@ -9,6 +9,8 @@ is not a batch of rows or every row was rejected (each rejected row is quarantin
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.exceptions import ParseError
@@ -30,13 +32,15 @@ class NDJSONParser(BaseParser):
 
     media_type = "application/x-ndjson"
 
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
+    ) -> dict[str, list]:
         data = read_body(stream, parser_context)
         # Lines are numbered from 0, as a JSON batch's rows are.
         return {"ndjson": list(services.staged_from_ndjson(data.splitlines()))}
 
 
-def _staged(data) -> list:  # type: ignore[no-untyped-def]
+def _staged(data: Any) -> list:
     if isinstance(data, dict) and "ndjson" in data:
         return [(row[0] - 1, *row[1:]) for row in data["ndjson"]]
     if not isinstance(data, dict) or set(data) - {"rows"}:
