@@ -111,6 +111,9 @@ def capped_counts(
     parts: list[str] = []
     params: list[Any] = []
     for index, qs in enumerate(querysets.values()):
+        if qs.query.is_empty():  # `.none()`: no SQL to compile, and no row
+            parts.append("0")
+            continue
         sql, sub_params = qs.order_by().values("pk")[: cap + 1].query.sql_with_params()
         parts.append(f"(SELECT count(*) FROM ({sql}) AS capped_{index})")  # nosec B608 # SQL compiled by the ORM, values are parameters
         params.extend(sub_params)

@@ -15,6 +15,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from portfolio.models import Account, SalesManager, Team
+from portfolio.paging import Capped, capped, capped_counts
 from portfolio.roles import GROUP_SALES_MANAGEMENT, is_sales_manager, role_of
 from portfolio.selectors import accounts_for_user
 from prioritization.facts import arr_ranks, build_facts, model_mapping
@@ -306,6 +307,24 @@ def changes_for_tam(
         .select_related("account", "actor")
         .order_by("-decided_at", "-id")
     )
+
+
+def priorities_overview_lists(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    keys: tuple[str, ...] = ("pending", "changes"),
+    show: str = "",
+    page: int = 1,
+) -> dict[str, Capped]:
+    """The bounded lists of the priorities pages and the team view: `pending` (the
+    requests waiting for the user, oldest first) and `changes` (changes on the user's
+    accounts since the latest quarterly review, newest first). Each is its first
+    `SECTION_ROWS` rows or, when `show` names it, page `page` of `PAGE_ROWS`, with a count
+    capped at `COUNT_CAP`. One query for the counts, one per list."""
+    readers = {"pending": pending_exceptions_for_manager, "changes": changes_for_tam}
+    lists = {key: readers[key](user) for key in keys}
+    counts = capped_counts(lists)
+    return {key: capped(key, qs, counts[key], show=show, page=page) for key, qs in lists.items()}
 
 
 # --- What-if -----------------------------------------------------------------------------

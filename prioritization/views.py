@@ -4,21 +4,22 @@ manager's pending requests, and the overview (changes, balance)."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import account_redirect
+from portfolio.paging import page_number
 from portfolio.roles import is_sales_manager, role_of
 from portfolio.selectors import accounts_for_user, tams_for_user
 from prioritization.forms import ExceptionDecisionForm, ExceptionRequestForm
 from prioritization.selectors import (
     account_priority_panel,
-    changes_for_tam,
     exceptions_for_user,
     p1_balance,
-    pending_exceptions_for_manager,
+    priorities_overview_lists,
     sales_regions_of,
 )
 from prioritization.services import (
@@ -29,25 +30,30 @@ from prioritization.services import (
 
 
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HtmxHttpRequest) -> HttpResponse:
     """The user's priorities overview: changes since the last quarterly review, P1 balance,
     and (managers) the requests waiting for them."""
+    is_manager = role_of(request.user) in ("manager", "admin") or is_sales_manager(request.user)
+    lists = priorities_overview_lists(
+        request.user,
+        keys=("pending", "changes") if is_manager else ("changes",),
+        show=request.GET.get("show", ""),
+        page=page_number(request.GET.get("page")),
+    )
     return render(
         request,
         "prioritization/index.html",
         {
-            "changes": list(changes_for_tam(request.user)[:100]),
+            **lists,
             "balance": p1_balance(tams_for_user(request.user)),
-            "pending": list(pending_exceptions_for_manager(request.user)),
-            "is_manager": role_of(request.user) in ("manager", "admin")
-            or is_sales_manager(request.user),
+            "is_manager": is_manager,
             "sales_regions": sales_regions_of(request.user),
         },
     )
 
 
 @require_GET
-def account_priority(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def account_priority(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = get_object_or_404(
         accounts_for_user(request.user).select_related("region"), salesforce_id=salesforce_id
     )
@@ -58,7 +64,7 @@ def account_priority(request: HttpRequest, salesforce_id: str) -> HttpResponse:
 
 @require_POST
 @vary_on_headers("HX-Request")
-def exception_request(request: HttpRequest, salesforce_id: str) -> HttpResponse:
+def exception_request(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = get_object_or_404(
         accounts_for_user(request.user).select_related("region", "owner"),
         salesforce_id=salesforce_id,
@@ -99,12 +105,17 @@ exception_request_by_pk = require_POST(
 
 
 @require_GET
-def pending(request: HttpRequest) -> HttpResponse:
+def pending(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request,
         "prioritization/pending_page.html",
         {
-            "pending": list(pending_exceptions_for_manager(request.user)),
+            **priorities_overview_lists(
+                request.user,
+                keys=("pending",),
+                show=request.GET.get("show", ""),
+                page=page_number(request.GET.get("page")),
+            ),
             "sales_regions": sales_regions_of(request.user),
         },
     )
@@ -112,7 +123,7 @@ def pending(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @vary_on_headers("HX-Request")
-def exception_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+def exception_decide(request: HtmxHttpRequest, pk: int, decision: str) -> HttpResponse:
     # A sales manager reaches the EMEA Enterprise requests of their regions only.
     rows = exceptions_for_user(request.user).select_related(
         "account", "requested_by", "account__tam", "account_executive"

@@ -28,7 +28,7 @@ from prioritization.selectors import (
     account_priority_panel,
     changes_for_tam,
     p1_balance,
-    pending_exceptions_for_manager,
+    priorities_overview_lists,
 )
 from triage.panels import account_panel_context as triage_panel_context
 from triage.selectors import open_issue_count
@@ -292,12 +292,13 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
 
 
 def team_panels(request: HttpRequest, tams: list) -> dict:
-    """Pending exception approvals and the P1 balance per TAM (3 queries)."""
+    """Pending exception approvals (the first rows, with their count) and the P1 balance
+    per TAM (4 queries)."""
     balance = p1_balance(tams)
     by_tam: dict[int, list] = defaultdict(list)
     for row in balance:
         by_tam[row.tam_id].append(row)
     return {
-        "pending": list(pending_exceptions_for_manager(request.user)),
+        **priorities_overview_lists(request.user, keys=("pending",)),
         "balance_by_tam": dict(by_tam),
     }

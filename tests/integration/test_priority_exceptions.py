@@ -213,6 +213,28 @@ def test_pending_page_lists_requests_with_fixed_queries(
     assert response.content.decode().count("Approve</button>") == 5
 
 
+@pytest.mark.parametrize("n", [3, 30])
+def test_pending_requests_are_bounded_with_their_count_on_every_page(
+    client, team, manager, tam, n, django_assert_max_num_queries
+):
+    """Issue 12: the pending list is its first 25 rows with its count and a "show all"
+    that pages by 100, on the priorities page, the pending page and the team view."""
+    for _ in range(n):
+        request_p1(AccountFactory(tam=tam), tam)
+    client.force_login(manager)
+    shown = min(n, 25)
+    for url in (reverse("prioritization:index"), reverse("prioritization:pending")):
+        with django_assert_max_num_queries(12):
+            html = client.get(url).content.decode()
+        assert html.count("Approve</button>") == shown
+        assert f'<span class="badge">{n}</span>' in html
+        assert ("Show all" in html) is (n > 25)
+    team_page = client.get(reverse("ui:team")).content.decode()
+    assert team_page.count("Approve</button>") == shown
+    everything = client.get(reverse("prioritization:pending"), {"show": "pending"})
+    assert everything.content.decode().count("Approve</button>") == n
+
+
 def test_the_row_shown_after_approval_has_the_new_priority(client, team, manager, tam):
     account = AccountFactory(tam=tam, priority=3)
     exception = request_p1(account, tam)
