@@ -45,7 +45,8 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	portfolio/api_tokens.py portfolio/auth.py portfolio/htmx.py portfolio/roles.py \
 	portfolio/selectors.py portfolio/services.py portfolio/sync_views.py portfolio/tasks.py \
 	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py \
-	integrations/selectors.py integrations/services.py integrations/tasks.py \
+	portfolio/sync integrations/gitlab.py integrations/selectors.py integrations/services.py \
+	integrations/tasks.py \
 	notifications/preferences.py notifications/producer.py notifications/selectors.py \
 	notifications/services.py notifications/tasks.py notifications/views.py \
 	portfolio/charts.py engagement/cadence.py \

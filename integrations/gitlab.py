@@ -240,10 +240,7 @@ def triage_labels_ensure(labels: dict[str, str]) -> int:
 
         try:
             _create_retrying(
-                lambda name=name, colour=colour: owner.labels.create(
-                    {"name": name, "color": colour}
-                ),
-                find,
+                functools.partial(owner.labels.create, {"name": name, "color": colour}), find
             )
             created += 1
         except _CreateError as exc:
@@ -265,11 +262,12 @@ def triage_boards_ensure(boards: dict[str, tuple[str, ...]]) -> int:
         if board is None:
             # Board names are not unique in GitLab: a blind re-send would make a second
             # board, so a retry looks for the one a lost attempt made first.
+
+            def find_board(name: str = name) -> Any:
+                return next((b for b in project.boards.list(iterator=True) if b.name == name), None)
+
             board = _create_retrying(
-                lambda name=name: project.boards.create({"name": name}),
-                lambda name=name: next(
-                    (b for b in project.boards.list(iterator=True) if b.name == name), None
-                ),
+                functools.partial(project.boards.create, {"name": name}), find_board
             )
             created += 1
         for label_name in list_labels:
@@ -283,10 +281,7 @@ def triage_boards_ensure(boards: dict[str, tuple[str, ...]]) -> int:
 
             try:
                 _create_retrying(
-                    lambda board=board, label_name=label_name: board.lists.create(
-                        {"label_id": labels[label_name]}
-                    ),
-                    find,
+                    functools.partial(board.lists.create, {"label_id": labels[label_name]}), find
                 )
                 created += 1
             except _CreateError as exc:

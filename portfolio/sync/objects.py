@@ -40,10 +40,11 @@ class ObjectSpec:
 def _defaults(model: type[Model], given: Iterable[str]) -> tuple[list[str], list[Any]]:
     """Columns the sync does not set, with their Django defaults (INSERT needs NOT NULLs)."""
     given = set(given)
-    columns, values = [], []
+    columns: list[str] = []
+    values: list[Any] = []
     now = timezone.now()
     for f in model._meta.concrete_fields:
-        if f.primary_key or f.column in given:
+        if f.primary_key or f.column is None or f.column in given:
             continue
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             columns.append(f.column)

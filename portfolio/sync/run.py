@@ -38,7 +38,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -325,7 +325,7 @@ def _pages_for(
         yield page
 
 
-def _prefetched(pages: Iterator[Any], depth: int) -> Iterator[Any]:
+def _prefetched(pages: Iterator[Any], depth: int) -> Generator[Any, None, None]:
     """Fetch the next pages in a background thread while the caller stores the current one,
     so the network and PostgreSQL work overlap. A fetch error is raised in the caller; if the
     caller stops early, the fetching thread stops at its next page."""
