@@ -167,6 +167,28 @@ def test_an_automatic_run_never_overwrites_the_tams_colour(account):
     assert len(panel["history"]) == 3
 
 
+def test_a_confirmed_colour_stands_with_its_reason_when_the_suggestion_moves(account):
+    """A TAM who confirmed the suggestion gave no reason; when new data suggests another
+    colour the confirmed one still stands, and says what it was (it was a 500: the kept
+    choice broke the "an override needs a reason" check)."""
+    set_signals(account, user_adoption="low")
+    assessments.health_assess(account_ids=[account.pk])
+    assessments.health_colour_set(account=account, user=account.tam, colour="amber")
+
+    set_signals(account, user_adoption="low", no_communication=True)
+    assessments.health_assess(account_ids=[account.pk])
+
+    account.refresh_from_db()
+    current = selectors.current_assessment(account)
+    assert (account.health, current.suggested_colour, current.chosen_colour) == (
+        "amber",
+        "red",
+        "amber",
+    )
+    assert current.override_reason.startswith("Amber confirmed on ")
+    assert current.override_reason.endswith("Portfolio now suggests red.")
+
+
 def test_an_expired_override_lets_the_suggestion_apply(account):
     set_signals(account, user_adoption="low")
     assessments.health_assess(account_ids=[account.pk])

@@ -134,7 +134,7 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
             row.chosen_colour = old.chosen_colour
             row.chosen_by_id = old.chosen_by_id
             row.chosen_at = old.chosen_at
-            row.override_reason = old.override_reason
+            row.override_reason = old.override_reason or _confirmation_reason(old, suggested)
             row.override_expires_on = old.override_expires_on
         # No signal known and no choice: nothing to say, the colour on record stands
         # (e.g. the one Salesforce had); unknown never blanks a colour.
@@ -154,6 +154,20 @@ def _assess_batch(ids: list[int], *, now: dt.datetime, summary: AssessSummary) -
     HealthAssessment.objects.bulk_create(create)
     _accounts_recolour(changed, actor=None, reason="", source=EventSource.AUTOMATIC)
     summary.changed_colour += len(changed)
+
+
+def _confirmation_reason(old: HealthAssessment, suggested: str) -> str:
+    """The reason a kept choice carries once the suggestion moves away from it. A TAM who
+    confirmed Portfolio's suggestion gave no reason (none is asked for agreeing); when new
+    data suggests another colour, the TAM's colour still stands ("never silently
+    overwritten", DESIGN.md) and now differs, so it says what it was."""
+    if not suggested or suggested == old.chosen_colour:
+        return ""
+    when = old.chosen_at.date().isoformat() if old.chosen_at else "earlier"
+    return (
+        f"{old.chosen_colour.capitalize()} confirmed on {when}, when Portfolio suggested the "
+        f"same; Portfolio now suggests {suggested}."
+    )
 
 
 @transaction.atomic
