@@ -48,6 +48,7 @@ from portfolio.models import (
     Persona,
     SuccessPlan,
 )
+from prioritization.selectors import expectations_under, ruleset_of
 from triage.models import HealthSignals
 
 if TYPE_CHECKING:
@@ -89,12 +90,9 @@ def expectations_for(account: Account) -> dict[str, Any]:
     them (one query): the cadence in days (sooner while onboarding, from the rule set's
     `onboarding_cadence_days`), the EBR minimum over the last 12 months and whether it is
     Portfolio's reading, whether a P1 needs a fully green success plan."""
-    # The rule set is read once; `_expectations` is what `engagement_expectations_for`
-    # returns for it (calling both would read the rule set twice).
-    from prioritization.selectors import _expectations, ruleset_of
-
+    # The rule set is read once (`engagement_expectations_for` would read it again).
     ruleset = ruleset_of(account)
-    out = dict(_expectations(account, ruleset))
+    out = dict(expectations_under(account, ruleset))
     priority = account.priority or 0
     out["cadence_source"] = out.get("ruleset") or ""
     if not out.get("cadence_days") and priority in rules.DEFAULT_CADENCE_DAYS:

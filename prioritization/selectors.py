@@ -68,10 +68,11 @@ def engagement_expectations_for(account: Account) -> dict[str, Any]:
     {"priority", "label", "onboarding", "call_frequency", "cadence_days", "success_plan",
     "ebrs_per_year", "qa_channel", "note", "ruleset"} (empty strings / None where the
     rule set says nothing; P3/P4 carry only the handbook's definition in "note")."""
-    return _expectations(account, ruleset_of(account))
+    return expectations_under(account, ruleset_of(account))
 
 
-def _expectations(account: Account, ruleset: RuleSet | None) -> dict[str, Any]:
+def expectations_under(account: Account, ruleset: RuleSet | None) -> dict[str, Any]:
+    """`engagement_expectations_for` under a rule set the caller has already read."""
     priority = account.priority
     out: dict[str, Any] = {
         "priority": priority,
@@ -439,7 +440,7 @@ def account_priority_panel(
         "ruleset": ruleset,
         "decision": decision,
         "flow": priority_flow(decision, ruleset),
-        "expectations": _expectations(account, ruleset),
+        "expectations": expectations_under(account, ruleset),
         "exceptions": exceptions,
         "pending_exception": next((e for e in exceptions if e.status == "pending"), None),
         "is_emea_proposal": bool(ruleset and ruleset.model == "emea_enterprise"),
