@@ -45,8 +45,10 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	portfolio/api_tokens.py portfolio/auth.py portfolio/htmx.py portfolio/roles.py \
 	portfolio/selectors.py portfolio/services.py portfolio/sync_views.py portfolio/tasks.py \
 	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py \
-	portfolio/sync integrations/gitlab.py integrations/selectors.py integrations/services.py \
-	integrations/tasks.py \
+	portfolio/datacache.py portfolio/history.py portfolio/sync \
+	integrations/gitlab.py integrations/selectors.py integrations/services.py \
+	integrations/tasks.py config/api.py config/context_processors.py config/throttles.py \
+	prioritization/charts.py \
 	notifications/preferences.py notifications/producer.py notifications/selectors.py \
 	notifications/services.py notifications/tasks.py notifications/views.py \
 	portfolio/charts.py engagement/cadence.py \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -21,7 +22,7 @@ class BodyTooLarge(APIException):
     default_code = "body_too_large"
 
 
-def read_body(stream, parser_context) -> bytes:  # type: ignore[no-untyped-def]
+def read_body(stream: Any, parser_context: dict | None) -> bytes:
     """The request body, refused with a JSON 413 past `API_MAX_BODY_BYTES` (every parser)."""
     request = (parser_context or {}).get("request")
     limit = settings.API_MAX_BODY_BYTES
@@ -32,7 +33,9 @@ def read_body(stream, parser_context) -> bytes:  # type: ignore[no-untyped-def]
 
 
 class SafeJSONParser(JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
+    ) -> Any:
         data = read_body(stream, parser_context)
         try:
             return super().parse(io.BytesIO(data), media_type, parser_context)

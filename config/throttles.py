@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+if TYPE_CHECKING:
+    # Not at run time: DRF's APIView reads the throttle classes (this module) while
+    # rest_framework.views is being imported.
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
 
 class _FailOpen:
-    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def allow_request(self, request: Request, view: APIView) -> bool:
         try:
             return super().allow_request(request, view)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - redis-py and socket errors
@@ -25,7 +32,7 @@ class _FailOpen:
 class UserOrTokenRateThrottle(_FailOpen, UserRateThrottle):
     """One budget per API token (each token its own), else per signed-in user."""
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
         token = getattr(request, "auth", None)
         key = getattr(token, "pk", None)
         if key is not None and request.user.is_authenticated:

@@ -99,8 +99,10 @@ def cached(name: str, scope: tuple[Hashable, ...], compute: Callable[[], T]) -> 
 
 def _written_in_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
     conn = connections[using]
+    # Each entry is (savepoint ids, callable, robust); django-stubs still has the 2-tuples
+    # of Django before 4.2, so the callable is read by position.
     return conn.in_atomic_block and any(
-        func is data_version_bump for _, func, _ in conn.run_on_commit
+        entry[1] is data_version_bump for entry in conn.run_on_commit
     )
 
 

@@ -18,7 +18,12 @@ from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, JSONObject
 
-from portfolio.models import Account, AccountEvent, Health, Priority
+from portfolio.models import (  # type: ignore[attr-defined]  # AccountEvent: pghistory.track makes it
+    Account,
+    AccountEvent,
+    Health,
+    Priority,
+)
 
 TRACKED = [("arr", "ARR"), ("tam", "TAM"), ("health", "Health"), ("priority", "Priority")]
 

@@ -261,7 +261,7 @@ def us_enterprise_flowchart(
             fill=MUTED,
         )
     )
-    path = [s.get("rule") for s in trace if s.get("rule")]
+    path: list[str] = [s["rule"] for s in trace if s.get("rule")]
     desc = (
         "US Enterprise prioritization flowchart. Path taken: "
         + " → ".join(f"{rule_name(r)} ({'yes' if answers.get(r) else 'no'})" for r in path)
