@@ -42,26 +42,29 @@ test: install
 # The modules these import are read for their types only (follow_imports = "silent"): a
 # module's own errors count once it is listed here.
 TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules.py \
-	portfolio/api_tokens.py portfolio/auth.py portfolio/htmx.py portfolio/roles.py \
-	portfolio/selectors.py portfolio/services.py portfolio/sync_views.py portfolio/tasks.py \
-	portfolio/token_views.py portfolio/writeback.py portfolio/writeback_views.py \
-	portfolio/datacache.py portfolio/history.py portfolio/sync \
+	config/api.py config/context_processors.py config/throttles.py \
 	integrations/gitlab.py integrations/selectors.py integrations/services.py \
-	integrations/tasks.py config/api.py config/context_processors.py config/throttles.py \
-	prioritization/charts.py \
+	integrations/tasks.py \
+	portfolio/api_tokens.py portfolio/auth.py portfolio/charts.py \
+	portfolio/datacache.py portfolio/history.py portfolio/htmx.py portfolio/roles.py \
+	portfolio/selectors.py portfolio/services.py portfolio/sync \
+	portfolio/sync_views.py portfolio/tasks.py portfolio/token_views.py \
+	portfolio/writeback.py portfolio/writeback_views.py \
+	prioritization/api.py prioritization/charts.py prioritization/receivers.py \
+	prioritization/selectors.py prioritization/services.py prioritization/tasks.py \
+	prioritization/views.py \
+	triage/api.py triage/forms.py triage/mirror.py triage/selectors.py \
+	triage/services triage/tasks.py triage/views.py \
+	engagement/cadence.py engagement/emails.py engagement/selectors.py \
+	engagement/services engagement/tasks.py engagement/views.py \
+	usage/api.py usage/charts.py usage/panels.py usage/selectors.py usage/tasks.py \
+	usage/views.py \
 	notifications/preferences.py notifications/producer.py notifications/selectors.py \
 	notifications/services.py notifications/tasks.py notifications/views.py \
-	portfolio/charts.py engagement/cadence.py \
-	ui/bulk.py ui/bulk_views.py ui/charts.py ui/forms.py ui/glance.py ui/panels.py \
-	ui/selectors.py ui/views.py \
 	workspace/forms.py workspace/inbox.py workspace/search.py workspace/selectors.py \
 	workspace/services.py workspace/views.py \
-	prioritization/receivers.py prioritization/services.py prioritization/tasks.py \
-	usage/charts.py usage/panels.py usage/selectors.py \
-	engagement/emails.py engagement/selectors.py engagement/services engagement/tasks.py \
-	engagement/views.py prioritization/api.py usage/api.py usage/tasks.py usage/views.py \
-	triage/api.py triage/forms.py triage/mirror.py triage/selectors.py triage/services \
-	triage/tasks.py triage/views.py
+	ui/bulk.py ui/bulk_views.py ui/charts.py ui/forms.py ui/glance.py ui/panels.py \
+	ui/selectors.py ui/views.py
 # mypy's django-stubs plugin loads config.settings: as for `make test`, a throwaway
 # SECRET_KEY, production settings and no `.env` (whatever `make run` wrote there).
 MYPY := SECRET_KEY=mypy-only DEBUG=0 PORTFOLIO_ENV_FILE= $(VENV)/bin/mypy

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -29,8 +28,6 @@ from prioritization.models import (
     RuleSet,
 )
 from prioritization.rules import FLOWS, RULES, Params, evaluate
-
-User = get_user_model()
 
 # --- Rule sets and decisions ------------------------------------------------------------------
 
@@ -118,7 +115,7 @@ def addressed_to_sales_management(exception: PriorityException) -> bool:
     return exception.kind == ExceptionKind.EMEA_PROPOSAL
 
 
-def sales_regions_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+def sales_regions_of(user: User) -> set[str]:
     """The region codes a sales manager covers (empty for anyone else)."""
     if not is_sales_manager(user):
         return set()
@@ -129,9 +126,7 @@ def sales_regions_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
     )
 
 
-def can_decide_exception(
-    user: AbstractBaseUser | AnonymousUser, exception: PriorityException
-) -> bool:
+def can_decide_exception(user: User, exception: PriorityException) -> bool:
     """Never on one's own request. An EMEA Enterprise request: only a sales manager
     covering the account's region. Any other: only a manager of a team the account's TAM
     belongs to."""
@@ -145,7 +140,7 @@ def can_decide_exception(
     return Team.objects.filter(manager=user, tams=tam_id).exists()
 
 
-def exceptions_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[PriorityException]:
+def exceptions_for_user(user: User) -> QuerySet[PriorityException]:
     """The requests a user may see: those on accounts they see, and for a sales manager
     the EMEA Enterprise requests of accounts in the regions they cover (and only those:
     a sales manager sees no book)."""
@@ -157,7 +152,7 @@ def exceptions_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Prio
 
 
 def pending_exceptions_for_manager(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
 ) -> QuerySet[PriorityException]:
     """Requests waiting for this user: for a manager, pending requests on accounts of
     TAMs in their teams (their own included so they see them, but they cannot decide
@@ -232,18 +227,18 @@ def _target(ruleset: RuleSet, p1: int, total: int) -> tuple[str, bool]:
         return text, p1 >= low and (high is None or p1 <= high)
     if ruleset.p1_target_share is not None and total:
         share, tol = ruleset.p1_target_share, ruleset.p1_share_tolerance
-        low, high = max(Decimal(0), share - tol), min(Decimal(1), share + tol)
-        text = f"about {share:.0%} at P1 ({low:.0%}-{high:.0%})"
-        return text, low <= Decimal(p1) / Decimal(total) <= high
+        lowest, highest = max(Decimal(0), share - tol), min(Decimal(1), share + tol)
+        text = f"about {share:.0%} at P1 ({lowest:.0%}-{highest:.0%})"
+        return text, lowest <= Decimal(p1) / Decimal(total) <= highest
     return "no target", True
 
 
-def p1_balance(tams: Iterable[AbstractBaseUser] | QuerySet) -> list[P1Balance]:
+def p1_balance(tams: Iterable[User] | QuerySet) -> list[P1Balance]:
     """Share of P1 per TAM against the target of the model their accounts use (US about
     1/3 of the book, EMEA 5-8 P1 accounts); `in_range` False means show a warning. One row
     per TAM and model (a TAM with books in two models gets two rows)."""
     tams = list(tams)
-    names = {t.pk: (t.get_full_name() or t.get_username()) for t in tams}  # type: ignore[attr-defined]
+    names = {t.pk: (t.get_full_name() or t.get_username()) for t in tams}
     rulesets = {(rs.region_id, rs.segment): rs for rs in RuleSet.objects.all()}
     rows = (
         Account.objects.filter(tam_id__in=list(names), priority__in=[1, 2])
@@ -292,9 +287,7 @@ def latest_quarterly_review() -> PriorityReview | None:
     )
 
 
-def changes_for_tam(
-    user: AbstractBaseUser | AnonymousUser, since: dt.datetime | None = None
-) -> QuerySet[PriorityDecision]:
+def changes_for_tam(user: User, since: dt.datetime | None = None) -> QuerySet[PriorityDecision]:
     """Priority changes on the TAM's accounts since `since` (default: the start of the
     latest quarterly review), newest first: their "what changed" list."""
     if since is None:
@@ -311,7 +304,7 @@ def changes_for_tam(
 
 
 def priorities_overview_lists(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
     *,
     keys: tuple[str, ...] = ("pending", "changes"),
     show: str = "",
@@ -322,7 +315,10 @@ def priorities_overview_lists(
     accounts since the latest quarterly review, newest first). Each is its first
     `SECTION_ROWS` rows or, when `show` names it, page `page` of `PAGE_ROWS`, with a count
     capped at `COUNT_CAP`. One query for the counts, one per list."""
-    readers = {"pending": pending_exceptions_for_manager, "changes": changes_for_tam}
+    readers: dict[str, Callable[[User], QuerySet]] = {
+        "pending": pending_exceptions_for_manager,
+        "changes": changes_for_tam,
+    }
     lists = {key: readers[key](user) for key in keys}
     counts = capped_counts(lists)
     return {key: capped(key, qs, counts[key], show=show, page=page) for key, qs in lists.items()}
@@ -428,9 +424,7 @@ def priority_flow(decision: PriorityDecision | None, ruleset: RuleSet | None) ->
     return out
 
 
-def account_priority_panel(
-    user: AbstractBaseUser | AnonymousUser, account: Account
-) -> dict[str, Any]:
+def account_priority_panel(user: User, account: Account) -> dict[str, Any]:
     """Context of templates/prioritization/account.html#panel (fixed number of queries)."""
     ruleset = ruleset_of(account)
     decision = decision_for_account(account)

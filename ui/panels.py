@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
 
 from portfolio import writeback
+from portfolio.htmx import HtmxHttpRequest
 from portfolio.models import (  # type: ignore[attr-defined]  # AccountEvent: pghistory.track makes it
     Account,
     AccountEvent,
@@ -250,7 +250,7 @@ def quarterly_review_changes(tam, *, limit: int = 50) -> list:
 # --- Account page --------------------------------------------------------------------------
 
 
-def account_panels(request: HttpRequest, account: Account) -> dict:
+def account_panels(request: HtmxHttpRequest, account: Account) -> dict:
     """Context for the account page's priority, health and triage panels. The engagement
     panel (checklist, project, cadence, success plan, personas, ...) costs about as much
     as the rest of the page together, so the page loads it with htmx right after it shows
@@ -273,7 +273,7 @@ def _writeback_panel(account: Account) -> list:
     return writeback.label_rows(list(rows.order_by("field")))
 
 
-def _priority_panel(request: HttpRequest, account: Account) -> dict:
+def _priority_panel(request: HtmxHttpRequest, account: Account) -> dict:
     """The stored decision with its trace (the flowchart for us_enterprise), the
     exceptions and the request form, from the prioritization app (4 queries)."""
     panel = account_priority_panel(request.user, account)
@@ -291,7 +291,7 @@ def _priority_panel(request: HttpRequest, account: Account) -> dict:
 # --- Team view -----------------------------------------------------------------------------
 
 
-def team_panels(request: HttpRequest, tams: list) -> dict:
+def team_panels(request: HtmxHttpRequest, tams: list) -> dict:
     """Pending exception approvals (the first rows, with their count) and the P1 balance
     per TAM (4 queries)."""
     balance = p1_balance(tams)
