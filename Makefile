@@ -57,8 +57,8 @@ TYPED := prioritization/rules triage/health.py triage/labels.py engagement/rules
 	triage/services triage/tasks.py triage/views.py \
 	engagement/cadence.py engagement/emails.py engagement/selectors.py \
 	engagement/services engagement/tasks.py engagement/views.py \
-	usage/api.py usage/charts.py usage/panels.py usage/selectors.py usage/tasks.py \
-	usage/views.py \
+	usage/api.py usage/charts.py usage/panels.py usage/selectors.py usage/services.py \
+	usage/tasks.py usage/views.py \
 	notifications/preferences.py notifications/producer.py notifications/selectors.py \
 	notifications/services.py notifications/tasks.py notifications/views.py \
 	workspace/forms.py workspace/inbox.py workspace/search.py workspace/selectors.py \
