@@ -12,6 +12,7 @@ from django.utils import timezone
 from engagement import rules, tasks
 from engagement.models import CollaborationProject, CustomerIssue
 from integrations import gitlab as gl
+from integrations.enqueue import enqueue_on_commit
 from portfolio.models import Account
 
 
@@ -105,19 +106,11 @@ def customer_issues_sync_all() -> int:
             "account_id", flat=True
         )
     )
-
-    def _enqueue() -> None:
-        for account_id in ids:
-            tasks.customer_issues_sync.delay(account_id=account_id)
-
-    transaction.on_commit(_enqueue)
+    for account_id in ids:
+        enqueue_on_commit(tasks.customer_issues_sync, account_id=account_id)
     return len(ids)
 
 
 def customer_issues_sync_request(*, account: Account) -> None:
     """Enqueue the sync of the account's customer issues (after commit)."""
-
-    def _enqueue() -> None:
-        tasks.customer_issues_sync.delay(account_id=account.pk)
-
-    transaction.on_commit(_enqueue)
+    enqueue_on_commit(tasks.customer_issues_sync, account_id=account.pk)

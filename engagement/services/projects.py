@@ -21,6 +21,7 @@ from engagement.models import (
 )
 from engagement.services.checklist import engagement_step_complete
 from integrations import gitlab as gl
+from integrations.enqueue import enqueue_on_commit
 from portfolio.models import Account, Opportunity
 
 WELCOME_ISSUE_TITLE = "Welcome to GitLab"
@@ -83,12 +84,7 @@ def collaboration_project_request(
         project.save(update_fields=["status", "last_error"])
     else:
         raise ValidationError("The collaboration project already exists.")
-    pk = project.pk
-
-    def _enqueue() -> None:
-        tasks.collaboration_project_create.delay(project_id=pk)
-
-    transaction.on_commit(_enqueue)
+    enqueue_on_commit(tasks.collaboration_project_create, project_id=project.pk)
     return project
 
 
@@ -277,12 +273,7 @@ def collaboration_project_transfer_request(
     project.status = ProjectStatus.TRANSFER_REQUESTED
     project.last_error = ""
     project.save(update_fields=["status", "last_error"])
-    pk = project.pk
-
-    def _enqueue() -> None:
-        tasks.collaboration_project_transfer.delay(project_id=pk)
-
-    transaction.on_commit(_enqueue)
+    enqueue_on_commit(tasks.collaboration_project_transfer, project_id=project.pk)
     return project
 
 
@@ -343,10 +334,6 @@ def collaboration_projects_transfer_paid() -> int:
         CollaborationProject.objects.filter(pk__in=ids).update(
             status=ProjectStatus.TRANSFER_REQUESTED, last_error=""
         )
-
-        def _enqueue() -> None:
-            for pk in ids:
-                tasks.collaboration_project_transfer.delay(project_id=pk)
-
-        transaction.on_commit(_enqueue)
+        for pk in ids:
+            enqueue_on_commit(tasks.collaboration_project_transfer, project_id=pk)
     return len(ids)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from integrations.enqueue import enqueue_on_commit
 from portfolio.models import Account, Health, Team
 from triage import health, mirror, selectors, tasks
 from triage import labels as triage_labels
@@ -54,8 +55,7 @@ def _mirror_on_commit(issue: TriageIssue) -> None:
     issue stays `needs_push` and the first `sync_gitlab` after GitLab is set up pushes it."""
     if mirror.mirror_enabled() is not None:
         return
-    issue_id = issue.pk
-    transaction.on_commit(lambda: tasks.triage_issue_mirror.delay(issue_id))
+    enqueue_on_commit(tasks.triage_issue_mirror, issue.pk)
 
 
 def _event(
