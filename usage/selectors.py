@@ -18,7 +18,7 @@ from portfolio.models import Account
 from prioritization.models import RuleSet
 from triage.health import UsageMeasures, UsageThresholds
 from usage.models import AccountUsage, Metric, MetricKind, Release
-from usage.services import MONTHLY_SQL, STALE_MONTHS
+from usage.services import BUILTIN, MONTHLY_SQL, STALE_MONTHS
 
 TREND_MONTHS = 12
 
@@ -118,15 +118,32 @@ class Trend:
         return known[-1] if known else None
 
 
+def _current_summary(
+    account: Account,
+    values: dict[str, dict[dt.date, tuple[float | None, str | None]]],
+    *,
+    today: dt.date,
+) -> AccountUsage | None:
+    """The account's summary row, unless it is stale: its month aged out (older than
+    `STALE_MONTHS`), or it is not the latest month of the built-in measures the trends
+    read (its rows removed, or a later month stored without a refresh). The daily
+    `usage_summaries_reconcile` refreshes such rows; until then the page shows none."""
+    summary = AccountUsage.objects.filter(
+        account=account, month__gte=month_start(today, STALE_MONTHS)
+    ).first()
+    latest = max((m for name in BUILTIN for m in values.get(name, {})), default=None)
+    return summary if summary is not None and summary.month == latest else None
+
+
 def account_trends(account: Account, *, today: dt.date, months: int = TREND_MONTHS) -> dict:
     """Each measure of the account over the last `months` months (month by month, days
     folded by the metric's aggregation), adoption as a share of seats. 3 queries."""
     start = month_start(today, months - 1)
     axis = [month_start(today, back) for back in range(months - 1, -1, -1)]
     metrics = {m.name: m for m in Metric.objects.all()}
-    sql = MONTHLY_SQL.format(where="v.account_id = %s AND v.period >= %s")
+    sql = MONTHLY_SQL.format(where="v.account_id = %(account)s AND v.period >= %(since)s")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account.pk, start])
+        cursor.execute(sql, {"account": account.pk, "since": start})
         rows = cursor.fetchall()
     values: dict[str, dict[dt.date, tuple[float | None, str | None]]] = defaultdict(dict)
     for _account_id, name, month, value, text in rows:
@@ -147,7 +164,7 @@ def account_trends(account: Account, *, today: dt.date, months: int = TREND_MONT
         active = values.get("active_users", {}).get(m, (None, None))[0]
         seats = values.get("licensed_seats", {}).get(m, (None, None))[0] or seats_fallback
         adoption.append((m, 100 * active / seats if active is not None and seats else None))
-    summary = AccountUsage.objects.filter(account=account).first()
+    summary = _current_summary(account, values, today=today)
     return {
         "axis": axis,
         "trends": trends,

@@ -2,17 +2,23 @@
 `manage.py import_usage`, the admin upload page), and the summary it keeps.
 
 Set-based, in batches of `BATCH_ROWS`, each its own transaction: the batch is COPYed into
-a temporary staging table as text, checked in one SQL statement (every field of every row,
-giving per-field errors), the bad rows quarantined with their reasons
-(`integrations.QuarantinedRecord`, as the Salesforce sync does), and the good ones stored
-with one `INSERT ... ON CONFLICT (account, metric, grain, period) DO UPDATE ... WHERE
-changed`, so a rerun adds nothing and changes nothing. Accounts are matched by Salesforce
-id. After the last batch the touched accounts' summary (`AccountUsage`) is rebuilt and
-their health re-assessed (`usage.tasks`), so colours follow the data.
+a temporary staging table as text (a CSV file's lines as they are), checked in one SQL
+pass (accounts, metrics and periods by hash lookups), and stored idempotently by
+(account, metric, grain, period): with a plain INSERT while none of the batch is stored
+yet (a first import, a new month), else each row probed once by its key, new ones
+inserted, changed ones updated, identical ones only read, so a rerun writes nothing. The
+batches' writes of concurrent imports take turns (an advisory lock), which is what makes
+the probe-then-insert safe without ON CONFLICT. The rejected rows get their per-field
+reasons (built for them only) and are quarantined (`integrations.QuarantinedRecord`, as
+the Salesforce sync does). Accounts are matched by Salesforce id. After the last batch the
+touched accounts' summary (`AccountUsage`) is rebuilt and their health re-assessed
+(`usage.tasks`), so colours follow the data. The SQL is in `usage.import_sql`; where the
+time goes, docs/performance.md, "Usage import".
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -25,12 +31,13 @@ from itertools import islice
 from typing import IO, Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from integrations.models import QuarantinedRecord, Source, SyncRun, SyncStatus
 from portfolio.models import Account
+from usage import import_sql
 from usage.models import AccountUsage, Metric, UsageValue
 
 logger = logging.getLogger(__name__)
@@ -235,27 +242,65 @@ class _Chained(io.RawIOBase):
         return n
 
 
-def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], int]]:
-    width = len(src.header)
-    columns = [f"c{i}" for i in range(width)]
+def _sql_literal(text: str) -> str:
+    """An SQL string literal of `text` (ASCII), every character escaped: built from code."""
+    return "E'" + "".join(f"\\x{ord(c):02x}" for c in text) + "'"
+
+
+# What Python's str.strip() removes besides the line ends: a batch without any of these
+# bytes (and no carriage return but in CRLF line ends) has no cell to trim.
+_TRIMMED_BYTES = _ASCII_SPACE.replace("\n", "").replace("\r", "").encode()
+
+
+def _csv_views(src: CsvFile) -> list[str]:
+    """The two views the check reads a CSV batch through (the staged rows' columns,
+    mapped): `n` is the file's line (set before each batch's COPY), and a line whose
+    cells are all blank is skipped. One trims each cell as Python's str.strip() would
+    (the lines are ASCII); the other, for a batch with no whitespace to trim, does not."""
+    columns = [f"c{i}" for i in range(len(src.header))]
+    space = _sql_literal(_ASCII_SPACE)
+    # A cell that starts and ends with something else than a space is taken as it is,
+    # without calling btrim (which costs more than the rest of the cell's check).
+    trimmed = {
+        name: f"CASE WHEN ascii(c{i}) > 32 AND ascii(right(c{i}, 1)) > 32 THEN c{i} "
+        f"ELSE nullif(btrim(c{i}, {space}), '') END"
+        for name, i in src.mapping.items()
+    }
+    plain = {name: f"nullif(c{i}, '')" for name, i in src.mapping.items()}
+    views = []
+    for name, cells, blank in (
+        (
+            import_sql.CSV_SOURCE,
+            trimmed,
+            "ascii(c0) > 32 OR " + " OR ".join(f"btrim({c}, {space}) <> ''" for c in columns),
+        ),
+        (import_sql.CSV_PLAIN_SOURCE, plain, " OR ".join(f"{c} <> ''" for c in columns)),
+    ):
+        views.append(
+            f"CREATE TEMP VIEW {name} AS SELECT n AS line, "  # nosec B608 # columns by number, the literal built from code
+            f"{cells['account']} AS account, {cells['period']} AS period, "
+            f"{cells['metric']} AS metric, {cells['value']} AS value, 'c'::text AS vtype, "
+            f"NULL::text AS read_errors, NULL::text AS raw FROM usage_stage_csv WHERE {blank}"
+        )
+    return views
+
+
+def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], str | None]]:
+    columns = [f"c{i}" for i in range(len(src.header))]
     with connection.cursor() as cursor:
         cursor.execute(
-            "DROP TABLE IF EXISTS usage_stage_csv; CREATE TEMP TABLE usage_stage_csv "
-            f"(n bigint GENERATED ALWAYS AS IDENTITY, {', '.join(c + ' text' for c in columns)})"
+            "DROP TABLE IF EXISTS usage_stage_csv CASCADE; CREATE TEMP TABLE usage_stage_csv "
+            "(n bigint GENERATED ALWAYS AS IDENTITY (CACHE 100000), "
+            f"{', '.join(c + ' text' for c in columns)})"
         )
-    trim = {name: f"nullif(btrim(c{i}, %(space)s), '')" for name, i in src.mapping.items()}
-    insert = (  # nosec B608 # columns by number, values as parameters
-        "INSERT INTO usage_stage (line, account, period, metric, value, vtype) "  # nosec B608
-        f"SELECT %(first)s + n - 1, {trim['account']}, {trim['period']}, {trim['metric']}, "
-        f"{trim['value']}, 'c' FROM usage_stage_csv WHERE "
-        + " OR ".join(f"btrim({c}, %(space)s) <> ''" for c in columns)
-    )
+        for view in _csv_views(src):
+            cursor.execute(view)
     copy = f"COPY usage_stage_csv ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
     number = 2
     while lines := list(islice(src.stream, size)):
         state: dict[str, bool] = {}
         data = b"".join(lines)
-        yield partial(_copy_csv_lines, data, len(lines), number, (copy, insert), state)
+        yield partial(_copy_csv_lines, data, len(lines), number, copy, state)
         if not state["copied"]:
             text = io.TextIOWrapper(
                 io.BufferedReader(_Chained(data, src.stream)),
@@ -270,34 +315,35 @@ def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], int]]:
 
 
 def _copy_csv_lines(
-    data: bytes,
-    count: int,
-    first: int,
-    sql: tuple[str, str],
-    state: dict[str, bool],
-    cursor: Any,
-) -> int:
-    """COPY one batch's lines; 0 rows staged, and `state["copied"]` false, when COPY did
-    not read exactly one row a line (the caller then reads them in Python)."""
-    copy_sql, insert = sql
+    data: bytes, count: int, first: int, copy_sql: str, state: dict[str, bool], cursor: Any
+) -> str | None:
+    """COPY one batch's lines, numbered from `first`; returns the staged rows' source (the
+    view to read them through), or None, and `state["copied"]` false, when COPY did not
+    read exactly one row a line (the caller then reads them in Python)."""
     state["copied"] = False
     if not data.isascii():
-        return 0
-    cursor.execute("TRUNCATE usage_stage_csv RESTART IDENTITY; SAVEPOINT usage_csv")
+        return None
+    cursor.execute(
+        "TRUNCATE usage_stage_csv; "
+        "SELECT setval(pg_get_serial_sequence('usage_stage_csv', 'n'), %s, false); "
+        "SAVEPOINT usage_csv",
+        [first],
+    )
     try:
         with cursor.cursor.copy(copy_sql) as copy:
             copy.write(data)
-        cursor.execute("SELECT count(*) FROM usage_stage_csv")
-        copied = cursor.fetchone()[0] == count
+        copied = cursor.cursor.rowcount == count
     except psycopg.Error:
         copied = False
     if not copied:
         cursor.execute("ROLLBACK TO SAVEPOINT usage_csv; RELEASE SAVEPOINT usage_csv")
-        return 0
+        return None
     cursor.execute("RELEASE SAVEPOINT usage_csv")
-    cursor.execute(insert, {"first": first, "space": _ASCII_SPACE})
     state["copied"] = True
-    return cursor.rowcount
+    untrimmed = data.count(b"\r") == data.count(b"\r\n") and len(
+        data.translate(None, _TRIMMED_BYTES)
+    ) == len(data)
+    return import_sql.CSV_PLAIN_SOURCE if untrimmed else import_sql.CSV_SOURCE
 
 
 def staged_from_wide_csv(
@@ -347,195 +393,47 @@ def csv_mapping(header: list[str], chosen: dict[str, str] | None = None) -> dict
 
 # --- The import -------------------------------------------------------------------------
 
-_STAGE_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS usage_stage (
-    line bigint, account text, period text, metric text, value text, vtype text,
-    read_errors text, raw text
-);
-CREATE TEMP TABLE IF NOT EXISTS usage_touched (account_id bigint PRIMARY KEY);
-TRUNCATE usage_touched;
-"""
 
-# Every field of every staged row checked at once. Each row is parsed once (steps fenced
-# with OFFSET 0: PostgreSQL would otherwise inline them and repeat the regular expressions
-# in every expression that uses them) and judged with plain comparisons; the per-field
-# error messages are built only for the rows that fail. The account join is limited to
-# `{scope}` (the accounts the caller may see).
-_CHECK_SQL = """
-CREATE TEMP TABLE usage_checked AS
-WITH parsed AS (
-    SELECT s.*, a.id AS account_id, m.id AS metric_id, m.kind,
-        CASE WHEN s.period ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$'
-             THEN CASE WHEN length(s.period) = 7 THEN 'm' ELSE 'd' END
-        END AS grain,
-        CASE
-            WHEN m.kind IN ('count', 'stages') AND s.vtype IN ('n', 'c')
-                 AND s.value ~ '^[0-9]{{1,12}}$' THEN 'num'
-            WHEN m.kind = 'number' AND s.vtype IN ('n', 'c')
-                 AND s.value ~ '^[0-9]{{1,12}}(\\.[0-9]{{1,6}})?$' THEN 'num'
-            WHEN m.kind = 'version' AND s.vtype IN ('s', 'c')
-                 AND s.value ~ '^[0-9]{{1,4}}\\.[0-9]{{1,4}}(\\.[0-9]{{1,4}})?$' THEN 'text'
-            WHEN m.kind = 'stages' AND s.vtype IN ('l', 'c')
-                 AND s.value ~ ('^[A-Za-z][A-Za-z0-9 _&-]{{0,40}}'
-                                || '(;[A-Za-z][A-Za-z0-9 _&-]{{0,40}}){{0,49}}$')
-                 THEN 'names'
-        END AS vkind
-    FROM usage_stage s
-    LEFT JOIN portfolio_account a ON a.salesforce_id = s.account {scope}
-    LEFT JOIN usage_metric m ON m.name = s.metric
-    OFFSET 0
-), dated AS (
-    SELECT p.*,
-        CASE WHEN p.grain IS NULL THEN NULL
-             WHEN p.grain = 'm'
-                  THEN make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int, 1)
-             WHEN p.grain = 'd' AND substr(p.period, 9, 2)::int <= extract(day FROM
-                  make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int, 1)
-                  + interval '1 month - 1 day')
-                  THEN make_date(substr(p.period, 1, 4)::int, substr(p.period, 6, 2)::int,
-                                 substr(p.period, 9, 2)::int)
-        END AS pdate
-    FROM parsed p
-    OFFSET 0
-), judged AS (
-    SELECT d.*,
-        d.vtype <> 'x' AND d.read_errors IS NULL AND d.account_id IS NOT NULL
-        AND d.metric_id IS NOT NULL AND d.vkind IS NOT NULL AND d.pdate IS NOT NULL
-        AND d.pdate >= DATE '2000-01-01' AND d.pdate <= %(today)s::date AS ok
-    FROM dated d
-    OFFSET 0
-), explained AS (
-    SELECT j.*, CASE WHEN j.ok THEN '{{}}'::jsonb ELSE
-        coalesce(j.read_errors::jsonb, '{{}}'::jsonb) || jsonb_strip_nulls(jsonb_build_object(
-            'account', CASE
-                WHEN j.vtype = 'x' THEN NULL
-                WHEN coalesce(j.account, '') = ''
-                    THEN jsonb_build_array('Required: the Salesforce account id.')
-                WHEN j.account_id IS NULL THEN jsonb_build_array(
-                    'No account with this Salesforce id' || %(scope_note)s || '.')
-            END,
-            'period', CASE
-                WHEN j.vtype = 'x' THEN NULL
-                WHEN coalesce(j.period, '') = ''
-                    THEN jsonb_build_array('Required: YYYY-MM or YYYY-MM-DD.')
-                WHEN j.grain IS NULL
-                    THEN jsonb_build_array('Must be YYYY-MM (a month) or YYYY-MM-DD (a day).')
-                WHEN j.pdate IS NULL THEN jsonb_build_array('Not a day of that month.')
-                WHEN j.pdate < DATE '2000-01-01' THEN jsonb_build_array('Before 2000.')
-                WHEN j.pdate > %(today)s::date THEN jsonb_build_array('In the future.')
-            END,
-            'metric', CASE
-                WHEN j.vtype = 'x' THEN NULL
-                WHEN coalesce(j.metric, '') = ''
-                    THEN jsonb_build_array('Required: the metric name.')
-                WHEN j.metric_id IS NULL THEN jsonb_build_array(
-                    'Unknown metric; the defined ones are: ' || %(metrics)s
-                    || ' (an admin adds more under Product usage > Metrics).')
-            END,
-            'value', CASE
-                WHEN j.vtype = 'x' OR j.metric_id IS NULL THEN NULL
-                WHEN j.value IS NULL THEN jsonb_build_array('Required.')
-                WHEN j.vkind IS NOT NULL THEN NULL
-                WHEN j.kind = 'count'
-                    THEN jsonb_build_array(j.metric || ' takes a whole number >= 0.')
-                WHEN j.kind = 'number'
-                    THEN jsonb_build_array(j.metric || ' takes a number >= 0.')
-                WHEN j.kind = 'version' THEN jsonb_build_array(
-                    j.metric || ' takes a version "major.minor" as a string, e.g. "17.3".')
-                ELSE jsonb_build_array(
-                    j.metric || ' takes a list of stage names or a whole number >= 0.')
-            END
-        )) END AS errors
-    FROM judged j
-)
-SELECT j.line, j.account, j.period, j.metric, j.value, j.vtype, j.raw, j.errors,
-    j.account_id, j.metric_id, j.grain, j.pdate, j.ok,
-    CASE WHEN j.vkind = 'num' THEN j.value::double precision
-         WHEN j.vkind = 'names' THEN cardinality(string_to_array(j.value, ';'))::double precision
-    END AS num,
-    CASE WHEN j.vkind IN ('text', 'names') THEN j.value END AS txt,
-    CASE WHEN j.ok THEN row_number() OVER w END AS rn,
-    CASE WHEN j.ok THEN first_value(j.line) OVER w END AS kept_line
-FROM explained j
-WINDOW w AS (PARTITION BY j.ok, j.account_id, j.metric_id, j.grain, j.pdate ORDER BY j.line DESC)
-"""
+@dataclass
+class _Statements:
+    """An import's SQL, built once: per staged rows' source, the check (with the plain
+    insert, or alone), the reasons and the resolving of earlier quarantined rows."""
 
-# An earlier row for the same key with another value: the later row wins, the earlier one
-# is rejected (and quarantined) saying which row was kept. Identical repeats are unchanged.
-_SUPERSEDED_SQL = """
-UPDATE usage_checked c SET ok = false, errors = jsonb_build_object('period', jsonb_build_array(
-        'Another row for the same account, period and metric (at ' || c.kept_line
-        || ') has a different value and was kept.'))
-FROM usage_checked k
-WHERE c.rn > 1 AND k.line = c.kept_line AND k.rn = 1
-  AND (c.num, c.txt) IS DISTINCT FROM (k.num, k.txt)
-"""
+    insert: dict[str, str]
+    check: dict[str, str]
+    explain: dict[str, str]
+    resolve: dict[str, dict[bool, str]]
+    params: dict[str, Any]
+    # The next batch tries the plain INSERT first (the last batch found none of its rows).
+    insert_first: bool = True
 
-_QUARANTINE_SQL = """
-WITH bad AS (
-    SELECT coalesce(left(c.account, 64), '') AS external_id,
-        coalesce(c.raw::jsonb, jsonb_build_object(
-            'account', c.account, 'period', c.period, 'metric', c.metric, 'value', c.value
-        )) AS payload,
-        %(where)s || ' ' || c.line || ': ' || (
-            SELECT string_agg(e.key || ': ' || (e.value ->> 0), '; ' ORDER BY e.key)
-            FROM jsonb_each(c.errors) e
-        ) AS reason
-    FROM usage_checked c
-    WHERE NOT c.ok
-), fresh AS (
-    INSERT INTO integrations_quarantinedrecord
-        (source, object_name, external_id, payload, reason, sync_run_id, created_at)
-    SELECT %(source)s, %(object)s, b.external_id, b.payload, b.reason, %(run)s, now()
-    FROM bad b
-    WHERE NOT EXISTS (
-        SELECT 1 FROM integrations_quarantinedrecord q
-        WHERE q.source = %(source)s AND q.object_name = %(object)s
-          AND q.external_id = b.external_id AND q.resolved_at IS NULL AND q.payload = b.payload
-    )
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM bad), (SELECT count(*) FROM fresh)
-"""
-
-# Straight into the month's partition: no tuple routing, and `xmax = 0` (a new row) can be
-# read back, which PostgreSQL 15 refuses through the partitioned parent.
-_UPSERT_SQL = """
-WITH stored AS (
-    INSERT INTO {partition} AS u (account_id, metric_id, grain, period, value, text)
-    SELECT c.account_id, c.metric_id, c.grain, c.pdate, c.num, c.txt
-    FROM usage_checked c
-    WHERE c.ok AND c.rn = 1 AND c.pdate >= %s AND c.pdate < %s
-      -- An identical stored row is read, not locked: a rerun writes nothing.
-      AND NOT EXISTS (
-          SELECT 1 FROM {partition} e
-          WHERE e.account_id = c.account_id AND e.metric_id = c.metric_id
-            AND e.grain = c.grain AND e.period = c.pdate
-            AND e.value IS NOT DISTINCT FROM c.num AND e.text IS NOT DISTINCT FROM c.txt
-      )
-    ON CONFLICT (account_id, metric_id, grain, period) DO UPDATE
-        SET value = EXCLUDED.value, text = EXCLUDED.text
-        WHERE (u.value, u.text) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.text)
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM stored
-"""
-
-# A record quarantined before is resolved when the same account, period and metric now
-# arrive valid (and no row for that key was rejected again in this batch).
-_RESOLVE_SQL = """
-UPDATE integrations_quarantinedrecord q
-SET resolved_at = now(), resolved_by_run_id = %(run)s
-FROM usage_checked c
-WHERE q.source = %(source)s AND q.object_name = %(object)s AND q.resolved_at IS NULL
-  AND c.ok AND q.external_id = c.account
-  AND q.payload ->> 'period' = c.period AND q.payload ->> 'metric' = c.metric
-  AND NOT EXISTS (
-      SELECT 1 FROM usage_checked b
-      WHERE NOT b.ok AND b.account = c.account AND b.period = c.period
-        AND b.metric = c.metric
-  )
-"""
+    @classmethod
+    def build(cls, scope: str, params: dict[str, Any]) -> _Statements:
+        sources = (import_sql.PY_SOURCE, import_sql.CSV_SOURCE, import_sql.CSV_PLAIN_SOURCE)
+        return cls(
+            insert={
+                s: import_sql.INSERT_SQL.format(source=s, scope=scope, names=import_sql.NAMES_SQL)
+                for s in sources
+            },
+            check={
+                s: import_sql.CHECK_SQL.format(source=s, scope=scope, names=import_sql.NAMES_SQL)
+                for s in sources
+            },
+            explain={
+                s: import_sql.EXPLAIN_SQL.format(source=s, scope=scope, names=import_sql.NAMES_SQL)
+                for s in sources
+            },
+            resolve={
+                s: {
+                    rejected: import_sql.RESOLVE_SQL.format(
+                        source=s, not_rejected=import_sql.NOT_REJECTED if rejected else ""
+                    )
+                    for rejected in (False, True)
+                }
+                for s in sources
+            },
+            params=params,
+        )
 
 
 def _scope_prepare(scope: QuerySet[Account] | None) -> str:
@@ -552,6 +450,23 @@ def _scope_prepare(scope: QuerySet[Account] | None) -> str:
             params,
         )
     return "AND a.id IN (SELECT id FROM usage_scope)"
+
+
+def _temp_buffers_raise() -> None:
+    """Room for a batch's temporary tables in memory: 100,000 staged lines are about 10 MB,
+    past the default 8 MB, and the rest went through the operating system's files (about
+    a tenth of the import's time). PostgreSQL takes the setting only before the session's
+    first temporary table; later it refuses it, and the session keeps what it has."""
+    with contextlib.suppress(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET temp_buffers = '128MB'")
+
+
+def _periods_prepare(today: dt.date) -> None:
+    """The valid periods up to `today`, kept for the session (rebuilt on a new day)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(pdate) FROM usage_periods WHERE grain = 'd'")
+        if cursor.fetchone()[0] != today:
+            cursor.execute(import_sql.PERIODS_SQL, {"today": today})
 
 
 def partition_name(month: dt.date) -> str:
@@ -622,22 +537,25 @@ def usage_import(
     )
     result = ImportResult(run=run)
     metrics = ", ".join(Metric.objects.order_by("name").values_list("name", flat=True))
-    check_sql = _CHECK_SQL.format(scope=_scope_prepare(scope))
+    today = timezone.localdate()
     params = {
         "scope_note": " that you may see" if scope is not None else "",
-        "today": timezone.localdate(),
+        "today": today,
         "metrics": metrics,
     }
     try:
+        _temp_buffers_raise()
         with connection.cursor() as cursor:
-            cursor.execute(_STAGE_DDL)
+            cursor.execute(import_sql.STAGE_DDL)
+        _periods_prepare(today)
+        sql = _Statements.build(_scope_prepare(scope), params)
         stagers = (
             _csv_stagers(rows, batch_rows)
             if isinstance(rows, CsvFile)
             else (partial(_stage_rows, batch) for batch in _batches(rows, batch_rows))
         )
         for stage in stagers:
-            _import_batch(stage, result, check_sql, params, where)
+            _import_batch(stage, result, sql, where)
             if progress is not None:
                 progress(result.rows)
         with connection.cursor() as cursor:
@@ -682,84 +600,75 @@ def _finish(run: SyncRun, result: ImportResult) -> None:
     )
 
 
-def _stage_rows(batch: list[StagedRow], cursor: Any) -> int:
+def _stage_rows(batch: list[StagedRow], cursor: Any) -> str:
     with cursor.cursor.copy(
         "COPY usage_stage (line, account, period, metric, value, vtype, read_errors, raw) "
         "FROM STDIN"
     ) as copy:
         for row in batch:
             copy.write_row(row)
-    return len(batch)
+    return import_sql.PY_SOURCE
 
 
 @transaction.atomic
 def _import_batch(
-    stage: Callable[[Any], int],
-    result: ImportResult,
-    check_sql: str,
-    params: dict[str, Any],
-    where: str,
+    stage: Callable[[Any], str | None], result: ImportResult, sql: _Statements, where: str
 ) -> None:
     with connection.cursor() as cursor:
         # Explicit, not ON COMMIT: a batch may run inside a caller's transaction.
-        cursor.execute("TRUNCATE usage_stage; DROP TABLE IF EXISTS usage_checked")
-        # The batch's sort (duplicates within it) in memory, not on disk.
+        cursor.execute(
+            "TRUNCATE usage_stage, usage_bad; DROP TABLE IF EXISTS usage_checked, usage_rejected"
+        )
+        # The batch's hash tables and sorts in memory, not on disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         # A batch's statements are big enough for the JIT threshold, and compiling costs
         # 0.5-0.8 s a statement here, more than the statements themselves.
         cursor.execute("SET LOCAL jit = off")
-        staged = stage(cursor)
+        source = stage(cursor)
+        if source is None:
+            return
+        # The batches of concurrent imports write in turn (to their commit): MERGE_SQL's
+        # probe and insert, and INSERT_SQL's, rely on no one else storing a key between.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [import_sql.WRITE_LOCK_KEY])
+        inserted = _attempt(cursor, sql.insert[source], sql.params) if sql.insert_first else None
+        if inserted is not None:
+            accepted, staged = inserted
+            created, updated = accepted, 0
+        else:
+            cursor.execute(sql.check[source], sql.params)
+            staged = cursor.rowcount
+            accepted, created, updated = _merge(cursor, sql) if staged else (0, 0, 0)
+            if staged > accepted:
+                cursor.execute(
+                    "INSERT INTO usage_bad SELECT line, dup_of FROM usage_checked WHERE NOT ok"
+                )
         if not staged:
             return
-        cursor.execute(check_sql, params)
-        # Its real size for the planner (a new table is assumed to hold one row).
-        cursor.execute("ANALYZE usage_checked (ok, rn, pdate, account_id)")
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM usage_checked WHERE rn > 1)")
-        if cursor.fetchone()[0]:
-            cursor.execute(_SUPERSEDED_SQL)
-        # One month's rows at a time into its partition: an index, not a scan per month.
-        cursor.execute("CREATE INDEX ON usage_checked (pdate) WHERE ok AND rn = 1")
-        cursor.execute(
-            _QUARANTINE_SQL,
-            {"where": where, "source": Source.USAGE, "object": OBJECT_NAME, "run": result.run.pk},
-        )
-        rejected, _fresh = cursor.fetchone()
-        cursor.execute(
-            "SELECT DISTINCT date_trunc('month', pdate)::date FROM usage_checked WHERE ok"
-        )
-        months = [row[0] for row in cursor.fetchall()]
-        usage_partitions_ensure(months)
-        created = updated = 0
-        # The probe of the stored rows goes through the partition's key, whatever the
-        # partition's statistics say: a partition filled since its last ANALYZE looks
-        # empty to the planner, which then scans it once per staged row (quadratic).
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        for month in months:
-            end = (month + dt.timedelta(days=32)).replace(day=1)
-            cursor.execute(_UPSERT_SQL.format(partition=partition_name(month)), [month, end])
-            new, changed = cursor.fetchone()
-            created, updated = created + new, updated + changed
-        cursor.execute("SET LOCAL enable_seqscan = on")
-        cursor.execute(
-            "INSERT INTO usage_touched SELECT DISTINCT account_id FROM usage_checked "
-            "WHERE ok ON CONFLICT DO NOTHING"
-        )
+        rejected = staged - accepted
         if rejected:
+            cursor.execute(sql.explain[source], sql.params)
+            cursor.execute(
+                import_sql.QUARANTINE_SQL,
+                {
+                    "where": where,
+                    "source": Source.USAGE,
+                    "object": OBJECT_NAME,
+                    "run": result.run.pk,
+                },
+            )
             shown = max(0, REJECTED_SHOWN - len(result.rejected))
             cursor.execute(
-                "SELECT line, errors FROM usage_checked WHERE NOT ok ORDER BY line LIMIT %s",
-                [shown],
+                "SELECT line, errors FROM usage_rejected ORDER BY line LIMIT %s", [shown]
             )
             result.rejected += [
                 {"index": line, "errors": e if isinstance(e, dict) else json.loads(e)}
                 for line, e in cursor.fetchall()
             ]
-        if staged > rejected and _open_quarantine_exists():
+        if accepted and _open_quarantine_exists():
             cursor.execute(
-                _RESOLVE_SQL,
+                sql.resolve[source][bool(rejected)],
                 {"run": result.run.pk, "source": Source.USAGE, "object": OBJECT_NAME},
             )
-    accepted = staged - rejected
     result.rows += staged
     result.accepted += accepted
     result.created += created
@@ -767,6 +676,65 @@ def _import_batch(
     result.unchanged += accepted - created - updated
     if rejected:
         logger.warning("Usage import %s: %s rows quarantined", result.run.pk, rejected)
+
+
+def _merge(cursor: Any, sql: _Statements) -> tuple[int, int, int]:
+    """Store the checked rows each probed by its key (MERGE_SQL), after marking the
+    repeated keys. Returns (accepted, created, updated)."""
+    cursor.execute(import_sql.DUPLICATES_SQL)
+    repeats = superseded = 0
+    if repeats := cursor.rowcount:
+        cursor.execute(import_sql.SUPERSEDED_SQL)
+        superseded = cursor.rowcount
+    # Each row's probe goes through the partition's key, whatever the statistics say (a
+    # partition filled since its last ANALYZE looks empty, and a hash or merge join would
+    # read all of it).
+    cursor.execute(
+        "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+        "SET LOCAL enable_seqscan = off"
+    )
+    # A key conflict cannot happen here (the writes take turns): it would be raised.
+    probed, created, updated = _attempt(cursor, import_sql.MERGE_SQL, create_months=True) or (
+        0,
+        0,
+        0,
+    )
+    cursor.execute(
+        "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on; "
+        "SET LOCAL enable_seqscan = on"
+    )
+    # The next batch tries the plain INSERT again when this one found none of its rows.
+    sql.insert_first = created == probed
+    return probed + repeats - superseded, created, updated
+
+
+def _attempt(
+    cursor: Any, statement: str, params: dict | None = None, *, create_months: bool = False
+) -> tuple[int, ...] | None:
+    """Run one write statement under a savepoint. Without `create_months`: None when it
+    broke on the key (a row already stored, or a key given twice) or on a month without
+    its partition. With it: a month without its partition gets it and the statement runs
+    again."""
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                cursor.execute(statement, params)
+                return tuple(cursor.fetchone())
+        except IntegrityError as exc:
+            code = getattr(exc.__cause__, "sqlstate", None)
+            conflict = code == psycopg.errors.UniqueViolation.sqlstate
+            no_partition = code == psycopg.errors.CheckViolation.sqlstate
+            if not create_months and (conflict or no_partition):
+                return None
+            if not no_partition:
+                raise
+            cursor.execute(
+                "SELECT DISTINCT date_trunc('month', pdate::timestamp)::date "
+                "FROM usage_checked WHERE ok"
+            )
+            if not usage_partitions_ensure(row[0] for row in cursor.fetchall()):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _open_quarantine_exists() -> bool:
@@ -777,20 +745,31 @@ def _open_quarantine_exists() -> bool:
 
 # --- The summary ----------------------------------------------------------------------
 
-# Each account's months from its rows: a monthly row when given, else the days folded by
-# the metric's aggregation; then the latest month and the one before it, side by side.
+# Each account's months from its rows: a monthly row when given (at most one per metric
+# and month: the key), else the days folded by the metric's aggregation. The monthly rows
+# are taken as they are, with no grouping (the common case costs no aggregate); the days
+# are grouped only where no monthly row covers their month. "The last day's" value and text
+# are the greatest of arrays led by the day: no ORDER BY inside an aggregate (PostgreSQL 15
+# sorts each group for one). `{where}` is applied to both parts.
 MONTHLY_SQL = """
-SELECT v.account_id, m.name, date_trunc('month', v.period)::date AS month,
-    CASE WHEN bool_or(v.grain = 'm') THEN max(v.value) FILTER (WHERE v.grain = 'm')
-         WHEN m.aggregation = 'sum' THEN sum(v.value)
+SELECT v.account_id, m.name, v.period AS month, v.value, v.text
+FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
+WHERE {where} AND v.grain = 'm'
+UNION ALL
+SELECT v.account_id, m.name, date_trunc('month', v.period::timestamp)::date AS month,
+    CASE WHEN m.aggregation = 'sum' THEN sum(v.value)
          WHEN m.aggregation = 'avg' THEN avg(v.value)
          WHEN m.aggregation = 'max' THEN max(v.value)
-         ELSE (array_agg(v.value ORDER BY v.period DESC))[1]
+         ELSE (max(ARRAY[(v.period - DATE '2000-01-01')::double precision, v.value]))[2]
     END AS value,
-    (array_agg(v.text ORDER BY v.grain DESC, v.period DESC))[1] AS text
+    (max(ARRAY[v.period::text, v.text] COLLATE "C"))[2] AS text
 FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
-WHERE {where}
-GROUP BY v.account_id, m.name, m.aggregation, date_trunc('month', v.period)
+WHERE {where} AND v.grain = 'd' AND NOT EXISTS (
+    SELECT 1 FROM usage_value o
+    WHERE o.account_id = v.account_id AND o.metric_id = v.metric_id AND o.grain = 'm'
+      AND o.period = date_trunc('month', v.period::timestamp)::date
+)
+GROUP BY v.account_id, m.id, date_trunc('month', v.period::timestamp)
 """
 
 BUILTIN = (
@@ -802,15 +781,20 @@ BUILTIN = (
     "new_features_used",
 )
 
-# Built once from constants of this module; every value goes as a parameter.
+# The summary: each account's latest month and the one before it, side by side. Built once
+# from constants of this module; every value goes as a parameter.
 _SUMMARY_SQL = (  # nosec B608 # identifiers and clauses from code, values as parameters
     "WITH monthly AS ("  # nosec B608 # as above
     + MONTHLY_SQL.format(
-        where="v.account_id IN (SELECT unnest(%(ids)s::bigint[])) "
+        where="v.account_id = ANY(%(ids)s::bigint[]) "
         "AND m.name = ANY(%(names)s) AND v.period >= %(since)s"
     )
     + """),
-latest AS (SELECT account_id, max(month) AS month FROM monthly GROUP BY account_id),
+latest AS (
+    SELECT account_id, max(month) AS month FROM monthly GROUP BY account_id
+    -- Older than that says nothing about the account now: no summary.
+    HAVING max(month) >= %(current)s
+),
 pivot AS (
     SELECT l.account_id, l.month,
         max(mo.value) FILTER (WHERE mo.month = l.month AND mo.name = 'active_users') AS active,
@@ -826,7 +810,7 @@ pivot AS (
                               AND mo.name = 'licensed_seats') AS prev_seats
     FROM latest l JOIN monthly mo ON mo.account_id = l.account_id
     GROUP BY l.account_id, l.month
-)
+), written AS (
 INSERT INTO usage_accountusage AS s (
     account_id, month, active_users, licensed_seats, previous_month, previous_active_users,
     previous_licensed_seats, version, tickets_opened, stages_in_use, new_features_used,
@@ -847,26 +831,81 @@ ON CONFLICT (account_id) DO UPDATE SET
     tickets_opened = EXCLUDED.tickets_opened, stages_in_use = EXCLUDED.stages_in_use,
     new_features_used = EXCLUDED.new_features_used, adoption = EXCLUDED.adoption,
     previous_adoption = EXCLUDED.previous_adoption, updated_at = EXCLUDED.updated_at
+RETURNING s.account_id
+), removed AS (
+    -- An account of the batch with no usage that recent left (aged out, or its rows
+    -- removed) loses its summary row rather than keep a stale one.
+    DELETE FROM usage_accountusage d
+    WHERE d.account_id = ANY(%(ids)s::bigint[])
+      AND NOT EXISTS (SELECT 1 FROM written w WHERE w.account_id = d.account_id)
+)
+SELECT count(*) FROM written
 """
 )
+
+
+def _summary_months(today: dt.date) -> tuple[dt.date, dt.date]:
+    """(the first month read, the oldest latest month a summary is kept for)."""
+    index = today.year * 12 + today.month - 1 - STALE_MONTHS
+    current = dt.date(index // 12, index % 12 + 1, 1)
+    since = dt.date((index - 1) // 12, (index - 1) % 12 + 1, 1)
+    return since, current
 
 
 def usage_summary_refresh(*, account_ids: list[int]) -> int:
     """Rebuild `AccountUsage` of these accounts from their rows, in batches of
     `SUMMARY_BATCH` accounts (one statement each). Returns the rows written.
 
-    Only the last `STALE_MONTHS` + 1 months are read: older usage says nothing about the
-    account now (the selectors leave it out), and the year of history stays unread."""
-    today = timezone.localdate()
-    index = today.year * 12 + today.month - 1 - (STALE_MONTHS + 1)
-    since = dt.date(index // 12, index % 12 + 1, 1)
+    Only the months from `STALE_MONTHS` back (and the one before, for the change) are
+    read: older usage says nothing about the account now, and the year of history stays
+    unread. An account left with no usage that recent (aged out, or its rows removed)
+    loses its summary row (`removed`) rather than keep a stale one."""
+    since, current = _summary_months(timezone.localdate())
     written = 0
     for start in range(0, len(account_ids), SUMMARY_BATCH):
         chunk = account_ids[start : start + SUMMARY_BATCH]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_SUMMARY_SQL, {"ids": chunk, "names": list(BUILTIN), "since": since})
-            written += cursor.rowcount
+            # In memory, and not compiled (as the import's batches).
+            cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            cursor.execute(
+                _SUMMARY_SQL,
+                {"ids": chunk, "names": list(BUILTIN), "since": since, "current": current},
+            )
+            written += cursor.fetchone()[0]
     return written
+
+
+# A summary row that no longer says what the rows say: its month aged out, its month's rows
+# are gone, or a later month arrived without a refresh (the built-in metrics only, as the
+# summary reads them). One probe of the key per row.
+_STALE_SUMMARIES_SQL = """
+SELECT s.account_id FROM usage_accountusage s
+WHERE s.month < %(current)s
+   OR NOT EXISTS (
+       SELECT 1 FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
+       WHERE v.account_id = s.account_id AND m.name = ANY(%(names)s)
+         AND v.period >= s.month AND v.period < (s.month + interval '1 month')::date)
+   OR EXISTS (
+       SELECT 1 FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
+       WHERE v.account_id = s.account_id AND m.name = ANY(%(names)s)
+         AND v.period >= (s.month + interval '1 month')::date AND v.period <= %(today)s)
+ORDER BY s.account_id
+"""
+
+
+def usage_summaries_reconcile() -> int:
+    """Refresh the summary rows that went stale (`_STALE_SUMMARIES_SQL`): those of
+    accounts with no recent usage left are deleted. Returns how many were stale. Daily
+    (the beat schedule), before the health run reads them."""
+    today = timezone.localdate()
+    _since, current = _summary_months(today)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STALE_SUMMARIES_SQL, {"current": current, "names": list(BUILTIN), "today": today}
+        )
+        stale = [row[0] for row in cursor.fetchall()]
+    usage_summary_refresh(account_ids=stale)
+    return len(stale)
 
 
 def usage_orphans_purge() -> int:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from integrations.models import QuarantinedRecord, Source, SyncRun
 from tests import factories
-from usage import services
+from usage import import_sql, services
 from usage.models import AccountUsage, UsageValue
 from usage.selectors import month_start
 
@@ -290,6 +291,8 @@ def _outcome(rows, batch_rows):
         "\r\nonly,two\r\n{sf},{m},tickets_opened,4,\r\n",  # a blank line, a short one
         'late,2026-01,version,"a\r\nb"\r\n{sf},{m},tickets_opened,4\r\n',  # a quoted line break
         "{sf},{m},tickets_opened,4\u00a0\r\n{sf},{m},new_features_used,2\r\n",  # non-ASCII
+        "{sf},{m},tickets_opened,\t4\r\n",  # a tab to trim (the other batches: no blank)
+        '{sf},{m},"new_features_used ",3\r\n',  # a quoted cell to trim
     ],
 )
 def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts, tail):
@@ -310,3 +313,113 @@ def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts,
     assert counts[3] == 2 + (1 if tail.startswith(("late", "\r")) else 0)
     assert [r["index"] for r in rejected][:2] == [7, 9]
     assert any(text == "17.3" for *_, text in stored) and reasons
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_the_same_new_rows_at_once_store_them_once():
+    """The batches' writes take turns (services.WRITE_LOCK_KEY): the second import waits
+    for the first to commit, then finds every row stored and unchanged."""
+    accounts = [factories.AccountFactory(licensed_seats=1000) for _ in range(3)]
+    rows = _good_rows(accounts)
+    # Earlier transactional tests may leave usage rows (no flush empties the partitioned
+    # table): only this test's accounts are counted and cleaned.
+    mine = UsageValue.objects.filter(account_id__in=[a.pk for a in accounts])
+    results: dict[str, services.ImportResult] = {}
+    errors: list[Exception] = []
+    first_wrote, first_may_commit = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["first"] = _import(rows)
+                first_wrote.set()
+                first_may_commit.wait(10)
+        except Exception as exc:  # noqa: BLE001 # reported by the test below
+            errors.append(exc)
+        finally:
+            first_wrote.set()
+            connection.close()
+
+    def second() -> None:
+        first_wrote.wait(10)
+        try:
+            results["second"] = _import(rows)
+        except Exception as exc:  # noqa: BLE001 # reported by the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for thread in threads:
+            thread.start()
+        first_wrote.wait(10)
+        threads[1].join(1.0)
+        assert threads[1].is_alive()  # waiting for the first import's commit
+        first_may_commit.set()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+        assert (results["first"].created, results["first"].unchanged) == (24, 0)
+        assert (results["second"].created, results["second"].unchanged) == (0, 24)
+        assert mine.count() == 24
+    finally:
+        first_may_commit.set()
+        mine.delete()  # not a Django-managed table: no flush empties it
+
+
+_NAMES_REGEX = (  # the stage-names check as first written (about 0.5 ms a value)
+    "^[A-Za-z][A-Za-z0-9 _&-]{0,40}(;[A-Za-z][A-Za-z0-9 _&-]{0,40}){0,49}$"
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plan",
+        "plan;create;verify",
+        "Secure & Govern;ci-cd;a_b",
+        "a" * 41,
+        "a" * 42,
+        ";".join(["x"] * 50),
+        ";".join(["x"] * 51),
+        ";".join(["y" * 41] * 50),
+        "plan;;create",
+        "plan;",
+        ";plan",
+        "1plan",
+        "plan;2x",
+        "plan\n",
+        "plän",
+        "",
+        " plan",
+    ],
+)
+def test_the_stage_names_check_says_what_the_single_pattern_said(value):
+    sql = import_sql.NAMES_SQL.replace("AND ", "", 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.value ~ %s, coalesce({sql}, false) FROM (SELECT %s::text AS value) s",
+            [_NAMES_REGEX, value],
+        )
+        single, spelled = cursor.fetchone()
+    assert single == spelled
+
+
+def test_a_monthly_row_wins_over_the_days_of_its_month_and_the_last_day_gives_the_version(
+    accounts,
+):
+    month = month_start(timezone.localdate(), 1)
+    sf = accounts[0].salesforce_id
+    rows = [
+        {"account": sf, "period": f"{month:%Y-%m}-0{d}", "metric": "active_users", "value": v}
+        for d, v in ((1, 300), (2, 350))
+    ] + [
+        {"account": sf, "period": f"{month:%Y-%m}", "metric": "active_users", "value": 320},
+        {"account": sf, "period": f"{month:%Y-%m}-03", "metric": "version", "value": "17.1"},
+        {"account": sf, "period": f"{month:%Y-%m}-09", "metric": "version", "value": "17.2"},
+        {"account": sf, "period": f"{month:%Y-%m}-05", "metric": "version", "value": "17.9"},
+    ]
+    assert _import(rows).created == 6
+    summary = AccountUsage.objects.get(account=accounts[0])
+    assert (summary.month, summary.active_users, summary.version) == (month, 320, "17.2")
