@@ -56,7 +56,7 @@ from bench._common import (  # noqa: E402
     scratch_database,
 )
 from tests.fakes import usage_feed  # noqa: E402
-from usage.services import BUILTIN as METRICS  # noqa: E402
+from usage.selectors import BUILTIN as METRICS  # noqa: E402
 
 LAST_MONTH = (2026, 11)
 

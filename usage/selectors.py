@@ -18,9 +18,47 @@ from portfolio.models import Account
 from prioritization.models import RuleSet
 from triage.health import UsageMeasures, UsageThresholds
 from usage.models import AccountUsage, Metric, MetricKind, Release
-from usage.services import BUILTIN, MONTHLY_SQL, STALE_MONTHS
 
 TREND_MONTHS = 12
+
+# Months of data older than this before today say nothing about the account now.
+STALE_MONTHS = 3
+
+BUILTIN = (
+    "active_users",
+    "licensed_seats",
+    "version",
+    "stages_in_use",
+    "tickets_opened",
+    "new_features_used",
+)
+
+# Each account's months from its rows: a monthly row when given (at most one per metric
+# and month: the key), else the days folded by the metric's aggregation. The monthly rows
+# are taken as they are, with no grouping (the common case costs no aggregate); the days
+# are grouped only where no monthly row covers their month. "The last day's" value and text
+# are the greatest of arrays led by the day: no ORDER BY inside an aggregate (PostgreSQL 15
+# sorts each group for one). `{where}` is applied to both parts.
+MONTHLY_SQL = """
+SELECT v.account_id, m.name, v.period AS month, v.value, v.text
+FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
+WHERE {where} AND v.grain = 'm'
+UNION ALL
+SELECT v.account_id, m.name, date_trunc('month', v.period::timestamp)::date AS month,
+    CASE WHEN m.aggregation = 'sum' THEN sum(v.value)
+         WHEN m.aggregation = 'avg' THEN avg(v.value)
+         WHEN m.aggregation = 'max' THEN max(v.value)
+         ELSE (max(ARRAY[(v.period - DATE '2000-01-01')::double precision, v.value]))[2]
+    END AS value,
+    (max(ARRAY[v.period::text, v.text] COLLATE "C"))[2] AS text
+FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
+WHERE {where} AND v.grain = 'd' AND NOT EXISTS (
+    SELECT 1 FROM usage_value o
+    WHERE o.account_id = v.account_id AND o.metric_id = v.metric_id AND o.grain = 'm'
+      AND o.period = date_trunc('month', v.period::timestamp)::date
+)
+GROUP BY v.account_id, m.id, date_trunc('month', v.period::timestamp)
+"""
 
 
 def month_start(day: dt.date, back: int = 0) -> dt.date:

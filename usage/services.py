@@ -37,8 +37,9 @@ from django.utils import timezone
 
 from integrations.models import QuarantinedRecord, Source, SyncRun, SyncStatus
 from portfolio.models import Account
-from usage import import_sql
+from usage import import_sql, tasks
 from usage.models import AccountUsage, Metric, UsageValue
+from usage.selectors import BUILTIN, MONTHLY_SQL, STALE_MONTHS
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ REJECTED_SHOWN = 1_000
 FIELDS = ("account", "period", "metric", "value")
 OBJECT_NAME = "UsageRow"
 PARTITION_LOCK_KEY = 0x75736167  # "usag"
-# Months of data older than this before today say nothing about the account now.
-STALE_MONTHS = 3
 
 # A staged row: position (0-based index of a JSON row; file line of CSV/NDJSON), the four
 # fields as text, the JSON type of the value (n number, s string, l list, b other,
@@ -570,9 +569,7 @@ def usage_import(
     run.status = SyncStatus.COMPLETED_WITH_ERRORS if result.rejected_count else SyncStatus.SUCCEEDED
     _finish(run, result)
     if assess and touched:
-        from usage.tasks import usage_health_assess_enqueue
-
-        usage_health_assess_enqueue(account_ids=touched)
+        tasks.usage_health_assess_enqueue(account_ids=touched)
     return result
 
 
@@ -745,41 +742,6 @@ def _open_quarantine_exists() -> bool:
 
 # --- The summary ----------------------------------------------------------------------
 
-# Each account's months from its rows: a monthly row when given (at most one per metric
-# and month: the key), else the days folded by the metric's aggregation. The monthly rows
-# are taken as they are, with no grouping (the common case costs no aggregate); the days
-# are grouped only where no monthly row covers their month. "The last day's" value and text
-# are the greatest of arrays led by the day: no ORDER BY inside an aggregate (PostgreSQL 15
-# sorts each group for one). `{where}` is applied to both parts.
-MONTHLY_SQL = """
-SELECT v.account_id, m.name, v.period AS month, v.value, v.text
-FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
-WHERE {where} AND v.grain = 'm'
-UNION ALL
-SELECT v.account_id, m.name, date_trunc('month', v.period::timestamp)::date AS month,
-    CASE WHEN m.aggregation = 'sum' THEN sum(v.value)
-         WHEN m.aggregation = 'avg' THEN avg(v.value)
-         WHEN m.aggregation = 'max' THEN max(v.value)
-         ELSE (max(ARRAY[(v.period - DATE '2000-01-01')::double precision, v.value]))[2]
-    END AS value,
-    (max(ARRAY[v.period::text, v.text] COLLATE "C"))[2] AS text
-FROM usage_value v JOIN usage_metric m ON m.id = v.metric_id
-WHERE {where} AND v.grain = 'd' AND NOT EXISTS (
-    SELECT 1 FROM usage_value o
-    WHERE o.account_id = v.account_id AND o.metric_id = v.metric_id AND o.grain = 'm'
-      AND o.period = date_trunc('month', v.period::timestamp)::date
-)
-GROUP BY v.account_id, m.id, date_trunc('month', v.period::timestamp)
-"""
-
-BUILTIN = (
-    "active_users",
-    "licensed_seats",
-    "version",
-    "stages_in_use",
-    "tickets_opened",
-    "new_features_used",
-)
 
 # The summary: each account's latest month and the one before it, side by side. Built once
 # from constants of this module; every value goes as a parameter.
