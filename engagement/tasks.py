@@ -39,7 +39,7 @@ def _retry_or_give_up(task, exc: GitLabError, project_id: int) -> None:
 
 
 @shared_task(bind=True, name="engagement.collaboration_project_create", acks_late=True)
-def collaboration_project_create(self, project_id: int) -> str:
+def collaboration_project_provision(self, project_id: int) -> str:
     """Create (or find) the collaboration project, its welcome issue, record the URL."""
     try:
         project = projects.collaboration_project_provision(project_id=project_id)
@@ -50,7 +50,7 @@ def collaboration_project_create(self, project_id: int) -> str:
 
 
 @shared_task(bind=True, name="engagement.collaboration_project_transfer", acks_late=True)
-def collaboration_project_transfer(self, project_id: int) -> str:
+def collaboration_project_move(self, project_id: int) -> str:
     """Move the project from pre-sales to the account-management group."""
     try:
         project = projects.collaboration_project_move(project_id=project_id)

@@ -27,12 +27,12 @@ CHAT_CURSOR = "chat_fanout"
 
 
 @shared_task(name="notifications.produce", bumps_data_version=False, acks_late=True)
-def produce() -> str:
+def notifications_produce() -> str:
     result = producer.notifications_produce()
     if result.skipped:
         return "skipped: another run holds the lock"
     queued = chat_fanout()
-    enqueue_now(webhooks_deliver)
+    enqueue_now(webhook_deliveries_send)
     return f"{result.total} notifications, {queued} chat posts queued, {result.purged} purged"
 
 
@@ -58,7 +58,7 @@ def chat_fanout() -> int:
 
 
 @shared_task(name="notifications.webhooks_deliver", bumps_data_version=False, acks_late=True)
-def webhooks_deliver() -> str:
+def webhook_deliveries_send() -> str:
     counts = services.webhook_deliveries_send()
     return ", ".join(f"{v} {k}" for k, v in counts.items())
 

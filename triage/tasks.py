@@ -30,7 +30,7 @@ def health_assess_all() -> str:
     retry_jitter=True,
     max_retries=6,
 )
-def triage_issue_mirror(issue_id: int) -> str:
+def triage_issue_push(issue_id: int) -> str:
     """Push one triage issue to GitLab. A retry after a lost answer finds the issue by its
     marker instead of creating a second one. GitLab disabled: a no-op that says so."""
     return mirror.triage_issue_push(issue_id=issue_id)

@@ -84,7 +84,7 @@ def collaboration_project_request(
         project.save(update_fields=["status", "last_error"])
     else:
         raise ValidationError("The collaboration project already exists.")
-    enqueue_on_commit(tasks.collaboration_project_create, project_id=project.pk)
+    enqueue_on_commit(tasks.collaboration_project_provision, project_id=project.pk)
     return project
 
 
@@ -273,7 +273,7 @@ def collaboration_project_transfer_request(
     project.status = ProjectStatus.TRANSFER_REQUESTED
     project.last_error = ""
     project.save(update_fields=["status", "last_error"])
-    enqueue_on_commit(tasks.collaboration_project_transfer, project_id=project.pk)
+    enqueue_on_commit(tasks.collaboration_project_move, project_id=project.pk)
     return project
 
 
@@ -335,5 +335,5 @@ def collaboration_projects_transfer_paid() -> int:
             status=ProjectStatus.TRANSFER_REQUESTED, last_error=""
         )
         for pk in ids:
-            enqueue_on_commit(tasks.collaboration_project_transfer, project_id=pk)
+            enqueue_on_commit(tasks.collaboration_project_move, project_id=pk)
     return len(ids)

@@ -101,14 +101,14 @@ def test_a_retried_create_through_the_celery_task_does_not_duplicate(
     fake_gitlab,  # noqa: F811
     account,
 ):
-    from triage.tasks import triage_issue_mirror
+    from triage.tasks import triage_issue_push
 
     issue = open_issue(account)
     prepare_project()
     fake_gitlab.fail_after_commit(1)
     # Eager apply runs the task's own autoretry at once: the first attempt fails after
     # GitLab stored the issue; the retry finds it by its marker and updates it.
-    result = triage_issue_mirror.apply(args=[issue.pk])
+    result = triage_issue_push.apply(args=[issue.pk])
     assert result.successful()
     assert "updated" in result.result
     assert len(remote_issues(fake_gitlab)) == 1

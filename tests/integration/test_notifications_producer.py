@@ -268,14 +268,14 @@ def test_a_set_based_run_costs_the_same_queries_at_two_sizes():
 
 @pytest.mark.worker
 def test_the_beat_task_runs_on_a_real_worker(celery_worker, tam):
-    from notifications.tasks import produce
+    from notifications.tasks import notifications_produce
 
     account = AccountFactory(tam=tam, health="yellow")
     Account.objects.filter(pk=account.pk).update(health="amber")
     celery_worker()
 
-    first = produce.apply_async().get(timeout=60)
-    second = produce.apply_async().get(timeout=60)
+    first = notifications_produce.apply_async().get(timeout=60)
+    second = notifications_produce.apply_async().get(timeout=60)
 
     assert first.startswith("1 notifications")
     assert second.startswith("0 notifications")

@@ -55,7 +55,7 @@ def _mirror_on_commit(issue: TriageIssue) -> None:
     issue stays `needs_push` and the first `sync_gitlab` after GitLab is set up pushes it."""
     if mirror.mirror_enabled() is not None:
         return
-    enqueue_on_commit(tasks.triage_issue_mirror, issue.pk)
+    enqueue_on_commit(tasks.triage_issue_push, issue.pk)
 
 
 def _event(
