@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import psycopg
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -284,7 +284,15 @@ def _csv_views(src: CsvFile) -> list[str]:
     return views
 
 
-def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], str | None]]:
+class _Staged(NamedTuple):
+    """A batch put in staging: the table or view to read it through, and its rows (a CSV
+    batch's lines, blank ones included)."""
+
+    source: str
+    lines: int
+
+
+def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], _Staged | None]]:
     columns = [f"c{i}" for i in range(len(src.header))]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -315,10 +323,11 @@ def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], str | None
 
 def _copy_csv_lines(
     data: bytes, count: int, first: int, copy_sql: str, state: dict[str, bool], cursor: Any
-) -> str | None:
+) -> _Staged | None:
     """COPY one batch's lines, numbered from `first`; returns the staged rows' source (the
-    view to read them through), or None, and `state["copied"]` false, when COPY did not
-    read exactly one row a line (the caller then reads them in Python)."""
+    view to read them through) and the number of lines, or None, and `state["copied"]`
+    false, when COPY did not read exactly one row a line (the caller then reads them in
+    Python)."""
     state["copied"] = False
     if not data.isascii():
         return None
@@ -342,7 +351,7 @@ def _copy_csv_lines(
     untrimmed = data.count(b"\r") == data.count(b"\r\n") and len(
         data.translate(None, _TRIMMED_BYTES)
     ) == len(data)
-    return import_sql.CSV_PLAIN_SOURCE if untrimmed else import_sql.CSV_SOURCE
+    return _Staged(import_sql.CSV_PLAIN_SOURCE if untrimmed else import_sql.CSV_SOURCE, count)
 
 
 def staged_from_wide_csv(
@@ -399,6 +408,7 @@ class _Statements:
     insert, or alone), the reasons and the resolving of earlier quarantined rows."""
 
     insert: dict[str, str]
+    touched: dict[str, str]
     check: dict[str, str]
     explain: dict[str, str]
     resolve: dict[str, dict[bool, str]]
@@ -414,6 +424,7 @@ class _Statements:
                 s: import_sql.INSERT_SQL.format(source=s, scope=scope, names=import_sql.NAMES_SQL)
                 for s in sources
             },
+            touched={s: import_sql.TOUCHED_SQL.format(source=s) for s in sources},
             check={
                 s: import_sql.CHECK_SQL.format(source=s, scope=scope, names=import_sql.NAMES_SQL)
                 for s in sources
@@ -597,19 +608,19 @@ def _finish(run: SyncRun, result: ImportResult) -> None:
     )
 
 
-def _stage_rows(batch: list[StagedRow], cursor: Any) -> str:
+def _stage_rows(batch: list[StagedRow], cursor: Any) -> _Staged:
     with cursor.cursor.copy(
         "COPY usage_stage (line, account, period, metric, value, vtype, read_errors, raw) "
         "FROM STDIN"
     ) as copy:
         for row in batch:
             copy.write_row(row)
-    return import_sql.PY_SOURCE
+    return _Staged(import_sql.PY_SOURCE, len(batch))
 
 
 @transaction.atomic
 def _import_batch(
-    stage: Callable[[Any], str | None], result: ImportResult, sql: _Statements, where: str
+    stage: Callable[[Any], _Staged | None], result: ImportResult, sql: _Statements, where: str
 ) -> None:
     with connection.cursor() as cursor:
         # Explicit, not ON COMMIT: a batch may run inside a caller's transaction.
@@ -621,16 +632,30 @@ def _import_batch(
         # A batch's statements are big enough for the JIT threshold, and compiling costs
         # 0.5-0.8 s a statement here, more than the statements themselves.
         cursor.execute("SET LOCAL jit = off")
-        source = stage(cursor)
-        if source is None:
+        staged_rows = stage(cursor)
+        if staged_rows is None:
             return
+        source = staged_rows.source
         # The batches of concurrent imports write in turn (to their commit): MERGE_SQL's
         # probe and insert, and INSERT_SQL's, rely on no one else storing a key between.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [import_sql.WRITE_LOCK_KEY])
         inserted = _attempt(cursor, sql.insert[source], sql.params) if sql.insert_first else None
-        if inserted is not None:
-            accepted, staged = inserted
+        if inserted is not None and inserted[0] == staged_rows.lines:
+            # Every row stored: nothing to explain (the common case, checked once).
+            (accepted,), staged = inserted, staged_rows.lines
             created, updated = accepted, 0
+            cursor.execute(sql.touched[source])
+        elif inserted is not None:
+            # Stored what passed; the check again, kept this time, for the other lines.
+            (accepted,) = inserted
+            created, updated = accepted, 0
+            cursor.execute(sql.check[source], sql.params)
+            staged = cursor.rowcount
+            cursor.execute(
+                "INSERT INTO usage_touched SELECT DISTINCT account_id FROM usage_checked "
+                "WHERE ok ON CONFLICT DO NOTHING; "
+                "INSERT INTO usage_bad SELECT line, dup_of FROM usage_checked WHERE NOT ok"
+            )
         else:
             cursor.execute(sql.check[source], sql.params)
             staged = cursor.rowcount
@@ -716,7 +741,8 @@ def _attempt(
         try:
             with transaction.atomic():
                 cursor.execute(statement, params)
-                return tuple(cursor.fetchone())
+                # A statement without a result gives the rows it wrote.
+                return tuple(cursor.fetchone()) if cursor.description else (cursor.rowcount,)
         except IntegrityError as exc:
             code = getattr(exc.__cause__, "sqlstate", None)
             conflict = code == psycopg.errors.UniqueViolation.sqlstate
