@@ -152,7 +152,7 @@ ON CONFLICT DO NOTHING
 
 # Otherwise each kept row is probed once by its key: new keys are inserted, changed values
 # updated, identical stored rows only read (a rerun writes nothing). No ON CONFLICT: the
-# batches' writes are serialized (WRITE_LOCK_KEY), so no other import stores the same new
+# batches' writes are serialized (WRITE_LOCK_KEYS), so no other import stores the same new
 # key between the probe and the insert.
 MERGE_SQL = """
 WITH probed AS MATERIALIZED (
@@ -299,5 +299,13 @@ NOT_REJECTED = """AND NOT EXISTS (
   )"""
 
 # The batches' writes of concurrent imports take turns (pg_advisory_xact_lock, held to
-# the batch's commit): MERGE_SQL's probe and insert rely on it.
-WRITE_LOCK_KEY = 0x75736177  # "usaw"
+# the batch's commit): MERGE_SQL's probe and insert rely on it. A large CSV file is
+# imported in WRITE_LANES lanes at once (one session each), every row going to the lane of
+# its account (LANE_SQL), so two lanes never hold the same key: a lane takes its own lock,
+# a batch of a one-lane import takes them all, in this order.
+WRITE_LANES = 2
+WRITE_LOCK_KEYS = tuple(0x75736177 + lane for lane in range(WRITE_LANES))  # "usaw", "usax"
+
+# The lane of a staged row: by its account cell (as trimmed), so every row of an account,
+# hence of a key, is in one lane; a blank account (a rejected row) in the first.
+LANE_SQL = "mod(coalesce(hashtext({account}), 0) & 2147483647, {lanes}) = {lane}"

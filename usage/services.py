@@ -8,7 +8,9 @@ pass (accounts, metrics and periods by hash lookups), and stored idempotently by
 yet (a first import, a new month), else each row probed once by its key, new ones
 inserted, changed ones updated, identical ones only read, so a rerun writes nothing. The
 batches' writes of concurrent imports take turns (an advisory lock), which is what makes
-the probe-then-insert safe without ON CONFLICT. The rejected rows get their per-field
+the probe-then-insert safe without ON CONFLICT. A CSV file imported outside a transaction
+goes in lanes: sessions of their own, each keeping the rows of its share of the accounts,
+working on each batch at once (one core each). The rejected rows get their per-field
 reasons (built for them only) and are quarantined (`integrations.QuarantinedRecord`, as
 the Salesforce sync does). Accounts are matched by Salesforce id. After the last batch the
 touched accounts' summary (`AccountUsage`) is rebuilt and their health re-assessed
@@ -25,13 +27,14 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 import psycopg
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -42,6 +45,7 @@ from usage.models import AccountUsage, Metric, UsageValue
 from usage.selectors import BUILTIN, MONTHLY_SQL, STALE_MONTHS
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH_ROWS = 100_000
 SUMMARY_BATCH = 20_000
@@ -251,23 +255,30 @@ def _sql_literal(text: str) -> str:
 _TRIMMED_BYTES = _ASCII_SPACE.replace("\n", "").replace("\r", "").encode()
 
 
-def _csv_views(src: CsvFile) -> list[str]:
-    """The two views the check reads a CSV batch through (the staged rows' columns,
-    mapped): `n` is the file's line (set before each batch's COPY), and a line whose
-    cells are all blank is skipped. One trims each cell as Python's str.strip() would
-    (the lines are ASCII); the other, for a batch with no whitespace to trim, does not."""
-    columns = [f"c{i}" for i in range(len(src.header))]
+def _trimmed_cells(src: CsvFile) -> dict[str, str]:
+    """Each field's cell of a staged CSV line trimmed as Python's str.strip() would (the
+    lines are ASCII), blank as NULL. A cell that starts and ends with something else than
+    a space is taken as it is, without calling btrim (which costs more than the rest of
+    the cell's check)."""
     space = _sql_literal(_ASCII_SPACE)
-    # A cell that starts and ends with something else than a space is taken as it is,
-    # without calling btrim (which costs more than the rest of the cell's check).
-    trimmed = {
+    return {
         name: f"CASE WHEN ascii(c{i}) > 32 AND ascii(right(c{i}, 1)) > 32 THEN c{i} "
         f"ELSE nullif(btrim(c{i}, {space}), '') END"
         for name, i in src.mapping.items()
     }
+
+
+def _csv_views(src: CsvFile) -> list[str]:
+    """The two views the check reads a CSV batch through (the staged rows' columns,
+    mapped): `n` is the file's line (set before each batch's COPY), and a line whose
+    cells are all blank is skipped. One trims each cell (`_trimmed_cells`); the other,
+    for a batch with no whitespace to trim, does not."""
+    columns = [f"c{i}" for i in range(len(src.header))]
+    space = _sql_literal(_ASCII_SPACE)
+    trimmed = _trimmed_cells(src)
     plain = {name: f"nullif(c{i}, '')" for name, i in src.mapping.items()}
     views = []
-    for name, cells, blank in (
+    for name, cells, where in (
         (
             import_sql.CSV_SOURCE,
             trimmed,
@@ -279,7 +290,7 @@ def _csv_views(src: CsvFile) -> list[str]:
             f"CREATE TEMP VIEW {name} AS SELECT n AS line, "  # nosec B608 # columns by number, the literal built from code
             f"{cells['account']} AS account, {cells['period']} AS period, "
             f"{cells['metric']} AS metric, {cells['value']} AS value, 'c'::text AS vtype, "
-            f"NULL::text AS read_errors, NULL::text AS raw FROM usage_stage_csv WHERE {blank}"
+            f"NULL::text AS read_errors, NULL::text AS raw FROM usage_stage_csv WHERE {where}"
         )
     return views
 
@@ -292,7 +303,10 @@ class _Staged(NamedTuple):
     lines: int
 
 
-def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], _Staged | None]]:
+def _csv_stage_create(src: CsvFile, lane: int | None = None) -> str:
+    """The session's table of a CSV batch's lines and its views; returns the COPY into it
+    (with `lane`, of that lane's lines only: import_sql.LANE_SQL. The line numbers stay
+    the file's: the identity is drawn for every line COPY reads, kept or not)."""
     columns = [f"c{i}" for i in range(len(src.header))]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -303,31 +317,58 @@ def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], _Staged | 
         for view in _csv_views(src):
             cursor.execute(view)
     copy = f"COPY usage_stage_csv ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    if lane is None:
+        return copy
+    account = _trimmed_cells(src)["account"]
+    return f"{copy} WHERE " + import_sql.LANE_SQL.format(
+        account=account, lanes=import_sql.WRITE_LANES, lane=lane
+    )
+
+
+def _csv_python_rows(src: CsvFile, data: bytes, first: int) -> Iterator[StagedRow]:
+    """The rows from the batch `data` (its first line `first`) to the end of the file, read
+    in Python: for a batch COPY did not take as one row a line."""
+    text = io.TextIOWrapper(
+        io.BufferedReader(_Chained(data, src.stream)), encoding="utf-8", newline=""
+    )
+    return staged_from_csv(csv.reader(text), mapping=src.mapping, start=first)
+
+
+def _python_stagers(
+    src: CsvFile, data: bytes, first: int, size: int
+) -> Iterator[Callable[[Any], _Staged]]:
+    """The batches from `data` (a batch COPY did not take as one row a line, its first line
+    `first`) to the end of the file, read in Python."""
+    for batch in _batches(_csv_python_rows(src, data, first), size):
+        yield partial(_stage_rows, batch)
+
+
+def _csv_stagers(src: CsvFile, size: int) -> Iterator[Callable[[Any], _Staged | None]]:
+    copy = _csv_stage_create(src)
     number = 2
     while lines := list(islice(src.stream, size)):
         state: dict[str, bool] = {}
         data = b"".join(lines)
         yield partial(_copy_csv_lines, data, len(lines), number, copy, state)
         if not state["copied"]:
-            text = io.TextIOWrapper(
-                io.BufferedReader(_Chained(data, src.stream)),
-                encoding="utf-8",
-                newline="",
-            )
-            rows = staged_from_csv(csv.reader(text), mapping=src.mapping, start=number)
-            for batch in _batches(rows, size):
-                yield partial(_stage_rows, batch)
+            yield from _python_stagers(src, data, number, size)
             return
         number += len(lines)
 
 
 def _copy_csv_lines(
-    data: bytes, count: int, first: int, copy_sql: str, state: dict[str, bool], cursor: Any
+    data: bytes,
+    count: int | None,
+    first: int,
+    copy_sql: str,
+    state: dict[str, bool],
+    cursor: Any,
 ) -> _Staged | None:
     """COPY one batch's lines, numbered from `first`; returns the staged rows' source (the
     view to read them through) and the number of lines, or None, and `state["copied"]`
     false, when COPY did not read exactly one row a line (the caller then reads them in
-    Python)."""
+    Python). With `count` None (a lane's COPY, which keeps some lines only), the rows kept
+    are counted instead, and the caller checks that the lanes' counts add up."""
     state["copied"] = False
     if not data.isascii():
         return None
@@ -340,7 +381,8 @@ def _copy_csv_lines(
     try:
         with cursor.cursor.copy(copy_sql) as copy:
             copy.write(data)
-        copied = cursor.cursor.rowcount == count
+        kept = cursor.cursor.rowcount
+        copied = count is None or kept == count
     except psycopg.Error:
         copied = False
     if not copied:
@@ -351,7 +393,8 @@ def _copy_csv_lines(
     untrimmed = data.count(b"\r") == data.count(b"\r\n") and len(
         data.translate(None, _TRIMMED_BYTES)
     ) == len(data)
-    return _Staged(import_sql.CSV_PLAIN_SOURCE if untrimmed else import_sql.CSV_SOURCE, count)
+    source = import_sql.CSV_PLAIN_SOURCE if untrimmed else import_sql.CSV_SOURCE
+    return _Staged(source, kept)
 
 
 def staged_from_wide_csv(
@@ -413,6 +456,8 @@ class _Statements:
     explain: dict[str, str]
     resolve: dict[str, dict[bool, str]]
     params: dict[str, Any]
+    # The write locks a batch takes (a lane's own, or all of them).
+    write_locks: tuple[int, ...] = import_sql.WRITE_LOCK_KEYS
     # The next batch tries the plain INSERT first (the last batch found none of its rows).
     insert_first: bool = True
 
@@ -559,20 +604,28 @@ def usage_import(
             cursor.execute(import_sql.STAGE_DDL)
         _periods_prepare(today)
         sql = _Statements.build(_scope_prepare(scope), params)
-        stagers = (
-            _csv_stagers(rows, batch_rows)
-            if isinstance(rows, CsvFile)
-            else (partial(_stage_rows, batch) for batch in _batches(rows, batch_rows))
-        )
-        for stage in stagers:
-            _import_batch(stage, result, sql, where)
-            if progress is not None:
-                progress(result.rows)
+        laned: set[int] = set()  # stored by lanes, summarized by them
+        if isinstance(rows, CsvFile) and not connection.in_atomic_block:
+            # Its own transactions, so its lanes' sessions too: the file in lanes.
+            run.details["lanes"] = import_sql.WRITE_LANES
+            setup = _LaneSetup(rows, scope, params, today, where, batch_rows)
+            laned = _csv_import_in_lanes(rows, result, sql, setup, progress)
+        else:
+            stagers = (
+                _csv_stagers(rows, batch_rows)
+                if isinstance(rows, CsvFile)
+                else (partial(_stage_rows, batch) for batch in _batches(rows, batch_rows))
+            )
+            for stage in stagers:
+                _import_batch(stage, result, sql, where)
+                if progress is not None:
+                    progress(result.rows)
         with connection.cursor() as cursor:
             cursor.execute("SELECT account_id FROM usage_touched ORDER BY account_id")
-            touched = [row[0] for row in cursor.fetchall()]
+            here = [row[0] for row in cursor.fetchall()]
+        usage_summary_refresh(account_ids=here)
+        touched = sorted(laned.union(here))
         result.accounts = len(touched)
-        usage_summary_refresh(account_ids=touched)
     except Exception as exc:
         run.status, run.error = SyncStatus.FAILED, str(exc)[:2000]
         _finish(run, result)
@@ -638,7 +691,8 @@ def _import_batch(
         source = staged_rows.source
         # The batches of concurrent imports write in turn (to their commit): MERGE_SQL's
         # probe and insert, and INSERT_SQL's, rely on no one else storing a key between.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [import_sql.WRITE_LOCK_KEY])
+        for key in sql.write_locks:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         inserted = _attempt(cursor, sql.insert[source], sql.params) if sql.insert_first else None
         if inserted is not None and inserted[0] == staged_rows.lines:
             # Every row stored: nothing to explain (the common case, checked once).
@@ -764,6 +818,154 @@ def _open_quarantine_exists() -> bool:
     return QuarantinedRecord.objects.filter(
         source=Source.USAGE, object_name=OBJECT_NAME, resolved_at__isnull=True
     ).exists()
+
+
+# --- A CSV file in lanes --------------------------------------------------------------
+
+
+@dataclass
+class _LaneSetup:
+    """What every lane's session is set up from: the file (its header), the accounts the
+    caller may write, the statements' parameters, the day and how a row is named."""
+
+    src: CsvFile
+    scope: QuerySet[Account] | None
+    params: dict[str, Any]
+    today: dt.date
+    where: str
+    batch_rows: int
+
+
+class _Lane:
+    """One lane of a CSV import (import_sql.WRITE_LANES): a thread of its own, hence a
+    database session of its own (Django's connections are per thread), that COPYs every
+    batch but keeps, checks and stores the rows of its accounts only. The lanes run each
+    batch at once (one core each: the check and the insert are most of an import's time),
+    and the next batch once all are done, so the file's batches stay in order."""
+
+    def __init__(self, lane: int, run: SyncRun) -> None:
+        self.lane = lane
+        self.result = ImportResult(run=run)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"usage-lane{lane}")
+        self._copy = ""
+        self._sql: _Statements | None = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._thread.submit(fn, *args)
+
+    def open(self, setup: _LaneSetup) -> None:
+        _temp_buffers_raise()
+        with connection.cursor() as cursor:
+            cursor.execute(import_sql.STAGE_DDL)
+        _periods_prepare(setup.today)
+        self._sql = _Statements.build(_scope_prepare(setup.scope), setup.params)
+        self._sql.write_locks = (import_sql.WRITE_LOCK_KEYS[self.lane],)
+        self._copy = _csv_stage_create(setup.src, self.lane)
+
+    def stage(self, data: bytes, first: int) -> _Staged | None:
+        """COPY this lane's lines of the batch (committed: into the session's own table);
+        None when COPY refused them."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _copy_csv_lines(data, None, first, self._copy, {}, cursor)
+
+    def store(self, staged: _Staged, where: str) -> None:
+        """Check and store this lane's rows of the staged batch. A deadlock is retried: a
+        lane creating a month's partition locks the whole table, and may wait for another
+        lane that waits for it."""
+        if self._sql is None:
+            raise RuntimeError("the lane's session is not open")
+        for attempt in range(3):
+            shown = len(self.result.rejected)
+            try:
+                _import_batch(lambda _cursor: staged, self.result, self._sql, where)
+                return
+            except OperationalError as exc:
+                code = getattr(exc.__cause__, "sqlstate", None)
+                if attempt == 2 or code != psycopg.errors.DeadlockDetected.sqlstate:
+                    raise
+                del self.result.rejected[shown:]
+
+    def close(self, summarize: bool) -> list[int]:
+        """The accounts this lane stored rows of, with `summarize` their summary rebuilt
+        (the lanes' at once, like their batches); its session closed."""
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT account_id FROM usage_touched ORDER BY account_id")
+                touched = [row[0] for row in cursor.fetchall()]
+            if summarize:
+                usage_summary_refresh(account_ids=touched)
+            return touched
+        finally:
+            connection.close()
+
+    def shutdown(self) -> None:
+        self._thread.shutdown(wait=True)
+
+
+def _all(futures: Iterable[Future[T]]) -> list[T]:
+    """Every result, once every lane is done (none left mid-batch when one failed)."""
+    pending = list(futures)
+    wait(pending)
+    return [f.result() for f in pending]
+
+
+def _csv_import_in_lanes(
+    src: CsvFile,
+    result: ImportResult,
+    sql: _Statements,
+    setup: _LaneSetup,
+    progress: Callable[[int], None] | None,
+) -> set[int]:
+    """Import a CSV file batch by batch, each batch in every lane at once; a batch COPY
+    does not take as one row a line is, with the rest of the file, read in Python and
+    imported on this connection (as `_csv_stagers` does). Adds the lanes' counts to
+    `result`; returns the accounts the lanes stored rows of, their summaries rebuilt."""
+    lanes = [_Lane(lane, result.run) for lane in range(import_sql.WRITE_LANES)]
+    closing: list[Future[list[int]]] = []
+    size, done = setup.batch_rows, False
+    try:
+        _all(lane.submit(lane.open, setup) for lane in lanes)
+        number, lines = 2, list(islice(src.stream, size))
+        while lines:
+            data = b"".join(lines)
+            staged = _all(lane.submit(lane.stage, data, number) for lane in lanes)
+            # Every line one row: the lanes' rows, which split the file's, add up to its lines.
+            if None in staged or sum(s.lines for s in staged if s) != len(lines):
+                for stage in _python_stagers(src, data, number, size):
+                    _import_batch(stage, result, sql, setup.where)
+                    _lanes_progress(progress, result, lanes)
+                break
+            storing = [
+                lane.submit(lane.store, batch, setup.where)
+                for lane, batch in zip(lanes, staged, strict=True)
+            ]
+            number, lines = number + len(lines), list(islice(src.stream, size))  # meanwhile
+            _all(storing)
+            _lanes_progress(progress, result, lanes)
+        done = True
+    finally:
+        closing = [lane.submit(lane.close, done) for lane in lanes]
+        for lane in lanes:
+            lane.shutdown()
+            # Also when a batch failed: the run counts what the lanes committed before.
+            _result_add(result, lane.result)
+    return {account for future in closing for account in future.result()}
+
+
+def _lanes_progress(
+    progress: Callable[[int], None] | None, result: ImportResult, lanes: list[_Lane]
+) -> None:
+    if progress is not None:
+        progress(result.rows + sum(lane.result.rows for lane in lanes))
+
+
+def _result_add(result: ImportResult, lane: ImportResult) -> None:
+    """A lane's counts added to the import's; the rejected rows listed in file order."""
+    for name in ("rows", "accepted", "created", "updated", "unchanged", "quarantined"):
+        setattr(result, name, getattr(result, name) + getattr(lane, name))
+    result.rejected = sorted(result.rejected + lane.rejected, key=lambda r: r["index"])[
+        :REJECTED_SHOWN
+    ]
 
 
 # --- The summary ----------------------------------------------------------------------

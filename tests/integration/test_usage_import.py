@@ -284,17 +284,19 @@ def _outcome(rows, batch_rows):
     return counts, result.rejected, stored, reasons
 
 
-@pytest.mark.parametrize(
-    "tail",
-    [
-        "",  # every batch COPYed
-        "\r\nonly,two\r\n{sf},{m},tickets_opened,4,\r\n",  # a blank line, a short one
-        'late,2026-01,version,"a\r\nb"\r\n{sf},{m},tickets_opened,4\r\n',  # a quoted line break
-        "{sf},{m},tickets_opened,4\u00a0\r\n{sf},{m},new_features_used,2\r\n",  # non-ASCII
-        "{sf},{m},tickets_opened,\t4\r\n",  # a tab to trim (the other batches: no blank)
-        '{sf},{m},"new_features_used ",3\r\n',  # a quoted cell to trim
-    ],
-)
+# The ends of a CSV file (after `_csv_text`) that COPY takes or that send a batch to the
+# Python reader.
+TAILS = [
+    "",  # every batch COPYed
+    "\r\nonly,two\r\n{sf},{m},tickets_opened,4,\r\n",  # a blank line, a short one
+    'late,2026-01,version,"a\r\nb"\r\n{sf},{m},tickets_opened,4\r\n',  # a quoted line break
+    "{sf},{m},tickets_opened,4\u00a0\r\n{sf},{m},new_features_used,2\r\n",  # non-ASCII
+    "{sf},{m},tickets_opened,\t4\r\n",  # a tab to trim (the other batches: no blank)
+    '{sf},{m},"new_features_used ",3\r\n',  # a quoted cell to trim
+]
+
+
+@pytest.mark.parametrize("tail", TAILS)
 def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts, tail):
     """services.CsvFile (COPY ... FORMAT csv, mapped in SQL) against staged_from_csv:
     same rows, line numbers, reasons and stored values, in batches of 3 lines, also when a
@@ -315,10 +317,122 @@ def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts,
     assert any(text == "17.3" for *_, text in stored) and reasons
 
 
+def _lane_of(salesforce_id: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + import_sql.LANE_SQL.format(account="%s", lanes=2, lane=1), [salesforce_id]
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _accounts_in_both_lanes(count: int) -> list:
+    """`count` accounts, at least one in each lane (Salesforce ids are random)."""
+    accounts = [factories.AccountFactory(licensed_seats=1000) for _ in range(count)]
+    while len({_lane_of(a.salesforce_id) for a in accounts}) < 2:
+        accounts.append(factories.AccountFactory(licensed_seats=1000))
+    return accounts
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("tail", TAILS)
+def test_a_csv_file_imported_in_lanes_gives_what_one_session_gives(tail):
+    """Outside a transaction a CSV file goes in lanes (one session each, every account's
+    rows in one lane): the same rows, line numbers, reasons and stored values as the
+    Python reader in one session, also when a batch falls back to that reader half-way
+    (in batches of 3 lines); the lanes' summaries are those of the accounts' rows."""
+    accounts = _accounts_in_both_lanes(3)
+    tail = tail.format(sf=accounts[0].salesforce_id, m=_month(0))
+    data = _csv_text(accounts, tail=tail)
+    run_ids = set(SyncRun.objects.values_list("pk", flat=True))
+    try:
+        laned = _outcome(services.CsvFile.open(io.BytesIO(data)), 3)
+        run = SyncRun.objects.exclude(pk__in=run_ids).get()
+        assert run.details["lanes"] == import_sql.WRITE_LANES
+        assert run.quarantined_count == laned[0][3]
+        reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
+        mapping = services.csv_mapping(next(reader))
+        python = _outcome(services.staged_from_csv(reader, mapping=mapping), 3)
+        assert laned == python
+        assert laned[1] and laned[1] == sorted(laned[1], key=lambda r: r["index"])
+    finally:
+        UsageValue.objects.filter(account_id__in=[a.pk for a in accounts]).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_lanes_the_last_row_of_a_key_wins_across_batches_and_summaries_follow():
+    """A key given in an early batch and again in a later one (another lane's batch in
+    between): the later value is stored, a rerun changes nothing, and every account's
+    summary is rebuilt by its lane."""
+    accounts = _accounts_in_both_lanes(4)
+    month = _month(0)
+    lines = ["account,period,metric,value"]
+    for a in accounts:
+        lines += [f"{a.salesforce_id},{month},active_users,100"]
+        lines += [f"{a.salesforce_id},{month},licensed_seats,1000"]
+    for a in accounts:
+        lines += [f"{a.salesforce_id},{month},active_users,700"]
+    data = ("\n".join(lines) + "\n").encode()
+    mine = UsageValue.objects.filter(account_id__in=[a.pk for a in accounts])
+    try:
+        first = services.usage_import(
+            rows=services.CsvFile.open(io.BytesIO(data)), trigger="test", assess=False, batch_rows=2
+        )
+        n = len(accounts)
+        active = mine.filter(metric__name="active_users")
+        assert (first.rows, first.accepted, first.rejected_count) == (3 * n, 3 * n, 0)
+        assert (first.created, first.updated, first.accounts) == (2 * n, n, n)
+        assert sorted(active.values_list("value", flat=True)) == [700] * n
+        summaries = AccountUsage.objects.filter(account__in=accounts)
+        assert sorted(summaries.values_list("active_users", flat=True)) == [700] * n
+        again = services.usage_import(
+            rows=services.CsvFile.open(io.BytesIO(data)), trigger="test", assess=False, batch_rows=2
+        )
+        # 100 then 700 again, in the file's order: each account's value updated twice.
+        assert (again.created, again.updated) == (0, 2 * n)
+        assert sorted(active.values_list("value", flat=True)) == [700] * n
+        assert mine.count() == 2 * n
+    finally:
+        mine.delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_lanes_months_without_a_partition_get_one_once():
+    """Both lanes meet months that have no partition yet, in the same batches: each month
+    is created once (the lanes take turns, a deadlock between them retried) and every
+    row is stored."""
+    accounts = _accounts_in_both_lanes(4)
+    months = ["2001-03", "2001-04"]
+    lines = ["account,period,metric,value"] + [
+        f"{a.salesforce_id},{m},active_users,{i}" for m in months for i, a in enumerate(accounts)
+    ]
+    mine = UsageValue.objects.filter(account_id__in=[a.pk for a in accounts])
+    try:
+        result = services.usage_import(
+            rows=services.CsvFile.open(io.BytesIO("\n".join(lines).encode())),
+            trigger="test",
+            assess=False,
+            batch_rows=len(accounts) + 1,
+        )
+        assert (result.created, result.rejected_count) == (2 * len(accounts), 0)
+        assert mine.count() == 2 * len(accounts)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'usage_value'::regclass "
+                "AND c.relname IN ('usage_value_2001_03', 'usage_value_2001_04')"
+            )
+            assert cursor.fetchone()[0] == 2
+    finally:
+        mine.delete()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS usage_value_2001_03, usage_value_2001_04")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_imports_of_the_same_new_rows_at_once_store_them_once():
-    """The batches' writes take turns (services.WRITE_LOCK_KEY): the second import waits
-    for the first to commit, then finds every row stored and unchanged."""
+    """The batches' writes take turns (import_sql.WRITE_LOCK_KEYS): the second import, a
+    CSV file in lanes, waits for the first to commit, then finds every row stored and
+    unchanged."""
     accounts = [factories.AccountFactory(licensed_seats=1000) for _ in range(3)]
     rows = _good_rows(accounts)
     # Earlier transactional tests may leave usage rows (no flush empties the partitioned
@@ -342,8 +456,17 @@ def test_two_imports_of_the_same_new_rows_at_once_store_them_once():
 
     def second() -> None:
         first_wrote.wait(10)
+        lines = ["account,period,metric,value"] + [
+            f"{r['account']},{r['period']},{r['metric']},"
+            + (";".join(r["value"]) if isinstance(r["value"], list) else str(r["value"]))
+            for r in rows
+        ]
         try:
-            results["second"] = _import(rows)
+            results["second"] = services.usage_import(
+                rows=services.CsvFile.open(io.BytesIO("\n".join(lines).encode())),
+                trigger="test",
+                assess=False,
+            )
         except Exception as exc:  # noqa: BLE001 # reported by the test below
             errors.append(exc)
         finally:
