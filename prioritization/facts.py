@@ -138,10 +138,13 @@ def _uptier_dates(ids: Sequence[int], contiguous: bool) -> dict[int, dt.date]:
 
 
 def _exceptions(
-    ids: Sequence[int], as_of: dt.date, contiguous: bool
+    ids: Sequence[int], as_of: dt.date, contiguous: bool, quarterly: bool
 ) -> dict[int, tuple[int, ExceptionFacts]]:
     """The exception that feeds the rules: an approved, unexpired one; else a pending one
-    (shown in the trace as "requested, not approved")."""
+    (shown in the trace as "requested, not approved"). At a quarterly review an approved
+    exception "until the next quarterly review" (no expiry date) has ended: the review
+    ends it in the batch's own transaction, and facts read before that see what they
+    would see after."""
     rows = (
         PriorityException.objects.filter(
             **ids_filter("account_id", ids, contiguous),
@@ -151,6 +154,8 @@ def _exceptions(
         .order_by("account_id", "created_at")
         .values_list("account_id", "id", "requested_priority", "status")
     )
+    if quarterly:
+        rows = rows.exclude(status=ExceptionStatus.APPROVED, expires_on__isnull=True)
     out: dict[int, tuple[int, ExceptionFacts]] = {}
     for account_id, exc_id, priority, status in rows:
         approved = status == ExceptionStatus.APPROVED
@@ -230,10 +235,12 @@ def build_facts(
     mapping: Mapping_,
     ranks: Mapping[int, int] | None = None,
     contiguous: bool = False,
+    quarterly: bool = False,
 ) -> list[tuple[AccountRow, AccountFacts]]:
     """Facts for the given accounts, in id order. `ranks` may be precomputed for a whole
     run (one query instead of one per batch). `contiguous`: the ids are a slice of *all*
-    account ids in order, so id ranges select exactly them."""
+    account ids in order, so id ranges select exactly them. `quarterly`: for a quarterly
+    review (its exceptions, `_exceptions`)."""
     ids = list(account_ids)
     rows = list(
         Account.objects.filter(**ids_filter("pk", ids, contiguous))
@@ -243,7 +250,7 @@ def build_facts(
     if ranks is None:
         ranks = arr_ranks(mapping, ids)
     uptier = _uptier_dates(ids, contiguous)
-    exceptions = _exceptions(ids, as_of, contiguous)
+    exceptions = _exceptions(ids, as_of, contiguous, quarterly)
     triage = _in_triage(ids, contiguous)
     stages = stages_adopted_by_account(ids, today=as_of)
     out = []

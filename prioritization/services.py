@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,6 +294,37 @@ def priorities_reevaluate(
     marker = review.done_through if review else None
     if total:
         total(_remaining(chosen, marker))
+    # More than one batch, in transactions of its own: the next batch read meanwhile.
+    several = all_accounts or len(chosen or ()) > batch_size
+    ahead = None
+    if several and not dry_run and not connection.in_atomic_block:
+        ahead = _Prefetch(run, chosen, batch_size, all_accounts)
+    try:
+        _review_batches(run, review, result, chosen, marker, batch_size, ahead, progress)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    if resumed and review is not None:
+        # The whole review's counts, the interrupted calls' batches included.
+        totals = PriorityReview.objects.values(*_COUNTS).get(pk=review.pk)
+        for name in _COUNTS:
+            setattr(result, name, totals[name])
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _review_batches(
+    run: _Run,
+    review: PriorityReview | None,
+    result: ReevaluationResult,
+    chosen: list[int] | None,
+    marker: int | None,
+    batch_size: int,
+    ahead: _Prefetch | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """The batches of a re-evaluation, each in its own transaction, after `marker`; with
+    `ahead`, each next batch is read while this one is written."""
     last = False
     while not last:
         try:
@@ -306,9 +339,14 @@ def priorities_reevaluate(
                     )
                 batch = _next_batch(chosen, marker, batch_size)
                 last = len(batch) < batch_size
+                decided = ahead.take(batch) if ahead is not None else None
+                if ahead is not None and batch and not last:
+                    ahead.read_after(batch[-1])
                 if batch:
-                    counts = _reevaluate_batch(run, batch, contiguous=all_accounts)
-                if dry_run:
+                    counts = _reevaluate_batch(
+                        run, batch, contiguous=chosen is None, decided=decided
+                    )
+                if run.dry_run:
                     raise _DryRun
                 if review is not None:
                     _review_advance(review.pk, batch, counts if batch else None, finished=last)
@@ -323,13 +361,6 @@ def priorities_reevaluate(
         result.batches += 1
         if progress:
             progress(len(batch))
-    if resumed and review is not None:
-        # The whole review's counts, the interrupted calls' batches included.
-        totals = PriorityReview.objects.values(*_COUNTS).get(pk=review.pk)
-        for name in _COUNTS:
-            setattr(result, name, totals[name])
-    result.seconds = time.monotonic() - started
-    return result
 
 
 def _remaining(chosen: list[int] | None, marker: int | None) -> int:
@@ -371,16 +402,24 @@ def _lap(timings: dict[str, float], phase: str, since: float) -> float:
     return now
 
 
-def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[str, Any]:
-    """One batch, inside its transaction; returns its counts (and changed account ids)."""
+@dataclass
+class _Decided:
+    """A batch read and evaluated, nothing written yet: its counts, the decisions to write
+    and the accounts whose priority changed."""
+
+    batch: list[int]
+    counts: dict[str, Any]
+    decisions: list[tuple]
+    updates: dict[int, int]  # account id -> new priority (priority changed)
+
+
+def _batch_decide(run: _Run, batch: list[int], *, contiguous: bool) -> _Decided:
+    """Read the batch's facts and current decisions and evaluate them; writes nothing, so
+    it may run ahead of the batch's transaction (`_Prefetch`): the facts already leave out
+    the exceptions the batch will end (`build_facts(quarterly=...)`)."""
     counts: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
     counts["changed_ids"] = changed_ids = []
     clock = time.monotonic()
-    counts["exceptions_expired"] = _expire_exceptions(
-        as_of=run.as_of,
-        quarterly=run.cause == ReviewCause.QUARTERLY_REVIEW,
-        scope=ids_filter("account_id", batch, contiguous),
-    )
     # The current decision by the accounts' pointer: an index probe per account, whatever
     # the length of the history.
     current = {
@@ -391,12 +430,17 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
         if decided_by is not None
     }
     facts_batch = build_facts(
-        batch, as_of=run.as_of, mapping=run.mapping, ranks=run.ranks, contiguous=contiguous
+        batch,
+        as_of=run.as_of,
+        mapping=run.mapping,
+        ranks=run.ranks,
+        contiguous=contiguous,
+        quarterly=run.cause == ReviewCause.QUARTERLY_REVIEW,
     )
     clock = _lap(run.timings, "read", clock)
     now = timezone.now()
     decisions: list[tuple] = []
-    updates: dict[int, int] = {}  # account id -> new priority (priority changed)
+    updates: dict[int, int] = {}
     for row, facts in facts_batch:
         key = (row.region_id, row.segment)
         ruleset = run.rulesets.get(key)
@@ -430,9 +474,27 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
                 counts["p1_to_p2"] += 1
             elif (row.priority, decision.priority) == (2, 1):
                 counts["p2_to_p1"] += 1
-    clock = _lap(run.timings, "evaluate", clock)
+    _lap(run.timings, "evaluate", clock)
+    return _Decided(batch, counts, decisions, updates)
+
+
+def _reevaluate_batch(
+    run: _Run, batch: list[int], *, contiguous: bool, decided: _Decided | None = None
+) -> dict[str, Any]:
+    """One batch, inside its transaction: its exceptions end, it is decided (unless
+    `decided` was read ahead) and written; returns its counts (and changed account ids)."""
+    expired = _expire_exceptions(
+        as_of=run.as_of,
+        quarterly=run.cause == ReviewCause.QUARTERLY_REVIEW,
+        scope=ids_filter("account_id", batch, contiguous),
+    )
+    if decided is None:
+        decided = _batch_decide(run, batch, contiguous=contiguous)
+    counts, decisions, updates = decided.counts, decided.decisions, dict(decided.updates)
+    counts["exceptions_expired"] = expired
     if run.dry_run:
         return counts
+    clock = time.monotonic()
     rows: list[tuple[int, int, int | None]] = []
     if decisions:
         ids = _decision_ids(len(decisions))
@@ -445,10 +507,10 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
     # The account history (pghistory AccountEvent) records who and which review.
     with pghistory.context(user=run.actor_id, priority_review=run.review_id, cause=run.cause):
         _update_accounts(rows)
-    if changed_ids:
+    if counts["changed_ids"]:
         # CSM_Priority__c goes back to Salesforce once this batch commits.
         salesforce_writeback_enqueue(
-            account_ids=changed_ids,
+            account_ids=counts["changed_ids"],
             fields=["priority"],
             origin=WritebackOrigin.PRIORITY_DECISION,
             detail=f"Priority review {run.review_id} ({run.cause})",
@@ -456,6 +518,47 @@ def _reevaluate_batch(run: _Run, batch: list[int], *, contiguous: bool) -> dict[
         )
     _lap(run.timings, "update", clock)
     return counts
+
+
+class _Prefetch:
+    """Reads and evaluates the next batch in a thread of its own (so a database session of
+    its own) while this batch is written: the Python of the one (facts, rules, traces)
+    runs while PostgreSQL works on the other (COPY, UPDATE), on two cores. Used for a
+    run in its own transactions (not in a caller's: that thread would not see its
+    uncommitted rows). A batch read ahead is used only if it is the batch the run then
+    takes (another worker carrying on the same review may have moved the marker)."""
+
+    def __init__(self, run: _Run, chosen: list[int] | None, size: int, contiguous: bool):
+        self.run, self.chosen, self.size, self.contiguous = run, chosen, size, contiguous
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-read")
+        self._ahead: Future[_Decided | None] | None = None
+
+    def _read(self, after: int) -> _Decided | None:
+        batch = _next_batch(self.chosen, after, self.size)
+        return _batch_decide(self.run, batch, contiguous=self.contiguous) if batch else None
+
+    def take(self, batch: list[int]) -> _Decided | None:
+        """The batch read ahead, if it is `batch`."""
+        if self._ahead is None:
+            return None
+        decided, self._ahead = self._ahead.result(), None
+        return decided if decided is not None and decided.batch == batch else None
+
+    def read_after(self, marker: int) -> None:
+        """Start reading the batch after `marker`."""
+        self._ahead = self._thread.submit(self._read, marker)
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            with contextlib.suppress(Exception):  # a batch read ahead and not taken
+                self._ahead.result()
+        self._thread.submit(_connection_close).result()
+        self._thread.shutdown(wait=True)
+
+
+def _connection_close() -> None:
+    """Close this thread's database session (`connection` is per thread)."""
+    connection.close()
 
 
 # --- Exceptions ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from portfolio import models as pm
+from prioritization import models as prm
 
 PASSWORD = "portfolio-test-pw"
 
@@ -103,3 +104,18 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     kind = pm.ActivityKind.CALL
     occurred_at = factory.LazyFunction(timezone.now)
     subject = "Call"
+
+
+class ApprovedExceptionFactory(factory.django.DjangoModelFactory):
+    """An approved priority exception to P1 ("until the next quarterly review" unless
+    `expires_on` is given)."""
+
+    class Meta:
+        model = prm.PriorityException
+
+    account = factory.SubFactory(AccountFactory)
+    requested_priority = 1
+    reason = "strategic"
+    requested_by = factory.SelfAttribute("account.tam")
+    status = prm.ExceptionStatus.APPROVED
+    decided_by = factory.SubFactory(UserFactory)

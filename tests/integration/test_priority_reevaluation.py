@@ -13,14 +13,19 @@ from django.test.utils import CaptureQueriesContext
 from portfolio.models import Account
 from prioritization.facts import arr_ranks, build_facts, model_mapping
 from prioritization.models import (
-    ExceptionStatus,
     PriorityDecision,
     PriorityException,
     PriorityReview,
     RuleSet,
 )
 from prioritization.services import priorities_reevaluate
-from tests.factories import AccountFactory, OpportunityFactory, UserFactory, region
+from tests.factories import (
+    AccountFactory,
+    ApprovedExceptionFactory,
+    OpportunityFactory,
+    UserFactory,
+    region,
+)
 
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2026, 11, 22)
@@ -133,14 +138,8 @@ def test_quarterly_review_ends_open_ended_exceptions_and_keeps_dated_ones(tam, m
     open_ended = AccountFactory(tam=tam)
     dated = AccountFactory(tam=tam)
     for account, expires in ((open_ended, None), (dated, dt.date(2027, 6, 1))):
-        PriorityException.objects.create(
-            account=account,
-            requested_priority=1,
-            reason="strategic",
-            requested_by=tam,
-            status=ExceptionStatus.APPROVED,
-            decided_by=manager,
-            expires_on=expires,
+        ApprovedExceptionFactory(
+            account=account, requested_by=tam, decided_by=manager, expires_on=expires
         )
     manual = priorities_reevaluate(cause="manual", as_of=AS_OF)
     assert manual.exceptions_expired == 0

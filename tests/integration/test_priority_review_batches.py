@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from portfolio.models import Account, AccountEvent
 from prioritization.models import (
@@ -30,7 +30,7 @@ from prioritization.services import (
 )
 from prioritization.tasks import reevaluate_accounts
 from tests.conftest import worker_environment
-from tests.factories import AccountFactory, OpportunityFactory
+from tests.factories import AccountFactory, ApprovedExceptionFactory, OpportunityFactory
 
 AS_OF = dt.date(2026, 11, 22)
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,14 +172,7 @@ def test_a_dangling_pointer_is_mended_by_the_next_review(tam):
 @pytest.mark.django_db
 def test_a_dry_run_expires_nothing_and_stores_nothing(tam, manager):
     account = AccountFactory(tam=tam)
-    PriorityException.objects.create(
-        account=account,
-        requested_priority=1,
-        reason="strategic",
-        requested_by=tam,
-        status=ExceptionStatus.APPROVED,
-        decided_by=manager,
-    )
+    ApprovedExceptionFactory(account=account, requested_by=tam, decided_by=manager)
     result = priorities_reevaluate(
         cause="quarterly_review", as_of=AS_OF, dry_run=True, batch_size=1
     )
@@ -194,6 +187,49 @@ def test_a_dry_run_expires_nothing_and_stores_nothing(tam, manager):
 
 class Interrupted(Exception):
     pass
+
+
+def _decisions() -> list[tuple]:
+    return sorted(
+        PriorityDecision.objects.values_list(
+            "account_id", "priority", "previous_priority", "decided_by", "trace", "exception_id"
+        )
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_review_read_ahead_decides_what_one_transaction_decides(
+    tam, manager, django_db_serialized_rollback
+):
+    """Outside a transaction each next batch is read and evaluated while the batch before
+    is written (a session of its own): the decisions, traces, priorities and ended
+    exceptions are those of the same review run in one transaction, also for an
+    exception "until the next quarterly review" in a batch read ahead."""
+    accounts = AccountFactory.create_batch(25, tam=tam)
+    for account in accounts[::4]:
+        account.churn_risk = True
+        account.save(update_fields=["churn_risk"])
+    open_ended, dated = accounts[22], accounts[13]  # batch 3 and batch 2 of 10
+    for account, expires in ((open_ended, None), (dated, dt.date(2027, 6, 1))):
+        ApprovedExceptionFactory(
+            account=account, requested_by=tam, decided_by=manager, expires_on=expires
+        )
+
+    with transaction.atomic():  # one transaction: no read ahead; rolled back
+        alone = priorities_reevaluate(cause="quarterly_review", as_of=AS_OF, batch_size=10)
+        in_one = (_decisions(), sorted(Account.objects.values_list("id", "priority")))
+        transaction.set_rollback(True)
+    assert not PriorityDecision.objects.exists()
+
+    ahead = priorities_reevaluate(cause="quarterly_review", as_of=AS_OF, batch_size=10)
+
+    assert (_decisions(), sorted(Account.objects.values_list("id", "priority"))) == in_one
+    assert (ahead.batches, ahead.changed, ahead.exceptions_expired) == (3, 25, 1)
+    assert (alone.changed, alone.exceptions_expired) == (25, 1)
+    statuses = dict(PriorityException.objects.values_list("account_id", "status"))
+    assert statuses == {open_ended.pk: "expired", dated.pk: "approved"}
+    assert Account.objects.get(pk=dated.pk).priority == 1
+    assert pointers_are_current() == []
 
 
 @pytest.mark.django_db(transaction=True)
