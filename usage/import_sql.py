@@ -150,6 +150,14 @@ JOIN portfolio_account a ON a.salesforce_id = s.account
 ON CONFLICT DO NOTHING
 """
 
+# After a plain INSERT that did not store every staged row, from the check run again
+# (CHECK_SQL): the accounts stored, and the rejected rows' lines for their reasons.
+CHECKED_TOUCHED_SQL = (
+    "INSERT INTO usage_touched SELECT DISTINCT account_id FROM usage_checked "
+    "WHERE ok ON CONFLICT DO NOTHING;\n"
+)
+CHECKED_BAD_SQL = "INSERT INTO usage_bad SELECT line, dup_of FROM usage_checked WHERE NOT ok"
+
 # Otherwise each kept row is probed once by its key: new keys are inserted, changed values
 # updated, identical stored rows only read (a rerun writes nothing). No ON CONFLICT: the
 # batches' writes are serialized (WRITE_LOCK_KEYS), so no other import stores the same new

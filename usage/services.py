@@ -297,7 +297,7 @@ def _csv_views(src: CsvFile) -> list[str]:
 
 class _Staged(NamedTuple):
     """A batch put in staging: the table or view to read it through, and its rows (a CSV
-    batch's lines, blank ones included)."""
+    batch's lines, blank ones included; a lane's: the lines it kept)."""
 
     source: str
     lines: int
@@ -507,6 +507,25 @@ def _scope_prepare(scope: QuerySet[Account] | None) -> str:
     return "AND a.id IN (SELECT id FROM usage_scope)"
 
 
+def _session_prepare(
+    scope: QuerySet[Account] | None, params: dict[str, Any], today: dt.date
+) -> _Statements:
+    """Set up this session for an import (the import's own, or a lane's): its temporary
+    tables, the valid periods, the accounts in scope; returns the import's statements."""
+    _temp_buffers_raise()
+    with connection.cursor() as cursor:
+        cursor.execute(import_sql.STAGE_DDL)
+    _periods_prepare(today)
+    return _Statements.build(_scope_prepare(scope), params)
+
+
+def _touched_accounts() -> list[int]:
+    """The accounts this session's import stored rows of, in id order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT account_id FROM usage_touched ORDER BY account_id")
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _temp_buffers_raise() -> None:
     """Room for a batch's temporary tables in memory: 100,000 staged lines are about 10 MB,
     past the default 8 MB, and the rest went through the operating system's files (about
@@ -599,11 +618,7 @@ def usage_import(
         "metrics": metrics,
     }
     try:
-        _temp_buffers_raise()
-        with connection.cursor() as cursor:
-            cursor.execute(import_sql.STAGE_DDL)
-        _periods_prepare(today)
-        sql = _Statements.build(_scope_prepare(scope), params)
+        sql = _session_prepare(scope, params, today)
         laned: set[int] = set()  # stored by lanes, summarized by them
         if isinstance(rows, CsvFile) and not connection.in_atomic_block:
             # Its own transactions, so its lanes' sessions too: the file in lanes.
@@ -620,9 +635,7 @@ def usage_import(
                 _import_batch(stage, result, sql, where)
                 if progress is not None:
                     progress(result.rows)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT account_id FROM usage_touched ORDER BY account_id")
-            here = [row[0] for row in cursor.fetchall()]
+        here = _touched_accounts()
         usage_summary_refresh(account_ids=here)
         touched = sorted(laned.union(here))
         result.accounts = len(touched)
@@ -705,19 +718,13 @@ def _import_batch(
             created, updated = accepted, 0
             cursor.execute(sql.check[source], sql.params)
             staged = cursor.rowcount
-            cursor.execute(
-                "INSERT INTO usage_touched SELECT DISTINCT account_id FROM usage_checked "
-                "WHERE ok ON CONFLICT DO NOTHING; "
-                "INSERT INTO usage_bad SELECT line, dup_of FROM usage_checked WHERE NOT ok"
-            )
+            cursor.execute(import_sql.CHECKED_TOUCHED_SQL + import_sql.CHECKED_BAD_SQL)
         else:
             cursor.execute(sql.check[source], sql.params)
             staged = cursor.rowcount
             accepted, created, updated = _merge(cursor, sql) if staged else (0, 0, 0)
             if staged > accepted:
-                cursor.execute(
-                    "INSERT INTO usage_bad SELECT line, dup_of FROM usage_checked WHERE NOT ok"
-                )
+                cursor.execute(import_sql.CHECKED_BAD_SQL)
         if not staged:
             return
         rejected = staged - accepted
@@ -854,11 +861,7 @@ class _Lane:
         return self._thread.submit(fn, *args)
 
     def open(self, setup: _LaneSetup) -> None:
-        _temp_buffers_raise()
-        with connection.cursor() as cursor:
-            cursor.execute(import_sql.STAGE_DDL)
-        _periods_prepare(setup.today)
-        self._sql = _Statements.build(_scope_prepare(setup.scope), setup.params)
+        self._sql = _session_prepare(setup.scope, setup.params, setup.today)
         self._sql.write_locks = (import_sql.WRITE_LOCK_KEYS[self.lane],)
         self._copy = _csv_stage_create(setup.src, self.lane)
 
@@ -889,9 +892,7 @@ class _Lane:
         """The accounts this lane stored rows of, with `summarize` their summary rebuilt
         (the lanes' at once, like their batches); its session closed."""
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT account_id FROM usage_touched ORDER BY account_id")
-                touched = [row[0] for row in cursor.fetchall()]
+            touched = _touched_accounts()
             if summarize:
                 usage_summary_refresh(account_ids=touched)
             return touched

@@ -322,9 +322,8 @@ def test_a_csv_file_copied_as_it_is_gives_what_the_python_reader_gives(accounts,
 
 def _lane_of(salesforce_id: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT " + import_sql.LANE_SQL.format(account="%s", lanes=2, lane=1), [salesforce_id]
-        )
+        in_second = import_sql.LANE_SQL.format(account="%s", lanes=import_sql.WRITE_LANES, lane=1)
+        cursor.execute("SELECT " + in_second, [salesforce_id])
         return int(cursor.fetchone()[0])
 
 
