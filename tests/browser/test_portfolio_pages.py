@@ -5,6 +5,7 @@ the team view and drills down. Screenshots go to tests/browser/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -146,7 +147,8 @@ def test_tam_reads_the_trace_and_sets_a_health_colour(page, login, tam, screensh
     assert page.locator(".health-panel h2 .badge", has_text="Amber").is_visible()
     # The header badge follows without a reload (out-of-band swap of the htmx response).
     expect(header_badge).to_have_text("Amber")
-    assert "health-amber" in header_badge.get_attribute("class")
+    # htmx settles the swapped element's attributes a moment after its content: wait for it.
+    expect(header_badge).to_have_class(re.compile(r"\bhealth-amber\b"))
     screenshot(page, "09-account-health-set")
     account.refresh_from_db()
     assert account.health == "amber"
