@@ -179,15 +179,15 @@ def empty_synced_tables() -> None:
 
 @contextlib.contextmanager
 def scratch_database_and_fake(  # type: ignore[no-untyped-def]
-    serve, *, prefix: str | None = None, keep: bool = False
+    serve, *, name: str = "bench_salesforce", prefix: str | None = None, keep: bool = False
 ) -> Iterator[Any]:
-    """A migrated scratch database (`<prefix><TEST_DB_SUFFIX>`, never serialized), and
+    """A migrated scratch database (`<prefix><name>`, never serialized), and
     `serve` (a fake Salesforce loop) in a process of its own with this process's settings
     pointed at it; yields the pipe to the fake. Both go at the end (the database stays with
     `keep`). Shared by the benchmarks that talk to the fake."""
     ca = Path(tempfile.mkdtemp()) / "salesforce-ca.pem"
     prefix = prefix or os.environ.get("BENCH_DB_PREFIX", "test_postgres_")
-    with scratch_database(os.environ["TEST_DB_SUFFIX"], prefix=prefix, keep=keep):
+    with scratch_database(name, prefix=prefix, keep=keep):
         parent, child = multiprocessing.Pipe()
         server = multiprocessing.get_context("fork").Process(
             target=serve, args=(child, str(ca)), daemon=True

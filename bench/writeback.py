@@ -44,7 +44,8 @@ import trustme  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench.sync_salesforce import generate, scratch_database_and_fake  # noqa: E402
+from bench._common import add_database_arguments  # noqa: E402
+from bench.sync_salesforce import empty_synced_tables, generate, scratch_database_and_fake  # noqa: E402
 from tests.fakes.salesforce import FakeSalesforce  # noqa: E402
 
 COLOURS = ["green", "yellow", "amber", "red"]
@@ -99,12 +100,18 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="print cProfile's top functions of each (b)"
     )
+    add_database_arguments(parser, "bench_writeback")
     args = parser.parse_args()
 
     from portfolio import writeback
+    from portfolio.models import Account
     from portfolio.sync.run import sync_salesforce
 
-    with scratch_database_and_fake(_serve) as parent:
+    with scratch_database_and_fake(
+        _serve, name="bench_writeback", prefix=args.db_prefix, keep=args.keep
+    ) as parent:
+        if Account.objects.exists():
+            empty_synced_tables()
         settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
         settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10**9
         settings.SALESFORCE_WRITEBACK_SWEEP_SECONDS = 10**6

@@ -36,29 +36,32 @@ logger = logging.getLogger(__name__)
 INDEX, FOREIGN_KEY = "index", "foreign key"
 
 
-def set_aside(cursor: SyncCursor, table: str) -> list[str]:
-    """Drop the secondary indexes and foreign keys of `table`, recording their definitions
-    on `cursor` in the same transaction. Returns the names set aside."""
+def set_aside(cursor: SyncCursor, table: str, *companions: str) -> list[str]:
+    """Drop the secondary indexes and foreign keys of `table`, and of the `companions`
+    (tables its rows fill by trigger, empty with it: an account's name for search), recording
+    their definitions on `cursor` in the same transaction. Returns the names set aside."""
     with transaction.atomic(), connection.cursor() as c:
         c.execute(
             """
-            SELECT %(index)s, ic.relname, pg_get_indexdef(i.indexrelid)
+            SELECT %(index)s, i.indrelid::regclass::text, ic.relname,
+                   pg_get_indexdef(i.indexrelid)
             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-            WHERE i.indrelid = %(table)s::regclass AND NOT i.indisprimary
+            WHERE i.indrelid = ANY(%(tables)s::regclass[]) AND NOT i.indisprimary
               AND NOT i.indisunique AND i.indisvalid
               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
                               AND k.conrelid = i.indrelid)
             UNION ALL
-            SELECT %(fk)s, k.conname, pg_get_constraintdef(k.oid)
+            SELECT %(fk)s, k.conrelid::regclass::text, k.conname, pg_get_constraintdef(k.oid)
             FROM pg_constraint k
-            WHERE k.conrelid = %(table)s::regclass AND k.contype = 'f' AND k.convalidated
-            ORDER BY 1, 2
+            WHERE k.conrelid = ANY(%(tables)s::regclass[]) AND k.contype = 'f'
+              AND k.convalidated
+            ORDER BY 1, 2, 3
             """,
-            {"index": INDEX, "fk": FOREIGN_KEY, "table": table},
+            {"index": INDEX, "fk": FOREIGN_KEY, "tables": [table, *companions]},
         )
         deferred = [
-            {"kind": kind, "table": table, "name": name, "definition": definition}
-            for kind, name, definition in c.fetchall()
+            {"kind": kind, "table": owner, "name": name, "definition": definition}
+            for kind, owner, name, definition in c.fetchall()
         ]
         if not deferred:
             return []
@@ -69,7 +72,8 @@ def set_aside(cursor: SyncCursor, table: str) -> list[str]:
             if item["kind"] == INDEX:
                 c.execute(f"DROP INDEX {quote(item['name'])}")
             else:
-                c.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(item['name'])}")
+                owner, name = quote(item["table"]), quote(item["name"])
+                c.execute(f"ALTER TABLE {owner} DROP CONSTRAINT {name}")
     logger.info("Bulk load of %s: set aside %s", table, ", ".join(i["name"] for i in deferred))
     return [item["name"] for item in deferred]
 

@@ -270,6 +270,30 @@ class Account(models.Model):
         return self.name
 
 
+class AccountName(models.Model):
+    """An account's name, in a narrow table of its own: what the name search reads.
+
+    The trigram index that serves `icontains` on names (`account_name_trgm`) is on this
+    table, not on the account's: an account update that cannot stay on its heap page (a
+    new priority, which is in the `(tam, priority)` index; a batch of the sync or the
+    write-back, whose rows fill the page's free space) adds entries to every index of the
+    account table, and the name's twenty-odd trigrams made up about 45% of such an update
+    (docs/performance.md, "Quarterly re-evaluation at 1M").
+
+    Kept by the database (migration 0019): a statement-level trigger inserts the names of
+    new accounts, a row-level trigger on `UPDATE OF name` follows a rename (an update that
+    does not set the name costs nothing here); deleted with its account. Read it through
+    `portfolio.selectors.name_search`."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="search_name"
+    )
+    name = models.CharField(max_length=255)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class WritebackField(models.TextChoices):
     """The fields Portfolio writes back to Salesforce (DESIGN.md: "Written back:
     Technical_Account_Manager__c, Health_Score__c, CSM_Priority__c")."""

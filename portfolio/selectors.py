@@ -15,6 +15,7 @@ from django.db.models import (
 
 from portfolio.models import (
     Account,
+    AccountName,
     Health,
     Team,
 )
@@ -34,6 +35,21 @@ def accounts_for_user(user: User) -> QuerySet[Account]:
     if role == "tam":
         return Account.objects.filter(tam=user)
     return Account.objects.none()
+
+
+def name_search(term: str, *, salesforce_id: bool = True) -> Q:
+    """Accounts whose name contains `term` in any case or, with `salesforce_id`, whose
+    Salesforce id is `term`: a condition on the account's key.
+
+    The names are read from `AccountName` (its trigram index answers Django's `icontains`,
+    `UPPER(name) LIKE UPPER('%term%')`), the id from the account's unique index, the two
+    as one `id IN (names UNION ALL id)`, so that each side uses its index: an OR of the
+    two, a column of each table, would be checked on every account of the scope."""
+    ids = AccountName.objects.filter(name__icontains=term).values("account_id")
+    if salesforce_id:
+        exact = Account.objects.filter(salesforce_id=term).order_by().values("pk")
+        ids = ids.union(exact, all=True)
+    return Q(pk__in=ids)
 
 
 def _manager_tams(user: User) -> QuerySet:

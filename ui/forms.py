@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from portfolio.fields import MIN_DATE, NOTE_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from portfolio.models import Account, ActivityKind, Health, Priority, Region, Segment
+from portfolio.selectors import name_search
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -124,7 +125,9 @@ class AccountFilterForm(forms.Form):
         today = today or timezone.localdate()
         if f.get("q"):
             term = f["q"].strip()
-            accounts = accounts.filter(Q(name__icontains=term) | Q(salesforce_id__iexact=term))
+            accounts = accounts.filter(
+                name_search(term, salesforce_id=False) | Q(salesforce_id__iexact=term)
+            )
         if f.get("priority"):
             accounts = accounts.filter(priority=f["priority"])
         health = f.get("health")

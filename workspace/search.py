@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, Value, When
 from django.db.models.functions import Upper
 
 from engagement.models import CollaborationProject
 from portfolio.models import Account, Contact
-from portfolio.selectors import accounts_for_user
+from portfolio.selectors import accounts_for_user, name_search
 from triage.models import TriageIssue
 
 MIN_TERM = 2
@@ -74,7 +74,7 @@ def search_for_user(user: User, term: str) -> Results:
     if len(term) < MIN_TERM:
         return results
     scope = accounts_for_user(user)
-    accounts = scope.filter(Q(name__icontains=term) | Q(salesforce_id=term))
+    accounts = scope.filter(name_search(term))
     results.accounts = list(_prefix_first(accounts, "name", term).select_related("tam")[:PER_GROUP])
     in_scope = scope.values("pk")
     contacts = Contact.objects.filter(account__in=in_scope, name__icontains=term)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED, Model
 from django.utils import timezone
 
-from portfolio.models import Account, Opportunity, SalesforceUser
+from portfolio.models import Account, AccountName, Opportunity, SalesforceUser
 from portfolio.sync.records import (
     SyncContext,
     _account_fields,
@@ -35,6 +35,9 @@ class ObjectSpec:
     parse: Callable[[dict, SyncContext], tuple]
     # (INSERT ... SELECT from the staging table, its ON CONFLICT clause, parameters)
     upsert_sql: Callable[[], tuple[str, str, list[Any]]]
+    # Tables the model's rows fill by trigger (empty when it is): a bulk load sets their
+    # indexes and foreign keys aside with the model's own.
+    companions: tuple[str, ...] = ()
 
 
 def _defaults(model: type[Model], given: Iterable[str]) -> tuple[list[str], list[Any]]:
@@ -256,6 +259,7 @@ OBJECTS: list[ObjectSpec] = [
         ],
         parse=_parse_account,
         upsert_sql=_account_upsert,
+        companions=(AccountName._meta.db_table,),
     ),
     ObjectSpec(
         name="Opportunity",

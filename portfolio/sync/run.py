@@ -436,7 +436,7 @@ def _set_aside_for_bulk_load(spec: ObjectSpec, cursor: SyncCursor, total: int) -
     """Many records into an empty table: load it as `pg_restore` would (bulkload.py)."""
     if total < settings.SALESFORCE_BULK_LOAD_MIN or spec.model._base_manager.exists():
         return []
-    return bulkload.set_aside(cursor, spec.model._meta.db_table)
+    return bulkload.set_aside(cursor, spec.model._meta.db_table, *spec.companions)
 
 
 def _store(

@@ -9,7 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from engagement.models import CollaborationProject
-from portfolio.models import Account
+from portfolio.models import Account, AccountName
+from portfolio.selectors import name_search
 from tests.factories import AccountFactory, ContactFactory, UserFactory
 from triage.models import TriageIssue
 from workspace.search import PER_GROUP, search_for_user
@@ -107,26 +108,79 @@ def test_query_count_does_not_grow_and_results_are_capped(
     assert response.content.decode().count('">Initech ') == min(n, PER_GROUP)
 
 
+def _name_row(account: Account) -> tuple[str, str]:
+    """The account's search name and the row version holding it (xmin: a new one for
+    every write of the row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, xmin::text FROM portfolio_accountname WHERE account_id = %s",
+            [account.pk],
+        )
+        row = cursor.fetchone()
+    return tuple(row) if row else None
+
+
+def test_account_names_follow_inserts_renames_and_deletes(tam, admin_user):
+    account = AccountFactory(tam=tam, name="Initrode Systems")
+    name, version = _name_row(account)
+    assert name == "Initrode Systems"
+    # Many accounts in one statement (as the sync inserts them): one name row each.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO portfolio_account (salesforce_id, name, parent_salesforce_id, arr, "
+            "segment, plan, digital_only, health, stages_adopted, success_plan, "
+            "collaboration_project_url, stage_adoption_hours_per_week, "
+            "infrastructure_change_hours_per_week, churn_risk, critical_project, key_logo, "
+            "channel_engagement, org_change, weekly_engagement_requested, expansion_play, "
+            "tam_handover, created_at, updated_at, region_id, owner_salesforce_id, "
+            "salesforce_health, salesforce_tam_id) "
+            "SELECT '001BULK' || lpad(i::text, 11, '0'), 'Bulk Vandelay ' || i, '', 0, "
+            "'enterprise', '', false, '', 0, '', '', 0, 0, false, false, false, false, "
+            "false, false, false, false, now(), now(), %s, '', '', '' "
+            "FROM generate_series(1, 3) AS g(i)",
+            [account.region_id],
+        )
+    bulk = AccountName.objects.filter(name__startswith="Bulk Vandelay").count()
+    assert bulk == 3
+    # An update that leaves the name alone does not write the name's row, even when it
+    # sets the name to what it was (the sync's upsert sets every column it reads).
+    Account.objects.filter(pk=account.pk).update(priority=1, health="red")
+    Account.objects.filter(pk=account.pk).update(name="Initrode Systems", arr=5)
+    assert _name_row(account) == (name, version)
+    # A rename is followed, and the search finds the new name, not the old.
+    Account.objects.filter(pk=account.pk).update(name="Initrode Global")
+    assert _name_row(account)[0] == "Initrode Global"
+    assert [a.name for a in search_for_user(admin_user, "initrode").accounts] == ["Initrode Global"]
+    assert search_for_user(admin_user, "initrode systems").empty
+    # Deleted with its account.
+    Account.objects.filter(pk=account.pk).delete()
+    assert _name_row(account) is None
+
+
 def test_the_trigram_indexes_exist_and_serve_icontains():
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
         if cursor.fetchone() is None:
             pytest.skip("this PostgreSQL has no pg_trgm (the embedded one): no indexes built")
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE %s", ["%_trgm"]
+            "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE indexname LIKE %s",
+            ["%_trgm"],
         )
-        found = dict(cursor.fetchall())
+        found = {name: (table, definition) for name, table, definition in cursor.fetchall()}
     assert {"account_name_trgm", "contact_name_trgm", "triage_issue_title_trgm"} <= set(found)
-    assert "gin_trgm_ops" in found["account_name_trgm"]
-    # The planner can take the index for Django's icontains (UPPER(name) LIKE UPPER(...)).
-    sql, params = (
-        Account.objects.filter(name__icontains="globex").only("pk").query.sql_with_params()
-    )
+    # The account names' index is on their narrow table, not on the accounts' (whose
+    # every non-heap-only update would add the name's trigrams to it).
+    assert found["account_name_trgm"][0] == "portfolio_accountname"
+    assert "gin_trgm_ops" in found["account_name_trgm"][1]
+    # The planner can take the index for the name search (UPPER(name) LIKE UPPER(...)),
+    # and the accounts' unique index for the id, in one query.
+    sql, params = Account.objects.filter(name_search("globex")).only("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         # An empty table: make the planner show which index can answer the LIKE (a
-        # btree such as account (name, id) could only be scanned whole, with a filter).
+        # btree could only be scanned whole, with a filter).
         for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
             cursor.execute(f"SET LOCAL {setting} = off")
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "account_name_trgm" in plan
+    assert "account_salesforce_id_unique" in plan
