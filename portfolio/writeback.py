@@ -48,6 +48,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -510,25 +511,78 @@ def _sweep_bulk(
 ) -> None:
     """Bulk API 2.0 jobs, two at a time: the next job is read and submitted before the
     results of the one in flight are recorded, so Salesforce works on one while Portfolio
-    records the other. Each submitted job is noted on the run (`details["in_flight"]`,
-    committed at once) until its results are committed: a sweep killed with jobs out
-    leaves them to the next sweep, which records their results instead of sending them
-    again (`_resume_in_flight`). A kill re-sends at most the job submitted but not yet
-    noted."""
-    after, in_flight = 0, None
-    while True:
-        chunk = _next_chunk(ids, confirm_run, after, BULK_JOB_SIZE)
-        job = _submit_job(client, run, result, chunk, changed) if chunk else None
-        if in_flight is not None:
-            _finish_job(client, run, result, in_flight)
-        if job is None:
-            return
-        in_flight, after = job, chunk[-1].account_id
-        if time.monotonic() > deadline:
-            _finish_job(client, run, result, in_flight)
-            if _more_after(ids, confirm_run, after, result):
+    records the other; and the recording (`_Recorder`) runs on a session of its own while
+    this one reads, submits and waits for the next. Each submitted job is noted on the run
+    (`details["in_flight"]`, committed at once) until its results are committed: a sweep
+    killed with jobs out leaves them to the next sweep, which records their results
+    instead of sending them again (`_resume_in_flight`). A kill re-sends at most the job
+    submitted but not yet noted."""
+    recorder = _Recorder()
+    try:
+        after, in_flight = 0, None
+        while True:
+            chunk = _next_chunk(ids, confirm_run, after, BULK_JOB_SIZE)
+            job = _submit_job(client, run, result, chunk, changed) if chunk else None
+            if in_flight is not None:
+                _finish_job(client, run, result, in_flight, recorder)
+            if job is None:
                 return
-            in_flight = None
+            in_flight, after = job, chunk[-1].account_id
+            if time.monotonic() > deadline:
+                _finish_job(client, run, result, in_flight, recorder)
+                recorder.wait()
+                if _more_after(ids, confirm_run, after, result):
+                    return
+                in_flight = None
+    finally:
+        recorder.close()
+
+
+class _Recorder:
+    """Records a large sweep's chunks (`_record_chunk`), one at a time and in order, in a
+    thread with a database session of its own (Django's connections are per thread), so
+    that PostgreSQL's work on one chunk's results overlaps the sweep's Python and HTTP for
+    the next (two cores: the sweep's own session would otherwise wait for each). At most
+    one chunk is being recorded while the next is read: `record` waits for the one before.
+
+    In a transaction (a caller's atomic block, a test's) the rows it wrote would be
+    invisible to another session: there it records inline."""
+
+    def __init__(self) -> None:
+        self._inline = connection.in_atomic_block
+        self._thread = (
+            None
+            if self._inline
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="writeback-record")
+        )
+        self._busy: Future[None] | None = None
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        if self._thread is None:
+            _record_chunk(*args, **kwargs)
+            return
+        self.wait()
+        self._busy = self._thread.submit(_record_chunk, *args, **kwargs)
+
+    def wait(self) -> None:
+        """Until the chunk being recorded is committed; raises what its recording raised."""
+        busy, self._busy = self._busy, None
+        if busy is not None:
+            busy.result()
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        try:
+            self.wait()
+        finally:
+            # A function, not the bound method: it runs in the thread, on its connection.
+            self._thread.submit(_close_connection).result()
+            self._thread.shutdown(wait=True)
+
+
+def _close_connection() -> None:
+    connection.close()
 
 
 def _submit_job(
@@ -562,11 +616,15 @@ def _submit_job(
 
 
 def _finish_job(
-    client: salesforce.SalesforceClient, run: SyncRun, result: WritebackResult, job: _Job
+    client: salesforce.SalesforceClient,
+    run: SyncRun,
+    result: WritebackResult,
+    job: _Job,
+    recorder: _Recorder,
 ) -> None:
     if job.job_id is not None:
         _settle(result, job.looked, _job_answers(client, result, job.job_id))
-    _record_chunk(run, result, job.chunk, job.looked.outcomes, done_job=job.job_id)
+    recorder.record(run, result, job.chunk, job.looked.outcomes, done_job=job.job_id)
 
 
 def _job_answers(

@@ -19,6 +19,7 @@ from django.db.models.functions import Upper
 
 from engagement.models import CollaborationProject
 from portfolio.models import Account, Contact
+from portfolio.roles import role_of
 from portfolio.selectors import accounts_for_user, name_search
 from triage.models import TriageIssue
 
@@ -74,7 +75,7 @@ def search_for_user(user: User, term: str) -> Results:
     if len(term) < MIN_TERM:
         return results
     scope = accounts_for_user(user)
-    accounts = scope.filter(name_search(term))
+    accounts = scope.filter(name_search(term, scoped=role_of(user) != "admin"))
     results.accounts = list(_prefix_first(accounts, "name", term).select_related("tam")[:PER_GROUP])
     in_scope = scope.values("pk")
     contacts = Contact.objects.filter(account__in=in_scope, name__icontains=term)

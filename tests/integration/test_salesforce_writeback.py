@@ -7,7 +7,7 @@ import time
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 
 from integrations.locks import advisory_lock
 from integrations.models import Source, SyncRun, SyncStatus
@@ -398,6 +398,44 @@ def test_large_sweeps_go_through_bulk_api_jobs(fake_salesforce, settings):
     assert (record["Health_Score__c"], record["CSM_Priority__c"]) == ("Yellow", 1)
     row = SalesforceWriteback.objects.get(account__salesforce_id=refused, field="health")
     assert row.status == "refused" and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in row.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_sweep_records_its_jobs_on_a_session_of_its_own(
+    fake_salesforce, settings, monkeypatch
+):
+    """Outside a transaction (the task, the command) each job's results are committed by
+    the recorder's own session while the sweep goes on with the next job: every job's
+    results land, in order, with the accounts' last-read values and the run's counts."""
+    settings.SALESFORCE_WRITEBACK_BRAKE_SHARE = 1.0
+    settings.SALESFORCE_WRITEBACK_BRAKE_MIN_CHANGES = 10_000
+    settings.SALESFORCE_WRITEBACK_BULK_MIN = 100
+    monkeypatch.setattr(writeback, "BULK_JOB_SIZE", 60)  # five jobs of 60 accounts
+    records = [_account(fake_salesforce, f"Lane {i:03d}") for i in range(300)]
+    sync_salesforce()
+    Account.objects.update(health="amber")
+    ids = list(Account.objects.values_list("pk", flat=True))
+    salesforce_writeback_enqueue(account_ids=ids, fields=["health"], origin="health_assessment")
+    refused = records[100]["Id"]
+    fake_salesforce.refuse_records({refused: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "No")})
+    assert not connection.in_atomic_block  # so the recorder has a session of its own
+
+    result = writeback.writeback_push()
+
+    assert fake_salesforce.write_calls("bulk2") == 5
+    assert (result.records, result.sent, result.refused) == (299, 299, 1)
+    assert fake_salesforce.get("Account", records[299]["Id"])["Health_Score__c"] == "Amber"
+    # Written rows are gone, the refused one stays; every account now reads "amber" as
+    # Salesforce's value except the refused one.
+    assert list(SalesforceWriteback.objects.values_list("status", flat=True)) == ["refused"]
+    assert Account.objects.filter(salesforce_health="amber").count() == 299
+    run = result.run
+    run.refresh_from_db()
+    assert (run.updated_count, run.quarantined_count) == (299, 1)
+    assert run.details["in_flight"] == []
+    # Nothing is sent twice by the next sweep.
+    assert writeback.writeback_push().sent == 0
+    assert fake_salesforce.write_calls("bulk2") == 5
 
 
 def _sweep_killed_when(env, ready):
