@@ -1,7 +1,7 @@
 """Benchmark: the Salesforce write-back of 100,000 pending accounts, against the sync's own
 fetch of the same accounts, in one run.
 
-    .venv/bin/python bench/writeback.py [--accounts 100000] [--rounds 3]
+    .venv/bin/python bench/writeback.py [--accounts 100000] [--rounds 3] [--db-prefix P] [--keep]
 
 The fake Salesforce (tests/fakes/salesforce.py, real TLS, the real simple-salesforce
 client) runs in a process of its own, as Salesforce is another machine. Steps:

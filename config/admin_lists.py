@@ -12,9 +12,10 @@ each of those is a sequential scan. `LargeTableAdmin` gives a change list:
 - an ordering an index serves (`-pk` unless the admin names one it has an index for), and
   sorting only by the columns in `sortable_by`, which each admin keeps to indexed ones;
 - search (`large_search`) on a name with `icontains` (served by the trigram index on
-  `UPPER(name)`, workspace migration 0002; an account's name in its own table,
-  `portfolio.models.AccountName`) and, when the term looks like a Salesforce id,
-  an exact match on the id (its unique index), instead of `LIKE '%term%'` on the id.
+  `UPPER(name)`, workspace migration 0002; a model whose names live elsewhere, as an
+  account's in `portfolio.models.AccountName`, gives its `name_search`) and, when the
+  term looks like a Salesforce id, an exact match on the id (its unique index), instead
+  of `LIKE '%term%'` on the id.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
-
-from portfolio.models import Account
-from portfolio.selectors import name_search
 
 # Counted exactly up to this many rows; beyond, estimated.
 COUNT_CAP = 10_000
@@ -121,9 +119,10 @@ def _remote(field: str | None) -> str | None:
 
 def _match(qs: QuerySet, name_field: str | None, id_field: str | None, term: str) -> QuerySet:
     exact_id = bool(id_field and SALESFORCE_ID.fullmatch(term))
-    if qs.model is Account and name_field == "name" and id_field in (None, "salesforce_id"):
-        # Account names are searched in their own table (portfolio.models.AccountName).
-        return qs.filter(name_search(term, salesforce_id=exact_id))
+    search = getattr(qs.model, "name_search", None)
+    if search is not None and name_field == "name" and id_field in (None, "salesforce_id"):
+        # A model whose names are searched elsewhere says how (Account: in AccountName).
+        return qs.filter(search(term, salesforce_id=exact_id))
     match = Q()
     if name_field:
         match |= Q(**{f"{name_field}__icontains": term})

@@ -269,6 +269,15 @@ class Account(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def name_search(term: str, *, salesforce_id: bool) -> models.Q:
+        """The name search over the whole book (`portfolio.selectors.name_search`): the
+        names are in `AccountName`. Django admin's lists call it (config.admin_lists),
+        which import no app."""
+        from portfolio.selectors import name_search
+
+        return name_search(term, salesforce_id=salesforce_id)
+
 
 class AccountName(models.Model):
     """An account's name, in a narrow table of its own: what the name search reads.

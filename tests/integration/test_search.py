@@ -184,3 +184,19 @@ def test_the_trigram_indexes_exist_and_serve_icontains():
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "account_name_trgm" in plan
     assert "account_salesforce_id_unique" in plan
+
+
+def test_django_admin_searches_account_names_in_their_table(admin_client, books):
+    """Django admin's account list and a list searched through its account (decisions,
+    issues...) both find the name through AccountName, and a Salesforce id exactly."""
+    page = admin_client.get("/admin/portfolio/account/", {"q": "holdings"})
+    assert page.status_code == 200
+    assert "Globex Holdings" in page.content.decode()
+    assert "Globex Corporation" not in page.content.decode()
+    page = admin_client.get("/admin/portfolio/account/", {"q": "001GLOBEX000000001"})
+    assert "Globex Corporation" in page.content.decode()
+    assert "Globex Holdings" not in page.content.decode()
+    issues = admin_client.get("/admin/triage/triageissue/", {"q": "corporation"})
+    assert issues.status_code == 200
+    assert "Globex Corporation at risk" in issues.content.decode()
+    assert "Globex Holdings at risk" not in issues.content.decode()
