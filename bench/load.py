@@ -138,31 +138,8 @@ def database_prepare(name: str, accounts: int, per_tam: int, rebuild: bool) -> N
     import pages  # bench/pages.py: the pages bench's builder
 
     started = time.monotonic()
-    pages.generate(accounts, per_tam)
-    triage_issues_generate()
+    pages.generate(accounts, per_tam)  # with the open triage issues
     print(f"generated {accounts:,} accounts in {time.monotonic() - started:.0f} s", flush=True)
-
-
-def triage_issues_generate(share: float = 0.02) -> None:
-    """Open triage issues (the board's cards) for `share` of the accounts, amber and red
-    ones first, in one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO triage_triageissue
-                (account_id, title, status, colour, is_new, churn_class, region,
-                 salesforce_url, success_plan_url, renewal_date, health_reason, milestone,
-                 opened_at, updated_at, gitlab_web_url, needs_push)
-            SELECT a.id, a.name || ' at risk', 'open', a.health, random() < 0.3,
-                   CASE WHEN a.health = 'red' THEN 'L1' ELSE '' END, a.region_id, '', '',
-                   a.renewal_date, 'Low adoption', '', now() - random() * interval '60 days',
-                   now(), '', false
-            FROM portfolio_account a
-            WHERE a.health IN ('amber', 'red') AND random() < %s
-            """,
-            [share * 3],
-        )
-        cursor.execute("ANALYZE triage_triageissue")
 
 
 # --- Users and their sessions ------------------------------------------------------------

@@ -163,6 +163,15 @@ if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
 DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT compilation on Portfolio's connections unless DATABASE_JIT is set: PostgreSQL
+# compiles every statement estimated above `jit_above_cost` (100,000), and ours are short
+# (a page's, a batch's) yet often estimated above it: the team view's health trend at 1M
+# accounts spent 20 ms of its 65 ms compiling, the account history triggers 0.5-0.8 s a
+# batch (portfolio migration 0017), the usage import 0.5-0.8 s a statement
+# (docs/performance.md).
+if not _env("DATABASE_JIT", bool, False):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 # Parallel test runs on one server (e.g. several developers' checkouts) each get their own
 # test database through TEST_DB_SUFFIX.
 _test_suffix = _env("TEST_DB_SUFFIX", str, "")

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from engagement.cadence import with_cadence
 from integrations.locks import advisory_lock
+from notifications import bell
 from notifications.models import Kind, Notification, NotificationCursor
 from portfolio.models import Account
 from portfolio.roles import GROUP_ADMIN
@@ -408,6 +409,12 @@ def notifications_produce(*, now: dt.datetime | None = None) -> ProduceResult:
                 cursor.produced = result.produced[source]
                 cursor.save(update_fields=["position", "produced", "updated_at"])
         result.last_id = _max_id()
+        if result.last_id > result.first_id:  # the recipients' bells count again
+            bell.forget(
+                Notification.objects.filter(id__gt=result.first_id)
+                .values_list("user_id", flat=True)
+                .distinct()
+            )
         result.purged = notifications_purge(now=now)
     return result
 

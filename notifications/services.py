@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations import webhooks
-from notifications import secrets
+from notifications import bell, secrets
 from notifications.models import (
     Channel,
     DeliveryStatus,
@@ -55,11 +55,13 @@ def notification_mark_read(*, user: User, notification_id: int) -> Notification 
     if notification is not None and notification.read_at is None:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
+        bell.forget([user.pk])
     return notification
 
 
 def notifications_mark_all_read(*, user: User) -> int:
     """Mark every unread notification of the user read; one UPDATE."""
+    bell.forget([user.pk])
     return Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
@@ -86,6 +88,7 @@ def notification_preferences_save(*, user: User, enabled: Iterable[tuple[str, st
     with transaction.atomic():
         NotificationPreference.objects.filter(user=user).delete()
         NotificationPreference.objects.bulk_create(rows)
+        bell.forget([user.pk])  # the bell counts the kinds shown in the app only
     return len(rows)
 
 

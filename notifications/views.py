@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from notifications import bell as bell_cache
 from notifications import selectors, services
 from notifications.models import Channel, Kind
 from notifications.preferences import preference_grid
@@ -25,9 +26,11 @@ LIST = "notifications/list.html"
 @login_required
 @require_GET
 def bell(request: HtmxHttpRequest) -> HttpResponse:
-    """The unread count in the header (loaded by htmx after the page: no page pays for
-    it; two queries)."""
-    return render(request, f"{LIST}#bell_count", selectors.bell(request.user))
+    """The unread count in the header, loaded by htmx after a page that did not know it
+    (two queries), and kept for the pages that follow (`notifications.bell`)."""
+    count = selectors.bell(request.user)
+    bell_cache.remember(request.user.pk, count)
+    return render(request, f"{LIST}#bell_count", count)
 
 
 @login_required

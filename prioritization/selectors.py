@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from portfolio.models import Account, SalesManager, Team
@@ -177,27 +177,27 @@ def pending_exceptions_for_manager(
 def exception_people(account: Account, *, sales_management: bool) -> dict[str, Any]:
     """Who decides an EMEA Enterprise request on this account and who is informed:
     {"sales_management", "deciders" (the sales managers covering the account's region),
-    "informed" (the TAM's managers)}; two queries, none for other accounts (their TAM's
-    manager decides, as the panel already says)."""
+    "informed" (the TAM's managers)}; one query (the two lists as one UNION), none for
+    other accounts (their TAM's manager decides, as the panel already says)."""
     if not sales_management:
         return {"sales_management": False, "deciders": [], "informed": []}
-    managers = (
-        User.objects.filter(managed_teams__tams=account.tam_id).distinct().order_by("username")
-        if account.tam_id
-        else User.objects.none()
-    )
-    sales = (
-        SalesManager.objects.filter(
-            regions=account.region_id, user__groups__name=GROUP_SALES_MANAGEMENT
+    fields = ("role", "username", "first_name", "last_name")
+    # UNION, not UNION ALL: a manager in two of the TAM's teams is named once.
+    people = (
+        User.objects.filter(
+            sales_manager__regions=account.region_id, groups__name=GROUP_SALES_MANAGEMENT
         )
-        .select_related("user")
-        .distinct()
+        .annotate(role=Value("decides"))
+        .values_list(*fields)
     )
-    return {
-        "sales_management": True,
-        "deciders": [s.user.get_full_name() or s.user.get_username() for s in sales],
-        "informed": [m.get_full_name() or m.get_username() for m in managers],
-    }
+    if account.tam_id:
+        managers = User.objects.filter(managed_teams__tams=account.tam_id)
+        people = people.union(managers.annotate(role=Value("informed")).values_list(*fields))
+    named: dict[str, list[str]] = {"decides": [], "informed": []}
+    for role, username, first, last in sorted(people, key=lambda row: row[1]):
+        # As User.get_full_name(), else the username.
+        named[role].append(f"{first} {last}".strip() or username)
+    return {"sales_management": True, "deciders": named["decides"], "informed": named["informed"]}
 
 
 # --- Balance per TAM ---------------------------------------------------------------------------

@@ -393,9 +393,15 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _team_trend(request: HtmxHttpRequest, *, team_target: float) -> dict:
-    """The teams' health mix and book against target month by month (one query)."""
-    accounts = accounts_for_user(request.user)
-    trend = panels.book_trend(accounts, today=timezone.localdate())
+    """The teams' health mix and book against target month by month (one query, cached
+    under the data version with the workload: at 1M accounts its 24,000 probes of the
+    history took 40 ms for a manager's 2,000 accounts)."""
+    today = timezone.localdate()
+    trend = datacache.cached(
+        "team_trend",
+        (request.user.pk, today),
+        lambda: panels.book_trend(accounts_for_user(request.user), today=today),
+    )
     health_series = [(r["label"], r["mix"]) for r in trend if r["mix"] or r["month"] is None]
     return {
         "team_target": team_target,

@@ -10,13 +10,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portfolio.models import Activity, Contact, Opportunity
+from portfolio.models import Activity, Contact, Opportunity, SalesManager
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
     ContactFactory,
     OpportunityFactory,
     UserFactory,
+    region,
 )
 
 pytestmark = pytest.mark.django_db
@@ -164,9 +165,17 @@ def test_activity_log_requires_post_and_csrf(tam):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("emea", [False, True], ids=["us", "emea-enterprise"])
 @pytest.mark.parametrize("n", [10, 1000])
-def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_max_num_queries):
-    account = AccountFactory(tam=tam, priority=2)
+def test_account_page_query_count_does_not_grow(
+    client, tam, team, n, emea, django_assert_max_num_queries
+):
+    if emea:  # the page also names who decides an exception and who is informed
+        sales = UserFactory(role="Sales Management", first_name="Sasha", last_name="Sales")
+        SalesManager.objects.create(user=sales).regions.set(["EMEA"])
+        account = AccountFactory(tam=tam, priority=2, region=region("EMEA"), segment="enterprise")
+    else:
+        account = AccountFactory(tam=tam, priority=2)
     Opportunity.objects.bulk_create(
         Opportunity(
             account=account,
@@ -190,10 +199,12 @@ def test_account_page_query_count_does_not_grow(client, tam, n, django_assert_ma
     client.force_login(tam)
     # Portfolio: session, user with groups, account (with its rule set), opportunities,
     # write-backs, history, timeline = 7; prioritization 2 (decision, exceptions) and
-    # health and triage 3 (assessments, issues with their last update, their teams).
+    # health and triage 3 (assessments, issues with their last update, their teams); EMEA
+    # Enterprise: who decides and who is informed in the same twelve.
     with django_assert_max_num_queries(12):
         response = client.get(url(account))
     assert response.status_code == 200
+    assert ("Sasha Sales" in response.content.decode()) is emea
     with django_assert_max_num_queries(8):
         response = client.post(
             reverse("ui:activity_log", args=[account.salesforce_id]),

@@ -24,6 +24,7 @@ from notifications.models import (
     WebhookDelivery,
 )
 from notifications.tasks import chat_fanout, digest_send
+from portfolio.models import Account
 from tests.factories import AccountFactory, UserFactory
 from tests.fakes.webhooks import fake_webhook  # noqa: F401 - fixture
 
@@ -292,3 +293,85 @@ def test_teams_gets_an_adaptive_card():
     card = message["attachments"][0]["content"]
     assert card["type"] == "AdaptiveCard"
     assert card["actions"][0]["url"] == "https://p/x"
+
+
+# --- The kept count: a page shows it without a request of its own (notifications.bell) ----
+
+LAZY = 'hx-trigger="load, notifications-changed from:body"'
+
+
+@pytest.fixture
+def bell_forgotten(tam):
+    """The Redis of the tests outlives a test (and a run): no count kept for `tam`."""
+    from notifications import bell
+
+    bell._delete([bell.key(tam.pk)])
+
+
+def _page(client) -> str:
+    response = client.get(reverse("ui:home"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_page_shows_the_count_the_bell_kept_without_a_query_or_a_request(
+    client, tam, bell_forgotten
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    notify(tam, n=3)
+    client.force_login(tam)
+    first = _page(client)
+    assert LAZY in first and 'id="bell-count"' not in first  # not counted yet: loads itself
+
+    client.get(reverse("notifications:bell"))  # what the browser's htmx does next
+    with CaptureQueriesContext(connection) as queries:
+        second = _page(client)
+    assert '"bell-count">3<span' in second
+    assert LAZY not in second  # no second request for it
+    assert 'hx-trigger="notifications-changed from:body"' in second  # reading still refreshes
+    assert not [q for q in queries if "notifications_notification" in q["sql"]]
+
+
+def test_new_notifications_and_reading_make_the_page_count_again(
+    client, tam, bell_forgotten, django_capture_on_commit_callbacks
+):
+    from notifications.producer import notifications_produce
+
+    first, *_ = notify(tam, n=2)
+    client.force_login(tam)
+    client.get(reverse("notifications:bell"))
+    assert '"bell-count">2<span' in _page(client)
+
+    # A new notification (the producer's: an account of theirs turned Red) is counted.
+    account = AccountFactory(tam=tam, health="green")
+    Account.objects.filter(pk=account.pk).update(health="red")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications_produce().total == 1
+    assert LAZY in _page(client)  # forgotten once the producer committed: counted again
+    assert '"bell-count">3<span' in client.get(reverse("notifications:bell")).content.decode()
+    assert '"bell-count">3<span' in _page(client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("notifications:read", args=[first.pk]))
+    assert LAZY in _page(client)
+    assert '"bell-count">2<span' in client.get(reverse("notifications:bell")).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("notifications:read_all"))
+    assert LAZY in _page(client)
+    assert 'id="bell-count"' not in client.get(reverse("notifications:bell")).content.decode()
+
+
+def test_with_redis_down_the_page_lets_the_bell_load(client, tam, bell_forgotten):
+    from django.test import override_settings
+
+    from tests.integration.test_page_caches import REDIS_DOWN
+
+    notify(tam, n=2)
+    client.force_login(tam)
+    client.get(reverse("notifications:bell"))
+    with override_settings(CACHES=REDIS_DOWN):
+        assert LAZY in _page(client)
+        assert '"bell-count">2<span' in client.get(reverse("notifications:bell")).content.decode()

@@ -116,11 +116,16 @@ def test_team_view_is_cached_until_an_account_moves(client, manager, team, tam):
     cache.clear()
     _, cold = _get(client, "/team/")
     _, warm = _get(client, "/team/")
-    assert cold - warm >= 4  # the workload (1) and its panels (3) come from the cache
+    # The workload (1), its panels (3) and the health trend (1) come from the cache: left,
+    # the session and the user.
+    assert cold - warm >= 5 and warm == 2
     accounts[0].tam = other
+    accounts[0].health = "red"
     accounts[0].save()
-    counts = {row["tam"].pk: row["count"] for row in _get(client, "/team/")[0].context["rows"]}
+    response, _ = _get(client, "/team/")
+    counts = {row["tam"].pk: row["count"] for row in response.context["rows"]}
     assert counts == {tam.pk: 3, other.pk: 1}
+    assert "Today: 0 green, 0 yellow, 0 amber, 1 red" in response.context["health_chart"]
 
 
 def test_pages_answer_with_redis_down(client, manager, team, tam):
