@@ -72,6 +72,25 @@ def data_version_bump() -> None:
         logger.warning("Data version not bumped: cache unavailable (%s)", exc)
 
 
+def _key(version: int, name: str, scope: tuple[Hashable, ...]) -> str:
+    return f"portfolio:data:{version}:{name}:" + ":".join(str(part) for part in scope)
+
+
+def peek(name: str, scope: tuple[Hashable, ...]) -> object | None:
+    """The value `cached()` stored for `name` and `scope` at the current data version, or
+    None (not stored, the cache down, or this transaction wrote): nothing is computed. For
+    a page that shows a part at once when it is known and loads it afterwards otherwise."""
+    if _written_in_transaction():
+        return None
+    version = data_version()
+    if version is None:
+        return None
+    try:
+        return cache.get(_key(version, name, scope))
+    except (RedisError, OSError):
+        return None
+
+
 def cached(name: str, scope: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
     """`compute()`'s value for `name` and `scope` at the current data version (computed
     and stored on a miss; computed and not stored when the cache is down)."""
@@ -82,7 +101,7 @@ def cached(name: str, scope: tuple[Hashable, ...], compute: Callable[[], T]) -> 
     version = data_version()
     if version is None:
         return compute()
-    key = f"portfolio:data:{version}:{name}:" + ":".join(str(part) for part in scope)
+    key = _key(version, name, scope)
     try:
         value = cache.get(key)
     except (RedisError, OSError):

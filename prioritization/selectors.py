@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from portfolio.models import Account, SalesManager, Team
@@ -277,26 +277,21 @@ def p1_balance(tams: Iterable[User] | QuerySet) -> list[P1Balance]:
 # --- Changes -------------------------------------------------------------------------------
 
 
-def latest_quarterly_review() -> PriorityReview | None:
-    return (
-        PriorityReview.objects.filter(
-            cause=ReviewCause.QUARTERLY_REVIEW, dry_run=False, finished_at__isnull=False
-        )
-        .order_by("-started_at")
-        .first()
-    )
+def _quarterly_reviews() -> QuerySet[PriorityReview]:
+    return PriorityReview.objects.filter(
+        cause=ReviewCause.QUARTERLY_REVIEW, dry_run=False, finished_at__isnull=False
+    ).order_by("-started_at")
 
 
 def changes_for_tam(user: User, since: dt.datetime | None = None) -> QuerySet[PriorityDecision]:
     """Priority changes on the TAM's accounts since `since` (default: the start of the
-    latest quarterly review), newest first: their "what changed" list."""
-    if since is None:
-        review = latest_quarterly_review()
-        if review is None:
-            return PriorityDecision.objects.none()
-        since = review.started_at
+    latest quarterly review, read in the same query; none before the first review),
+    newest first: their "what changed" list."""
+    start: dt.datetime | Subquery = (
+        since if since is not None else Subquery(_quarterly_reviews().values("started_at")[:1])
+    )
     return (
-        PriorityDecision.objects.filter(account__tam=user, decided_at__gte=since)
+        PriorityDecision.objects.filter(account__tam=user, decided_at__gte=start)
         .exclude(previous_priority=F("priority"))
         .select_related("account", "actor")
         .order_by("-decided_at", "-id")

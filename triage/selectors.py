@@ -25,6 +25,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from engagement.rules import EBR_WINDOW_DAYS, HELD_OUTCOMES
+from portfolio import datacache
 from portfolio.models import Account, Activity, ActivityKind, CallOutcome, Health, Team
 from portfolio.paging import Capped, capped, capped_counts, capped_union
 from portfolio.roles import role_of
@@ -418,7 +419,14 @@ def agenda(
         ),
     }
     show = show if show in sections else ""
-    counts = capped_counts(sections, scalars={"last_call_at": calls})
+    # The counts are the agenda's one query that reads every section whole (about 20 ms
+    # for a manager's 2,000 accounts at 1M): cached under the data version, per viewer
+    # and filters; a card moved, a fix or a call recorded is a write, so they follow.
+    counts = datacache.cached(
+        "agenda_counts",
+        (user.pk, region, min_arr if min_arr is not None else "", today),
+        lambda: capped_counts(sections, scalars={"last_call_at": calls}),
+    )
     held_at = counts.pop("last_call_at")
     context: dict = {
         key: capped(key, qs, counts[key], show=show, page=page) for key, qs in sections.items()

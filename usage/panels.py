@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+
+from portfolio import datacache
 from portfolio.models import Account
 from triage import health
 from triage.models import HealthSignals
@@ -21,6 +25,30 @@ SIGNAL_LABELS = {
     "full_devops_lifecycle": "DevOps lifecycle",
     "uses_new_features": "New features",
 }
+
+
+PANEL = "usage/account.html#panel"
+
+
+def account_usage_panel_html(account: Account, *, today: dt.date) -> SafeString:
+    """The panel as HTML (`account_usage_panel` rendered), kept under the data version
+    (portfolio/datacache.py) so the account page can show it at once next time. The same
+    for every user who may see the account: it has no form and names no viewer."""
+    return datacache.cached(
+        "usage_panel",
+        (account.pk, today),
+        lambda: render_to_string(
+            PANEL, {"account": account, **account_usage_panel(account, today=today)}
+        ),
+    )
+
+
+def account_usage_panel_known(account: Account, *, today: dt.date) -> SafeString | None:
+    """The panel's HTML if the panel was rendered since the data last changed (no query),
+    else None: the account page then loads it with htmx after it shows."""
+    html = datacache.peek("usage_panel", (account.pk, today))
+    # Our own rendering, as the page's other cached parts (charts); kept as a plain str.
+    return mark_safe(html) if isinstance(html, str) else None  # nosec B703 B308 # HTML rendered by this module's template
 
 
 def account_usage_panel(account: Account, *, today: dt.date) -> dict:

@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from portfolio.htmx import HtmxHttpRequest
 from portfolio.selectors import accounts_for_user
-from usage.panels import account_usage_panel
+from usage.panels import account_usage_panel, account_usage_panel_html
 
 
 @require_GET
@@ -21,7 +21,8 @@ def account_panel(request: HtmxHttpRequest, salesforce_id: str) -> HttpResponse:
     account = get_object_or_404(
         accounts_for_user(request.user).select_related("tam"), salesforce_id=salesforce_id
     )
-    context = {"account": account, **account_usage_panel(account, today=timezone.localdate())}
-    if request.htmx:
-        return render(request, "usage/account.html#panel", context)
+    today = timezone.localdate()
+    if request.htmx:  # the account page's panel: rendered once, kept for its next views
+        return HttpResponse(account_usage_panel_html(account, today=today))
+    context = {"account": account, **account_usage_panel(account, today=today)}
     return render(request, "usage/account.html", context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db.models import Case, IntegerField, Q, Value, When
 
+from portfolio import datacache
 from workspace.models import SavedView
 
 SAVED_VIEWS_SHOWN = 30
@@ -15,6 +16,12 @@ def saved_views_for(user: User) -> list[SavedView]:
     A shared view is only a query string: each viewer sees it over their own book."""
     if not user.is_authenticated:
         return []
+    # On every dashboard: cached under the data version (a view saved or removed is a
+    # write), so a warm dashboard does not ask for them.
+    return datacache.cached("saved_views", (user.pk,), lambda: _saved_views(user))
+
+
+def _saved_views(user: User) -> list[SavedView]:
     mine = Case(When(owner=user, then=Value(0)), default=Value(1), output_field=IntegerField())
     return list(
         SavedView.objects.filter(Q(owner=user) | Q(shared=True))

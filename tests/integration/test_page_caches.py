@@ -12,6 +12,7 @@ from django import forms
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 
 from engagement.forms import PersonaForm
 from portfolio import datacache
@@ -156,3 +157,60 @@ def test_an_unbound_form_renders_once_and_follows_its_choices(tam):
     bound = PersonaForm({"contact": "", "personas": []}, account=account)
     assert bound.is_valid() is False
     assert "errorlist" in str(bound)
+
+
+def test_agenda_counts_are_cached_until_the_board_changes(client, manager, team, tam):
+    from triage.models import TriageIssue
+
+    account = AccountFactory(tam=tam, health="amber")
+    client.force_login(manager)
+    response, cold = _get(client, "/triage/agenda/")
+    assert response.context["missing_issues"].count == 1
+    _, warm = _get(client, "/triage/agenda/")
+    assert cold - warm == 1  # the sections' counts (one query) come from the cache
+    TriageIssue.objects.create(
+        account=account, title="At risk", colour="amber", opened_at=timezone.now()
+    )
+    response, again = _get(client, "/triage/agenda/")
+    assert response.context["missing_issues"].count == 0 and again == cold
+
+
+def test_saved_views_are_cached_until_one_is_saved(client, tam):
+    from workspace.services import saved_view_save
+
+    client.force_login(tam)
+    _, cold = _get(client, "/")
+    _, warm = _get(client, "/")
+    response, _ = _get(client, "/")
+    assert "Renewals soon" not in response.content.decode()
+    saved_view_save(owner=tam, name="Renewals soon", querystring="sort=renewal")
+    response, again = _get(client, "/")
+    assert "Renewals soon" in response.content.decode()
+    assert again == cold and warm < cold
+
+
+def test_the_account_page_shows_the_usage_panel_rendered_since_the_last_change(client, tam):
+    from tests.integration.test_usage_health import _load
+
+    account = AccountFactory(tam=tam)
+    _load(account)
+    client.force_login(tam)
+    page_url = f"/account/{account.salesforce_id}/"
+    panel_url = f"/usage/account/{account.salesforce_id}/"
+    first, cold = _get(client, page_url)
+    assert f'hx-get="{panel_url}" hx-trigger="load"' in first.content.decode()
+
+    panel = client.get(panel_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "412 of 1,000 seats active" in panel
+    second, warm = _get(client, page_url)
+    html = second.content.decode()
+    assert "412 of 1,000 seats active" in html and f'hx-get="{panel_url}"' not in html
+    assert warm <= cold  # shown without a query (and without a request of its own)
+
+    _load(account, active=(600, 700))  # new usage: an import is a write
+    html = _get(client, page_url)[0].content.decode()
+    assert f'hx-get="{panel_url}" hx-trigger="load"' in html
+    assert (
+        "700 of 1,000 seats active"
+        in client.get(panel_url, HTTP_HX_REQUEST="true").content.decode()
+    )

@@ -58,6 +58,34 @@ def test_admin_sees_every_tam(client, admin_user, tam):
     assert tam in [row["tam"] for row in response.context["rows"]]
 
 
+def test_a_company_of_tams_is_shown_a_page_at_a_time_with_totals_over_all(client, admin_user, tam):
+    from django.contrib.auth.models import Group, User
+
+    from ui.views import TEAM_PAGE_SIZE
+
+    more = User.objects.bulk_create(
+        User(username=f"tam-{i:03d}", last_name=f"Zz{i:03d}") for i in range(TEAM_PAGE_SIZE + 9)
+    )
+    Group.objects.get(name="TAM").user_set.add(*more)
+    AccountFactory(tam=more[-1], arr=Decimal(1_000))  # on the last page, in the totals
+    client.force_login(admin_user)
+
+    first = client.get(reverse("ui:team"))
+    assert len(first.context["rows"]) == TEAM_PAGE_SIZE
+    assert first.context["tam_count"] == TEAM_PAGE_SIZE + 10  # with the `tam` fixture
+    assert first.context["totals"]["count"] == 1
+    html = first.content.decode()
+    assert f"TAMs 1\N{EN DASH}{TEAM_PAGE_SIZE} of {TEAM_PAGE_SIZE + 10}" in html
+    assert "?page=2" in html
+
+    last = client.get(reverse("ui:team"), {"page": 2})
+    assert [row["tam"] for row in last.context["rows"]][-1] == more[-1]
+    assert len(last.context["rows"]) == 10 and 'rel="prev"' in last.content.decode()
+    # Past the end or not a number: the nearest page, not an error.
+    assert client.get(reverse("ui:team"), {"page": 99}).context["page"] == 2
+    assert client.get(reverse("ui:team"), {"page": "x"}).context["page"] == 1
+
+
 @pytest.mark.parametrize("n", [10, 1000])
 def test_team_view_query_count_does_not_grow(
     client, manager, tam, team, n, django_assert_max_num_queries
