@@ -61,10 +61,11 @@ def notification_mark_read(*, user: User, notification_id: int) -> Notification 
 
 def notifications_mark_all_read(*, user: User) -> int:
     """Mark every unread notification of the user read; one UPDATE."""
-    bell.forget([user.pk])
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+    count = Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+    bell.forget([user.pk])
+    return count
 
 
 # --- Preferences -----------------------------------------------------------------------------

@@ -47,6 +47,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.django_db(**kwargs), append=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_run():
+    """The tests' Redis database outlives a run, and the primary keys start again at 1 in
+    the next one: what an earlier run kept for a user (a bell count, a cached page value)
+    must not show in this one."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     # Tests use the test client over plain HTTP and no collectstatic manifest.
