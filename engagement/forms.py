@@ -17,6 +17,7 @@ from engagement.models import (
     ProjectTemplate,
 )
 from engagement.services.brief import EGROUP_FIELDS
+from portfolio import datacache
 from portfolio.fields import DateField
 from portfolio.formcache import RenderCached
 from portfolio.models import ActivityKind, CallOutcome, Contact, Persona
@@ -67,10 +68,13 @@ class TamAssignForm(PanelIds, forms.Form):
     id_prefix = "tam"
     tam = forms.ModelChoiceField(label="Technical Account Manager", queryset=None)
 
-    def __init__(self, *args, tams=None, **kwargs) -> None:
+    def __init__(self, *args, tams=None, tam_rows=None, **kwargs) -> None:
+        """`tams`: the users who may be chosen (validated against); `tam_rows`: the same
+        users already read, for the options (`choices_from`)."""
         super().__init__(*args, **kwargs)
         self.fields["tam"].queryset = tams
         self.fields["tam"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        choices_from(self.fields["tam"], tam_rows)
 
 
 class WelcomeCallForm(PanelIds, forms.Form):
@@ -145,16 +149,16 @@ class TaskForm(PanelIds, forms.Form):
         return _not_blank(self.cleaned_data["title"], "Describe the task.")
 
 
-def contact_choices_from(field: forms.ModelChoiceField, contacts: list | None) -> None:
-    """The options of a contact field from `contacts`, every contact of the account in
-    name order that the page read already (the panel's list): the same options as its
-    queryset's, without reading them again. None: the queryset's, read when rendered.
-    The queryset stays, so a bound form validates against the database as before."""
-    if contacts is None:
+def choices_from(field: forms.ModelChoiceField, rows: list | None) -> None:
+    """The options of a model choice field from `rows` the page already has (every row
+    of its queryset, in its order: the panel's contacts, the cached TAMs): the same
+    options, without reading them again. None: the queryset's, read when rendered. The
+    queryset stays, so a bound form validates against the database as before."""
+    if rows is None:
         return
     iterator = field.iterator(field)
     empty = [("", field.empty_label)] if field.empty_label is not None else []
-    field.choices = empty + [iterator.choice(contact) for contact in contacts]
+    field.choices = empty + [iterator.choice(row) for row in rows]
 
 
 class PersonaForm(PanelIds, forms.Form):
@@ -175,7 +179,7 @@ class PersonaForm(PanelIds, forms.Form):
     def __init__(self, *args, account=None, contacts=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
-        contact_choices_from(self.fields["contact"], contacts)
+        choices_from(self.fields["contact"], contacts)
 
 
 class DisengagementForm(PanelIds, forms.ModelForm):
@@ -215,10 +219,13 @@ class EmailForm(PanelIds, forms.Form):
     def __init__(self, *args, account=None, contacts=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = Contact.objects.filter(account=account).order_by("name")
-        contact_choices_from(self.fields["contact"], contacts)
-        # The latest version of each template (admins edit them in Django admin).
-        self.templates = list(
-            templates_for_picker().only("key", "name", "origin", "source", "version")
+        choices_from(self.fields["contact"], contacts)
+        # The latest version of each template (admins edit them in Django admin: a write,
+        # so the cached list follows).
+        self.templates = datacache.cached(
+            "email_templates",
+            (),
+            lambda: list(templates_for_picker().only("key", "name", "origin", "source", "version")),
         )
         self.fields["template"].choices = [(t.key, picker_label(t)) for t in self.templates]
 

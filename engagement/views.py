@@ -48,6 +48,7 @@ from engagement.services import (
 from engagement.services.brief import egroup_brief_save
 from engagement.services.emails import email_queue
 from integrations.enqueue import broker_require
+from portfolio import datacache
 from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import safe_next
 from portfolio.models import Account
@@ -97,7 +98,12 @@ def default_forms(
     return {
         "start": EngagementStartForm(),
         "tam": TamAssignForm(
-            tams=tams_for_user(request.user), initial={"tam": account.tam_id or request.user.pk}
+            tams=tams_for_user(request.user),
+            # The options: the same users, kept under the data version (portfolio/datacache.py).
+            tam_rows=datacache.cached(
+                "assignable_tams", (request.user.pk,), lambda: list(tams_for_user(request.user))
+            ),
+            initial={"tam": account.tam_id or request.user.pk},
         ),
         "welcome": WelcomeCallForm(initial={"occurred_at": _now_local()}),
         "project": ProjectForm(initial={"template": _default_template(account)}),

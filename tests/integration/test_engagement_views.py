@@ -494,10 +494,14 @@ def test_panel_query_count_does_not_grow(client, tam, n, django_assert_max_num_q
         ActivityFactory(account=account, kind="cadence_call", user=tam)
         ActivityFactory(account=account, kind="ebr", user=tam)
     client.force_login(tam)
-    # 20, + the contacts' personas (prefetched) and the email templates of the picker.
-    with django_assert_max_num_queries(22):
+    # Nothing cached (a test's own writes bypass the cache): session, user, account,
+    # engagement and steps, activities, objectives and tasks, contacts and personas,
+    # customer issues, disengagement, email templates, TAMs = 14. With the email
+    # templates and TAMs cached (portfolio/datacache.py) a warm panel is 12; issue 12.4's
+    # <= 12 with nothing cached would need the two prefetches folded into their queries.
+    with django_assert_max_num_queries(14):
         assert client.get(url("account", account)).status_code == 200
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(14):
         assert client.get(url("account", account), **HTMX).status_code == 200
 
 

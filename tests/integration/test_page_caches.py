@@ -214,3 +214,15 @@ def test_the_account_page_shows_the_usage_panel_rendered_since_the_last_change(c
         "700 of 1,000 seats active"
         in client.get(panel_url, HTTP_HX_REQUEST="true").content.decode()
     )
+
+
+def test_the_engagement_panel_reads_its_email_templates_and_tams_once(client, tam):
+    from engagement.services import checklist
+
+    account = AccountFactory(tam=tam)
+    checklist.engagement_start(account=account, kind="new_customer", user=tam)
+    client.force_login(tam)
+    url = f"/engagement/account/{account.salesforce_id}/"
+    _, cold = _get(client, url)
+    _, warm = _get(client, url)
+    assert cold - warm >= 2  # the picker's templates and the assignable TAMs
