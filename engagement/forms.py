@@ -150,9 +150,9 @@ class TaskForm(PanelIds, forms.Form):
 
 
 def choices_from(field: forms.ModelChoiceField, rows: list | None) -> None:
-    """The options of a model choice field from `rows` the page already has (every row
-    of its queryset, in its order: the panel's contacts, the cached TAMs): the same
-    options, without reading them again. None: the queryset's, read when rendered. The
+    """The options of a model choice field from `rows` the page already has (the rows of
+    its queryset: the panel's contacts, the TAMs by name): the same options, without
+    reading them again. None: the queryset's, read when rendered. The
     queryset stays, so a bound form validates against the database as before."""
     if rows is None:
         return

@@ -48,11 +48,10 @@ from engagement.services import (
 from engagement.services.brief import egroup_brief_save
 from engagement.services.emails import email_queue
 from integrations.enqueue import broker_require
-from portfolio import datacache
 from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import safe_next
 from portfolio.models import Account
-from portfolio.selectors import accounts_for_user, tams_for_user
+from portfolio.selectors import accounts_for_user, tams_by_name, tams_for_user
 
 SECTIONS = (
     "checklist",
@@ -99,10 +98,8 @@ def default_forms(
         "start": EngagementStartForm(),
         "tam": TamAssignForm(
             tams=tams_for_user(request.user),
-            # The options: the same users, kept under the data version (portfolio/datacache.py).
-            tam_rows=datacache.cached(
-                "assignable_tams", (request.user.pk,), lambda: list(tams_for_user(request.user))
-            ),
+            # The options: the same users, by name, read once per data version.
+            tam_rows=tams_by_name(request.user),
             initial={"tam": account.tam_id or request.user.pk},
         ),
         "welcome": WelcomeCallForm(initial={"occurred_at": _now_local()}),

@@ -72,45 +72,39 @@ def data_version_bump() -> None:
         logger.warning("Data version not bumped: cache unavailable (%s)", exc)
 
 
-def _key(version: int, name: str, scope: tuple[Hashable, ...]) -> str:
-    return f"portfolio:data:{version}:{name}:" + ":".join(str(part) for part in scope)
+def _lookup(name: str, scope: tuple[Hashable, ...]) -> tuple[str | None, object | None]:
+    """The entry's key and stored value at the current data version. No key when nothing
+    may be stored or read: this transaction wrote and has not committed (its reads must
+    see its writes, and other connections must not be handed them), or the cache is down."""
+    if _written_in_transaction():
+        return None, None
+    version = data_version()
+    if version is None:
+        return None, None
+    key = f"portfolio:data:{version}:{name}:" + ":".join(str(part) for part in scope)
+    try:
+        return key, cache.get(key)
+    except (RedisError, OSError):
+        return None, None
 
 
 def peek(name: str, scope: tuple[Hashable, ...]) -> object | None:
     """The value `cached()` stored for `name` and `scope` at the current data version, or
     None (not stored, the cache down, or this transaction wrote): nothing is computed. For
     a page that shows a part at once when it is known and loads it afterwards otherwise."""
-    if _written_in_transaction():
-        return None
-    version = data_version()
-    if version is None:
-        return None
-    try:
-        return cache.get(_key(version, name, scope))
-    except (RedisError, OSError):
-        return None
+    return _lookup(name, scope)[1]
 
 
 def cached(name: str, scope: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
     """`compute()`'s value for `name` and `scope` at the current data version (computed
     and stored on a miss; computed and not stored when the cache is down)."""
-    if _written_in_transaction():
-        # This transaction wrote and has not committed: its reads must see its writes, and
-        # other connections must not be handed them.
-        return compute()
-    version = data_version()
-    if version is None:
-        return compute()
-    key = _key(version, name, scope)
-    try:
-        value = cache.get(key)
-    except (RedisError, OSError):
-        return compute()
+    key, value = _lookup(name, scope)
     if value is None:
         value = compute()
-        with contextlib.suppress(RedisError, OSError):
-            cache.set(key, value, timeout=TTL)
-    return value
+        if key is not None:
+            with contextlib.suppress(RedisError, OSError):
+                cache.set(key, value, timeout=TTL)
+    return value  # type: ignore[return-value]
 
 
 # --- What bumps the version --------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db.models import (
     Subquery,
 )
 
+from portfolio import datacache
 from portfolio.models import (
     Account,
     AccountName,
@@ -96,6 +97,17 @@ def tams_for_user(user: User) -> QuerySet[User]:
     if role == "tam":
         return User.objects.filter(pk=user.pk)
     return User.objects.none()
+
+
+def tams_by_name(user: User) -> list[User]:
+    """The TAMs whose books this user may look at (`tams_for_user`), by name, read once
+    per data version (portfolio/datacache.py): the team view's rows, a page at a time,
+    and the options of the engagement panel's TAM picker."""
+    return datacache.cached(
+        "tams_by_name",
+        (user.pk,),
+        lambda: list(tams_for_user(user).order_by("last_name", "first_name", "username")),
+    )
 
 
 # --- Pages: dashboard, accounts table, account page, team view ---------------------------

@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from engagement.cadence import Cadence, cadence_days_sql, held_outcomes_sql, with_cadence
 from portfolio.models import Account, Activity, ActivityKind, Health, Opportunity, Priority
-from portfolio.selectors import RENEWAL_WINDOW_DAYS, accounts_for_user, at_risk_q, tams_for_user
+from portfolio.selectors import (
+    RENEWAL_WINDOW_DAYS,
+    accounts_for_user,
+    at_risk_q,
+    tams_by_name,
+    tams_for_user,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -104,21 +110,15 @@ def renewals_by_month(
     ]
 
 
-def team_tams(user: User) -> list[User]:
-    """The TAMs whose workload the user sees (their teams', or every TAM for an admin), by
-    name: the team view's rows, shown a page at a time."""
-    return list(tams_for_user(user).order_by("last_name", "first_name", "username"))
-
-
 def team_workload(user: User, tams: list[User] | None = None) -> list[dict]:
     """Per TAM: accounts, ARR, P1 count, at-risk and overdue counts, for `tams` (default:
-    every TAM the user sees, `team_tams`). Pass a page of them: the aggregation reads
+    every TAM the user sees, `tams_by_name`). Pass a page of them: the aggregation reads
     their accounts only, so it costs what the page shows whatever the company's size (an
     admin's 5,000 TAMs aggregated at once took seconds at 1M accounts).
 
     One GROUP BY over those TAMs' accounts, each account's last cadence call one probe of
     the activities index (account, kind, -occurred_at)."""
-    tams = team_tams(user) if tams is None else tams
+    tams = tams_by_name(user) if tams is None else tams
     ids = [t.pk for t in tams]
     account, activity = Account._meta.db_table, Activity._meta.db_table
     last_call = f"""LEFT JOIN LATERAL (
@@ -181,10 +181,10 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(day.year + month_index // 12, month_index % 12 + 1, 1)
 
 
-def team_book_totals(tams: list[User]) -> dict:
-    """Accounts and ARR of these TAMs' books together (one aggregate): the team view's
-    header when its TAMs span more than one page."""
-    return Account.objects.filter(tam_id__in=[t.pk for t in tams]).aggregate(
+def team_book_totals(user: User) -> dict:
+    """Accounts and ARR of the books of every TAM the user sees, together (one aggregate):
+    the team view's header when its TAMs span more than one page."""
+    return Account.objects.filter(tam__in=tams_for_user(user)).aggregate(
         count=Count("pk"),
         book_arr=Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()),
     )

@@ -34,8 +34,9 @@ from portfolio.history import account_history
 from portfolio.htmx import HtmxHttpRequest
 from portfolio.http import csv_row
 from portfolio.models import Account, Region
+from portfolio.paging import page_number
 from portfolio.roles import MANAGERS, role_of, role_required
-from portfolio.selectors import accounts_for_user, tams_for_user
+from portfolio.selectors import accounts_for_user, tams_by_name, tams_for_user
 from portfolio.services import activity_log
 from ui import bulk, charts, glance, panels, selectors
 from ui.forms import COLUMNS, SORTS, AccountFilterForm, ActivityForm
@@ -386,11 +387,9 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
     thousands: aggregating and rendering 5,000 rows took seconds at 1M accounts); the
     header counts every TAM's book. Cached under the data version, per viewer and page."""
     today = timezone.localdate()
-    tams = datacache.cached(
-        "team_tams", (request.user.pk, today), lambda: selectors.team_tams(request.user)
-    )
+    tams = tams_by_name(request.user)
     pages = max(1, -(-len(tams) // TEAM_PAGE_SIZE))
-    page = min(_page_number(request), pages)
+    page = min(page_number(request.GET.get("page")), pages)
     shown = tams[(page - 1) * TEAM_PAGE_SIZE : page * TEAM_PAGE_SIZE]
     rows, extra = datacache.cached(
         "team", (request.user.pk, today, page), lambda: _team_workload(request, shown)
@@ -399,7 +398,9 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
         totals = {key: sum(r[key] for r in rows) for key in ("count", "book_arr")}
     else:
         totals = datacache.cached(
-            "team_totals", (request.user.pk, today), lambda: selectors.team_book_totals(tams)
+            "team_totals",
+            (request.user.pk, today),
+            lambda: selectors.team_book_totals(request.user),
         )
     target = settings.BOOK_OF_BUSINESS_TARGET_USD
     for row in rows:
@@ -419,13 +420,6 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
     }
     context.update(_team_trend(request, team_target=target * max(1, len(tams))))
     return render(request, "ui/team.html", context)
-
-
-def _page_number(request: HtmxHttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
 
 
 def _team_trend(request: HtmxHttpRequest, *, team_target: float) -> dict:

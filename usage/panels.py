@@ -47,7 +47,8 @@ def account_usage_panel_known(account: Account, *, today: dt.date) -> SafeString
     """The panel's HTML if the panel was rendered since the data last changed (no query),
     else None: the account page then loads it with htmx after it shows."""
     html = datacache.peek("usage_panel", (account.pk, today))
-    # Our own rendering, as the page's other cached parts (charts); kept as a plain str.
+    # Our own rendering (`account_usage_panel_html`), trusted as the page's other cached
+    # parts are (charts).
     return mark_safe(html) if isinstance(html, str) else None  # nosec B703 B308 # HTML rendered by this module's template
 
 
